@@ -1,0 +1,670 @@
+//! The decision of every use case, as a pure function of a snapshot.
+//!
+//! A decision takes what the store loaded (inside the use case's transaction),
+//! the clock's reading and fresh ids, and returns either an error or a
+//! [`Decision`]: the changes to commit and the outcome to report. The store
+//! writes the changes as they are; it decides nothing.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::entity::{
+    Chat, ChatMessage, ChatSubject, Invitation, InvitationState, InvitationStatus, MailContent,
+    Organization, OutgoingMail, Resource, ResourceKind, User,
+};
+use crate::error::{Error, Missing};
+use crate::id::{ChatId, InvitationId, MailId, MessageId, OrganizationId, ResourceId, UserId};
+use crate::plan::{Limits, Metered, PlanCatalog, PlanId, Usage, check_quota};
+use crate::policy::{Capability, Grant, Membership, Role, authorize};
+use crate::token::SecretToken;
+use crate::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
+
+/// One write that a decision asks the store to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    InsertUser {
+        user: User,
+        password_hash: PasswordHash,
+    },
+    InsertOrganization(Organization),
+    InsertMembership(Membership),
+    DeleteMembership {
+        organization_id: OrganizationId,
+        user_id: UserId,
+    },
+    RenameOrganization {
+        organization_id: OrganizationId,
+        name: OrganizationName,
+    },
+    ChangePlan {
+        organization_id: OrganizationId,
+        plan: PlanId,
+    },
+    InsertInvitation(Invitation),
+    SetInvitationState {
+        organization_id: OrganizationId,
+        invitation_id: InvitationId,
+        state: InvitationState,
+    },
+    SetActiveOrganization {
+        user_id: UserId,
+        organization_id: OrganizationId,
+    },
+    InsertResource(Resource),
+    InsertChat(Chat),
+    InsertChatMessage(ChatMessage),
+    /// Written in the same transaction as what the email is about (D11).
+    EnqueueMail(OutgoingMail),
+}
+
+/// What a use case decided: the changes to commit, and its outcome. Only the
+/// core makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Decision<T> {
+    changes: Vec<Change>,
+    outcome: T,
+}
+
+impl<T> Decision<T> {
+    fn new(changes: Vec<Change>, outcome: T) -> Self {
+        Self { changes, outcome }
+    }
+
+    /// The writes to make, in order.
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// What to report once the changes are committed.
+    pub fn outcome(&self) -> &T {
+        &self.outcome
+    }
+
+    /// Both parts.
+    pub fn into_parts(self) -> (Vec<Change>, T) {
+        (self.changes, self.outcome)
+    }
+}
+
+/// Checks that the organization exists and that the actor may use
+/// `capability` in it. A missing organization and a non-member get the same
+/// error (D1).
+pub fn authorize_in<'a>(
+    actor: UserId,
+    organization: Option<&'a Organization>,
+    membership: Option<&Membership>,
+    capability: Capability,
+) -> Result<(Grant, &'a Organization), Error> {
+    let organization = organization.ok_or(Error::NotFound(Missing::Organization))?;
+    let grant = authorize(actor, organization.id, membership, capability)?;
+    Ok((grant, organization))
+}
+
+/// What sign-up needs that the core cannot make itself.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    pub user_id: UserId,
+    pub organization_id: OrganizationId,
+    pub email: EmailAddress,
+    pub display_name: Option<DisplayName>,
+    pub password_hash: PasswordHash,
+    pub default_plan: PlanId,
+    pub now: DateTime<Utc>,
+}
+
+/// The invitation token presented at sign-up, as the store found it.
+#[derive(Debug, Clone, Copy)]
+pub enum PresentedInvitation<'a> {
+    /// No token came with the sign-up.
+    None,
+    /// A token came, but no invitation has it (or it was not a token).
+    Unknown,
+    /// The invitation of the token.
+    Found(&'a Invitation),
+}
+
+/// The outcome of sign-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedUp {
+    pub user: User,
+    pub default_organization: Organization,
+    /// `None` when no token came; otherwise what became of the invitation.
+    pub invitation: Option<InvitationOutcome>,
+    /// The organization that is active after sign-up.
+    pub active_organization_id: OrganizationId,
+}
+
+/// What became of the invitation presented at sign-up. Sign-up succeeds
+/// either way; the code says why an invitation was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvitationOutcome {
+    Accepted(Accepted),
+    NotAccepted { code: &'static str },
+}
+
+/// Sign-up: a user, their default organization (owned, on the default plan,
+/// active), and with a token in hand the invitation accepted in the same
+/// transaction (R3, R11, D3).
+pub fn sign_up(
+    input: SignUp,
+    existing_user: Option<&User>,
+    presented: PresentedInvitation<'_>,
+) -> Result<Decision<SignedUp>, Error> {
+    if existing_user.is_some_and(|user| user.email == input.email) {
+        return Err(Error::EmailTaken);
+    }
+    let user = User {
+        id: input.user_id,
+        email: input.email,
+        display_name: input.display_name,
+        created_at: input.now,
+    };
+    let name = OrganizationName::default_for(user.display_name.as_ref(), &user.email);
+    let (org_changes, organization) = new_organization(
+        user.id,
+        input.organization_id,
+        name,
+        input.default_plan,
+        input.now,
+    );
+    let mut changes = vec![Change::InsertUser {
+        user: user.clone(),
+        password_hash: input.password_hash,
+    }];
+    changes.extend(org_changes);
+    let mut active = organization.id;
+    let invitation = match presented {
+        PresentedInvitation::None => None,
+        PresentedInvitation::Unknown => Some(InvitationOutcome::NotAccepted {
+            code: Error::NotFound(Missing::Invitation).code(),
+        }),
+        PresentedInvitation::Found(invitation) => {
+            // A brand-new user is a member of nothing but their own organization.
+            match accept(&user, None, Some(invitation), input.now) {
+                Ok(decision) => {
+                    let (accept_changes, accepted) = decision.into_parts();
+                    changes.extend(accept_changes);
+                    active = accepted.organization_id;
+                    Some(InvitationOutcome::Accepted(accepted))
+                }
+                Err(error) => Some(InvitationOutcome::NotAccepted { code: error.code() }),
+            }
+        }
+    };
+    Ok(Decision::new(
+        changes,
+        SignedUp {
+            user,
+            default_organization: organization,
+            invitation,
+            active_organization_id: active,
+        },
+    ))
+}
+
+fn new_organization(
+    owner: UserId,
+    id: OrganizationId,
+    name: OrganizationName,
+    plan: PlanId,
+    now: DateTime<Utc>,
+) -> (Vec<Change>, Organization) {
+    let organization = Organization {
+        id,
+        name,
+        plan,
+        owner_id: owner,
+        created_at: now,
+    };
+    let changes = vec![
+        Change::InsertOrganization(organization.clone()),
+        Change::InsertMembership(Membership {
+            organization_id: id,
+            user_id: owner,
+            role: Role::Owner,
+            joined_at: now,
+        }),
+        Change::SetActiveOrganization {
+            user_id: owner,
+            organization_id: id,
+        },
+    ];
+    (changes, organization)
+}
+
+/// Creating an organization: owned by its creator, on the default plan, with
+/// no resources, and active for the creator (R5, R6). There is no limit.
+pub fn create_organization(
+    actor: UserId,
+    id: OrganizationId,
+    name: OrganizationName,
+    default_plan: PlanId,
+    now: DateTime<Utc>,
+) -> Decision<Organization> {
+    let (changes, organization) = new_organization(actor, id, name, default_plan, now);
+    Decision::new(changes, organization)
+}
+
+/// Renaming (R9, `rename_organization`).
+pub fn rename(
+    actor: UserId,
+    organization: Option<&Organization>,
+    membership: Option<&Membership>,
+    name: OrganizationName,
+) -> Result<Decision<Organization>, Error> {
+    let (grant, organization) = authorize_in(
+        actor,
+        organization,
+        membership,
+        Capability::RenameOrganization,
+    )?;
+    let renamed = Organization {
+        name: name.clone(),
+        ..organization.clone()
+    };
+    Ok(Decision::new(
+        vec![Change::RenameOrganization {
+            organization_id: grant.organization_id(),
+            name,
+        }],
+        renamed,
+    ))
+}
+
+/// What inviting needs besides the snapshot.
+#[derive(Debug, Clone)]
+pub struct Invite {
+    pub email: EmailAddress,
+    /// The role asked for, as the client spelled it; `None` is the default.
+    pub role: Option<String>,
+    pub invitation_id: InvitationId,
+    pub mail_id: MailId,
+    pub token: SecretToken,
+    pub ttl: Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// What the store loaded for an invitation.
+#[derive(Debug, Clone, Copy)]
+pub struct InviteSnapshot<'a> {
+    pub organization: Option<&'a Organization>,
+    pub inviter: &'a User,
+    pub inviter_membership: Option<&'a Membership>,
+    /// The invitee's membership of the organization, if they have an account and one.
+    pub invitee_membership: Option<&'a Membership>,
+    /// The invitation still open for this email in this organization, if any.
+    pub open_invitation: Option<&'a Invitation>,
+}
+
+/// Inviting an email as a viewer (R10, R13, D5): a re-invite replaces the
+/// open invitation; inviting a member is a conflict; the email goes to the
+/// outbox in the same transaction.
+pub fn invite(snapshot: InviteSnapshot<'_>, input: Invite) -> Result<Decision<Invitation>, Error> {
+    let (grant, organization) = authorize_in(
+        snapshot.inviter.id,
+        snapshot.organization,
+        snapshot.inviter_membership,
+        Capability::ManageMembers,
+    )?;
+    let role = match input.role.as_deref() {
+        None => Role::INVITED_DEFAULT,
+        Some(name) => Role::parse(name)
+            .ok()
+            .filter(|role| role.is_assignable_by_invitation())
+            .ok_or_else(|| Error::RoleNotAssignable(name.to_owned()))?,
+    };
+    if snapshot
+        .invitee_membership
+        .is_some_and(|m| m.organization_id == organization.id)
+    {
+        return Err(Error::AlreadyMember);
+    }
+    let mut changes = Vec::new();
+    if let Some(open) = snapshot
+        .open_invitation
+        .filter(|open| open.is_open() && open.organization_id == organization.id)
+    {
+        // A replaced invitation's link must say "revoked"; one that had
+        // already expired keeps saying "expired".
+        let state = match open.status_at(input.now) {
+            InvitationStatus::Expired => InvitationState::Expired,
+            _ => InvitationState::Revoked { at: input.now },
+        };
+        changes.push(Change::SetInvitationState {
+            organization_id: organization.id,
+            invitation_id: open.id,
+            state,
+        });
+    }
+    let invitation = Invitation {
+        id: input.invitation_id,
+        organization_id: grant.organization_id(),
+        email: input.email.clone(),
+        role,
+        token_hash: input.token.hash(),
+        invited_by: grant.user_id(),
+        created_at: input.now,
+        expires_at: input.now + input.ttl,
+        state: InvitationState::Pending,
+    };
+    changes.push(Change::InsertInvitation(invitation.clone()));
+    changes.push(Change::EnqueueMail(OutgoingMail {
+        id: input.mail_id,
+        to: input.email,
+        created_at: input.now,
+        content: MailContent::Invitation {
+            invitation_id: invitation.id,
+            organization_name: organization.name.clone(),
+            inviter_email: snapshot.inviter.email.clone(),
+            token: input.token,
+            expires_at: invitation.expires_at,
+        },
+    }));
+    Ok(Decision::new(changes, invitation))
+}
+
+/// Revoking (R17): the link stops working. Revoking a dead invitation again
+/// changes nothing; revoking a used one is a conflict.
+pub fn revoke(
+    actor: UserId,
+    organization: Option<&Organization>,
+    membership: Option<&Membership>,
+    invitation: Option<&Invitation>,
+    now: DateTime<Utc>,
+) -> Result<Decision<()>, Error> {
+    let (grant, _) = authorize_in(actor, organization, membership, Capability::ManageMembers)?;
+    let invitation = invitation
+        .filter(|invitation| invitation.organization_id == grant.organization_id())
+        .ok_or(Error::NotFound(Missing::Invitation))?;
+    match invitation.status_at(now) {
+        InvitationStatus::Accepted => Err(Error::InvitationAlreadyAccepted),
+        InvitationStatus::Revoked | InvitationStatus::Expired => Ok(Decision::new(vec![], ())),
+        InvitationStatus::Pending => Ok(Decision::new(
+            vec![Change::SetInvitationState {
+                organization_id: invitation.organization_id,
+                invitation_id: invitation.id,
+                state: InvitationState::Revoked { at: now },
+            }],
+            (),
+        )),
+    }
+}
+
+/// The outcome of accepting an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub organization_id: OrganizationId,
+    pub role: Role,
+    /// False when the caller was already a member (an idempotent repeat).
+    pub newly_joined: bool,
+}
+
+/// Accepting (R12, D3, D6, D7). The caller must be signed in with the invited
+/// email. Accepting again while still a member succeeds and changes nothing
+/// but the active organization; a used invitation never admits anyone again.
+pub fn accept(
+    actor: &User,
+    actor_membership: Option<&Membership>,
+    invitation: Option<&Invitation>,
+    now: DateTime<Utc>,
+) -> Result<Decision<Accepted>, Error> {
+    let invitation = invitation.ok_or(Error::NotFound(Missing::Invitation))?;
+    if invitation.email != actor.email {
+        return Err(Error::InvitationEmailMismatch);
+    }
+    let membership = actor_membership
+        .filter(|m| m.user_id == actor.id && m.organization_id == invitation.organization_id);
+    let switch = Change::SetActiveOrganization {
+        user_id: actor.id,
+        organization_id: invitation.organization_id,
+    };
+    match (invitation.status_at(now), membership) {
+        (InvitationStatus::Accepted, Some(membership)) => Ok(Decision::new(
+            vec![switch],
+            Accepted {
+                organization_id: invitation.organization_id,
+                role: membership.role,
+                newly_joined: false,
+            },
+        )),
+        (InvitationStatus::Accepted, None) => Err(Error::InvitationAlreadyAccepted),
+        (InvitationStatus::Revoked, _) => Err(Error::InvitationRevoked),
+        (InvitationStatus::Expired, _) => Err(Error::InvitationExpired),
+        (InvitationStatus::Pending, membership) => {
+            let mut changes = vec![Change::SetInvitationState {
+                organization_id: invitation.organization_id,
+                invitation_id: invitation.id,
+                state: InvitationState::Accepted {
+                    by: actor.id,
+                    at: now,
+                },
+            }];
+            // A member who still holds an open invitation (they joined through
+            // another path) keeps their role; the invitation is used up.
+            let role = match membership {
+                Some(membership) => membership.role,
+                None => {
+                    changes.push(Change::InsertMembership(Membership {
+                        organization_id: invitation.organization_id,
+                        user_id: actor.id,
+                        role: invitation.role,
+                        joined_at: now,
+                    }));
+                    invitation.role
+                }
+            };
+            changes.push(switch);
+            Ok(Decision::new(
+                changes,
+                Accepted {
+                    organization_id: invitation.organization_id,
+                    role,
+                    newly_joined: membership.is_none(),
+                },
+            ))
+        }
+    }
+}
+
+/// Removing a member (R19, D8). The owner cannot be removed. The removed
+/// member's access ends with the commit; their active organization falls
+/// back when next read (see [`resolve_active`]).
+pub fn remove_member(
+    actor: UserId,
+    organization: Option<&Organization>,
+    actor_membership: Option<&Membership>,
+    target: Option<&Membership>,
+) -> Result<Decision<()>, Error> {
+    let (grant, organization) = authorize_in(
+        actor,
+        organization,
+        actor_membership,
+        Capability::ManageMembers,
+    )?;
+    let target = target
+        .filter(|m| m.organization_id == grant.organization_id())
+        .ok_or(Error::NotFound(Missing::Member))?;
+    if target.role == Role::Owner || target.user_id == organization.owner_id {
+        return Err(Error::OwnerCannotBeRemoved);
+    }
+    Ok(Decision::new(
+        vec![Change::DeleteMembership {
+            organization_id: target.organization_id,
+            user_id: target.user_id,
+        }],
+        (),
+    ))
+}
+
+/// Switching the active organization (R7, R8): only to one the user belongs to.
+pub fn switch_active(
+    actor: UserId,
+    organization_id: OrganizationId,
+    membership: Option<&Membership>,
+) -> Result<Decision<OrganizationId>, Error> {
+    authorize(
+        actor,
+        organization_id,
+        membership,
+        Capability::ViewResources,
+    )?;
+    Ok(Decision::new(
+        vec![Change::SetActiveOrganization {
+            user_id: actor,
+            organization_id,
+        }],
+        organization_id,
+    ))
+}
+
+/// The active organization of a user: the stored choice while it is still
+/// accessible, otherwise their own oldest organization, stored as the new
+/// choice (R8, R19). `None` only for a user who belongs to nothing.
+pub fn resolve_active(
+    user: UserId,
+    stored: Option<OrganizationId>,
+    memberships: &[Membership],
+) -> Decision<Option<OrganizationId>> {
+    let mine = memberships.iter().filter(|m| m.user_id == user);
+    if let Some(stored) = stored
+        && mine.clone().any(|m| m.organization_id == stored)
+    {
+        return Decision::new(vec![], Some(stored));
+    }
+    let fallback = mine
+        .min_by_key(|m| (m.role != Role::Owner, m.joined_at, m.organization_id))
+        .map(|m| m.organization_id);
+    let changes = fallback
+        .map(|organization_id| Change::SetActiveOrganization {
+            user_id: user,
+            organization_id,
+        })
+        .into_iter()
+        .collect();
+    Decision::new(changes, fallback)
+}
+
+/// Changing an organization's plan (R20, `manage_billing`). Downgrading below
+/// current usage is allowed (D10).
+pub fn change_plan(
+    actor: UserId,
+    organization: Option<&Organization>,
+    membership: Option<&Membership>,
+    plan: &PlanId,
+    catalog: &PlanCatalog,
+) -> Result<Decision<Organization>, Error> {
+    let (grant, organization) =
+        authorize_in(actor, organization, membership, Capability::ManageBilling)?;
+    if catalog.get(plan).is_none() {
+        return Err(Error::UnknownPlan(plan.clone()));
+    }
+    Ok(Decision::new(
+        vec![Change::ChangePlan {
+            organization_id: grant.organization_id(),
+            plan: plan.clone(),
+        }],
+        Organization {
+            plan: plan.clone(),
+            ..organization.clone()
+        },
+    ))
+}
+
+/// An organization's limits and usage, for a quota decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota<'a> {
+    pub limits: &'a Limits,
+    pub usage: &'a Usage,
+}
+
+/// Creating an agent, a connection or a report: the kind's capability, then
+/// the quota (R21, D10).
+pub fn create_resource(
+    actor: UserId,
+    organization: Option<&Organization>,
+    membership: Option<&Membership>,
+    kind: ResourceKind,
+    quota: Quota<'_>,
+    id: ResourceId,
+    now: DateTime<Utc>,
+) -> Result<Decision<Resource>, Error> {
+    let (grant, _) = authorize_in(actor, organization, membership, kind.manage_capability())?;
+    check_quota(quota.limits, quota.usage, kind.metered())?;
+    let resource = Resource {
+        id,
+        organization_id: grant.organization_id(),
+        kind,
+        created_by: grant.user_id(),
+        created_at: now,
+    };
+    Ok(Decision::new(
+        vec![Change::InsertResource(resource.clone())],
+        resource,
+    ))
+}
+
+/// Starting a chat with an agent of the organization (`chat_with_agents`).
+pub fn open_chat(
+    actor: UserId,
+    organization: Option<&Organization>,
+    membership: Option<&Membership>,
+    agent: Option<&Resource>,
+    id: ChatId,
+    now: DateTime<Utc>,
+) -> Result<Decision<Chat>, Error> {
+    let (grant, _) = authorize_in(actor, organization, membership, Capability::ChatWithAgents)?;
+    let agent = agent
+        .filter(|r| r.kind == ResourceKind::Agent && r.organization_id == grant.organization_id())
+        .ok_or(Error::NotFound(Missing::Resource))?;
+    let chat = Chat {
+        id,
+        organization_id: grant.organization_id(),
+        created_by: grant.user_id(),
+        subject: ChatSubject::Agent(agent.id),
+        created_at: now,
+    };
+    Ok(Decision::new(vec![Change::InsertChat(chat.clone())], chat))
+}
+
+/// What sending a chat message needs besides the snapshot.
+#[derive(Debug, Clone)]
+pub struct SendMessage {
+    pub id: MessageId,
+    pub content: String,
+    pub now: DateTime<Utc>,
+}
+
+/// Sending a chat message: only in one's own chat, only while still a member
+/// (a removed member's chat stops at the next message, R19), within the
+/// monthly quota.
+pub fn send_chat_message(
+    actor: UserId,
+    organization: Option<&Organization>,
+    membership: Option<&Membership>,
+    chat: Option<&Chat>,
+    quota: Quota<'_>,
+    input: SendMessage,
+) -> Result<Decision<ChatMessage>, Error> {
+    let capability = chat.map_or(Capability::ChatWithAgents, |chat| {
+        chat.subject.capability()
+    });
+    let (grant, _) = authorize_in(actor, organization, membership, capability)?;
+    let chat = chat
+        .filter(|chat| {
+            chat.organization_id == grant.organization_id() && chat.created_by == grant.user_id()
+        })
+        .ok_or(Error::NotFound(Missing::Chat))?;
+    check_quota(quota.limits, quota.usage, Metered::ChatMessagesPerMonth)?;
+    let message = ChatMessage {
+        id: input.id,
+        chat_id: chat.id,
+        organization_id: chat.organization_id,
+        sent_by: grant.user_id(),
+        content: input.content,
+        created_at: input.now,
+    };
+    Ok(Decision::new(
+        vec![Change::InsertChatMessage(message.clone())],
+        message,
+    ))
+}

@@ -1,0 +1,177 @@
+//! The one error type of the core's use cases, with the stable codes of the API.
+
+use crate::plan::{CatalogError, PlanId, QuotaExceeded};
+use crate::policy::{Capability, Denial, Role};
+
+/// What was not found. A non-member asking about an organization is told
+/// `Organization`, exactly as if it did not exist (D1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    User,
+    Organization,
+    Member,
+    Invitation,
+    Resource,
+    Chat,
+}
+
+impl Missing {
+    const fn noun(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Organization => "organization",
+            Self::Member => "member",
+            Self::Invitation => "invitation",
+            Self::Resource => "resource",
+            Self::Chat => "chat",
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.noun())
+    }
+}
+
+/// Why a use case refused, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0} not found")]
+    NotFound(Missing),
+    #[error("view-only access: the {role} role lacks `{capability}`")]
+    Forbidden { role: Role, capability: Capability },
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("the person is already a member of the organization")]
+    AlreadyMember,
+    #[error("the invitation was already used")]
+    InvitationAlreadyAccepted,
+    #[error("the owner cannot be removed from the organization")]
+    OwnerCannotBeRemoved,
+    #[error("the invitation has expired")]
+    InvitationExpired,
+    #[error("the invitation was revoked")]
+    InvitationRevoked,
+    #[error("the invitation was sent to another email address")]
+    InvitationEmailMismatch,
+    #[error("invitations can only grant the viewer role, not `{0}`")]
+    RoleNotAssignable(String),
+    #[error(transparent)]
+    QuotaExceeded(#[from] QuotaExceeded),
+    #[error("unknown plan `{0}`")]
+    UnknownPlan(PlanId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    /// The stable machine-readable code of the API's error table.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::Forbidden { .. } => "forbidden",
+            Self::EmailTaken => "email_taken",
+            Self::AlreadyMember => "already_member",
+            Self::InvitationAlreadyAccepted => "invitation_already_accepted",
+            Self::OwnerCannotBeRemoved => "owner_cannot_be_removed",
+            Self::InvitationExpired => "invitation_expired",
+            Self::InvitationRevoked => "invitation_revoked",
+            Self::InvitationEmailMismatch => "invitation_email_mismatch",
+            Self::RoleNotAssignable(_) => "role_not_assignable",
+            Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::UnknownPlan(_) => "validation_failed",
+            Self::Store(_) => "internal",
+        }
+    }
+
+    /// The error for a failed authorization: a non-member learns nothing.
+    pub const fn from_denial(denial: Denial) -> Self {
+        match denial {
+            Denial::NotAMember => Self::NotFound(Missing::Organization),
+            Denial::LacksCapability { role, capability } => Self::Forbidden { role, capability },
+        }
+    }
+}
+
+impl From<Denial> for Error {
+    fn from(denial: Denial) -> Self {
+        Self::from_denial(denial)
+    }
+}
+
+impl From<CatalogError> for Error {
+    fn from(error: CatalogError) -> Self {
+        Self::Store(StoreError::other(error))
+    }
+}
+
+/// A failure of a port's implementation.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {source}")]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Whether trying the whole use case again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Another transaction got in the way (a serialization failure, a busy
+    /// database, a lost optimistic race): the use case is run again.
+    Contention,
+    /// Anything else.
+    Other,
+}
+
+impl std::fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Contention => "contention",
+            Self::Other => "store failure",
+        })
+    }
+}
+
+impl StoreError {
+    /// A conflict with a concurrent transaction, worth a retry.
+    pub fn contention(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            kind: StoreErrorKind::Contention,
+            source: source.into(),
+        }
+    }
+
+    /// Any other failure.
+    pub fn other(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            kind: StoreErrorKind::Other,
+            source: source.into(),
+        }
+    }
+
+    /// Which kind of failure.
+    pub const fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denials_map_to_not_found_and_forbidden() {
+        assert_eq!(Error::from(Denial::NotAMember).code(), "not_found");
+        let forbidden = Error::from(Denial::LacksCapability {
+            role: Role::Viewer,
+            capability: Capability::ManageMembers,
+        });
+        assert_eq!(forbidden.code(), "forbidden");
+        assert_eq!(
+            forbidden.to_string(),
+            "view-only access: the viewer role lacks `manage_members`"
+        );
+    }
+}

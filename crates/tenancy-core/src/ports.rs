@@ -1,0 +1,167 @@
+//! What the core needs from the outside, as traits: a transactional
+//! repository, a clock, fresh ids, random tokens and the mail outbox.
+//!
+//! Time and randomness are ports so that tests control them; the core has no
+//! clock and no randomness of its own.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::decide::Change;
+use crate::entity::{Chat, Invitation, OutgoingMail, Organization, Resource, User};
+use crate::error::StoreError;
+use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ResourceId, UserId};
+use crate::plan::{Month, Usage};
+use crate::policy::Membership;
+use crate::token::TokenHash;
+use crate::value::EmailAddress;
+
+/// A store that runs each use case in one transaction.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait Repository: Send + Sync {
+    /// Starts a transaction. Dropping it without [`Transaction::commit`] rolls back.
+    async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError>;
+}
+
+/// One transaction: reads of a consistent snapshot, then the decided changes.
+///
+/// Every read of an organization's data names the organization, and the
+/// implementation must scope its query by it.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait Transaction: Send {
+    /// Serializes this transaction with every other one that changes the
+    /// organization; a use case that writes to an organization calls it
+    /// before it reads what it will decide on.
+    async fn lock_organization(&mut self, id: OrganizationId) -> Result<(), StoreError>;
+    async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
+    async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
+    async fn organization(&mut self, id: OrganizationId)
+    -> Result<Option<Organization>, StoreError>;
+    async fn membership(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Option<Membership>, StoreError>;
+    /// Every membership of a user, each with its organization.
+    async fn memberships_of_user(
+        &mut self,
+        user: UserId,
+    ) -> Result<Vec<(Membership, Organization)>, StoreError>;
+    /// Every member of an organization with their account, oldest first.
+    async fn members(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<(Membership, User)>, StoreError>;
+    async fn invitation(
+        &mut self,
+        organization: OrganizationId,
+        id: InvitationId,
+    ) -> Result<Option<Invitation>, StoreError>;
+    async fn invitation_by_token(
+        &mut self,
+        hash: &TokenHash,
+    ) -> Result<Option<Invitation>, StoreError>;
+    /// The invitation of this email in this organization that is still open
+    /// (stored as pending, expired or not); at most one exists.
+    async fn open_invitation(
+        &mut self,
+        organization: OrganizationId,
+        email: &EmailAddress,
+    ) -> Result<Option<Invitation>, StoreError>;
+    /// The open invitations of an organization, oldest first.
+    async fn open_invitations(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<Invitation>, StoreError>;
+    /// The stored choice of active organization, accessible or not.
+    async fn active_organization(
+        &mut self,
+        user: UserId,
+    ) -> Result<Option<OrganizationId>, StoreError>;
+    /// Existing resources, and chat messages sent in `month`.
+    async fn usage(
+        &mut self,
+        organization: OrganizationId,
+        month: Month,
+    ) -> Result<Usage, StoreError>;
+    async fn resource(
+        &mut self,
+        organization: OrganizationId,
+        id: ResourceId,
+    ) -> Result<Option<Resource>, StoreError>;
+    async fn chat(
+        &mut self,
+        organization: OrganizationId,
+        id: ChatId,
+    ) -> Result<Option<Chat>, StoreError>;
+    /// Makes one decided change.
+    async fn apply(&mut self, change: &Change) -> Result<(), StoreError>;
+    /// Commits. The transaction must not be used afterwards.
+    async fn commit(&mut self) -> Result<(), StoreError>;
+}
+
+/// The time, in UTC.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Fresh unique ids (UUID v7 in production: time-ordered, so indexes stay compact).
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+pub trait IdGenerator: Send + Sync {
+    fn new_id(&self) -> Uuid;
+}
+
+/// 256 bits from a cryptographically secure source, for tokens.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+pub trait TokenGenerator: Send + Sync {
+    fn generate(&self) -> [u8; 32];
+}
+
+/// An email in the outbox, with its delivery attempts so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    pub mail: OutgoingMail,
+    pub attempts: u32,
+}
+
+/// The delivery side of the outbox (D11): the worker takes what is due,
+/// hands it to a transport, and records the result.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait MailOutbox: Send + Sync {
+    /// Emails not yet sent whose next attempt is due at `now`, oldest first.
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>, StoreError>;
+    async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn mark_failed(
+        &self,
+        id: MailId,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// How long to wait before the next delivery attempt after `attempts` failed
+/// ones: exponential from 5 seconds, capped at one hour, so that a mail
+/// outage of any length loses nothing and does not hammer the server.
+pub fn retry_delay(attempts: u32) -> Duration {
+    let seconds = 5_i64.saturating_mul(1_i64 << attempts.min(12));
+    Duration::seconds(seconds.min(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        assert_eq!(retry_delay(0), Duration::seconds(5));
+        assert_eq!(retry_delay(1), Duration::seconds(10));
+        assert_eq!(retry_delay(5), Duration::seconds(160));
+        assert_eq!(retry_delay(30), Duration::hours(1));
+        assert_eq!(retry_delay(u32::MAX), Duration::hours(1));
+    }
+}

@@ -1,0 +1,715 @@
+//! The use cases, generic over the ports. Each one opens a transaction, loads
+//! a snapshot, asks [`crate::decide`] for a decision, applies its changes and
+//! commits: one transaction per use case.
+
+use chrono::Duration;
+
+use crate::decide::{self, Accepted, Decision, Invite, InviteSnapshot, PresentedInvitation};
+use crate::decide::{SendMessage, SignUp, SignedUp};
+use crate::entity::{
+    Chat, ChatMessage, DEFAULT_INVITATION_TTL, Invitation, InvitationStatus, Organization,
+    Resource, ResourceKind, User,
+};
+use crate::error::{Error, Missing};
+use crate::id::{ChatId, InvitationId, MailId, MessageId, OrganizationId, ResourceId, UserId};
+use crate::plan::{Limits, Month, PlanCatalog, PlanId, Usage};
+use crate::policy::{Capability, Denial, Grant, Membership, Role, authorize};
+use crate::ports::{Clock, IdGenerator, Repository, TokenGenerator, Transaction};
+use crate::token::SecretToken;
+use crate::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
+
+/// How many times a use case runs when concurrent transactions keep getting
+/// in its way, before the contention is reported.
+const ATTEMPTS: usize = 8;
+
+/// Runs a use case again while the store reports contention.
+macro_rules! retrying {
+    ($body:expr) => {{
+        let mut attempt = 1;
+        loop {
+            match $body.await {
+                Err(Error::Store(e))
+                    if e.kind() == crate::error::StoreErrorKind::Contention
+                        && attempt < ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                outcome => break outcome,
+            }
+        }
+    }};
+}
+
+/// Settings of the use cases.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub catalog: PlanCatalog,
+    pub invitation_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            catalog: PlanCatalog::builtin(),
+            invitation_ttl: DEFAULT_INVITATION_TTL,
+        }
+    }
+}
+
+/// An organization as one user sees it: with their role, and whether it is
+/// their active one (R7, R15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationView {
+    pub organization: Organization,
+    pub role: Role,
+    pub is_active: bool,
+}
+
+impl OrganizationView {
+    /// Whether the user owns it (the crown of the switcher).
+    pub fn is_owner(&self) -> bool {
+        self.role == Role::Owner
+    }
+}
+
+/// A member, for the settings page (R18).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user: User,
+    pub role: Role,
+    pub joined_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The billing view (R20, R21).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Billing {
+    pub plan: PlanId,
+    pub limits: Limits,
+    pub usage: Usage,
+}
+
+/// What the landing page of an invitation link shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationPreview {
+    pub organization_name: OrganizationName,
+    pub email: EmailAddress,
+    pub role: Role,
+    pub status: InvitationStatus,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The use cases of tenancy over a repository, a clock, ids and tokens.
+#[derive(Debug, Clone)]
+pub struct Service<R, C, I, T> {
+    repository: R,
+    clock: C,
+    ids: I,
+    tokens: T,
+    settings: Settings,
+}
+
+impl<R, C, I, T> Service<R, C, I, T>
+where
+    R: Repository,
+    C: Clock,
+    I: IdGenerator,
+    T: TokenGenerator,
+{
+    /// Wires the ports together.
+    pub fn new(repository: R, clock: C, ids: I, tokens: T, settings: Settings) -> Self {
+        Self {
+            repository,
+            clock,
+            ids,
+            tokens,
+            settings,
+        }
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The repository, for callers that add their own use cases.
+    pub fn repository(&self) -> &R {
+        &self.repository
+    }
+
+    async fn commit<V>(&self, mut tx: Box<dyn Transaction>, decision: Decision<V>) -> Result<V, Error> {
+        let (changes, outcome) = decision.into_parts();
+        for change in &changes {
+            tx.apply(change).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Signs a person up: an account and a default organization, and with an
+    /// invitation token from a link, the invitation accepted (R3, R11, D3).
+    pub async fn sign_up(
+        &self,
+        email: EmailAddress,
+        display_name: Option<DisplayName>,
+        password_hash: PasswordHash,
+        invitation_token: Option<&str>,
+    ) -> Result<SignedUp, Error> {
+        retrying!(self.sign_up_once(&email, &display_name, &password_hash, invitation_token))
+    }
+
+    async fn sign_up_once(
+        &self,
+        email: &EmailAddress,
+        display_name: &Option<DisplayName>,
+        password_hash: &PasswordHash,
+        invitation_token: Option<&str>,
+    ) -> Result<SignedUp, Error> {
+        let mut tx = self.repository.begin().await?;
+        let presented = match invitation_token {
+            None => None,
+            Some(token) => match SecretToken::parse(token) {
+                Err(_) => Some(None),
+                Ok(token) => match tx.invitation_by_token(&token.hash()).await? {
+                    None => Some(None),
+                    Some(found) => {
+                        tx.lock_organization(found.organization_id).await?;
+                        Some(tx.invitation_by_token(&token.hash()).await?)
+                    }
+                },
+            },
+        };
+        let existing = tx.user_by_email(email).await?;
+        let presented = match &presented {
+            None => PresentedInvitation::None,
+            Some(None) => PresentedInvitation::Unknown,
+            Some(Some(invitation)) => PresentedInvitation::Found(invitation),
+        };
+        let decision = decide::sign_up(
+            SignUp {
+                user_id: UserId::from_uuid(self.ids.new_id()),
+                organization_id: OrganizationId::from_uuid(self.ids.new_id()),
+                email: email.clone(),
+                display_name: display_name.clone(),
+                password_hash: password_hash.clone(),
+                default_plan: PlanId::free(),
+                now: self.clock.now(),
+            },
+            existing.as_ref(),
+            presented,
+        )?;
+        self.commit(tx, decision).await
+    }
+
+    /// The account of a user.
+    pub async fn user(&self, user: UserId) -> Result<User, Error> {
+        let mut tx = self.repository.begin().await?;
+        tx.user(user).await?.ok_or(Error::NotFound(Missing::User))
+    }
+
+    /// Decides whether `user` may use `capability` in `organization`, from
+    /// the committed state (D12). The grant is the proof the caller needs.
+    pub async fn authorize(
+        &self,
+        user: UserId,
+        organization: OrganizationId,
+        capability: Capability,
+    ) -> Result<Result<Grant, Denial>, Error> {
+        let mut tx = self.repository.begin().await?;
+        let membership = tx.membership(organization, user).await?;
+        Ok(authorize(user, organization, membership.as_ref(), capability))
+    }
+
+    /// Creates an organization owned by `actor` and makes it active (R5).
+    pub async fn create_organization(
+        &self,
+        actor: UserId,
+        name: OrganizationName,
+    ) -> Result<OrganizationView, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.user(actor).await?.ok_or(Error::NotFound(Missing::User))?;
+            let decision = decide::create_organization(
+                actor,
+                OrganizationId::from_uuid(self.ids.new_id()),
+                name.clone(),
+                PlanId::free(),
+                self.clock.now(),
+            );
+            let organization = self.commit(tx, decision).await?;
+            Ok(OrganizationView {
+                organization,
+                role: Role::Owner,
+                is_active: true,
+            })
+        })
+    }
+
+    /// Every organization the user owns or belongs to, with their role and
+    /// the active one marked (R7). Oldest membership first.
+    pub async fn organizations(&self, actor: UserId) -> Result<Vec<OrganizationView>, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let (active, mut memberships) = self.resolve_active_in(&mut tx, actor).await?;
+            tx.commit().await?;
+            memberships.sort_by_key(|(m, _)| (m.joined_at, m.organization_id));
+            Ok(memberships
+                .into_iter()
+                .map(|(membership, organization)| OrganizationView {
+                    is_active: Some(organization.id) == active,
+                    organization,
+                    role: membership.role,
+                })
+                .collect())
+        })
+    }
+
+    async fn resolve_active_in(
+        &self,
+        tx: &mut Box<dyn Transaction>,
+        actor: UserId,
+    ) -> Result<(Option<OrganizationId>, Vec<(Membership, Organization)>), Error> {
+        let stored = tx.active_organization(actor).await?;
+        let memberships = tx.memberships_of_user(actor).await?;
+        let plain: Vec<Membership> = memberships.iter().map(|(m, _)| m.clone()).collect();
+        let (changes, active) = decide::resolve_active(actor, stored, &plain).into_parts();
+        for change in &changes {
+            tx.apply(change).await?;
+        }
+        Ok((active, memberships))
+    }
+
+    /// One organization as the actor sees it (`view_resources`).
+    pub async fn organization(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+    ) -> Result<OrganizationView, Error> {
+        let mut tx = self.repository.begin().await?;
+        let org = tx.organization(organization).await?;
+        let membership = tx.membership(organization, actor).await?;
+        let (grant, org) = decide::authorize_in(
+            actor,
+            org.as_ref(),
+            membership.as_ref(),
+            Capability::ViewResources,
+        )?;
+        let is_active = tx.active_organization(actor).await? == Some(organization);
+        Ok(OrganizationView {
+            organization: org.clone(),
+            role: grant.role(),
+            is_active,
+        })
+    }
+
+    /// The active organization, falling back to the user's own when the
+    /// stored choice is no longer accessible (R8, R19).
+    pub async fn active_organization(&self, actor: UserId) -> Result<OrganizationView, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let (active, memberships) = self.resolve_active_in(&mut tx, actor).await?;
+            tx.commit().await?;
+            memberships
+                .into_iter()
+                .find(|(_, organization)| Some(organization.id) == active)
+                .map(|(membership, organization)| OrganizationView {
+                    organization,
+                    role: membership.role,
+                    is_active: true,
+                })
+                .ok_or(Error::NotFound(Missing::Organization))
+        })
+    }
+
+    /// Makes another organization active (R7, R8).
+    pub async fn switch_active(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+    ) -> Result<OrganizationView, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let membership = tx.membership(organization, actor).await?;
+            let org = tx.organization(organization).await?;
+            let decision = decide::switch_active(actor, organization, membership.as_ref())?;
+            let role = membership.map(|m| m.role);
+            self.commit(tx, decision).await?;
+            match (org, role) {
+                (Some(organization), Some(role)) => Ok(OrganizationView {
+                    organization,
+                    role,
+                    is_active: true,
+                }),
+                _ => Err(Error::NotFound(Missing::Organization)),
+            }
+        })
+    }
+
+    /// Renames an organization (R9).
+    pub async fn rename(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        name: OrganizationName,
+    ) -> Result<OrganizationView, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let org = tx.organization(organization).await?;
+            let membership = tx.membership(organization, actor).await?;
+            let is_active = tx.active_organization(actor).await? == Some(organization);
+            let decision = decide::rename(actor, org.as_ref(), membership.as_ref(), name.clone())?;
+            let role = membership.map_or(Role::Owner, |m| m.role);
+            let organization = self.commit(tx, decision).await?;
+            Ok(OrganizationView {
+                organization,
+                role,
+                is_active,
+            })
+        })
+    }
+
+    /// Invites an email address (R10, D5). The token leaves only in the email
+    /// written to the outbox; the returned invitation does not carry it.
+    pub async fn invite(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        email: EmailAddress,
+        role: Option<&str>,
+    ) -> Result<Invitation, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let inviter = tx.user(actor).await?.ok_or(Error::NotFound(Missing::User))?;
+            let org = tx.organization(organization).await?;
+            let inviter_membership = tx.membership(organization, actor).await?;
+            let invitee_membership = match tx.user_by_email(&email).await? {
+                Some(invitee) => tx.membership(organization, invitee.id).await?,
+                None => None,
+            };
+            let open_invitation = tx.open_invitation(organization, &email).await?;
+            let decision = decide::invite(
+                InviteSnapshot {
+                    organization: org.as_ref(),
+                    inviter: &inviter,
+                    inviter_membership: inviter_membership.as_ref(),
+                    invitee_membership: invitee_membership.as_ref(),
+                    open_invitation: open_invitation.as_ref(),
+                },
+                Invite {
+                    email: email.clone(),
+                    role: role.map(str::to_owned),
+                    invitation_id: InvitationId::from_uuid(self.ids.new_id()),
+                    mail_id: MailId::from_uuid(self.ids.new_id()),
+                    token: SecretToken::from_bytes(self.tokens.generate()),
+                    ttl: self.settings.invitation_ttl,
+                    now: self.clock.now(),
+                },
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// The pending invitations of an organization, with their expiry (R16).
+    pub async fn pending_invitations(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+    ) -> Result<Vec<Invitation>, Error> {
+        let mut tx = self.repository.begin().await?;
+        let org = tx.organization(organization).await?;
+        let membership = tx.membership(organization, actor).await?;
+        decide::authorize_in(
+            actor,
+            org.as_ref(),
+            membership.as_ref(),
+            Capability::ManageMembers,
+        )?;
+        let now = self.clock.now();
+        Ok(tx
+            .open_invitations(organization)
+            .await?
+            .into_iter()
+            .filter(|invitation| invitation.status_at(now) == InvitationStatus::Pending)
+            .collect())
+    }
+
+    /// Revokes an invitation (R17).
+    pub async fn revoke(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        invitation: InvitationId,
+    ) -> Result<(), Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let org = tx.organization(organization).await?;
+            let membership = tx.membership(organization, actor).await?;
+            let found = tx.invitation(organization, invitation).await?;
+            let decision = decide::revoke(
+                actor,
+                org.as_ref(),
+                membership.as_ref(),
+                found.as_ref(),
+                self.clock.now(),
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// What an invitation link's landing page shows; `None`-like 404 for an
+    /// unknown or malformed token.
+    pub async fn preview_invitation(&self, token: &str) -> Result<InvitationPreview, Error> {
+        let token = SecretToken::parse(token).map_err(|_| Error::NotFound(Missing::Invitation))?;
+        let mut tx = self.repository.begin().await?;
+        let invitation = tx
+            .invitation_by_token(&token.hash())
+            .await?
+            .ok_or(Error::NotFound(Missing::Invitation))?;
+        let organization = tx
+            .organization(invitation.organization_id)
+            .await?
+            .ok_or(Error::NotFound(Missing::Invitation))?;
+        Ok(InvitationPreview {
+            organization_name: organization.name,
+            email: invitation.email.clone(),
+            role: invitation.role,
+            status: invitation.status_at(self.clock.now()),
+            expires_at: invitation.expires_at,
+        })
+    }
+
+    /// Accepts an invitation by its token (R12, D3, D6, D7).
+    pub async fn accept(&self, actor: UserId, token: &str) -> Result<OrganizationView, Error> {
+        let token = SecretToken::parse(token).map_err(|_| Error::NotFound(Missing::Invitation))?;
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let user = tx.user(actor).await?.ok_or(Error::NotFound(Missing::User))?;
+            let Some(found) = tx.invitation_by_token(&token.hash()).await? else {
+                return Err(Error::NotFound(Missing::Invitation));
+            };
+            tx.lock_organization(found.organization_id).await?;
+            // Read again under the lock: a concurrent accept or revoke may have won.
+            let invitation = tx.invitation_by_token(&token.hash()).await?;
+            let membership = tx.membership(found.organization_id, actor).await?;
+            let organization = tx.organization(found.organization_id).await?;
+            let decision = decide::accept(
+                &user,
+                membership.as_ref(),
+                invitation.as_ref(),
+                self.clock.now(),
+            )?;
+            let accepted: Accepted = self.commit(tx, decision).await?;
+            let organization = organization.ok_or(Error::NotFound(Missing::Invitation))?;
+            Ok(OrganizationView {
+                organization,
+                role: accepted.role,
+                is_active: true,
+            })
+        })
+    }
+
+    /// The members of an organization with roles and join dates (R18).
+    pub async fn members(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+    ) -> Result<Vec<Member>, Error> {
+        let mut tx = self.repository.begin().await?;
+        let org = tx.organization(organization).await?;
+        let membership = tx.membership(organization, actor).await?;
+        decide::authorize_in(
+            actor,
+            org.as_ref(),
+            membership.as_ref(),
+            Capability::ManageMembers,
+        )?;
+        Ok(tx
+            .members(organization)
+            .await?
+            .into_iter()
+            .map(|(membership, user)| Member {
+                user,
+                role: membership.role,
+                joined_at: membership.joined_at,
+            })
+            .collect())
+    }
+
+    /// Removes a member (R19, D8).
+    pub async fn remove_member(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        member: UserId,
+    ) -> Result<(), Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let org = tx.organization(organization).await?;
+            let membership = tx.membership(organization, actor).await?;
+            let target = tx.membership(organization, member).await?;
+            let decision = decide::remove_member(
+                actor,
+                org.as_ref(),
+                membership.as_ref(),
+                target.as_ref(),
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// The plan, its limits and the usage (R20, R21, `manage_billing`).
+    pub async fn billing(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+    ) -> Result<Billing, Error> {
+        let mut tx = self.repository.begin().await?;
+        let org = tx.organization(organization).await?;
+        let membership = tx.membership(organization, actor).await?;
+        let (_, org) = decide::authorize_in(
+            actor,
+            org.as_ref(),
+            membership.as_ref(),
+            Capability::ManageBilling,
+        )?;
+        let usage = tx
+            .usage(organization, Month::of(self.clock.now()))
+            .await?;
+        Ok(Billing {
+            plan: org.plan.clone(),
+            limits: self.settings.catalog.limits_of(&org.plan),
+            usage,
+        })
+    }
+
+    /// Changes the plan (R20).
+    pub async fn change_plan(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        plan: PlanId,
+    ) -> Result<Billing, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let org = tx.organization(organization).await?;
+            let membership = tx.membership(organization, actor).await?;
+            let decision = decide::change_plan(
+                actor,
+                org.as_ref(),
+                membership.as_ref(),
+                &plan,
+                &self.settings.catalog,
+            )?;
+            let usage = tx
+                .usage(organization, Month::of(self.clock.now()))
+                .await?;
+            let organization = self.commit(tx, decision).await?;
+            Ok(Billing {
+                limits: self.settings.catalog.limits_of(&organization.plan),
+                plan: organization.plan,
+                usage,
+            })
+        })
+    }
+
+    /// Creates an agent, a connection or a report within the quota (D10).
+    pub async fn create_resource(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        kind: ResourceKind,
+    ) -> Result<Resource, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let org = tx.organization(organization).await?;
+            let membership = tx.membership(organization, actor).await?;
+            let now = self.clock.now();
+            let usage = tx.usage(organization, Month::of(now)).await?;
+            let limits = org
+                .as_ref()
+                .map(|org| self.settings.catalog.limits_of(&org.plan))
+                .unwrap_or_default();
+            let decision = decide::create_resource(
+                actor,
+                org.as_ref(),
+                membership.as_ref(),
+                kind,
+                decide::Quota {
+                    limits: &limits,
+                    usage: &usage,
+                },
+                ResourceId::from_uuid(self.ids.new_id()),
+                now,
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// Starts a chat with an agent.
+    pub async fn open_chat(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        agent: ResourceId,
+    ) -> Result<Chat, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let org = tx.organization(organization).await?;
+            let membership = tx.membership(organization, actor).await?;
+            let found = tx.resource(organization, agent).await?;
+            let decision = decide::open_chat(
+                actor,
+                org.as_ref(),
+                membership.as_ref(),
+                found.as_ref(),
+                ChatId::from_uuid(self.ids.new_id()),
+                self.clock.now(),
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// Sends a message in one's own chat, within the monthly quota.
+    pub async fn send_chat_message(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        chat: ChatId,
+        content: &str,
+    ) -> Result<ChatMessage, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let org = tx.organization(organization).await?;
+            let membership = tx.membership(organization, actor).await?;
+            let found = tx.chat(organization, chat).await?;
+            let now = self.clock.now();
+            let usage = tx.usage(organization, Month::of(now)).await?;
+            let limits = org
+                .as_ref()
+                .map(|org| self.settings.catalog.limits_of(&org.plan))
+                .unwrap_or_default();
+            let decision = decide::send_chat_message(
+                actor,
+                org.as_ref(),
+                membership.as_ref(),
+                found.as_ref(),
+                decide::Quota {
+                    limits: &limits,
+                    usage: &usage,
+                },
+                SendMessage {
+                    id: MessageId::from_uuid(self.ids.new_id()),
+                    content: content.to_owned(),
+                    now,
+                },
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! Proptest strategies for the domain types.
+//!
+//! ```
+//! use proptest::prelude::*;
+//! use tenancy_core::testing::strategies;
+//!
+//! proptest!(|(email in strategies::email())| {
+//!     let again = tenancy_core::value::EmailAddress::parse(email.as_str()).unwrap();
+//!     prop_assert_eq!(again, email);
+//! });
+//! ```
+
+use proptest::prelude::*;
+use proptest::sample::select;
+
+use crate::entity::ResourceKind;
+use crate::id::{OrganizationId, UserId};
+use crate::plan::{PlanCatalog, PlanId};
+use crate::policy::{Capability, Membership, Role};
+use crate::value::{DisplayName, EmailAddress, OrganizationName};
+
+/// Valid email addresses, already normalized.
+pub fn email() -> impl Strategy<Value = EmailAddress> {
+    ("[a-z0-9][a-z0-9._+-]{0,15}", "[a-z0-9]{1,10}", select(vec!["com", "org", "io", "dev"]))
+        .prop_filter_map("not a valid address", |(local, domain, tld)| {
+            EmailAddress::parse(&format!("{local}@{domain}.{tld}")).ok()
+        })
+}
+
+/// Spellings of valid addresses as a person might type them: mixed case and
+/// surrounding white space, which parsing removes.
+pub fn email_as_typed() -> impl Strategy<Value = String> {
+    (email(), any::<u64>(), "[ \t]{0,2}", "[ \t\n]{0,2}").prop_map(|(email, mask, lead, trail)| {
+        let mixed: String = email
+            .as_str()
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if mask >> (i % 64) & 1 == 1 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        format!("{lead}{mixed}{trail}")
+    })
+}
+
+/// Valid organization names, including non-ASCII ones.
+pub fn organization_name() -> impl Strategy<Value = OrganizationName> {
+    "[A-Za-zÀ-ÿ0-9][A-Za-zÀ-ÿ0-9 &'._-]{0,60}"
+        .prop_filter_map("not a valid name", |raw| OrganizationName::parse(&raw).ok())
+}
+
+/// Valid display names.
+pub fn display_name() -> impl Strategy<Value = DisplayName> {
+    "[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ .'-]{0,40}"
+        .prop_filter_map("not a valid name", |raw| DisplayName::parse(&raw).ok())
+}
+
+/// Any role.
+pub fn role() -> impl Strategy<Value = Role> {
+    select(Role::ALL.to_vec())
+}
+
+/// Any capability.
+pub fn capability() -> impl Strategy<Value = Capability> {
+    select(Capability::ALL.to_vec())
+}
+
+/// Any resource kind that counts toward a quota.
+pub fn resource_kind() -> impl Strategy<Value = ResourceKind> {
+    select(ResourceKind::ALL.to_vec())
+}
+
+/// The id of a plan of `catalog`.
+pub fn plan_id(catalog: &PlanCatalog) -> impl Strategy<Value = PlanId> + use<> {
+    let ids: Vec<PlanId> = catalog.plans().iter().map(|plan| plan.id.clone()).collect();
+    select(ids)
+}
+
+/// Any user id.
+pub fn user_id() -> impl Strategy<Value = UserId> {
+    any::<u128>().prop_map(|n| UserId::from_uuid(uuid::Uuid::from_u128(n)))
+}
+
+/// Any organization id.
+pub fn organization_id() -> impl Strategy<Value = OrganizationId> {
+    any::<u128>().prop_map(|n| OrganizationId::from_uuid(uuid::Uuid::from_u128(n)))
+}
+
+/// A membership with any role.
+pub fn membership() -> impl Strategy<Value = Membership> {
+    (organization_id(), user_id(), role(), 0_i64..4_000_000_000).prop_map(
+        |(organization_id, user_id, role, seconds)| Membership {
+            organization_id,
+            user_id,
+            role,
+            joined_at: chrono::DateTime::from_timestamp(seconds, 0).unwrap_or_default(),
+        },
+    )
+}
