@@ -645,9 +645,7 @@ pub fn send_chat_message(
     quota: Quota<'_>,
     input: SendMessage,
 ) -> Result<Decision<ChatMessage>, Error> {
-    let capability = chat.map_or(Capability::ChatWithAgents, |chat| {
-        chat.subject.capability()
-    });
+    let capability = chat.map_or(Capability::ChatWithAgents, |chat| chat.subject.capability());
     let (grant, _) = authorize_in(actor, organization, membership, capability)?;
     let chat = chat
         .filter(|chat| {
@@ -668,3 +666,6 @@ pub fn send_chat_message(
         message,
     ))
 }
+
+#[cfg(test)]
+mod tests;

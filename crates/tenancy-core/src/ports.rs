@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::decide::Change;
-use crate::entity::{Chat, Invitation, OutgoingMail, Organization, Resource, User};
+use crate::entity::{Chat, Invitation, Organization, OutgoingMail, Resource, User};
 use crate::error::StoreError;
 use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ResourceId, UserId};
 use crate::plan::{Month, Usage};
@@ -38,8 +38,10 @@ pub trait Transaction: Send {
     async fn lock_organization(&mut self, id: OrganizationId) -> Result<(), StoreError>;
     async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
-    async fn organization(&mut self, id: OrganizationId)
-    -> Result<Option<Organization>, StoreError>;
+    async fn organization(
+        &mut self,
+        id: OrganizationId,
+    ) -> Result<Option<Organization>, StoreError>;
     async fn membership(
         &mut self,
         organization: OrganizationId,

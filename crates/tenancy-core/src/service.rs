@@ -136,7 +136,11 @@ where
         &self.repository
     }
 
-    async fn commit<V>(&self, mut tx: Box<dyn Transaction>, decision: Decision<V>) -> Result<V, Error> {
+    async fn commit<V>(
+        &self,
+        mut tx: Box<dyn Transaction>,
+        decision: Decision<V>,
+    ) -> Result<V, Error> {
         let (changes, outcome) = decision.into_parts();
         for change in &changes {
             tx.apply(change).await?;
@@ -216,7 +220,12 @@ where
     ) -> Result<Result<Grant, Denial>, Error> {
         let mut tx = self.repository.begin().await?;
         let membership = tx.membership(organization, user).await?;
-        Ok(authorize(user, organization, membership.as_ref(), capability))
+        Ok(authorize(
+            user,
+            organization,
+            membership.as_ref(),
+            capability,
+        ))
     }
 
     /// Creates an organization owned by `actor` and makes it active (R5).
@@ -227,7 +236,9 @@ where
     ) -> Result<OrganizationView, Error> {
         retrying!(async {
             let mut tx = self.repository.begin().await?;
-            tx.user(actor).await?.ok_or(Error::NotFound(Missing::User))?;
+            tx.user(actor)
+                .await?
+                .ok_or(Error::NotFound(Missing::User))?;
             let decision = decide::create_organization(
                 actor,
                 OrganizationId::from_uuid(self.ids.new_id()),
@@ -380,7 +391,10 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
-            let inviter = tx.user(actor).await?.ok_or(Error::NotFound(Missing::User))?;
+            let inviter = tx
+                .user(actor)
+                .await?
+                .ok_or(Error::NotFound(Missing::User))?;
             let org = tx.organization(organization).await?;
             let inviter_membership = tx.membership(organization, actor).await?;
             let invitee_membership = match tx.user_by_email(&email).await? {
@@ -485,7 +499,10 @@ where
         let token = SecretToken::parse(token).map_err(|_| Error::NotFound(Missing::Invitation))?;
         retrying!(async {
             let mut tx = self.repository.begin().await?;
-            let user = tx.user(actor).await?.ok_or(Error::NotFound(Missing::User))?;
+            let user = tx
+                .user(actor)
+                .await?
+                .ok_or(Error::NotFound(Missing::User))?;
             let Some(found) = tx.invitation_by_token(&token.hash()).await? else {
                 return Err(Error::NotFound(Missing::Invitation));
             };
@@ -550,12 +567,8 @@ where
             let org = tx.organization(organization).await?;
             let membership = tx.membership(organization, actor).await?;
             let target = tx.membership(organization, member).await?;
-            let decision = decide::remove_member(
-                actor,
-                org.as_ref(),
-                membership.as_ref(),
-                target.as_ref(),
-            )?;
+            let decision =
+                decide::remove_member(actor, org.as_ref(), membership.as_ref(), target.as_ref())?;
             self.commit(tx, decision).await
         })
     }
@@ -575,9 +588,7 @@ where
             membership.as_ref(),
             Capability::ManageBilling,
         )?;
-        let usage = tx
-            .usage(organization, Month::of(self.clock.now()))
-            .await?;
+        let usage = tx.usage(organization, Month::of(self.clock.now())).await?;
         Ok(Billing {
             plan: org.plan.clone(),
             limits: self.settings.catalog.limits_of(&org.plan),
@@ -604,9 +615,7 @@ where
                 &plan,
                 &self.settings.catalog,
             )?;
-            let usage = tx
-                .usage(organization, Month::of(self.clock.now()))
-                .await?;
+            let usage = tx.usage(organization, Month::of(self.clock.now())).await?;
             let organization = self.commit(tx, decision).await?;
             Ok(Billing {
                 limits: self.settings.catalog.limits_of(&organization.plan),
@@ -713,3 +722,6 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

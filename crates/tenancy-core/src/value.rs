@@ -310,8 +310,14 @@ mod tests {
     fn email_errors_name_what_is_wrong() {
         assert_eq!(EmailAddress::parse("   "), Err(EmailError::Empty));
         assert_eq!(EmailAddress::parse("alice"), Err(EmailError::MissingAt));
-        assert_eq!(EmailAddress::parse("a@b@c.com"), Err(EmailError::MultipleAt));
-        assert_eq!(EmailAddress::parse("@c.com"), Err(EmailError::EmptyLocalPart));
+        assert_eq!(
+            EmailAddress::parse("a@b@c.com"),
+            Err(EmailError::MultipleAt)
+        );
+        assert_eq!(
+            EmailAddress::parse("@c.com"),
+            Err(EmailError::EmptyLocalPart)
+        );
         assert_eq!(
             EmailAddress::parse("al ice@c.com"),
             Err(EmailError::InvalidCharacter { ch: ' ' })
@@ -350,7 +356,10 @@ mod tests {
 
     #[test]
     fn organization_name_rules() {
-        assert_eq!(OrganizationName::parse("  Acme  ").unwrap().as_str(), "Acme");
+        assert_eq!(
+            OrganizationName::parse("  Acme  ").unwrap().as_str(),
+            "Acme"
+        );
         assert_eq!(OrganizationName::parse(" \t "), Err(NameError::Empty));
         assert_eq!(
             OrganizationName::parse("a\u{7}b"),

@@ -47,7 +47,10 @@ fn random_sequences_agree_with_the_model_and_keep_the_invariants() {
     // The sequences must reach states worth checking: several users, and
     // organizations, invitations and chats beyond the first.
     let [users, orgs, invitations, chats] = reached;
-    assert!(users >= 4 && orgs >= 5 && invitations >= 5 && chats >= 2, "reached {reached:?}");
+    assert!(
+        users >= 4 && orgs >= 5 && invitations >= 5 && chats >= 2,
+        "reached {reached:?}"
+    );
 }
 
 /// The story of the seed, as one fixed sequence: sign up, invite, sign up from
@@ -57,16 +60,43 @@ fn the_seed_story_as_a_fixed_sequence() {
     use tenancy_core::entity::ResourceKind;
     use tenancy_core::testing::model::AskedRole;
     let story = [
-        Op::SignUp { email: 0, invitation: None },
-        Op::Invite { actor: 0, org: 0, email: 1, role: AskedRole::Unspecified },
+        Op::SignUp {
+            email: 0,
+            invitation: None,
+        },
+        Op::Invite {
+            actor: 0,
+            org: 0,
+            email: 1,
+            role: AskedRole::Unspecified,
+        },
         Op::SignUpFromLink { invitation: 0 },
-        Op::CreateResource { actor: 0, org: 0, kind: ResourceKind::Agent },
-        Op::CreateResource { actor: 1, org: 0, kind: ResourceKind::Agent },
-        Op::OpenChat { actor: 1, org: 0, agent: 0 },
+        Op::CreateResource {
+            actor: 0,
+            org: 0,
+            kind: ResourceKind::Agent,
+        },
+        Op::CreateResource {
+            actor: 1,
+            org: 0,
+            kind: ResourceKind::Agent,
+        },
+        Op::OpenChat {
+            actor: 1,
+            org: 0,
+            agent: 0,
+        },
         Op::SendMessage { actor: 1, chat: 0 },
-        Op::Remove { actor: 0, org: 0, member: 1 },
+        Op::Remove {
+            actor: 0,
+            org: 0,
+            member: 1,
+        },
         Op::SendMessage { actor: 1, chat: 0 },
-        Op::Accept { user: 1, invitation: 0 },
+        Op::Accept {
+            user: 1,
+            invitation: 0,
+        },
     ];
     let mut harness = Harness::new(MemoryRepository::new());
     block_on(harness.run(&story)).unwrap();

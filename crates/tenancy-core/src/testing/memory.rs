@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::decide::Change;
 use crate::entity::{
-    Chat, ChatMessage, Invitation, InvitationState, OutgoingMail, Organization, Resource,
+    Chat, ChatMessage, Invitation, InvitationState, Organization, OutgoingMail, Resource,
     ResourceKind, User,
 };
 use crate::error::StoreError;

@@ -87,21 +87,67 @@ impl AskedRole {
 /// count), so every sequence stays meaningful as proptest shrinks it.
 #[derive(Debug, Clone)]
 pub enum Op {
-    SignUp { email: usize, invitation: Option<usize> },
+    SignUp {
+        email: usize,
+        invitation: Option<usize>,
+    },
     /// Sign-up from an invitation's link, with the invited email.
-    SignUpFromLink { invitation: usize },
-    CreateOrganization { user: usize },
-    Rename { actor: usize, org: usize },
-    Invite { actor: usize, org: usize, email: usize, role: AskedRole },
-    Accept { user: usize, invitation: usize },
-    Revoke { actor: usize, org: usize, invitation: usize },
-    Remove { actor: usize, org: usize, member: usize },
-    Switch { user: usize, org: usize },
-    ChangePlan { actor: usize, org: usize, plan: usize },
-    CreateResource { actor: usize, org: usize, kind: ResourceKind },
-    OpenChat { actor: usize, org: usize, agent: usize },
-    SendMessage { actor: usize, chat: usize },
-    AdvanceClock { hours: u32 },
+    SignUpFromLink {
+        invitation: usize,
+    },
+    CreateOrganization {
+        user: usize,
+    },
+    Rename {
+        actor: usize,
+        org: usize,
+    },
+    Invite {
+        actor: usize,
+        org: usize,
+        email: usize,
+        role: AskedRole,
+    },
+    Accept {
+        user: usize,
+        invitation: usize,
+    },
+    Revoke {
+        actor: usize,
+        org: usize,
+        invitation: usize,
+    },
+    Remove {
+        actor: usize,
+        org: usize,
+        member: usize,
+    },
+    Switch {
+        user: usize,
+        org: usize,
+    },
+    ChangePlan {
+        actor: usize,
+        org: usize,
+        plan: usize,
+    },
+    CreateResource {
+        actor: usize,
+        org: usize,
+        kind: ResourceKind,
+    },
+    OpenChat {
+        actor: usize,
+        org: usize,
+        agent: usize,
+    },
+    SendMessage {
+        actor: usize,
+        chat: usize,
+    },
+    AdvanceClock {
+        hours: u32,
+    },
 }
 
 /// One random operation.
@@ -246,7 +292,9 @@ const FORBIDDEN: &str = "forbidden";
 
 impl Model {
     fn limit(&self, org: usize, metered: crate::plan::Metered) -> Option<u64> {
-        catalog().limits_of(&PlanId::new(self.orgs[org].plan)).of(metered)
+        catalog()
+            .limits_of(&PlanId::new(self.orgs[org].plan))
+            .of(metered)
     }
 
     fn require(&self, user: usize, org: usize, capability: Capability) -> Expected {
@@ -338,7 +386,10 @@ fn code<T>(result: &Result<T, Error>) -> Result<(), &'static str> {
 
 fn email(index: usize) -> (&'static str, EmailAddress) {
     let raw = EMAILS[index % EMAILS.len()];
-    (raw, EmailAddress::parse(raw).unwrap_or_else(|_| unreachable_email()))
+    (
+        raw,
+        EmailAddress::parse(raw).unwrap_or_else(|_| unreachable_email()),
+    )
 }
 
 fn unreachable_email() -> EmailAddress {
@@ -451,14 +502,20 @@ where
 
     /// Applies one operation to both sides; returns the organization it
     /// touched, whose capabilities are then checked in full.
-    #[expect(clippy::too_many_lines, reason = "one arm per operation reads best in one place")]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per operation reads best in one place"
+    )]
     async fn apply(&mut self, op: &Op) -> Result<Option<usize>, String> {
         let users = self.model.users.len();
         let orgs = self.model.orgs.len();
         let invitations = self.model.invitations.len();
         let now = self.model.now;
         match *op {
-            Op::SignUp { email: e, invitation } => {
+            Op::SignUp {
+                email: e,
+                invitation,
+            } => {
                 let token = invitation.map(|j| match invitations {
                     0 => unknown_token(),
                     n => self.model.invitations[j % n].token.clone(),
@@ -595,7 +652,10 @@ where
                 compare("accept", expected, code(&result))?;
                 if let Ok(view) = result {
                     ensure!(
-                        matches!(before, InvitationStatus::Pending | InvitationStatus::Accepted),
+                        matches!(
+                            before,
+                            InvitationStatus::Pending | InvitationStatus::Accepted
+                        ),
                         "an invitation that was {before:?} was accepted"
                     );
                     let role = self.model.orgs[o].members.get(&u).map(|(r, _)| r.role());
@@ -621,7 +681,11 @@ where
                 let expected = self
                     .model
                     .require(a, o, Capability::ManageMembers)
-                    .and(if target.org == o { Ok(()) } else { Err(NOT_FOUND) })
+                    .and(if target.org == o {
+                        Ok(())
+                    } else {
+                        Err(NOT_FOUND)
+                    })
                     .and(match target.status(now) {
                         InvitationStatus::Accepted => Err("invitation_already_accepted"),
                         _ => Ok(()),
@@ -691,16 +755,13 @@ where
                 }
                 let (a, o) = (actor % users, org % orgs);
                 let plan = PLANS[plan % PLANS.len()];
-                let expected = self
-                    .model
-                    .require(a, o, Capability::ManageBilling)
-                    .and({
-                        if plan == "platinum" {
-                            Err("validation_failed")
-                        } else {
-                            Ok(())
-                        }
-                    });
+                let expected = self.model.require(a, o, Capability::ManageBilling).and({
+                    if plan == "platinum" {
+                        Err("validation_failed")
+                    } else {
+                        Ok(())
+                    }
+                });
                 let result = self
                     .service
                     .change_plan(
@@ -725,7 +786,11 @@ where
                     ResourceKind::Connection => Capability::ManageConnections,
                     ResourceKind::Report => Capability::ManageReports,
                 };
-                let used = self.model.orgs[o].resources.get(&kind).copied().unwrap_or(0);
+                let used = self.model.orgs[o]
+                    .resources
+                    .get(&kind)
+                    .copied()
+                    .unwrap_or(0);
                 let limit = self.model.limit(o, kind.metered());
                 let expected = self.model.require(a, o, capability).and(match limit {
                     Some(limit) if used >= limit => Err("quota_exceeded"),
@@ -749,7 +814,10 @@ where
                         .map_err(|e| format!("billing as the owner failed: {e}"))?;
                     let after = billing.usage.of(kind.metered());
                     ensure!(
-                        billing.limits.of(kind.metered()).is_none_or(|limit| after <= limit),
+                        billing
+                            .limits
+                            .of(kind.metered())
+                            .is_none_or(|limit| after <= limit),
                         "a create took {kind:?} usage to {after}, past the limit {limit:?}"
                     );
                 }
@@ -761,16 +829,22 @@ where
                 }
                 let (a, o) = (actor % users, org % orgs);
                 let (agent_id, agent_org) = match self.model.agents.len() {
-                    0 => (ResourceId::from_uuid(uuid::Uuid::from_u128(u128::MAX)), None),
+                    0 => (
+                        ResourceId::from_uuid(uuid::Uuid::from_u128(u128::MAX)),
+                        None,
+                    ),
                     n => {
                         let (id, org) = self.model.agents[agent % n];
                         (id, Some(org))
                     }
                 };
-                let expected = self
-                    .model
-                    .require(a, o, Capability::ChatWithAgents)
-                    .and(if agent_org == Some(o) { Ok(()) } else { Err(NOT_FOUND) });
+                let expected = self.model.require(a, o, Capability::ChatWithAgents).and(
+                    if agent_org == Some(o) {
+                        Ok(())
+                    } else {
+                        Err(NOT_FOUND)
+                    },
+                );
                 let result = self
                     .service
                     .open_chat(self.model.users[a].id, self.model.orgs[o].id, agent_id)
@@ -803,7 +877,11 @@ where
                 let expected = self
                     .model
                     .require(a, chat.org, Capability::ChatWithAgents)
-                    .and(if chat.owner == a { Ok(()) } else { Err(NOT_FOUND) })
+                    .and(if chat.owner == a {
+                        Ok(())
+                    } else {
+                        Err(NOT_FOUND)
+                    })
                     .and(match limit {
                         Some(limit) if used >= limit => Err("quota_exceeded"),
                         _ => Ok(()),
@@ -867,9 +945,7 @@ where
             "the default organization is not `{name}`, owned and free: {:?}",
             signed.default_organization
         );
-        let org = self
-            .model
-            .add_org(signed.default_organization.id, u, name);
+        let org = self.model.add_org(signed.default_organization.id, u, name);
         let (expected, actual) = match (&token, &signed.invitation) {
             (None, None) => (Ok(()), Ok(())),
             (Some(token), Some(outcome)) => (
@@ -909,7 +985,10 @@ where
                 "{:?} {:?} {:?}",
                 view.map(|v| (v.organization, v.role)).map_err(|e| e.code()),
                 members
-                    .map(|m| m.into_iter().map(|m| (m.user.id, m.role)).collect::<Vec<_>>())
+                    .map(|m| m
+                        .into_iter()
+                        .map(|m| (m.user.id, m.role))
+                        .collect::<Vec<_>>())
                     .map_err(|e| e.code()),
                 billing.map_err(|e| e.code())
             ));

@@ -21,7 +21,11 @@ use crate::value::{DisplayName, EmailAddress, OrganizationName};
 
 /// Valid email addresses, already normalized.
 pub fn email() -> impl Strategy<Value = EmailAddress> {
-    ("[a-z0-9][a-z0-9._+-]{0,15}", "[a-z0-9]{1,10}", select(vec!["com", "org", "io", "dev"]))
+    (
+        "[a-z0-9][a-z0-9._+-]{0,15}",
+        "[a-z0-9]{1,10}",
+        select(vec!["com", "org", "io", "dev"]),
+    )
         .prop_filter_map("not a valid address", |(local, domain, tld)| {
             EmailAddress::parse(&format!("{local}@{domain}.{tld}")).ok()
         })

@@ -1,0 +1,258 @@
+//! The use cases against mocked ports: the order of reads and writes inside
+//! the transaction, and what happens when the store fails or contends.
+
+use chrono::DateTime;
+use mockall::Sequence;
+use uuid::Uuid;
+
+use super::*;
+use crate::decide::Change;
+use crate::entity::MailContent;
+use crate::error::StoreError;
+use crate::ports::{MockRepository, MockTransaction};
+use crate::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
+
+type Mocked = Service<MockRepository, ManualClock, SequentialIds, CountingTokens>;
+
+fn service(repository: MockRepository) -> Mocked {
+    let clock = ManualClock::at(DateTime::from_timestamp(1_800_000_000, 0).unwrap());
+    Service::new(
+        repository,
+        clock,
+        SequentialIds::default(),
+        CountingTokens::default(),
+        Settings::default(),
+    )
+}
+
+fn ann() -> User {
+    User {
+        id: UserId::from_uuid(Uuid::from_u128(1)),
+        email: EmailAddress::parse("ann@example.com").unwrap(),
+        display_name: None,
+        created_at: DateTime::from_timestamp(0, 0).unwrap(),
+    }
+}
+
+fn acme() -> Organization {
+    Organization {
+        id: OrganizationId::from_uuid(Uuid::from_u128(10)),
+        name: OrganizationName::parse("Acme").unwrap(),
+        plan: PlanId::free(),
+        owner_id: ann().id,
+        created_at: DateTime::from_timestamp(0, 0).unwrap(),
+    }
+}
+
+fn membership(role: Role) -> Membership {
+    Membership {
+        organization_id: acme().id,
+        user_id: ann().id,
+        role,
+        joined_at: DateTime::from_timestamp(0, 0).unwrap(),
+    }
+}
+
+/// A transaction that serves the snapshot of a rename by a member of `role`.
+fn rename_snapshot(tx: &mut MockTransaction, seq: &mut Sequence, role: Role) {
+    tx.expect_lock_organization()
+        .withf(|id| *id == acme().id)
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(()));
+    tx.expect_organization()
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(Some(acme())));
+    tx.expect_membership()
+        .times(1)
+        .in_sequence(seq)
+        .returning(move |_, _| Ok(Some(membership(role))));
+    tx.expect_active_organization()
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(None));
+}
+
+fn repository_of(transactions: Vec<MockTransaction>) -> MockRepository {
+    let mut repository = MockRepository::new();
+    let mut seq = Sequence::new();
+    for tx in transactions {
+        repository
+            .expect_begin()
+            .times(1)
+            .in_sequence(&mut seq)
+            .return_once(move || Ok(Box::new(tx)));
+    }
+    repository
+}
+
+fn new_name() -> OrganizationName {
+    OrganizationName::parse("Acme Two").unwrap()
+}
+
+#[test]
+fn rename_locks_first_then_writes_and_commits_once() {
+    let mut tx = MockTransaction::new();
+    let mut seq = Sequence::new();
+    rename_snapshot(&mut tx, &mut seq, Role::Owner);
+    tx.expect_apply()
+        .withf(|change| {
+            matches!(change, Change::RenameOrganization { name, .. } if name.as_str() == "Acme Two")
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    tx.expect_commit()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(()));
+    let view = futures::executor::block_on(service(repository_of(vec![tx])).rename(
+        ann().id,
+        acme().id,
+        new_name(),
+    ))
+    .unwrap();
+    assert_eq!(view.organization.name.as_str(), "Acme Two");
+}
+
+#[test]
+fn a_denied_use_case_writes_nothing_and_commits_nothing() {
+    let mut tx = MockTransaction::new();
+    let mut seq = Sequence::new();
+    rename_snapshot(&mut tx, &mut seq, Role::Viewer);
+    tx.expect_apply().never();
+    tx.expect_commit().never();
+    let error = futures::executor::block_on(service(repository_of(vec![tx])).rename(
+        ann().id,
+        acme().id,
+        new_name(),
+    ))
+    .unwrap_err();
+    assert_eq!(error.code(), "forbidden");
+}
+
+fn contended_rename() -> MockTransaction {
+    let mut tx = MockTransaction::new();
+    let mut seq = Sequence::new();
+    rename_snapshot(&mut tx, &mut seq, Role::Owner);
+    tx.expect_apply().returning(|_| Ok(()));
+    tx.expect_commit()
+        .times(1)
+        .returning(|| Err(StoreError::contention("serialization failure")));
+    tx
+}
+
+#[test]
+fn contention_runs_the_whole_use_case_again() {
+    let mut second = MockTransaction::new();
+    let mut seq = Sequence::new();
+    rename_snapshot(&mut second, &mut seq, Role::Owner);
+    second.expect_apply().times(1).returning(|_| Ok(()));
+    second.expect_commit().times(1).returning(|| Ok(()));
+    let repository = repository_of(vec![contended_rename(), second]);
+    let view =
+        futures::executor::block_on(service(repository).rename(ann().id, acme().id, new_name()))
+            .unwrap();
+    assert_eq!(view.organization.name.as_str(), "Acme Two");
+}
+
+#[test]
+fn contention_that_persists_is_reported_after_the_last_attempt() {
+    let repository = repository_of((0..ATTEMPTS).map(|_| contended_rename()).collect());
+    let error =
+        futures::executor::block_on(service(repository).rename(ann().id, acme().id, new_name()))
+            .unwrap_err();
+    assert!(
+        matches!(&error, Error::Store(e) if e.kind() == crate::error::StoreErrorKind::Contention)
+    );
+}
+
+#[test]
+fn other_store_failures_are_not_retried() {
+    let mut repository = MockRepository::new();
+    repository
+        .expect_begin()
+        .times(1)
+        .returning(|| Err(StoreError::other("disk on fire")));
+    let error =
+        futures::executor::block_on(service(repository).rename(ann().id, acme().id, new_name()))
+            .unwrap_err();
+    assert_eq!(error.code(), "internal");
+}
+
+#[test]
+fn invite_writes_the_invitation_and_its_email_in_one_transaction() {
+    let mut tx = MockTransaction::new();
+    let mut seq = Sequence::new();
+    tx.expect_lock_organization()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    tx.expect_user().returning(|_| Ok(Some(ann())));
+    tx.expect_organization().returning(|_| Ok(Some(acme())));
+    tx.expect_membership()
+        .returning(|_, _| Ok(Some(membership(Role::Owner))));
+    tx.expect_user_by_email().returning(|_| Ok(None));
+    tx.expect_open_invitation().returning(|_, _| Ok(None));
+    tx.expect_apply()
+        .withf(|c| matches!(c, Change::InsertInvitation(_)))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    tx.expect_apply()
+        .withf(|c| {
+            matches!(c, Change::EnqueueMail(mail)
+                if mail.to.as_str() == "bob@example.com"
+                && matches!(&mail.content, MailContent::Invitation { token, .. } if token.expose().len() == 43))
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    tx.expect_commit()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(()));
+    let invitation = futures::executor::block_on(service(repository_of(vec![tx])).invite(
+        ann().id,
+        acme().id,
+        EmailAddress::parse("Bob@Example.com").unwrap(),
+        None,
+    ))
+    .unwrap();
+    // The token is the first one the generator made; only its hash is kept.
+    let token = SecretToken::from_bytes(CountingTokens::default().generate());
+    assert_eq!(invitation.token_hash, token.hash());
+    assert_eq!(invitation.email.as_str(), "bob@example.com");
+}
+
+#[test]
+fn authorization_reads_the_committed_membership_every_time() {
+    let mut repository = MockRepository::new();
+    let mut seq = Sequence::new();
+    for member in [true, false] {
+        repository
+            .expect_begin()
+            .times(1)
+            .in_sequence(&mut seq)
+            .return_once(move || {
+                let mut tx = MockTransaction::new();
+                tx.expect_membership()
+                    .times(1)
+                    .returning(move |_, _| Ok(member.then(|| membership(Role::Viewer))));
+                Ok(Box::new(tx))
+            });
+    }
+    let service = service(repository);
+    let check = || {
+        futures::executor::block_on(service.authorize(
+            ann().id,
+            acme().id,
+            Capability::ViewResources,
+        ))
+        .unwrap()
+    };
+    assert!(check().is_ok());
+    // Removed between two requests: the very next check is denied (D12).
+    assert_eq!(check(), Err(Denial::NotAMember));
+}

@@ -1,0 +1,62 @@
+//! Parsers of user input never panic, whatever they are given, and what they
+//! accept is already normalized.
+
+use proptest::prelude::*;
+use tenancy_core::testing::strategies;
+use tenancy_core::token::SecretToken;
+use tenancy_core::value::{DisplayName, EmailAddress, NewPassword, OrganizationName};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn parsers_never_panic(input in any::<String>()) {
+        let _ = EmailAddress::parse(&input);
+        let _ = OrganizationName::parse(&input);
+        let _ = DisplayName::parse(&input);
+        let _ = NewPassword::parse(&input);
+        let _ = SecretToken::parse(&input);
+    }
+
+    #[test]
+    fn accepted_emails_are_normalized_and_stable(input in "\\PC{0,40}@?\\PC{0,20}") {
+        if let Ok(email) = EmailAddress::parse(&input) {
+            prop_assert_eq!(email.as_str(), email.as_str().trim().to_lowercase());
+            prop_assert_eq!(EmailAddress::parse(email.as_str()), Ok(email.clone()));
+            prop_assert_eq!(email.as_str().matches('@').count(), 1);
+        }
+    }
+
+    #[test]
+    fn emails_as_typed_parse_to_one_address(typed in strategies::email_as_typed()) {
+        let email = EmailAddress::parse(&typed).unwrap();
+        prop_assert_eq!(email.as_str(), typed.trim().to_lowercase());
+    }
+
+    #[test]
+    fn accepted_names_are_trimmed_short_and_clean(input in any::<String>()) {
+        if let Ok(name) = OrganizationName::parse(&input) {
+            prop_assert_eq!(name.as_str(), name.as_str().trim());
+            prop_assert!((1..=100).contains(&name.as_str().chars().count()));
+            prop_assert!(!name.as_str().chars().any(char::is_control));
+            prop_assert_eq!(OrganizationName::parse(name.as_str()), Ok(name.clone()));
+        }
+    }
+
+    #[test]
+    fn default_names_are_valid_names(name in proptest::option::of(strategies::display_name()), email in strategies::email()) {
+        let default = OrganizationName::default_for(name.as_ref(), &email);
+        prop_assert_eq!(OrganizationName::parse(default.as_str()), Ok(default.clone()));
+        prop_assert!(default.as_str().ends_with("'s organization"));
+    }
+
+    #[test]
+    fn tokens_round_trip_and_near_misses_are_refused(bytes in any::<[u8; 32]>(), flip in 0_usize..43) {
+        let token = SecretToken::from_bytes(bytes);
+        prop_assert_eq!(SecretToken::parse(token.expose()), Ok(token.clone()));
+        let mut bent: Vec<char> = token.expose().chars().collect();
+        bent[flip] = if bent[flip] == '!' { '?' } else { '!' };
+        let bent: String = bent.into_iter().collect();
+        prop_assert!(SecretToken::parse(&bent).is_err());
+    }
+}
