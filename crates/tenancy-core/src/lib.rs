@@ -25,4 +25,5 @@ pub mod value;
 pub mod testing;
 
 pub use error::{Error, Missing, StoreError};
+pub use id::{ChatId, InvitationId, MailId, MessageId, OrganizationId, ResourceId, UserId};
 pub use policy::{Capability, CapabilitySet, Denial, Grant, Membership, Role, authorize};

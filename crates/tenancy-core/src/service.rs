@@ -262,7 +262,10 @@ where
             let mut tx = self.repository.begin().await?;
             let (active, mut memberships) = self.resolve_active_in(&mut tx, actor).await?;
             tx.commit().await?;
-            memberships.sort_by_key(|(m, _)| (m.joined_at, m.organization_id));
+            // Oldest first; at a tie (sign-up from a link joins two at once) the
+            // user's own organization comes first.
+            memberships
+                .sort_by_key(|(m, _)| (m.joined_at, m.role != Role::Owner, m.organization_id));
             Ok(memberships
                 .into_iter()
                 .map(|(membership, organization)| OrganizationView {

@@ -1,0 +1,199 @@
+//! The seed's story, told through the core's use cases over the in-memory
+//! repository: sign up, create an organization, invite, accept from the link,
+//! hit a quota, chat, remove a member and watch their access end.
+//!
+//! Run it with `cargo run -p tenancy-core --example story`.
+
+use chrono::{DateTime, Duration};
+use futures::executor::block_on;
+use tenancy_core::entity::ResourceKind;
+use tenancy_core::plan::PlanId;
+use tenancy_core::service::{OrganizationView, Service, Settings};
+use tenancy_core::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
+use tenancy_core::testing::memory::MemoryRepository;
+use tenancy_core::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
+use tenancy_core::{Error, UserId};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    block_on(story())
+}
+
+fn switcher(views: &[OrganizationView]) -> String {
+    views
+        .iter()
+        .map(|v| {
+            let crown = if v.is_owner() { "👑 " } else { "" };
+            let badge = if v.is_owner() {
+                String::new()
+            } else {
+                format!(" [{}]", v.role)
+            };
+            let check = if v.is_active { " ✓" } else { "" };
+            format!("    {crown}{}{badge}{check}", v.organization.name)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn story() -> Result<(), Box<dyn std::error::Error>> {
+    let repository = MemoryRepository::new();
+    let clock = ManualClock::at(DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default());
+    let tenancy = Service::new(
+        repository.clone(),
+        clock.clone(),
+        SequentialIds::default(),
+        CountingTokens::default(),
+        Settings::default(),
+    );
+    let hash = || PasswordHash::new("$argon2id$(hashed by the host)".to_owned());
+
+    println!("1. Ann signs up; a default organization is created for her.");
+    let ann = tenancy
+        .sign_up(
+            EmailAddress::parse("ann@example.com")?,
+            Some(DisplayName::parse("Ann")?),
+            hash(),
+            None,
+        )
+        .await?;
+    println!(
+        "   {} owns {:?}",
+        ann.user.email,
+        ann.default_organization.name.as_str()
+    );
+    let ann_id = ann.user.id;
+
+    println!("2. Ann creates another organization and is switched to it.");
+    let acme = tenancy
+        .create_organization(ann_id, OrganizationName::parse("Acme Analytics")?)
+        .await?;
+    let acme_id = acme.organization.id;
+    println!("{}", switcher(&tenancy.organizations(ann_id).await?));
+
+    println!("3. Ann invites Bob by email; the email waits in the outbox.");
+    let invitation = tenancy
+        .invite(
+            ann_id,
+            acme_id,
+            EmailAddress::parse(" Bob@Example.com ")?,
+            None,
+        )
+        .await?;
+    println!(
+        "   invitation for {} as {}, expires {}",
+        invitation.email, invitation.role, invitation.expires_at
+    );
+    let mail = repository
+        .mails()
+        .pop()
+        .ok_or("the invitation email is missing")?
+        .render("http://127.0.0.1:8080");
+    println!("   Subject: {}", mail.subject);
+    let link = mail
+        .text
+        .lines()
+        .find_map(|line| line.strip_prefix("Accept Invitation: "))
+        .ok_or("the email has no link")?;
+    println!("   Link: {link}");
+    let token = link.rsplit('/').next().unwrap_or_default();
+
+    println!("4. Bob has no account: he signs up from the link and the invitation is accepted.");
+    let bob = tenancy
+        .sign_up(
+            EmailAddress::parse("bob@example.com")?,
+            None,
+            hash(),
+            Some(token),
+        )
+        .await?;
+    let bob_id = bob.user.id;
+    println!("   invitation: {:?}", bob.invitation);
+    println!("{}", switcher(&tenancy.organizations(bob_id).await?));
+
+    println!("5. Bob is a viewer: settings are not for him.");
+    report(
+        tenancy
+            .invite(
+                bob_id,
+                acme_id,
+                EmailAddress::parse("eve@example.com")?,
+                None,
+            )
+            .await,
+    );
+    report(tenancy.billing(bob_id, acme_id).await);
+
+    println!("6. Acme is on the free plan: three agents, then the quota says no.");
+    for _ in 0..4 {
+        report(
+            tenancy
+                .create_resource(ann_id, acme_id, ResourceKind::Agent)
+                .await,
+        );
+    }
+    println!("   Ann upgrades Acme to pro, and the fourth agent fits.");
+    tenancy
+        .change_plan(ann_id, acme_id, PlanId::new("pro"))
+        .await?;
+    let agent = tenancy
+        .create_resource(ann_id, acme_id, ResourceKind::Agent)
+        .await?;
+    println!(
+        "   usage: {:?}",
+        tenancy.billing(ann_id, acme_id).await?.usage
+    );
+
+    println!("7. Bob chats with an agent.");
+    let chat = tenancy.open_chat(bob_id, acme_id, agent.id).await?;
+    report(
+        tenancy
+            .send_chat_message(bob_id, acme_id, chat.id, "Why did costs spike?")
+            .await,
+    );
+
+    println!("8. Ann removes Bob; his very next message is refused, and his sidebar falls back.");
+    tenancy.remove_member(ann_id, acme_id, bob_id).await?;
+    report(
+        tenancy
+            .send_chat_message(bob_id, acme_id, chat.id, "Hello?")
+            .await,
+    );
+    let active = tenancy.active_organization(bob_id).await?;
+    println!("   Bob's active organization: {}", active.organization.name);
+    println!("{}", switcher(&tenancy.organizations(bob_id).await?));
+
+    println!("9. His old link does not let him back in, even before it expires.");
+    report(tenancy.accept(bob_id, token).await);
+    println!(
+        "   Bob's own organization is untouched: {}",
+        members(&tenancy, bob_id).await?
+    );
+    println!("   Ann's: {}", members(&tenancy, ann_id).await?);
+    println!("10. An invitation nobody uses expires after 7 days.");
+    let cy = EmailAddress::parse("cy@example.com")?;
+    tenancy.invite(ann_id, acme_id, cy, None).await?;
+    let pending = || tenancy.pending_invitations(ann_id, acme_id);
+    println!("   pending today: {}", pending().await?.len());
+    clock.advance(Duration::days(7));
+    println!("   pending 7 days later: {}", pending().await?.len());
+    Ok(())
+}
+
+async fn members(
+    tenancy: &Service<MemoryRepository, ManualClock, SequentialIds, CountingTokens>,
+    user: UserId,
+) -> Result<String, Error> {
+    let mut out = Vec::new();
+    for view in tenancy.organizations(user).await? {
+        let count = tenancy.members(user, view.organization.id).await?.len();
+        out.push(format!("{} ({count} members)", view.organization.name));
+    }
+    Ok(out.join(", "))
+}
+
+fn report<T: std::fmt::Debug>(result: Result<T, Error>) {
+    match result {
+        Ok(_) => println!("   ok"),
+        Err(error) => println!("   refused: {} ({error})", error.code()),
+    }
+}
