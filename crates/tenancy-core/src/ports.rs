@@ -21,8 +21,17 @@ use crate::value::EmailAddress;
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait Repository: Send + Sync {
-    /// Starts a transaction. Dropping it without [`Transaction::commit`] rolls back.
+    /// Starts a transaction for a use case that writes. It takes the write
+    /// lock where the database has one (SQLite), so that what it reads stays
+    /// true until it commits. Dropping it without [`Transaction::commit`]
+    /// rolls back.
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError>;
+
+    /// Starts a read-only unit of work: the reads of a use case that changes
+    /// nothing (authorization, listings). It may read outside a transaction,
+    /// each read seeing the latest committed state; [`Transaction::apply`]
+    /// fails on it.
+    async fn read(&self) -> Result<Box<dyn Transaction>, StoreError>;
 }
 
 /// One transaction: reads of a consistent snapshot, then the decided changes.

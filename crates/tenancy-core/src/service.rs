@@ -206,7 +206,7 @@ where
 
     /// The account of a user.
     pub async fn user(&self, user: UserId) -> Result<User, Error> {
-        let mut tx = self.repository.begin().await?;
+        let mut tx = self.repository.read().await?;
         tx.user(user).await?.ok_or(Error::NotFound(Missing::User))
     }
 
@@ -218,7 +218,7 @@ where
         organization: OrganizationId,
         capability: Capability,
     ) -> Result<Result<Grant, Denial>, Error> {
-        let mut tx = self.repository.begin().await?;
+        let mut tx = self.repository.read().await?;
         let membership = tx.membership(organization, user).await?;
         Ok(authorize(
             user,
@@ -298,7 +298,7 @@ where
         actor: UserId,
         organization: OrganizationId,
     ) -> Result<OrganizationView, Error> {
-        let mut tx = self.repository.begin().await?;
+        let mut tx = self.repository.read().await?;
         let org = tx.organization(organization).await?;
         let membership = tx.membership(organization, actor).await?;
         let (grant, org) = decide::authorize_in(
@@ -433,7 +433,7 @@ where
         actor: UserId,
         organization: OrganizationId,
     ) -> Result<Vec<Invitation>, Error> {
-        let mut tx = self.repository.begin().await?;
+        let mut tx = self.repository.read().await?;
         let org = tx.organization(organization).await?;
         let membership = tx.membership(organization, actor).await?;
         decide::authorize_in(
@@ -479,7 +479,7 @@ where
     /// unknown or malformed token.
     pub async fn preview_invitation(&self, token: &str) -> Result<InvitationPreview, Error> {
         let token = SecretToken::parse(token).map_err(|_| Error::NotFound(Missing::Invitation))?;
-        let mut tx = self.repository.begin().await?;
+        let mut tx = self.repository.read().await?;
         let invitation = tx
             .invitation_by_token(&token.hash())
             .await?
@@ -536,7 +536,7 @@ where
         actor: UserId,
         organization: OrganizationId,
     ) -> Result<Vec<Member>, Error> {
-        let mut tx = self.repository.begin().await?;
+        let mut tx = self.repository.read().await?;
         let org = tx.organization(organization).await?;
         let membership = tx.membership(organization, actor).await?;
         decide::authorize_in(
@@ -582,7 +582,7 @@ where
         actor: UserId,
         organization: OrganizationId,
     ) -> Result<Billing, Error> {
-        let mut tx = self.repository.begin().await?;
+        let mut tx = self.repository.read().await?;
         let org = tx.organization(organization).await?;
         let membership = tx.membership(organization, actor).await?;
         let (_, org) = decide::authorize_in(

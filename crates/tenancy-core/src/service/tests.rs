@@ -232,7 +232,7 @@ fn authorization_reads_the_committed_membership_every_time() {
     let mut seq = Sequence::new();
     for member in [true, false] {
         repository
-            .expect_begin()
+            .expect_read()
             .times(1)
             .in_sequence(&mut seq)
             .return_once(move || {

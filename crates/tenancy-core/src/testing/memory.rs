@@ -83,6 +83,11 @@ impl MemoryRepository {
 
 #[async_trait]
 impl Repository for MemoryRepository {
+    async fn read(&self) -> Result<Box<dyn Transaction>, StoreError> {
+        // A snapshot is as good as fresh reads here: nothing is written through it.
+        self.begin().await
+    }
+
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
         let shared = self.lock();
         Ok(Box::new(MemoryTransaction {
