@@ -144,13 +144,12 @@ pub struct Resource {
     pub created_at: DateTime<Utc>,
 }
 
-/// What a chat talks about.
+/// What a chat talks about. Chats about report results join when report
+/// runs exist (`chat_with_report_results`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ChatSubject {
     /// A chat with an agent (`chat_with_agents`).
     Agent(ResourceId),
-    /// A chat about a report run's results (`chat_with_report_results`).
-    ReportRun(ResourceId),
 }
 
 impl ChatSubject {
@@ -158,7 +157,6 @@ impl ChatSubject {
     pub const fn capability(self) -> Capability {
         match self {
             Self::Agent(_) => Capability::ChatWithAgents,
-            Self::ReportRun(_) => Capability::ChatWithReportResults,
         }
     }
 }

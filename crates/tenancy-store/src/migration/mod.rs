@@ -1,0 +1,18 @@
+//! The schema, as migrations frozen in time: they name tables and columns
+//! themselves and never import the entities, so that changing an entity
+//! later cannot change what an old migration did.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+/// Every migration, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

@@ -1,0 +1,103 @@
+//! The delivery side of the mail outbox.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tenancy_core::entity::{MailContent, OutgoingMail};
+use tenancy_core::ports::{MailOutbox, QueuedMail};
+use tenancy_core::token::SecretToken;
+use tenancy_core::value::{EmailAddress, OrganizationName};
+use tenancy_core::{InvitationId, MailId, StoreError};
+
+use crate::entity::mail;
+use crate::repo::mail_place;
+use crate::{Store, db_error};
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::other(format!("a queued email has an invalid {what}"))
+}
+
+impl Store {
+    fn to_queued(&self, m: mail::Model) -> Result<QueuedMail, StoreError> {
+        let token = self
+            .sealer
+            .open(
+                &m.key_id,
+                &mail_place(m.id, m.invitation_id),
+                &m.sealed_token,
+            )
+            .map_err(StoreError::other)?;
+        let token = std::str::from_utf8(&token).map_err(|_| corrupt("token"))?;
+        let token = SecretToken::parse(token).map_err(|_| corrupt("token"))?;
+        Ok(QueuedMail {
+            mail: OutgoingMail {
+                id: MailId::from_uuid(m.id),
+                to: EmailAddress::parse(&m.to_email).map_err(|_| corrupt("recipient"))?,
+                created_at: m.created_at,
+                content: MailContent::Invitation {
+                    invitation_id: InvitationId::from_uuid(m.invitation_id),
+                    organization_name: OrganizationName::parse(&m.organization_name)
+                        .map_err(|_| corrupt("organization name"))?,
+                    inviter_email: EmailAddress::parse(&m.inviter_email)
+                        .map_err(|_| corrupt("inviter"))?,
+                    token,
+                    expires_at: m.expires_at,
+                },
+            },
+            attempts: u32::try_from(m.attempts).unwrap_or(0),
+        })
+    }
+}
+
+#[async_trait]
+impl MailOutbox for Store {
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>, StoreError> {
+        let limit = u64::try_from(limit)
+            .unwrap_or(u64::MAX)
+            .min(i64::MAX as u64);
+        mail::Entity::find()
+            .filter(mail::Column::SentAt.is_null())
+            .filter(mail::Column::NextAttemptAt.lte(now))
+            .order_by_asc(mail::Column::CreatedAt)
+            .order_by_asc(mail::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|m| self.to_queued(m))
+            .collect()
+    }
+
+    async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        mail::Entity::update_many()
+            .col_expr(mail::Column::SentAt, Some(at).into())
+            .col_expr(mail::Column::LastError, Option::<String>::None.into())
+            .filter(mail::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn mark_failed(
+        &self,
+        id: MailId,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        mail::Entity::update_many()
+            .col_expr(
+                mail::Column::Attempts,
+                Expr::col(mail::Column::Attempts).add(1),
+            )
+            .col_expr(mail::Column::NextAttemptAt, next_attempt_at.into())
+            .col_expr(mail::Column::LastError, Some(error.to_owned()).into())
+            .filter(mail::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}

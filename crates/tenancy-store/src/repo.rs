@@ -1,0 +1,699 @@
+//! The core's `Repository` and `Transaction` ports over sea-orm.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use tenancy_core::decide::Change;
+use tenancy_core::entity::{
+    Chat, ChatMessage, ChatSubject, Invitation, InvitationState, MailContent, Organization,
+    Resource, ResourceKind, User,
+};
+use tenancy_core::plan::{Month, PlanId, Usage};
+use tenancy_core::ports::{Repository, Transaction};
+use tenancy_core::token::TokenHash;
+use tenancy_core::value::{DisplayName, EmailAddress, OrganizationName};
+use tenancy_core::{
+    ChatId, InvitationId, Membership, OrganizationId, ResourceId, Role, StoreError, UserId,
+};
+use uuid::Uuid;
+
+use crate::crypto::Sealer;
+use crate::entity::{
+    active_organization, chat, chat_message, invitation, mail, membership, organization, resource,
+    user,
+};
+use crate::{Backend, Store, backend_of, db_error};
+
+/// A connection that a unit of work runs on: a transaction that commits,
+/// or the pool itself for read-only work.
+#[async_trait]
+trait Unit: ConnectionTrait + Send + Sync + 'static {
+    const WRITABLE: bool;
+    async fn finish(self) -> Result<(), DbErr>;
+}
+
+#[async_trait]
+impl Unit for DatabaseTransaction {
+    const WRITABLE: bool = true;
+    async fn finish(self) -> Result<(), DbErr> {
+        self.commit().await
+    }
+}
+
+#[async_trait]
+impl Unit for DatabaseConnection {
+    const WRITABLE: bool = false;
+    async fn finish(self) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+struct SeaUnit<C> {
+    conn: Option<C>,
+    backend: Backend,
+    sealer: Arc<Sealer>,
+}
+
+#[async_trait]
+impl Repository for Store {
+    async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
+        let options = sea_orm::TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            // Take the write lock before reading, so that what this
+            // transaction reads stays true until it commits.
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        };
+        let tx = self
+            .db
+            .begin_with_options(options)
+            .await
+            .map_err(db_error)?;
+        Ok(Box::new(SeaUnit {
+            conn: Some(tx),
+            backend: self.backend,
+            sealer: Arc::clone(&self.sealer),
+        }))
+    }
+
+    async fn read(&self) -> Result<Box<dyn Transaction>, StoreError> {
+        Ok(Box::new(SeaUnit {
+            conn: Some(self.db.clone()),
+            backend: self.backend,
+            sealer: Arc::clone(&self.sealer),
+        }))
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::other(format!("stored {what} is invalid: {detail}"))
+}
+
+fn finished() -> StoreError {
+    StoreError::other("the transaction was already committed")
+}
+
+fn to_user(m: user::Model) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId::from_uuid(m.id),
+        email: EmailAddress::parse(&m.email).map_err(|e| corrupt("email", e))?,
+        display_name: m
+            .display_name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()
+            .map_err(|e| corrupt("display name", e))?,
+        created_at: m.created_at,
+    })
+}
+
+fn to_organization(m: organization::Model) -> Result<Organization, StoreError> {
+    Ok(Organization {
+        id: OrganizationId::from_uuid(m.id),
+        name: OrganizationName::parse(&m.name).map_err(|e| corrupt("organization name", e))?,
+        plan: PlanId::new(m.plan),
+        owner_id: UserId::from_uuid(m.owner_id),
+        created_at: m.created_at,
+    })
+}
+
+fn to_membership(m: membership::Model) -> Result<Membership, StoreError> {
+    Ok(Membership {
+        organization_id: OrganizationId::from_uuid(m.organization_id),
+        user_id: UserId::from_uuid(m.user_id),
+        role: Role::parse(&m.role).map_err(|e| corrupt("role", e))?,
+        joined_at: m.joined_at,
+    })
+}
+
+const PENDING: &str = "pending";
+
+fn state_columns(state: InvitationState) -> (&'static str, Option<Uuid>, Option<DateTime<Utc>>) {
+    match state {
+        InvitationState::Pending => (PENDING, None, None),
+        InvitationState::Accepted { by, at } => ("accepted", Some(by.as_uuid()), Some(at)),
+        InvitationState::Revoked { at } => ("revoked", None, Some(at)),
+        InvitationState::Expired => ("expired", None, None),
+    }
+}
+
+fn to_invitation(m: invitation::Model) -> Result<Invitation, StoreError> {
+    let state = match (m.state.as_str(), m.accepted_by, m.state_changed_at) {
+        (PENDING, _, _) => InvitationState::Pending,
+        ("accepted", Some(by), Some(at)) => InvitationState::Accepted {
+            by: UserId::from_uuid(by),
+            at,
+        },
+        ("revoked", _, Some(at)) => InvitationState::Revoked { at },
+        ("expired", _, _) => InvitationState::Expired,
+        (other, _, _) => return Err(corrupt("invitation state", other)),
+    };
+    let hash: [u8; 32] = m
+        .token_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("token hash", "not 32 bytes"))?;
+    Ok(Invitation {
+        id: InvitationId::from_uuid(m.id),
+        organization_id: OrganizationId::from_uuid(m.organization_id),
+        email: EmailAddress::parse(&m.email).map_err(|e| corrupt("invitation email", e))?,
+        role: Role::parse(&m.role).map_err(|e| corrupt("invitation role", e))?,
+        token_hash: TokenHash::from_bytes(hash),
+        invited_by: UserId::from_uuid(m.invited_by),
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        state,
+    })
+}
+
+const fn kind_name(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Agent => "agent",
+        ResourceKind::Connection => "connection",
+        ResourceKind::Report => "report",
+    }
+}
+
+fn to_kind(name: &str) -> Result<ResourceKind, StoreError> {
+    ResourceKind::ALL
+        .into_iter()
+        .find(|kind| kind_name(*kind) == name)
+        .ok_or_else(|| corrupt("resource kind", name))
+}
+
+fn to_resource(m: resource::Model) -> Result<Resource, StoreError> {
+    Ok(Resource {
+        id: ResourceId::from_uuid(m.id),
+        organization_id: OrganizationId::from_uuid(m.organization_id),
+        kind: to_kind(&m.kind)?,
+        created_by: UserId::from_uuid(m.created_by),
+        created_at: m.created_at,
+    })
+}
+
+/// The first instant of a month and of the next, in UTC.
+fn month_range(month: Month) -> Result<(DateTime<Utc>, DateTime<Utc>), StoreError> {
+    let start = Utc
+        .with_ymd_and_hms(month.year, month.month, 1, 0, 0, 0)
+        .single()
+        .ok_or_else(|| corrupt("month", month))?;
+    let (year, next) = if month.month == 12 {
+        (month.year + 1, 1)
+    } else {
+        (month.year, month.month + 1)
+    };
+    let end = Utc
+        .with_ymd_and_hms(year, next, 1, 0, 0, 0)
+        .single()
+        .ok_or_else(|| corrupt("month", month))?;
+    Ok((start, end))
+}
+
+impl<C: Unit> SeaUnit<C> {
+    fn c(&self) -> Result<&C, StoreError> {
+        self.conn.as_ref().ok_or_else(finished)
+    }
+}
+
+/// Where a queued invitation email's sealed token belongs: its mail and its
+/// invitation. A sealed token copied to another row does not open.
+pub(crate) fn mail_place(mail: Uuid, invitation: Uuid) -> Vec<u8> {
+    let mut place = b"mail_outbox/".to_vec();
+    place.extend_from_slice(mail.as_bytes());
+    place.extend_from_slice(invitation.as_bytes());
+    place
+}
+
+#[async_trait]
+impl<C: Unit> Transaction for SeaUnit<C> {
+    async fn lock_organization(&mut self, id: OrganizationId) -> Result<(), StoreError> {
+        // SQLite's writers already hold the database's write lock.
+        if self.backend == Backend::Postgres && C::WRITABLE {
+            organization::Entity::find_by_id(id.as_uuid())
+                .select_only()
+                .column(organization::Column::Id)
+                .lock_exclusive()
+                .into_tuple::<Uuid>()
+                .one(self.c()?)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError> {
+        user::Entity::find_by_id(id.as_uuid())
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn organization(
+        &mut self,
+        id: OrganizationId,
+    ) -> Result<Option<Organization>, StoreError> {
+        organization::Entity::find_by_id(id.as_uuid())
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_organization)
+            .transpose()
+    }
+
+    async fn membership(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Option<Membership>, StoreError> {
+        membership::Entity::find_by_id((organization.as_uuid(), user.as_uuid()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_membership)
+            .transpose()
+    }
+
+    async fn memberships_of_user(
+        &mut self,
+        user: UserId,
+    ) -> Result<Vec<(Membership, Organization)>, StoreError> {
+        let rows = membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user.as_uuid()))
+            .find_also_related(organization::Entity)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?;
+        rows.into_iter()
+            .filter_map(|(m, o)| o.map(|o| (m, o)))
+            .map(|(m, o)| Ok((to_membership(m)?, to_organization(o)?)))
+            .collect()
+    }
+
+    async fn members(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<(Membership, User)>, StoreError> {
+        let rows = membership::Entity::find()
+            .filter(membership::Column::OrganizationId.eq(organization.as_uuid()))
+            .find_also_related(user::Entity)
+            .order_by_asc(membership::Column::JoinedAt)
+            .order_by_asc(membership::Column::UserId)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?;
+        rows.into_iter()
+            .filter_map(|(m, u)| u.map(|u| (m, u)))
+            .map(|(m, u)| Ok((to_membership(m)?, to_user(u)?)))
+            .collect()
+    }
+
+    async fn invitation(
+        &mut self,
+        organization: OrganizationId,
+        id: InvitationId,
+    ) -> Result<Option<Invitation>, StoreError> {
+        invitation::Entity::find_by_id(id.as_uuid())
+            .filter(invitation::Column::OrganizationId.eq(organization.as_uuid()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_invitation)
+            .transpose()
+    }
+
+    async fn invitation_by_token(
+        &mut self,
+        hash: &TokenHash,
+    ) -> Result<Option<Invitation>, StoreError> {
+        invitation::Entity::find()
+            .filter(invitation::Column::TokenHash.eq(hash.as_bytes().to_vec()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_invitation)
+            .transpose()
+    }
+
+    async fn open_invitation(
+        &mut self,
+        organization: OrganizationId,
+        email: &EmailAddress,
+    ) -> Result<Option<Invitation>, StoreError> {
+        invitation::Entity::find()
+            .filter(invitation::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(invitation::Column::Email.eq(email.as_str()))
+            .filter(invitation::Column::State.eq(PENDING))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_invitation)
+            .transpose()
+    }
+
+    async fn open_invitations(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        invitation::Entity::find()
+            .filter(invitation::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(invitation::Column::State.eq(PENDING))
+            .order_by_asc(invitation::Column::CreatedAt)
+            .order_by_asc(invitation::Column::Id)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_invitation)
+            .collect()
+    }
+
+    async fn active_organization(
+        &mut self,
+        user: UserId,
+    ) -> Result<Option<OrganizationId>, StoreError> {
+        Ok(active_organization::Entity::find_by_id(user.as_uuid())
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(|m| OrganizationId::from_uuid(m.organization_id)))
+    }
+
+    async fn usage(
+        &mut self,
+        organization: OrganizationId,
+        month: Month,
+    ) -> Result<Usage, StoreError> {
+        let counts: Vec<(String, i64)> = resource::Entity::find()
+            .select_only()
+            .column(resource::Column::Kind)
+            .column_as(resource::Column::Id.count(), "count")
+            .filter(resource::Column::OrganizationId.eq(organization.as_uuid()))
+            .group_by(resource::Column::Kind)
+            .into_tuple()
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?;
+        let mut usage = Usage::default();
+        for (kind, count) in counts {
+            let count = u64::try_from(count).map_err(|e| corrupt("count", e))?;
+            match to_kind(&kind)? {
+                ResourceKind::Agent => usage.agents = count,
+                ResourceKind::Connection => usage.connections = count,
+                ResourceKind::Report => usage.reports = count,
+            }
+        }
+        let (start, end) = month_range(month)?;
+        usage.chat_messages_this_month = chat_message::Entity::find()
+            .filter(chat_message::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(chat_message::Column::CreatedAt.gte(start))
+            .filter(chat_message::Column::CreatedAt.lt(end))
+            .count(self.c()?)
+            .await
+            .map_err(db_error)?;
+        Ok(usage)
+    }
+
+    async fn resource(
+        &mut self,
+        organization: OrganizationId,
+        id: ResourceId,
+    ) -> Result<Option<Resource>, StoreError> {
+        resource::Entity::find_by_id(id.as_uuid())
+            .filter(resource::Column::OrganizationId.eq(organization.as_uuid()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_resource)
+            .transpose()
+    }
+
+    async fn chat(
+        &mut self,
+        organization: OrganizationId,
+        id: ChatId,
+    ) -> Result<Option<Chat>, StoreError> {
+        Ok(chat::Entity::find_by_id(id.as_uuid())
+            .filter(chat::Column::OrganizationId.eq(organization.as_uuid()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(|m| Chat {
+                id: ChatId::from_uuid(m.id),
+                organization_id: OrganizationId::from_uuid(m.organization_id),
+                created_by: UserId::from_uuid(m.created_by),
+                subject: ChatSubject::Agent(ResourceId::from_uuid(m.agent_id)),
+                created_at: m.created_at,
+            }))
+    }
+
+    #[expect(clippy::too_many_lines, reason = "one arm per kind of change")]
+    async fn apply(&mut self, change: &Change) -> Result<(), StoreError> {
+        if !C::WRITABLE {
+            return Err(StoreError::other("a read-only unit of work cannot write"));
+        }
+        let c = self.c()?;
+        match change {
+            Change::InsertUser {
+                user,
+                password_hash,
+            } => {
+                user::Entity::insert(user::ActiveModel {
+                    id: Set(user.id.as_uuid()),
+                    email: Set(user.email.as_str().to_owned()),
+                    display_name: Set(user.display_name.as_ref().map(|n| n.as_str().to_owned())),
+                    password_hash: Set(password_hash.as_str().to_owned()),
+                    created_at: Set(user.created_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::InsertOrganization(o) => {
+                organization::Entity::insert(organization::ActiveModel {
+                    id: Set(o.id.as_uuid()),
+                    name: Set(o.name.as_str().to_owned()),
+                    plan: Set(o.plan.as_str().to_owned()),
+                    owner_id: Set(o.owner_id.as_uuid()),
+                    created_at: Set(o.created_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::InsertMembership(m) => {
+                membership::Entity::insert(membership::ActiveModel {
+                    organization_id: Set(m.organization_id.as_uuid()),
+                    user_id: Set(m.user_id.as_uuid()),
+                    role: Set(m.role.name().to_owned()),
+                    joined_at: Set(m.joined_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::DeleteMembership {
+                organization_id,
+                user_id,
+            } => {
+                membership::Entity::delete_many()
+                    .filter(membership::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(membership::Column::UserId.eq(user_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::RenameOrganization {
+                organization_id,
+                name,
+            } => {
+                organization::Entity::update_many()
+                    .col_expr(organization::Column::Name, name.as_str().into())
+                    .filter(organization::Column::Id.eq(organization_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::ChangePlan {
+                organization_id,
+                plan,
+            } => {
+                organization::Entity::update_many()
+                    .col_expr(organization::Column::Plan, plan.as_str().into())
+                    .filter(organization::Column::Id.eq(organization_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::InsertInvitation(i) => {
+                let (state, accepted_by, changed_at) = state_columns(i.state);
+                invitation::Entity::insert(invitation::ActiveModel {
+                    id: Set(i.id.as_uuid()),
+                    organization_id: Set(i.organization_id.as_uuid()),
+                    email: Set(i.email.as_str().to_owned()),
+                    role: Set(i.role.name().to_owned()),
+                    token_hash: Set(i.token_hash.as_bytes().to_vec()),
+                    invited_by: Set(i.invited_by.as_uuid()),
+                    created_at: Set(i.created_at),
+                    expires_at: Set(i.expires_at),
+                    state: Set(state.to_owned()),
+                    accepted_by: Set(accepted_by),
+                    state_changed_at: Set(changed_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::SetInvitationState {
+                organization_id,
+                invitation_id,
+                state,
+            } => {
+                let (name, accepted_by, changed_at) = state_columns(*state);
+                let updated = invitation::Entity::update_many()
+                    .col_expr(invitation::Column::State, name.into())
+                    .col_expr(invitation::Column::AcceptedBy, accepted_by.into())
+                    .col_expr(invitation::Column::StateChangedAt, changed_at.into())
+                    .filter(invitation::Column::Id.eq(invitation_id.as_uuid()))
+                    .filter(invitation::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(invitation::Column::State.eq(PENDING))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                // Only an open invitation changes state; if it did not, a
+                // concurrent transaction closed it first.
+                if updated.rows_affected != 1 {
+                    return Err(StoreError::contention(
+                        "the invitation was closed by a concurrent transaction",
+                    ));
+                }
+            }
+            Change::SetActiveOrganization {
+                user_id,
+                organization_id,
+            } => {
+                active_organization::Entity::insert(active_organization::ActiveModel {
+                    user_id: Set(user_id.as_uuid()),
+                    organization_id: Set(organization_id.as_uuid()),
+                })
+                .on_conflict(
+                    OnConflict::column(active_organization::Column::UserId)
+                        .update_column(active_organization::Column::OrganizationId)
+                        .to_owned(),
+                )
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::InsertResource(r) => {
+                resource::Entity::insert(resource::ActiveModel {
+                    id: Set(r.id.as_uuid()),
+                    organization_id: Set(r.organization_id.as_uuid()),
+                    kind: Set(kind_name(r.kind).to_owned()),
+                    created_by: Set(r.created_by.as_uuid()),
+                    created_at: Set(r.created_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::InsertChat(chat) => {
+                let ChatSubject::Agent(agent) = chat.subject;
+                chat::Entity::insert(chat::ActiveModel {
+                    id: Set(chat.id.as_uuid()),
+                    organization_id: Set(chat.organization_id.as_uuid()),
+                    created_by: Set(chat.created_by.as_uuid()),
+                    agent_id: Set(agent.as_uuid()),
+                    created_at: Set(chat.created_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::InsertChatMessage(ChatMessage {
+                id,
+                chat_id,
+                organization_id,
+                sent_by,
+                content,
+                created_at,
+            }) => {
+                chat_message::Entity::insert(chat_message::ActiveModel {
+                    id: Set(id.as_uuid()),
+                    chat_id: Set(chat_id.as_uuid()),
+                    organization_id: Set(organization_id.as_uuid()),
+                    sent_by: Set(sent_by.as_uuid()),
+                    content: Set(content.clone()),
+                    created_at: Set(*created_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::EnqueueMail(outgoing) => {
+                let MailContent::Invitation {
+                    invitation_id,
+                    organization_name,
+                    inviter_email,
+                    token,
+                    expires_at,
+                } = &outgoing.content;
+                let place = mail_place(outgoing.id.as_uuid(), invitation_id.as_uuid());
+                let sealed = self
+                    .sealer
+                    .seal(&place, token.expose().as_bytes())
+                    .map_err(StoreError::other)?;
+                mail::Entity::insert(mail::ActiveModel {
+                    id: Set(outgoing.id.as_uuid()),
+                    to_email: Set(outgoing.to.as_str().to_owned()),
+                    kind: Set("invitation".to_owned()),
+                    invitation_id: Set(invitation_id.as_uuid()),
+                    organization_name: Set(organization_name.as_str().to_owned()),
+                    inviter_email: Set(inviter_email.as_str().to_owned()),
+                    sealed_token: Set(sealed),
+                    key_id: Set(self.sealer.key_id().to_owned()),
+                    expires_at: Set(*expires_at),
+                    created_at: Set(outgoing.created_at),
+                    attempts: Set(0),
+                    next_attempt_at: Set(outgoing.created_at),
+                    sent_at: Set(None),
+                    last_error: Set(None),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        let conn = self.conn.take().ok_or_else(finished)?;
+        conn.finish().await.map_err(db_error)
+    }
+}
+
+impl Store {
+    /// The backend of a connection; used where only a connection is at hand.
+    #[doc(hidden)]
+    pub fn backend_of_connection(&self) -> Backend {
+        backend_of(&self.db)
+    }
+}

@@ -1,0 +1,74 @@
+//! The mail outbox: written with the invitation, delivered with retries.
+
+use chrono::{Duration, Utc};
+use tenancy_core::entity::MailContent;
+use tenancy_core::ports::MailOutbox;
+use tenancy_core::service::Settings;
+use tenancy_core::value::{EmailAddress, PasswordHash};
+
+use crate::support::{TestDb, backends, live};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invitation_emails_wait_until_sent_and_retry_after_failures() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let service = live(&db.store, Settings::default());
+        let owner = service
+            .sign_up(
+                EmailAddress::parse("ann@example.com").unwrap(),
+                None,
+                PasswordHash::new("phc".into()),
+                None,
+            )
+            .await
+            .unwrap();
+        let invitation = service
+            .invite(
+                owner.user.id,
+                owner.default_organization.id,
+                EmailAddress::parse("bob@example.com").unwrap(),
+                None,
+            )
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let due = db.store.due(now, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{backend:?}");
+        let mail = &due[0].mail;
+        assert_eq!(mail.to.as_str(), "bob@example.com");
+        let MailContent::Invitation {
+            invitation_id,
+            token,
+            ..
+        } = &mail.content;
+        assert_eq!(*invitation_id, invitation.id);
+        // The token read back from the outbox is the invitation's.
+        assert_eq!(token.hash(), invitation.token_hash);
+        let text = mail.render("https://app.example.com").text;
+        assert!(text.contains(&format!(
+            "https://app.example.com/invitations/{}",
+            token.expose()
+        )));
+
+        db.store
+            .mark_failed(mail.id, now + Duration::minutes(1), "connection refused")
+            .await
+            .unwrap();
+        assert!(
+            db.store.due(now, 10).await.unwrap().is_empty(),
+            "{backend:?}"
+        );
+        let retry = db.store.due(now + Duration::minutes(2), 10).await.unwrap();
+        assert_eq!(retry.len(), 1);
+        assert_eq!(retry[0].attempts, 1);
+        db.store.mark_sent(mail.id, now).await.unwrap();
+        assert!(
+            db.store
+                .due(now + Duration::days(1), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        db.remove().await;
+    }
+}

@@ -1,0 +1,177 @@
+//! Fresh databases for tests, on each backend.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sea_orm::ConnectionTrait;
+use sea_orm::sqlx::{Connection, PgConnection};
+use tenancy_core::service::{Service, Settings};
+use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
+use tenancy_store::{Backend, SecretKey, Store, StoreOptions};
+
+/// The backends this run tests: SQLite always, PostgreSQL when configured.
+pub fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    match std::env::var("TENANCY_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => backends.push(Backend::Postgres),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "CI=true but TENANCY_TEST_POSTGRES_URL is not set: the PostgreSQL suite cannot be skipped in CI"
+            )
+        }
+        _ => eprintln!(
+            "note: TENANCY_TEST_POSTGRES_URL is not set; skipping the PostgreSQL half of this test"
+        ),
+    }
+    backends
+}
+
+/// A fresh, migrated database that is removed by [`TestDb::remove`].
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut bytes = [0_u8; 6];
+    getrandom::fill(&mut bytes).unwrap();
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "tenancy_test_{}_{}_{random}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Replaces the database name of a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+pub fn test_key() -> SecretKey {
+    SecretKey::generate("test").unwrap()
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let name = unique_name();
+        let (url, cleanup) = match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                (
+                    format!("sqlite://{}", path.display()),
+                    Cleanup::Sqlite(path),
+                )
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("TENANCY_TEST_POSTGRES_URL").unwrap();
+                let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("cannot reach PostgreSQL at TENANCY_TEST_POSTGRES_URL: {e}")
+                });
+                // The name is ours: letters, digits and underscores.
+                sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!(
+                    "CREATE DATABASE {name}"
+                )))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+                admin.close().await.unwrap();
+                (
+                    with_database(&admin_url, &name),
+                    Cleanup::Postgres { admin_url, name },
+                )
+            }
+        };
+        let store = Store::open(StoreOptions::new(url.clone(), test_key()))
+            .await
+            .unwrap();
+        Self {
+            store,
+            url,
+            cleanup,
+        }
+    }
+
+    /// Closes the pool and removes the database.
+    pub async fn remove(self) {
+        self.store.close().await.unwrap();
+        match self.cleanup {
+            Cleanup::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let mut admin = PgConnection::connect(&admin_url).await.unwrap();
+                sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            }
+        }
+    }
+
+    /// Deletes every row, children first, so that one database serves many
+    /// independent cases.
+    pub async fn clear(&self) {
+        for table in [
+            "mail_outbox",
+            "chat_messages",
+            "chats",
+            "resources",
+            "active_organizations",
+            "invitations",
+            "memberships",
+            "organizations",
+            "users",
+        ] {
+            self.store
+                .connection()
+                .execute_unprepared(&format!("DELETE FROM {table}"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// The use cases over a store with the production clock, ids and tokens.
+pub type LiveService = Service<Store, SystemClock, UuidV7, OsTokens>;
+
+pub fn live(store: &Store, settings: Settings) -> LiveService {
+    Service::new(store.clone(), SystemClock, UuidV7, OsTokens, settings)
+}
+
+#[test]
+fn urls_get_their_database_replaced() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}

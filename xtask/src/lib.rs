@@ -1,0 +1,130 @@
+//! Project automation, run as `cargo xtask <task>` (the alias lives in `.cargo/config.toml`).
+//!
+//! The tasks are plain functions so that tests can call them without spawning `cargo xtask`.
+//! Only `std::process::Command` runs tools: there is no shell in between, and every command is printed before it runs.
+
+pub mod ci;
+pub mod codegen;
+pub mod tidy;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus};
+
+pub const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  ci                 check formatting, lint, tidy, test and cargo-deny, stopping at the first failure
+  codegen            regenerate the committed generated files
+  codegen --check    fail, listing them, when generated files are stale
+  tidy               check dependency boundaries and workspace manifest conventions
+  help               print this message";
+
+/// Why a task failed.
+#[derive(Debug)]
+pub enum Error {
+    /// The command line did not name a known task; the message says what was wrong.
+    Usage(String),
+    /// A step's command ran and exited unsuccessfully.
+    CommandFailed { command: String, status: ExitStatus },
+    /// Anything else: a command that could not start, unreadable files, failed checks.
+    Other(String),
+}
+
+impl Error {
+    /// The process exit code for this error: a failed command's own code where it has one.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) => ExitCode::from(2),
+            Error::CommandFailed { status, .. } => status
+                .code()
+                .and_then(|code| u8::try_from(code).ok())
+                .filter(|&code| code != 0)
+                .map_or(ExitCode::FAILURE, ExitCode::from),
+            Error::Other(_) => ExitCode::FAILURE,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(message) => write!(f, "{message}\n\n{USAGE}"),
+            Error::CommandFailed { command, status } => {
+                write!(f, "`{command}` failed ({status})")
+            }
+            Error::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Error::Other(message)
+    }
+}
+
+/// Runs the task named by `args` (the command line without the program name).
+pub fn run(args: &[String]) -> Result<(), Error> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["ci"] => ci::run(),
+        ["codegen"] => codegen::run(codegen::Mode::Write),
+        ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
+        ["tidy"] => tidy::run(),
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        [] => Err(Error::Usage("no task given".to_owned())),
+        _ => Err(Error::Usage(format!(
+            "unknown task or arguments `{}`",
+            args.join(" ")
+        ))),
+    }
+}
+
+/// The workspace root, which holds `Cargo.toml`, `deny.toml` and the generated files.
+pub fn project_root() -> PathBuf {
+    #[expect(
+        clippy::expect_used,
+        reason = "xtask/Cargo.toml is an absolute path one level below the workspace root, so it has a parent"
+    )]
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives directly under the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo that is running us, so that nested commands use the same toolchain, or `cargo` from `PATH`.
+fn cargo_program() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
+}
+
+/// `cargo <args>`, run from the workspace root.
+fn cargo(args: &[&str]) -> Command {
+    let mut command = Command::new(cargo_program());
+    command.args(args).current_dir(project_root());
+    command
+}
+
+/// Prints `$ cargo <args>`, runs it and fails with its exit status unless it succeeds.
+fn run_cargo(args: &[&str]) -> Result<(), Error> {
+    let display = format!("cargo {}", args.join(" "));
+    println!("$ {display}");
+    let status = cargo(args)
+        .status()
+        .map_err(|error| Error::Other(format!("cannot run `{display}`: {error}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::CommandFailed {
+            command: display,
+            status,
+        })
+    }
+}
