@@ -9,13 +9,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::entity::{
     Chat, ChatMessage, ChatSubject, Invitation, InvitationState, InvitationStatus, MailContent,
-    Organization, OutgoingMail, Resource, ResourceKind, User,
+    Organization, OutgoingMail, Resource, ResourceKind, Session, User,
 };
 use crate::error::{Error, Missing};
 use crate::id::{ChatId, InvitationId, MailId, MessageId, OrganizationId, ResourceId, UserId};
 use crate::plan::{Limits, Metered, PlanCatalog, PlanId, Usage, check_quota};
 use crate::policy::{Capability, Grant, Membership, Role, authorize};
-use crate::token::SecretToken;
+use crate::token::{SecretToken, TokenHash};
 use crate::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
 
 /// One write that a decision asks the store to make.
@@ -54,6 +54,10 @@ pub enum Change {
     InsertChatMessage(ChatMessage),
     /// Written in the same transaction as what the email is about (D11).
     EnqueueMail(OutgoingMail),
+    InsertSession(Session),
+    DeleteSession {
+        token_hash: TokenHash,
+    },
 }
 
 /// What a use case decided: the changes to commit, and its outcome. Only the
@@ -109,6 +113,8 @@ pub struct SignUp {
     pub display_name: Option<DisplayName>,
     pub password_hash: PasswordHash,
     pub default_plan: PlanId,
+    /// The token of the session that sign-up opens.
+    pub session_token: SecretToken,
     pub now: DateTime<Utc>,
 }
 
@@ -132,6 +138,8 @@ pub struct SignedUp {
     pub invitation: Option<InvitationOutcome>,
     /// The organization that is active after sign-up.
     pub active_organization_id: OrganizationId,
+    /// The bearer token of the session that sign-up opened.
+    pub session_token: SecretToken,
 }
 
 /// What became of the invitation presented at sign-up. Sign-up succeeds
@@ -172,6 +180,11 @@ pub fn sign_up(
         password_hash: input.password_hash,
     }];
     changes.extend(org_changes);
+    changes.push(Change::InsertSession(Session {
+        token_hash: input.session_token.hash(),
+        user_id: user.id,
+        created_at: input.now,
+    }));
     let mut active = organization.id;
     let invitation = match presented {
         PresentedInvitation::None => None,
@@ -198,7 +211,31 @@ pub fn sign_up(
             default_organization: organization,
             invitation,
             active_organization_id: active,
+            session_token: input.session_token,
         },
+    ))
+}
+
+/// Signing in, once the caller has checked the password against the stored
+/// hash (slowly, outside any transaction): a new session. An unknown email and
+/// a wrong password are one error, so that sign-in does not tell which
+/// addresses have accounts.
+pub fn sign_in(
+    account: Option<&User>,
+    password_matches: bool,
+    token: &SecretToken,
+    now: DateTime<Utc>,
+) -> Result<Decision<UserId>, Error> {
+    let user = account
+        .filter(|_| password_matches)
+        .ok_or(Error::InvalidCredentials)?;
+    Ok(Decision::new(
+        vec![Change::InsertSession(Session {
+            token_hash: token.hash(),
+            user_id: user.id,
+            created_at: now,
+        })],
+        user.id,
     ))
 }
 

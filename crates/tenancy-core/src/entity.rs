@@ -19,6 +19,14 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// A signed-in session: the hash of its bearer token and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: TokenHash,
+    pub user_id: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
 /// An organization. Its owner is also a member, with the owner role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {

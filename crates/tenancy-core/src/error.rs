@@ -39,6 +39,10 @@ impl std::fmt::Display for Missing {
 pub enum Error {
     #[error("{0} not found")]
     NotFound(Missing),
+    #[error("sign in first: the bearer token is missing, unknown or signed out")]
+    Unauthenticated,
+    #[error("the email or the password is wrong")]
+    InvalidCredentials,
     #[error("view-only access: the {role} role lacks `{capability}`")]
     Forbidden { role: Role, capability: Capability },
     #[error("an account with this email already exists")]
@@ -70,6 +74,8 @@ impl Error {
     pub const fn code(&self) -> &'static str {
         match self {
             Self::NotFound(_) => "not_found",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden { .. } => "forbidden",
             Self::EmailTaken => "email_taken",
             Self::AlreadyMember => "already_member",

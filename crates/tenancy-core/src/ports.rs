@@ -9,13 +9,13 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::decide::Change;
-use crate::entity::{Chat, Invitation, Organization, OutgoingMail, Resource, User};
+use crate::entity::{Chat, Invitation, Organization, OutgoingMail, Resource, Session, User};
 use crate::error::StoreError;
 use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ResourceId, UserId};
 use crate::plan::{Month, Usage};
 use crate::policy::Membership;
 use crate::token::TokenHash;
-use crate::value::EmailAddress;
+use crate::value::{EmailAddress, PasswordHash};
 
 /// A store that runs each use case in one transaction.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
@@ -47,6 +47,13 @@ pub trait Transaction: Send {
     async fn lock_organization(&mut self, id: OrganizationId) -> Result<(), StoreError>;
     async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
+    /// An account with its password hash, for sign-in.
+    async fn credentials(
+        &mut self,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, PasswordHash)>, StoreError>;
+    /// The session of a bearer token's hash.
+    async fn session(&mut self, token_hash: &TokenHash) -> Result<Option<Session>, StoreError>;
     async fn organization(
         &mut self,
         id: OrganizationId,

@@ -196,12 +196,69 @@ where
                 display_name: display_name.clone(),
                 password_hash: password_hash.clone(),
                 default_plan: PlanId::free(),
+                session_token: SecretToken::from_bytes(self.tokens.generate()),
                 now: self.clock.now(),
             },
             existing.as_ref(),
             presented,
         )?;
         self.commit(tx, decision).await
+    }
+
+    /// The account of an email with its password hash, for the caller to
+    /// verify the password against, slowly and outside any transaction.
+    /// `None` for an unknown email: the caller should still spend the same
+    /// time on a dummy verification, so that timing does not tell.
+    pub async fn credentials(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, PasswordHash)>, Error> {
+        let mut tx = self.repository.read().await?;
+        Ok(tx.credentials(email).await?)
+    }
+
+    /// Opens a session once the password was checked; `password_matches` is
+    /// the outcome of that check.
+    pub async fn sign_in(
+        &self,
+        account: Option<&User>,
+        password_matches: bool,
+    ) -> Result<(UserId, SecretToken), Error> {
+        let token = SecretToken::from_bytes(self.tokens.generate());
+        retrying!(async {
+            let tx = self.repository.begin().await?;
+            let decision = decide::sign_in(account, password_matches, &token, self.clock.now())?;
+            let user = self.commit(tx, decision).await?;
+            Ok((user, token.clone()))
+        })
+    }
+
+    /// The user of a bearer token, read from the committed state on every
+    /// request, so that a signed-out token stops working at once.
+    pub async fn authenticate(&self, token: &str) -> Result<UserId, Error> {
+        let token = SecretToken::parse(token).map_err(|_| Error::Unauthenticated)?;
+        let mut tx = self.repository.read().await?;
+        tx.session(&token.hash())
+            .await?
+            .map(|session| session.user_id)
+            .ok_or(Error::Unauthenticated)
+    }
+
+    /// Ends the session of a bearer token.
+    pub async fn sign_out(&self, token: &str) -> Result<(), Error> {
+        let token = SecretToken::parse(token).map_err(|_| Error::Unauthenticated)?;
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            if tx.session(&token.hash()).await?.is_none() {
+                return Err(Error::Unauthenticated);
+            }
+            tx.apply(&crate::decide::Change::DeleteSession {
+                token_hash: token.hash(),
+            })
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// The account of a user.

@@ -12,12 +12,12 @@ use sea_orm::{
 use tenancy_core::decide::Change;
 use tenancy_core::entity::{
     Chat, ChatMessage, ChatSubject, Invitation, InvitationState, MailContent, Organization,
-    Resource, ResourceKind, User,
+    Resource, ResourceKind, Session, User,
 };
 use tenancy_core::plan::{Month, PlanId, Usage};
 use tenancy_core::ports::{Repository, Transaction};
 use tenancy_core::token::TokenHash;
-use tenancy_core::value::{DisplayName, EmailAddress, OrganizationName};
+use tenancy_core::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
 use tenancy_core::{
     ChatId, InvitationId, Membership, OrganizationId, ResourceId, Role, StoreError, UserId,
 };
@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::crypto::Sealer;
 use crate::entity::{
     active_organization, chat, chat_message, invitation, mail, membership, organization, resource,
-    user,
+    session, user,
 };
 use crate::{Backend, Store, backend_of, db_error};
 
@@ -263,6 +263,42 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             .await
             .map_err(db_error)?
             .map(to_user)
+            .transpose()
+    }
+
+    async fn credentials(
+        &mut self,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, PasswordHash)>, StoreError> {
+        let Some(row) = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let hash = PasswordHash::new(row.password_hash.clone());
+        Ok(Some((to_user(row)?, hash)))
+    }
+
+    async fn session(&mut self, token_hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+        session::Entity::find_by_id(token_hash.as_bytes().to_vec())
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(|m| {
+                let hash: [u8; 32] = m
+                    .token_hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("session token hash", "not 32 bytes"))?;
+                Ok(Session {
+                    token_hash: TokenHash::from_bytes(hash),
+                    user_id: UserId::from_uuid(m.user_id),
+                    created_at: m.created_at,
+                })
+            })
             .transpose()
     }
 
@@ -646,6 +682,22 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                 .exec_without_returning(c)
                 .await
                 .map_err(db_error)?;
+            }
+            Change::InsertSession(s) => {
+                session::Entity::insert(session::ActiveModel {
+                    token_hash: Set(s.token_hash.as_bytes().to_vec()),
+                    user_id: Set(s.user_id.as_uuid()),
+                    created_at: Set(s.created_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::DeleteSession { token_hash } => {
+                session::Entity::delete_by_id(token_hash.as_bytes().to_vec())
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
             }
             Change::EnqueueMail(outgoing) => {
                 let MailContent::Invitation {

@@ -91,6 +91,7 @@ fn sign_up_creates_an_owned_active_default_organization() {
         display_name: Some(DisplayName::parse("Ann").unwrap()),
         password_hash: PasswordHash::new("phc".into()),
         default_plan: PlanId::free(),
+        session_token: SecretToken::from_bytes([9; 32]),
         now: at(0),
     };
     let decision = sign_up(input.clone(), None, PresentedInvitation::None).unwrap();
@@ -128,6 +129,7 @@ fn sign_up_with_a_link_accepts_only_for_the_invited_email() {
         display_name: None,
         password_hash: PasswordHash::new("phc".into()),
         default_plan: PlanId::free(),
+        session_token: SecretToken::from_bytes([8; 32]),
         now: at(1),
     };
     let pending = invitation(&w.acme, "cy@example.com", InvitationState::Pending);
@@ -160,6 +162,22 @@ fn sign_up_with_a_link_accepts_only_for_the_invited_email() {
         unknown.outcome().invitation,
         Some(InvitationOutcome::NotAccepted { code: "not_found" })
     );
+}
+
+#[test]
+fn sign_in_is_one_error_for_unknown_email_and_wrong_password() {
+    let w = world();
+    let token = SecretToken::from_bytes([3; 32]);
+    let opened = sign_in(Some(&w.ann), true, &token, at(1)).unwrap();
+    assert_eq!(*opened.outcome(), w.ann.id);
+    assert!(matches!(
+        &opened.changes()[0],
+        Change::InsertSession(s) if s.token_hash == token.hash() && s.user_id == w.ann.id
+    ));
+    let wrong = sign_in(Some(&w.ann), false, &token, at(1)).unwrap_err();
+    let unknown = sign_in(None, true, &token, at(1)).unwrap_err();
+    assert_eq!(wrong.code(), "invalid_credentials");
+    assert_eq!(wrong.to_string(), unknown.to_string());
 }
 
 #[test]

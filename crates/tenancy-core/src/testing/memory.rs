@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::decide::Change;
 use crate::entity::{
     Chat, ChatMessage, Invitation, InvitationState, Organization, OutgoingMail, Resource,
-    ResourceKind, User,
+    ResourceKind, Session, User,
 };
 use crate::error::StoreError;
 use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ResourceId, UserId};
@@ -44,6 +44,7 @@ pub struct State {
     pub resources: BTreeMap<ResourceId, Resource>,
     pub chats: BTreeMap<ChatId, Chat>,
     pub messages: Vec<ChatMessage>,
+    pub sessions: BTreeMap<TokenHash, Session>,
     outbox: BTreeMap<MailId, OutboxEntry>,
 }
 
@@ -135,6 +136,22 @@ impl Transaction for MemoryTransaction {
             .values()
             .find(|(user, _)| &user.email == email)
             .map(|(user, _)| user.clone()))
+    }
+
+    async fn credentials(
+        &mut self,
+        email: &EmailAddress,
+    ) -> Result<Option<(User, PasswordHash)>, StoreError> {
+        Ok(self
+            .state
+            .users
+            .values()
+            .find(|(user, _)| &user.email == email)
+            .cloned())
+    }
+
+    async fn session(&mut self, token_hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+        Ok(self.state.sessions.get(token_hash).cloned())
     }
 
     async fn organization(
@@ -401,6 +418,15 @@ impl Transaction for MemoryTransaction {
                 state.chats.insert(chat.id, chat);
             }
             Change::InsertChatMessage(message) => state.messages.push(message),
+            Change::InsertSession(session) => {
+                if state.sessions.contains_key(&session.token_hash) {
+                    return Err(violation("unique session token hash"));
+                }
+                state.sessions.insert(session.token_hash, session);
+            }
+            Change::DeleteSession { token_hash } => {
+                state.sessions.remove(&token_hash);
+            }
             Change::EnqueueMail(mail) => {
                 state.outbox.insert(
                     mail.id,

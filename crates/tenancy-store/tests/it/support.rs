@@ -145,6 +145,7 @@ impl TestDb {
             "invitations",
             "memberships",
             "organizations",
+            "sessions",
             "users",
         ] {
             self.store

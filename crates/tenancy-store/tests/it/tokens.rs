@@ -1,5 +1,5 @@
-//! No table holds a token in the clear: not the invitations (hashes only),
-//! not the outbox (sealed). Checked on the raw database: the SQLite files'
+//! No table holds a token in the clear: not the invitations and sessions
+//! (hashes only), not the outbox (sealed). Checked on the raw database: the SQLite files'
 //! bytes, and every row of every PostgreSQL table as text.
 
 use sea_orm::{ConnectionTrait, Statement};
@@ -11,8 +11,9 @@ use tenancy_store::Backend;
 
 use crate::support::{TestDb, backends, live};
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "users",
+    "sessions",
     "organizations",
     "memberships",
     "invitations",
@@ -87,7 +88,7 @@ async fn no_table_holds_a_plaintext_token() {
                 .await
                 .unwrap();
         }
-        let tokens: Vec<String> = db
+        let mut tokens: Vec<String> = db
             .store
             .due(chrono::Utc::now(), 100)
             .await
@@ -98,6 +99,13 @@ async fn no_table_holds_a_plaintext_token() {
             })
             .collect();
         assert_eq!(tokens.len(), 3);
+        tokens.push(owner.session_token.expose().to_owned());
+        let (_, signed_in) = service.sign_in(Some(&owner.user), true).await.unwrap();
+        tokens.push(signed_in.expose().to_owned());
+        // Both sessions work, so the scan below looks for live tokens.
+        for token in &tokens[3..] {
+            assert_eq!(service.authenticate(token).await.unwrap(), owner.user.id);
+        }
         let raw = raw_contents(&db).await;
         // The scan itself must see the data: the invited emails are there.
         assert!(
