@@ -127,6 +127,12 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
+impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
 /// Fresh unique ids (UUID v7 in production: time-ordered, so indexes stay compact).
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 pub trait IdGenerator: Send + Sync {

@@ -126,6 +126,11 @@ where
         }
     }
 
+    /// The time by the service's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// The settings in use.
     pub fn settings(&self) -> &Settings {
         &self.settings

@@ -1,0 +1,714 @@
+//! The operations of `/v1`, thin: parse, call a use case, convert.
+
+use poem_openapi::auth::Bearer;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use tenancy_core::plan::PlanId;
+use tenancy_core::value::{DisplayName, EmailAddress, NewPassword, OrganizationName};
+use tenancy_core::{Capability, InvitationId, OrganizationId, UserId};
+use uuid::Uuid;
+
+use crate::body::JsonBody;
+use crate::paging::page;
+use crate::passwords;
+use crate::problem::{ApiError, FieldError};
+use crate::state::AppState;
+use crate::types::*;
+
+/// A session token from sign-up or sign-in.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", rename = "session")]
+pub(crate) struct Session(Bearer);
+
+/// The service token given to `tenancy serve --service-token`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", rename = "service_token")]
+pub(crate) struct ServiceToken(Bearer);
+
+#[derive(Tags)]
+enum Tag {
+    /// Accounts and sessions.
+    Accounts,
+    /// Organizations and the switcher.
+    Organizations,
+    /// Members and invitations.
+    Members,
+    /// Plans, billing and the permission matrix.
+    Plans,
+    /// Authorization for hosts outside the process.
+    Host,
+    /// Health of the service.
+    Operations,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Collects field errors so that a request learns everything wrong at once.
+#[derive(Default)]
+struct Fields(Vec<FieldError>);
+
+impl Fields {
+    fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        parsed: std::result::Result<T, E>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(FieldError {
+                    field: field.to_owned(),
+                    message: error.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
+}
+
+/// A sign-up.
+#[derive(Debug, Object)]
+pub(crate) struct SignUpRequest {
+    pub(crate) email: String,
+    /// 8 to 256 characters.
+    pub(crate) password: String,
+    pub(crate) display_name: Option<String>,
+    /// The token of an invitation link: accepted in the same transaction.
+    pub(crate) invitation_token: Option<String>,
+}
+
+/// What became of the invitation presented at sign-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum SignUpInvitationStatus {
+    Accepted,
+    NotAccepted,
+}
+
+/// The invitation presented at sign-up: accepted (with its organization),
+/// or not (with the error code that says why).
+#[derive(Debug, Object)]
+pub(crate) struct SignUpInvitation {
+    pub(crate) status: SignUpInvitationStatus,
+    #[oai(skip_serializing_if_is_none)]
+    pub(crate) organization_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub(crate) code: Option<String>,
+}
+
+/// A new account with its session and default organization.
+#[derive(Debug, Object)]
+pub(crate) struct SignUpResponse {
+    pub(crate) user: UserBody,
+    pub(crate) token: String,
+    pub(crate) default_organization: Org,
+    pub(crate) invitation: Option<SignUpInvitation>,
+}
+
+#[derive(ApiResponse)]
+enum Created<T: poem_openapi::types::ToJSON + Send + Sync> {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+#[derive(ApiResponse)]
+enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// A sign-in.
+#[derive(Debug, Object)]
+pub(crate) struct SignInRequest {
+    pub(crate) email: String,
+    pub(crate) password: String,
+}
+
+/// A session.
+#[derive(Debug, Object)]
+pub(crate) struct SignInResponse {
+    pub(crate) user: UserBody,
+    pub(crate) token: String,
+}
+
+/// The caller.
+#[derive(Debug, Object)]
+pub(crate) struct MeResponse {
+    pub(crate) user: UserBody,
+    /// `null` only for an account that belongs to no organization.
+    pub(crate) active_organization_id: Option<Uuid>,
+}
+
+/// A name for an organization.
+#[derive(Debug, Object)]
+pub(crate) struct NameRequest {
+    /// Trimmed, 1 to 100 characters, no control characters.
+    pub(crate) name: String,
+}
+
+/// The active organization.
+#[derive(Debug, Object)]
+pub(crate) struct ActiveResponse {
+    pub(crate) organization: SwitcherEntry,
+}
+
+/// A choice of active organization.
+#[derive(Debug, Object)]
+pub(crate) struct SwitchRequest {
+    pub(crate) organization_id: Uuid,
+}
+
+/// An invitation to send.
+#[derive(Debug, Object)]
+pub(crate) struct InviteRequest {
+    pub(crate) email: String,
+    /// Only `viewer` can be invited; the default.
+    pub(crate) role: Option<String>,
+}
+
+/// An invitation token to accept.
+#[derive(Debug, Object)]
+pub(crate) struct AcceptRequest {
+    pub(crate) token: String,
+}
+
+/// A plan to change to.
+#[derive(Debug, Object)]
+pub(crate) struct PlanRequest {
+    pub(crate) plan: String,
+}
+
+/// A question from a host: may this user do this here?
+#[derive(Debug, Object)]
+pub(crate) struct AuthorizeRequest {
+    pub(crate) user_id: Uuid,
+    pub(crate) organization_id: Uuid,
+    pub(crate) capability: String,
+}
+
+/// The answer, decided from the committed state.
+#[derive(Debug, Object)]
+pub(crate) struct AuthorizeResponse {
+    pub(crate) allowed: bool,
+    pub(crate) role: Option<RoleName>,
+}
+
+/// The operations of `/v1`.
+pub(crate) struct Api(pub AppState);
+
+#[OpenApi(prefix_path = "/v1")]
+impl Api {
+    /// Sign up: an account, a session and a default organization; with an
+    /// invitation token, the invitation accepted in the same transaction.
+    #[oai(path = "/auth/signup", method = "post", tag = "Tag::Accounts")]
+    async fn sign_up(&self, body: JsonBody<SignUpRequest>) -> Result<Created<SignUpResponse>> {
+        let request = body.0;
+        let mut fields = Fields::default();
+        let email = fields.check("email", EmailAddress::parse(&request.email));
+        let password = fields.check("password", NewPassword::parse(&request.password));
+        let display_name = match request.display_name.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => fields.check("display_name", DisplayName::parse(name)),
+        };
+        fields.finish()?;
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(ApiError::invalid("body", "invalid sign-up"));
+        };
+        let hash = passwords::hash(password).await?;
+        let signed = self
+            .0
+            .tenancy
+            .sign_up(
+                email,
+                display_name,
+                hash,
+                request.invitation_token.as_deref(),
+            )
+            .await?;
+        let invitation = signed.invitation.as_ref().map(|outcome| match outcome {
+            tenancy_core::decide::InvitationOutcome::Accepted(accepted) => SignUpInvitation {
+                status: SignUpInvitationStatus::Accepted,
+                organization_id: Some(accepted.organization_id.as_uuid()),
+                code: None,
+            },
+            tenancy_core::decide::InvitationOutcome::NotAccepted { code } => SignUpInvitation {
+                status: SignUpInvitationStatus::NotAccepted,
+                organization_id: None,
+                code: Some((*code).to_owned()),
+            },
+        });
+        let default = tenancy_core::service::OrganizationView {
+            is_active: signed.active_organization_id == signed.default_organization.id,
+            organization: signed.default_organization.clone(),
+            role: tenancy_core::Role::Owner,
+        };
+        Ok(Created::Created(Json(SignUpResponse {
+            user: (&signed.user).into(),
+            token: signed.session_token.expose().to_owned(),
+            default_organization: (&default).into(),
+            invitation,
+        })))
+    }
+
+    /// Sign in with email and password; an unknown email and a wrong password
+    /// get the same answer.
+    #[oai(path = "/auth/signin", method = "post", tag = "Tag::Accounts")]
+    async fn sign_in(&self, body: JsonBody<SignInRequest>) -> Result<Json<SignInResponse>> {
+        let request = body.0;
+        let account = match EmailAddress::parse(&request.email) {
+            Ok(email) => self.0.tenancy.credentials(&email).await?,
+            Err(_) => None,
+        };
+        let (user, hash) = match account {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        let matches = passwords::verify(request.password, hash).await?;
+        let (_, token) = self.0.tenancy.sign_in(user.as_ref(), matches).await?;
+        let user = user.ok_or_else(|| ApiError::from(tenancy_core::Error::InvalidCredentials))?;
+        Ok(Json(SignInResponse {
+            user: (&user).into(),
+            token: token.expose().to_owned(),
+        }))
+    }
+
+    /// Sign out: the token stops working at once.
+    #[oai(path = "/auth/signout", method = "post", tag = "Tag::Accounts")]
+    async fn sign_out(&self, auth: Session) -> Result<NoContent> {
+        self.0.tenancy.sign_out(&auth.0.token).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// The caller and their active organization.
+    #[oai(path = "/me", method = "get", tag = "Tag::Accounts")]
+    async fn me(&self, auth: Session) -> Result<Json<MeResponse>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let user = self.0.tenancy.user(caller).await?;
+        let active = self
+            .0
+            .tenancy
+            .organizations(caller)
+            .await?
+            .into_iter()
+            .find(|view| view.is_active)
+            .map(|view| view.organization.id.as_uuid());
+        Ok(Json(MeResponse {
+            user: (&user).into(),
+            active_organization_id: active,
+        }))
+    }
+
+    /// Every organization the caller owns or belongs to (R7).
+    #[oai(path = "/organizations", method = "get", tag = "Tag::Organizations")]
+    async fn organizations(
+        &self,
+        auth: Session,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<OrganizationList>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let views = self.0.tenancy.organizations(caller).await?;
+        let entries = views.iter().map(SwitcherEntry::from).collect();
+        let (items, next_cursor) = page(entries, limit.0, cursor.0.as_deref())?;
+        Ok(Json(OrganizationList { items, next_cursor }))
+    }
+
+    /// Create an organization; it becomes the caller's active one (R5).
+    #[oai(path = "/organizations", method = "post", tag = "Tag::Organizations")]
+    async fn create_organization(
+        &self,
+        auth: Session,
+        body: JsonBody<NameRequest>,
+    ) -> Result<Created<Org>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let name =
+            OrganizationName::parse(&body.0.name).map_err(|e| ApiError::invalid("name", e))?;
+        let view = self.0.tenancy.create_organization(caller, name).await?;
+        Ok(Created::Created(Json((&view).into())))
+    }
+
+    /// One organization, with the caller's role and capabilities.
+    #[oai(
+        path = "/organizations/:org_id",
+        method = "get",
+        tag = "Tag::Organizations"
+    )]
+    async fn organization(&self, auth: Session, org_id: Path<Uuid>) -> Result<Json<Org>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let view = self
+            .0
+            .tenancy
+            .organization(caller, OrganizationId::from_uuid(org_id.0))
+            .await?;
+        Ok(Json((&view).into()))
+    }
+
+    /// Rename an organization (`rename_organization`).
+    #[oai(
+        path = "/organizations/:org_id",
+        method = "patch",
+        tag = "Tag::Organizations"
+    )]
+    async fn rename(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        body: JsonBody<NameRequest>,
+    ) -> Result<Json<Org>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let org = OrganizationId::from_uuid(org_id.0);
+        // A non-member learns nothing, not even that the name was invalid.
+        self.0.tenancy.organization(caller, org).await?;
+        let name =
+            OrganizationName::parse(&body.0.name).map_err(|e| ApiError::invalid("name", e))?;
+        let view = self.0.tenancy.rename(caller, org, name).await?;
+        Ok(Json((&view).into()))
+    }
+
+    /// The active organization, falling back to the caller's own when the
+    /// stored one is no longer accessible (R8, R19).
+    #[oai(
+        path = "/me/active-organization",
+        method = "get",
+        tag = "Tag::Organizations"
+    )]
+    async fn active(&self, auth: Session) -> Result<Json<ActiveResponse>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let view = self.0.tenancy.active_organization(caller).await?;
+        Ok(Json(ActiveResponse {
+            organization: (&view).into(),
+        }))
+    }
+
+    /// Switch the active organization.
+    #[oai(
+        path = "/me/active-organization",
+        method = "put",
+        tag = "Tag::Organizations"
+    )]
+    async fn switch(
+        &self,
+        auth: Session,
+        body: JsonBody<SwitchRequest>,
+    ) -> Result<Json<ActiveResponse>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let view = self
+            .0
+            .tenancy
+            .switch_active(caller, OrganizationId::from_uuid(body.0.organization_id))
+            .await?;
+        Ok(Json(ActiveResponse {
+            organization: (&view).into(),
+        }))
+    }
+
+    /// The members with roles and join dates (`manage_members`).
+    #[oai(
+        path = "/organizations/:org_id/members",
+        method = "get",
+        tag = "Tag::Members"
+    )]
+    async fn members(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<MemberList>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let members = self
+            .0
+            .tenancy
+            .members(caller, OrganizationId::from_uuid(org_id.0))
+            .await?;
+        let bodies = members.iter().map(MemberBody::from).collect();
+        let (items, next_cursor) = page(bodies, limit.0, cursor.0.as_deref())?;
+        Ok(Json(MemberList { items, next_cursor }))
+    }
+
+    /// Remove a member (`manage_members`); never the owner. Their access ends
+    /// with their next request.
+    #[oai(
+        path = "/organizations/:org_id/members/:user_id",
+        method = "delete",
+        tag = "Tag::Members"
+    )]
+    async fn remove_member(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        user_id: Path<Uuid>,
+    ) -> Result<NoContent> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        self.0
+            .tenancy
+            .remove_member(
+                caller,
+                OrganizationId::from_uuid(org_id.0),
+                UserId::from_uuid(user_id.0),
+            )
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Invite an email as a viewer (`manage_members`); a pending invitation
+    /// of the same email is replaced.
+    #[oai(
+        path = "/organizations/:org_id/invitations",
+        method = "post",
+        tag = "Tag::Members"
+    )]
+    async fn invite(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        body: JsonBody<InviteRequest>,
+    ) -> Result<Created<InvitationBody>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let org = OrganizationId::from_uuid(org_id.0);
+        // Authorization comes before validation: a non-member or a viewer
+        // learns nothing from the body.
+        match self
+            .0
+            .tenancy
+            .authorize(caller, org, Capability::ManageMembers)
+            .await?
+        {
+            Ok(_) => {}
+            Err(denial) => return Err(tenancy_core::Error::from(denial).into()),
+        }
+        let email =
+            EmailAddress::parse(&body.0.email).map_err(|e| ApiError::invalid("email", e))?;
+        let invitation = self
+            .0
+            .tenancy
+            .invite(caller, org, email, body.0.role.as_deref())
+            .await?;
+        Ok(Created::Created(Json(InvitationBody::new(
+            &invitation,
+            invitation.created_at,
+        ))))
+    }
+
+    /// The pending invitations with their expiry (`manage_members`).
+    #[oai(
+        path = "/organizations/:org_id/invitations",
+        method = "get",
+        tag = "Tag::Members"
+    )]
+    async fn invitations(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<InvitationList>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let pending = self
+            .0
+            .tenancy
+            .pending_invitations(caller, OrganizationId::from_uuid(org_id.0))
+            .await?;
+        let now = self.0.tenancy.now();
+        let bodies = pending
+            .iter()
+            .map(|i| InvitationBody::new(i, now))
+            .collect();
+        let (items, next_cursor) = page(bodies, limit.0, cursor.0.as_deref())?;
+        Ok(Json(InvitationList { items, next_cursor }))
+    }
+
+    /// Revoke an invitation (`manage_members`): its link stops working.
+    #[oai(
+        path = "/organizations/:org_id/invitations/:invitation_id",
+        method = "delete",
+        tag = "Tag::Members"
+    )]
+    async fn revoke(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        invitation_id: Path<Uuid>,
+    ) -> Result<NoContent> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        self.0
+            .tenancy
+            .revoke(
+                caller,
+                OrganizationId::from_uuid(org_id.0),
+                InvitationId::from_uuid(invitation_id.0),
+            )
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// What an invitation link's landing page shows (no authentication).
+    #[oai(path = "/invitations/:token", method = "get", tag = "Tag::Members")]
+    async fn preview(&self, token: Path<String>) -> Result<Json<InvitationPreviewBody>> {
+        let preview = self.0.tenancy.preview_invitation(&token.0).await?;
+        Ok(Json((&preview).into()))
+    }
+
+    /// Accept an invitation as the invited account; the organization becomes
+    /// active. Accepting again while a member changes nothing.
+    #[oai(path = "/invitations/accept", method = "post", tag = "Tag::Members")]
+    async fn accept(
+        &self,
+        auth: Session,
+        body: JsonBody<AcceptRequest>,
+    ) -> Result<Json<ActiveResponse>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let view = self.0.tenancy.accept(caller, &body.0.token).await?;
+        Ok(Json(ActiveResponse {
+            organization: (&view).into(),
+        }))
+    }
+
+    /// The plans (no authentication).
+    #[oai(path = "/plans", method = "get", tag = "Tag::Plans")]
+    async fn plans(
+        &self,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<PlanList>> {
+        let plans = self
+            .0
+            .tenancy
+            .settings()
+            .catalog
+            .plans()
+            .iter()
+            .map(PlanBody::from)
+            .collect();
+        let (items, next_cursor) = page(plans, limit.0, cursor.0.as_deref())?;
+        Ok(Json(PlanList { items, next_cursor }))
+    }
+
+    /// The roles and their capabilities (no authentication).
+    #[oai(path = "/roles", method = "get", tag = "Tag::Plans")]
+    async fn roles(&self) -> Json<RolesBody> {
+        Json(RolesBody::matrix())
+    }
+
+    /// The plan, limits and usage (`manage_billing`).
+    #[oai(
+        path = "/organizations/:org_id/billing",
+        method = "get",
+        tag = "Tag::Plans"
+    )]
+    async fn billing(&self, auth: Session, org_id: Path<Uuid>) -> Result<Json<BillingBody>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let billing = self
+            .0
+            .tenancy
+            .billing(caller, OrganizationId::from_uuid(org_id.0))
+            .await?;
+        Ok(Json((&billing).into()))
+    }
+
+    /// Change the plan (`manage_billing`); an unknown plan is invalid.
+    #[oai(
+        path = "/organizations/:org_id/billing/plan",
+        method = "put",
+        tag = "Tag::Plans"
+    )]
+    async fn change_plan(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        body: JsonBody<PlanRequest>,
+    ) -> Result<Json<BillingBody>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let billing = self
+            .0
+            .tenancy
+            .change_plan(
+                caller,
+                OrganizationId::from_uuid(org_id.0),
+                PlanId::new(body.0.plan),
+            )
+            .await?;
+        Ok(Json((&billing).into()))
+    }
+
+    /// May this user use this capability in this organization? For hosts
+    /// outside the process, with the service token.
+    #[oai(path = "/authorize", method = "post", tag = "Tag::Host")]
+    async fn authorize(
+        &self,
+        auth: ServiceToken,
+        body: JsonBody<AuthorizeRequest>,
+    ) -> Result<Json<AuthorizeResponse>> {
+        let Some(expected) = &self.0.config.service_token else {
+            return Err(ApiError::new(404, "not_found", "no such route"));
+        };
+        if !constant_time_eq(auth.0.token.as_bytes(), expected.expose().as_bytes()) {
+            return Err(ApiError::unauthenticated());
+        }
+        let capability = Capability::parse(&body.0.capability)
+            .map_err(|e| ApiError::invalid("capability", e))?;
+        let decided = self
+            .0
+            .tenancy
+            .authorize(
+                UserId::from_uuid(body.0.user_id),
+                OrganizationId::from_uuid(body.0.organization_id),
+                capability,
+            )
+            .await?;
+        Ok(Json(match decided {
+            Ok(grant) => AuthorizeResponse {
+                allowed: true,
+                role: Some(grant.role().into()),
+            },
+            Err(tenancy_core::Denial::LacksCapability { role, .. }) => AuthorizeResponse {
+                allowed: false,
+                role: Some(role.into()),
+            },
+            Err(tenancy_core::Denial::NotAMember) => AuthorizeResponse {
+                allowed: false,
+                role: None,
+            },
+        }))
+    }
+}
+
+/// Compares secrets without an early exit, so that timing does not tell how
+/// much of a guess was right. The length of a service token is no secret.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Health.
+pub(crate) struct Operations(pub AppState);
+
+#[OpenApi]
+impl Operations {
+    /// 200 while the process runs.
+    #[oai(path = "/healthz", method = "get", tag = "Tag::Operations")]
+    async fn healthz(&self) -> poem_openapi::payload::PlainText<&'static str> {
+        poem_openapi::payload::PlainText("ok")
+    }
+
+    /// 200 when the database answers, 503 otherwise.
+    #[oai(path = "/readyz", method = "get", tag = "Tag::Operations")]
+    async fn readyz(&self) -> Result<poem_openapi::payload::PlainText<&'static str>> {
+        self.0
+            .store
+            .ping()
+            .await
+            .map_err(|_| ApiError::new(503, "unavailable", "the database does not answer"))?;
+        Ok(poem_openapi::payload::PlainText("ready"))
+    }
+}

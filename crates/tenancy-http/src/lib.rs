@@ -1,0 +1,53 @@
+//! The HTTP layer of tenancy: the contract of `../shared/API.md` over the
+//! core's use cases, with poem and poem-openapi.
+//!
+//! Handlers are thin: they parse the request into the core's types, call one
+//! use case and convert the outcome. No policy lives here. Every error leaves
+//! as RFC 9457 problem details, mapped in [`problem`].
+
+mod api;
+mod body;
+mod log;
+mod paging;
+mod passwords;
+pub mod problem;
+mod state;
+mod types;
+
+use poem::middleware::CatchPanic;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+pub use crate::state::{ApiConfig, AppState, Tenancy};
+
+/// The OpenAPI service of the app.
+fn service(state: &AppState) -> OpenApiService<(api::Api, api::Operations), ()> {
+    OpenApiService::new(
+        (api::Api(state.clone()), api::Operations(state.clone())),
+        "tenancy",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Organizations and teams: owners invite viewers by email, a permission matrix of capabilities decides who may do what, each organization has its own plan and quotas.",
+    )
+}
+
+/// The OpenAPI document that the app serves at `/openapi.json`.
+pub fn openapi_json(state: &AppState) -> String {
+    service(state).spec()
+}
+
+/// The whole app: the API, its OpenAPI document and Swagger UI, health, and
+/// problem details for every error.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = service(&state);
+    let spec = api.spec_endpoint();
+    let ui = api.swagger_ui();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", ui)
+        .catch_all_error(|error| async move { problem::from_poem(error) })
+        .with(CatchPanic::new())
+        .around(log::requests)
+}

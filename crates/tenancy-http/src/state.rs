@@ -1,0 +1,47 @@
+//! What the handlers share.
+
+use std::sync::Arc;
+
+use tenancy_core::UserId;
+use tenancy_core::ports::Clock;
+use tenancy_core::service::Service;
+use tenancy_core::token::SecretToken;
+use tenancy_store::Store;
+use tenancy_store::system::{OsTokens, UuidV7};
+
+use crate::problem::ApiError;
+
+/// The use cases over the store, with a clock that tests can replace.
+pub type Tenancy = Service<Store, Arc<dyn Clock>, UuidV7, OsTokens>;
+
+/// How the API behaves beyond the use cases.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The token of `POST /v1/authorize`; without one that route answers 404.
+    pub service_token: Option<SecretToken>,
+}
+
+/// The state of the app.
+#[derive(Clone)]
+pub struct AppState {
+    pub tenancy: Arc<Tenancy>,
+    pub store: Store,
+    pub config: Arc<ApiConfig>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The signed-in user of a bearer token; checked against the committed
+    /// state on every request.
+    pub async fn caller(&self, token: &str) -> Result<UserId, ApiError> {
+        Ok(self.tenancy.authenticate(token).await?)
+    }
+}
