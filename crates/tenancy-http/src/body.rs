@@ -1,12 +1,12 @@
 //! A JSON request body that tells malformed JSON (400 `bad_request`) from
 //! well-formed JSON with invalid values (422 `validation_failed`).
 
-use poem::{Request, RequestBody};
+use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 
 /// A JSON body of `T`.
 #[derive(Debug, Clone)]
@@ -46,24 +46,62 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
                 format!("the request body is not JSON: {e}"),
             )
         })?;
-        let value = T::parse_from_json(Some(value)).map_err(|e| {
-            let message = e.into_message();
-            let field = field_of(&message).unwrap_or("body").to_owned();
-            ApiError::invalid(&field, message)
-        })?;
+        let problems = field_errors::<T>(&value);
+        if !problems.is_empty() {
+            return Err(ApiError::validation(problems).into());
+        }
+        let value = T::parse_from_json(Some(value))
+            .map_err(|e| ApiError::invalid("body", e.into_message()))?;
         Ok(Self(value))
     }
 }
 
-/// poem-openapi names the field in its message: `failed to parse "T": field
-/// `email`: ...` or `... "email" is required`. Pick it out for `errors[].field`.
-fn field_of(message: &str) -> Option<&str> {
-    let start = message.find("field `")? + "field `".len();
-    let end = message[start..].find('`')?;
-    Some(&message[start..start + end])
+/// What is wrong with the fields of `value` by `T`'s schema: required fields
+/// that are missing or `null`, and fields of the wrong JSON type (poem-openapi
+/// alone would read `42` as the string `"42"`). Each error names its field.
+fn field_errors<T: Type>(value: &serde_json::Value) -> Vec<FieldError> {
+    use poem_openapi::registry::MetaSchemaRef;
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let Some(schema) = registry.schemas.get(&*T::name()) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for (field, property) in &schema.properties {
+        match value.get(field) {
+            None | Some(serde_json::Value::Null) => {
+                if schema.required.contains(field) {
+                    errors.push(FieldError {
+                        field: (*field).to_owned(),
+                        message: "is required".to_owned(),
+                    });
+                }
+            }
+            Some(found) => {
+                let expected = match property {
+                    MetaSchemaRef::Inline(inline) => inline.ty,
+                    MetaSchemaRef::Reference(_) => "object",
+                };
+                let fits = match expected {
+                    "string" => found.is_string(),
+                    "integer" => found.is_i64() || found.is_u64(),
+                    "number" => found.is_number(),
+                    "boolean" => found.is_boolean(),
+                    "array" => found.is_array(),
+                    "object" => found.is_object(),
+                    _ => true,
+                };
+                if !fits {
+                    errors.push(FieldError {
+                        field: (*field).to_owned(),
+                        message: format!("must be of type {expected}"),
+                    });
+                }
+            }
+        }
+    }
+    errors
 }
-
-use poem::FromRequest;
 
 impl<'a, T: ParseFromJSON> poem_openapi::ApiExtractor<'a> for JsonBody<T> {
     const TYPES: &'static [poem_openapi::ApiExtractorType] =

@@ -259,9 +259,9 @@ impl From<Error> for ApiError {
 /// ours pass through; poem's (unknown route, wrong method, unparsable JSON or
 /// parameter, missing credentials, oversized body) get theirs.
 pub fn from_poem(error: poem::Error) -> Response {
-    let unparsable_id = error
-        .downcast_ref::<poem_openapi::error::ParseParamError>()
-        .is_some_and(|param| param.name.ends_with("_id") || param.name == "token");
+    // A path segment that cannot be what the route expects (an id that is
+    // not a UUID) names nothing: like a missing thing.
+    let unparsable_id = error.is::<poem_openapi::error::ParsePathError>();
     let status = error.status();
     let message = error.to_string();
     let response = error.into_response();
@@ -273,7 +273,6 @@ pub fn from_poem(error: poem::Error) -> Response {
         return response;
     }
     let api = match status.as_u16() {
-        // An id that cannot be one names nothing: like a missing thing.
         _ if unparsable_id => ApiError::new(404, "not_found", "no such thing"),
         404 => ApiError::new(404, "not_found", "no such route"),
         405 => ApiError::new(

@@ -1,0 +1,370 @@
+//! One authorization table: every operation of the API × anonymous,
+//! outsider, viewer, owner and removed member, each case on a fresh fixture.
+//! A guard test fails when an operation of the OpenAPI document is missing.
+
+use poem::http::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Person, SERVICE_TOKEN, TestApp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Outsider,
+    Viewer,
+    Owner,
+    Removed,
+}
+
+const EVERYONE: [Who; 5] = [
+    Who::Anonymous,
+    Who::Outsider,
+    Who::Viewer,
+    Who::Owner,
+    Who::Removed,
+];
+
+struct Fixture {
+    app: TestApp,
+    owner: Person,
+    viewer: Person,
+    outsider: Person,
+    removed: Person,
+    spare: Person,
+    invitation_id: String,
+    invitation_token: String,
+}
+
+async fn fixture() -> Fixture {
+    let app = TestApp::new().await;
+    let owner = app.sign_up("owner@example.com").await;
+    let org = owner.org.clone();
+    let viewer = app.viewer(&owner, &org, "viewer@example.com").await;
+    let spare = app.viewer(&owner, &org, "spare@example.com").await;
+    let removed = app.viewer(&owner, &org, "removed@example.com").await;
+    app.call(
+        Method::DELETE,
+        &format!("/v1/organizations/{org}/members/{}", removed.id),
+        Some(&owner.token),
+        None,
+    )
+    .await
+    .expect(204);
+    let outsider = app.sign_up("outsider@example.com").await;
+    let (invitation_id, invitation_token) = app.invite(&owner, &org, "pending@example.com").await;
+    Fixture {
+        app,
+        owner,
+        viewer,
+        outsider,
+        removed,
+        spare,
+        invitation_id,
+        invitation_token,
+    }
+}
+
+/// One operation: how to call it, and the status each caller gets.
+struct Case {
+    method: Method,
+    /// The path template as in the OpenAPI document.
+    template: &'static str,
+    body: fn(&Fixture) -> Option<Value>,
+    /// The token used instead of the caller's session (the service token).
+    service: bool,
+    expect: fn(Who) -> u16,
+}
+
+fn none(_: &Fixture) -> Option<Value> {
+    None
+}
+
+/// Signed-in callers get `ok`; anonymous callers 401.
+fn signed_in(ok: u16) -> impl Fn(Who) -> u16 {
+    move |who| if who == Who::Anonymous { 401 } else { ok }
+}
+
+fn case(
+    method: Method,
+    template: &'static str,
+    body: fn(&Fixture) -> Option<Value>,
+    expect: fn(Who) -> u16,
+) -> Case {
+    Case {
+        method,
+        template,
+        body,
+        service: false,
+        expect,
+    }
+}
+
+/// Members with the capability get `ok`, members without it 403, everyone
+/// else learns nothing (404), anonymous callers 401.
+macro_rules! member_op {
+    ($owner:expr, $viewer:expr) => {
+        |who| match who {
+            Who::Anonymous => 401,
+            Who::Outsider | Who::Removed => 404,
+            Who::Viewer => $viewer,
+            Who::Owner => $owner,
+        }
+    };
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        case(
+            Method::POST,
+            "/v1/auth/signup",
+            |_| Some(json!({"email": "new@example.com", "password": "long enough pass"})),
+            |_| 201,
+        ),
+        case(
+            Method::POST,
+            "/v1/auth/signin",
+            |f| Some(json!({"email": f.owner.email, "password": "correct horse battery"})),
+            |_| 200,
+        ),
+        case(Method::POST, "/v1/auth/signout", none, |who| {
+            if who == Who::Anonymous { 401 } else { 204 }
+        }),
+        case(Method::GET, "/v1/me", none, |who| signed_in(200)(who)),
+        case(Method::GET, "/v1/organizations", none, |who| {
+            signed_in(200)(who)
+        }),
+        case(
+            Method::POST,
+            "/v1/organizations",
+            |_| Some(json!({"name": "Another"})),
+            |who| signed_in(201)(who),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::PATCH,
+            "/v1/organizations/{org_id}",
+            |_| Some(json!({"name": "Renamed"})),
+            member_op!(200, 403),
+        ),
+        case(Method::GET, "/v1/me/active-organization", none, |who| {
+            signed_in(200)(who)
+        }),
+        case(
+            Method::PUT,
+            "/v1/me/active-organization",
+            |f| Some(json!({"organization_id": f.owner.org})),
+            member_op!(200, 200),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/members",
+            none,
+            member_op!(200, 403),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/members/{user_id}",
+            none,
+            member_op!(204, 403),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/invitations",
+            |_| Some(json!({"email": "someone@example.com"})),
+            member_op!(201, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/invitations",
+            none,
+            member_op!(200, 403),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/invitations/{invitation_id}",
+            none,
+            member_op!(204, 403),
+        ),
+        case(Method::GET, "/v1/invitations/{token}", none, |_| 200),
+        // The pending invitation is for another email than any caller's.
+        case(
+            Method::POST,
+            "/v1/invitations/accept",
+            |f| Some(json!({"token": f.invitation_token})),
+            |who| signed_in(403)(who),
+        ),
+        case(Method::GET, "/v1/plans", none, |_| 200),
+        case(Method::GET, "/v1/roles", none, |_| 200),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/billing",
+            none,
+            member_op!(200, 403),
+        ),
+        case(
+            Method::PUT,
+            "/v1/organizations/{org_id}/billing/plan",
+            |_| Some(json!({"plan": "pro"})),
+            member_op!(200, 403),
+        ),
+        // A user's session is not the service token: everyone gets 401.
+        case(
+            Method::POST,
+            "/v1/authorize",
+            |f| {
+                Some(json!({
+                    "user_id": f.owner.id,
+                    "organization_id": f.owner.org,
+                    "capability": "manage_members"
+                }))
+            },
+            |_| 401,
+        ),
+        Case {
+            method: Method::POST,
+            template: "/v1/authorize",
+            body: |f| {
+                Some(json!({
+                    "user_id": f.viewer.id,
+                    "organization_id": f.owner.org,
+                    "capability": "view_resources"
+                }))
+            },
+            service: true,
+            expect: |_| 200,
+        },
+        case(Method::GET, "/healthz", none, |_| 200),
+        case(Method::GET, "/readyz", none, |_| 200),
+    ]
+}
+
+fn path(template: &str, f: &Fixture) -> String {
+    template
+        .replace("{org_id}", &f.owner.org)
+        .replace("{user_id}", &f.spare.id)
+        .replace("{invitation_id}", &f.invitation_id)
+        .replace("{token}", &f.invitation_token)
+}
+
+fn token<'a>(who: Who, f: &'a Fixture) -> Option<&'a str> {
+    match who {
+        Who::Anonymous => None,
+        Who::Outsider => Some(&f.outsider.token),
+        Who::Viewer => Some(&f.viewer.token),
+        Who::Owner => Some(&f.owner.token),
+        Who::Removed => Some(&f.removed.token),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_operation_for_every_caller() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        for who in EVERYONE {
+            let f = fixture().await;
+            let path = path(case.template, &f);
+            let token = if case.service {
+                Some(SERVICE_TOKEN)
+            } else {
+                token(who, &f)
+            };
+            let reply = f
+                .app
+                .call(case.method.clone(), &path, token, (case.body)(&f))
+                .await;
+            let expected = (case.expect)(who);
+            if reply.status.as_u16() != expected {
+                failures.push(format!(
+                    "{} {} as {who:?}: expected {expected}, got {} {}",
+                    case.method,
+                    case.template,
+                    reply.status.as_u16(),
+                    String::from_utf8_lossy(&reply.bytes)
+                ));
+            }
+            if reply.status.is_client_error() {
+                assert_eq!(
+                    reply.content_type(),
+                    "application/problem+json",
+                    "{} {} as {who:?}",
+                    case.method,
+                    case.template
+                );
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_operation_of_the_document_is_in_the_table() {
+    let app = TestApp::new().await;
+    let document = app.get("/openapi.json", None).await.expect(200).json();
+    let table: Vec<(String, String)> = cases()
+        .iter()
+        .map(|c| (c.method.as_str().to_lowercase(), c.template.to_owned()))
+        .collect();
+    let mut missing = Vec::new();
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(
+        paths.len() >= 15,
+        "the document lists only {} paths",
+        paths.len()
+    );
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            if !table.contains(&(method.clone(), path.clone())) {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations missing from the authorization table: {missing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outsiders_404_is_byte_identical_to_a_missing_organizations() {
+    let f = fixture().await;
+    let missing = uuid::Uuid::now_v7();
+    for (template, method) in [
+        ("/v1/organizations/{}", Method::GET),
+        ("/v1/organizations/{}/members", Method::GET),
+        ("/v1/organizations/{}/billing", Method::GET),
+        ("/v1/organizations/{}/invitations", Method::GET),
+    ] {
+        let theirs = f
+            .app
+            .call(
+                method.clone(),
+                &template.replace("{}", &f.owner.org),
+                Some(&f.outsider.token),
+                None,
+            )
+            .await
+            .problem(404, "not_found");
+        let nothing = f
+            .app
+            .call(
+                method,
+                &template.replace("{}", &missing.to_string()),
+                Some(&f.outsider.token),
+                None,
+            )
+            .await
+            .problem(404, "not_found");
+        assert_eq!(theirs.bytes, nothing.bytes, "{template}");
+        assert_eq!(theirs.content_type(), nothing.content_type());
+    }
+}

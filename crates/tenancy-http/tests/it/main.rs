@@ -1,0 +1,16 @@
+//! The HTTP layer's one integration test binary: the real app over a real
+//! store (a SQLite file per test), through poem's test client.
+
+#![allow(
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test binary: helpers are shared by its modules, and a failing test should stop loudly"
+)]
+
+mod authorization;
+mod errors;
+mod flows;
+mod openapi;
+mod support;

@@ -1,0 +1,241 @@
+//! A test app per test: a fresh SQLite store, a clock the test moves, and
+//! helpers that speak JSON.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::EndpointExt;
+use poem::endpoint::BoxEndpoint;
+use poem::http::{HeaderMap, Method, StatusCode};
+use poem::test::TestClient;
+use serde_json::{Value, json};
+use tenancy_core::entity::MailContent;
+use tenancy_core::ports::{Clock, MailOutbox};
+use tenancy_core::service::{Service, Settings};
+use tenancy_core::testing::fakes::ManualClock;
+use tenancy_core::token::SecretToken;
+use tenancy_http::{ApiConfig, AppState};
+use tenancy_store::system::{OsTokens, UuidV7};
+use tenancy_store::{SecretKey, Store, StoreOptions};
+
+pub const SERVICE_TOKEN: &str = "c2VydmljZS10b2tlbi1mb3ItdGVzdHMtb25seS0xMjM";
+
+pub struct TestApp {
+    pub client: TestClient<BoxEndpoint<'static, poem::Response>>,
+    pub store: Store,
+    pub clock: ManualClock,
+    pub state: AppState,
+    path: std::path::PathBuf,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts the status, printing the body when it differs.
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.bytes)
+        );
+        self
+    }
+
+    /// Asserts a problem with this status and code.
+    pub fn problem(self, status: u16, code: &str) -> Self {
+        let reply = self.expect(status);
+        assert_eq!(reply.content_type(), "application/problem+json");
+        let body = reply.json();
+        assert_eq!(body["code"], code, "{body}");
+        assert_eq!(body["status"], status, "{body}");
+        for field in ["type", "title", "detail"] {
+            assert!(body[field].is_string(), "problem without {field}: {body}");
+        }
+        reply
+    }
+}
+
+/// A signed-up person.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+    pub org: String,
+}
+
+pub fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_settings(Settings::default()).await
+    }
+
+    pub async fn with_settings(settings: Settings) -> Self {
+        let path = std::env::temp_dir().join(format!("tenancy-http-{}.db", uuid::Uuid::now_v7()));
+        let store = Store::open(StoreOptions::new(
+            format!("sqlite://{}", path.display()),
+            SecretKey::generate("test").unwrap(),
+        ))
+        .await
+        .unwrap();
+        let clock = ManualClock::at(start());
+        let tenancy = Service::new(
+            store.clone(),
+            Arc::new(clock.clone()) as Arc<dyn Clock>,
+            UuidV7,
+            OsTokens,
+            settings,
+        );
+        let state = AppState {
+            tenancy: Arc::new(tenancy),
+            store: store.clone(),
+            config: Arc::new(ApiConfig {
+                service_token: Some(SecretToken::parse(SERVICE_TOKEN).unwrap()),
+            }),
+        };
+        let app = tenancy_http::app(state.clone()).map_to_response().boxed();
+        Self {
+            client: TestClient::new(app),
+            store,
+            clock,
+            state,
+            path,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request.body_json(&body);
+        }
+        let response = request.send().await.0;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().into_vec().await.unwrap();
+        Reply {
+            status,
+            headers,
+            bytes,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn sign_up(&self, email: &str) -> Person {
+        let body = self
+            .post(
+                "/v1/auth/signup",
+                None,
+                json!({"email": email, "password": "correct horse battery"}),
+            )
+            .await
+            .expect(201)
+            .json();
+        Person {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            email: body["user"]["email"].as_str().unwrap().to_owned(),
+            token: body["token"].as_str().unwrap().to_owned(),
+            org: body["default_organization"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        }
+    }
+
+    /// Invites `email` into `org` as `owner` and returns the invitation's id
+    /// and the token from its email.
+    pub async fn invite(&self, owner: &Person, org: &str, email: &str) -> (String, String) {
+        let body = self
+            .post(
+                &format!("/v1/organizations/{org}/invitations"),
+                Some(&owner.token),
+                json!({"email": email}),
+            )
+            .await
+            .expect(201)
+            .json();
+        let id = body["id"].as_str().unwrap().to_owned();
+        (id.clone(), self.token_of(&id).await)
+    }
+
+    /// The token in the queued email of an invitation.
+    pub async fn token_of(&self, invitation: &str) -> String {
+        let far = self.clock.now() + chrono::Duration::days(3650);
+        self.store
+            .due(far, usize::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .find_map(|q| match q.mail.content {
+                MailContent::Invitation {
+                    invitation_id,
+                    token,
+                    ..
+                } if invitation_id.to_string() == invitation => Some(token.expose().to_owned()),
+                MailContent::Invitation { .. } => None,
+            })
+            .expect("the invitation's email is in the outbox")
+    }
+
+    /// A person who signs up and joins `org` as a viewer.
+    pub async fn viewer(&self, owner: &Person, org: &str, email: &str) -> Person {
+        let (_, token) = self.invite(owner, org, email).await;
+        let person = self.sign_up(email).await;
+        self.post(
+            "/v1/invitations/accept",
+            Some(&person.token),
+            json!({"token": token}),
+        )
+        .await
+        .expect(200);
+        person
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
