@@ -251,7 +251,7 @@ fn path(template: &str, f: &Fixture) -> String {
         .replace("{token}", &f.invitation_token)
 }
 
-fn token<'a>(who: Who, f: &'a Fixture) -> Option<&'a str> {
+fn token(who: Who, f: &Fixture) -> Option<&str> {
     match who {
         Who::Anonymous => None,
         Who::Outsider => Some(&f.outsider.token),
