@@ -368,8 +368,16 @@ impl Api {
     ) -> Result<Json<Org>> {
         let caller = self.0.caller(&auth.0.token).await?;
         let org = OrganizationId::from_uuid(org_id.0);
-        // A non-member learns nothing, not even that the name was invalid.
-        self.0.tenancy.organization(caller, org).await?;
+        // Authorization comes before validation: a non-member or a viewer
+        // learns nothing from the body.
+        if let Err(denial) = self
+            .0
+            .tenancy
+            .authorize(caller, org, Capability::RenameOrganization)
+            .await?
+        {
+            return Err(tenancy_core::Error::from(denial).into());
+        }
         let name =
             OrganizationName::parse(&body.0.name).map_err(|e| ApiError::invalid("name", e))?;
         let view = self.0.tenancy.rename(caller, org, name).await?;

@@ -126,6 +126,37 @@ async fn bodies_tell_malformed_from_invalid() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn authorization_comes_before_validation() {
+    let app = TestApp::new().await;
+    let ann = app.sign_up("ann@example.com").await;
+    let bob = app.viewer(&ann, &ann.org, "bob@example.com").await;
+    let eve = app.sign_up("eve@example.com").await;
+    let org = ann.org.clone();
+    for (path, body) in [
+        (format!("/v1/organizations/{org}"), json!({"name": ""})),
+        (
+            format!("/v1/organizations/{org}/invitations"),
+            json!({"email": "not an email"}),
+        ),
+    ] {
+        let method = if path.ends_with("invitations") {
+            Method::POST
+        } else {
+            Method::PATCH
+        };
+        app.call(method.clone(), &path, Some(&bob.token), Some(body.clone()))
+            .await
+            .problem(403, "forbidden");
+        app.call(method.clone(), &path, Some(&eve.token), Some(body.clone()))
+            .await
+            .problem(404, "not_found");
+        app.call(method, &path, Some(&ann.token), Some(body))
+            .await
+            .problem(422, "validation_failed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn requests_carry_an_id() {
     let app = TestApp::new().await;
     let reply = app.get("/healthz", None).await.expect(200);
