@@ -1,0 +1,228 @@
+//! The command line: `tenancy serve` and `tenancy migrate`. Every option can
+//! also come from an environment variable `TENANCY_<NAME>`; the command line
+//! wins.
+//!
+//! Values are kept as the operator wrote them; [`crate::config`] parses and
+//! checks them, so that a bad value gets a message that names the option and
+//! never repeats a secret.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The organizations-and-teams service.
+#[derive(Debug, Parser)]
+#[command(name = "tenancy", version)]
+pub struct Cli {
+    /// How log lines look: `text` for people, `json` for log collectors.
+    /// Which lines appear is set by `TENANCY_LOG` (or `RUST_LOG`), e.g.
+    /// `info` (the default) or `tenancy=debug,info`.
+    #[arg(
+        long,
+        global = true,
+        env = "TENANCY_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service and the mail delivery worker until SIGTERM or
+    /// SIGINT. Pending migrations run first.
+    Serve(Box<ServeArgs>),
+    /// Apply pending database migrations and exit.
+    Migrate(MigrateArgs),
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (the file and its folder are created when missing) or
+    /// `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(
+        long,
+        env = "TENANCY_DATABASE",
+        value_name = "URL",
+        default_value = "sqlite://./tenancy-data/tenancy.db",
+        hide_env_values = true
+    )]
+    pub database: Sensitive,
+}
+
+/// The options of `tenancy migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// The options of `tenancy serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to bind. Port 0 picks a free port; the bound address is
+    /// logged as `listening on http://ADDR` once the server is ready.
+    #[arg(
+        long,
+        env = "TENANCY_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Base of the links in emails, e.g. `https://tenancy.example.com`.
+    /// Defaults to `http://` and the bound address.
+    #[arg(long, env = "TENANCY_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Write each email as `DIR/<mail-id>.eml` (RFC 5322), atomically.
+    #[arg(
+        long,
+        env = "TENANCY_MAIL_DIR",
+        value_name = "DIR",
+        default_value = "./tenancy-data/outbox",
+        conflicts_with = "smtp_url"
+    )]
+    pub mail_dir: PathBuf,
+
+    /// Send emails over SMTP instead, to `smtp://HOST[:PORT]` (port 25 by
+    /// default). Plain SMTP without TLS or authentication, for a relay on
+    /// the local machine or network.
+    #[arg(long, env = "TENANCY_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+
+    /// The `From` of emails, e.g. `Acme <no-reply@acme.example>`. Defaults to
+    /// `tenancy <no-reply@HOST>` with the host of the public URL.
+    #[arg(long, env = "TENANCY_MAIL_FROM", value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+
+    /// The 32-byte key that seals secrets at rest. Created with mode 0600
+    /// when missing; refused when it has another size or when its group or
+    /// others may read or write it.
+    #[arg(
+        long,
+        env = "TENANCY_SECRET_KEY_FILE",
+        value_name = "FILE",
+        default_value = "./tenancy-data/secret.key"
+    )]
+    pub secret_key_file: PathBuf,
+
+    /// How long an invitation stays valid, e.g. `7d`, `36h`, `3s`.
+    #[arg(
+        long,
+        env = "TENANCY_INVITATION_TTL",
+        value_name = "DURATION",
+        default_value = "7d"
+    )]
+    pub invitation_ttl: String,
+
+    /// A TOML file of plans that replaces the built-in ones (see the crate's
+    /// README for its format).
+    #[arg(long, env = "TENANCY_PLANS", value_name = "FILE")]
+    pub plans: Option<PathBuf>,
+
+    /// Enables `POST /v1/authorize` for hosts with this token: 43 base64url
+    /// characters (256 random bits). Prefer the environment variable, which
+    /// other users of the machine cannot see in the process list.
+    #[arg(
+        long,
+        env = "TENANCY_SERVICE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub service_token: Option<Sensitive>,
+
+    /// The largest knowledge file accepted, in bytes.
+    #[arg(
+        long,
+        env = "TENANCY_MAX_UPLOAD_BYTES",
+        value_name = "BYTES",
+        default_value_t = 10_485_760
+    )]
+    pub max_upload_bytes: u64,
+}
+
+/// An option's value that may hold a secret (a token, a password in a
+/// database URL): `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Sensitive {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sensitive_values_are_not_debug_printed() {
+        let cli = Cli::try_parse_from([
+            "tenancy",
+            "serve",
+            "--service-token",
+            "hunter2hunter2",
+            "--database",
+            "postgres://u:pw@db/x",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("pw@"), "{shown}");
+    }
+
+    #[test]
+    fn mail_dir_and_smtp_url_exclude_each_other_only_when_both_are_given() {
+        assert!(Cli::try_parse_from(["tenancy", "serve", "--smtp-url", "smtp://h:25"]).is_ok());
+        let both = Cli::try_parse_from([
+            "tenancy",
+            "serve",
+            "--smtp-url",
+            "smtp://h:25",
+            "--mail-dir",
+            "x",
+        ]);
+        assert!(both.is_err());
+    }
+}

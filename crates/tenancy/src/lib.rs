@@ -1,0 +1,44 @@
+//! The `tenancy` server: configuration from the command line and the
+//! environment, the HTTP service of `tenancy-http` over the store of
+//! `tenancy-store`, and the worker that delivers the mail outbox.
+//!
+//! The binary is a thin `main` over [`run`]; everything it does is here, so
+//! that tests can drive the pieces (the plans file, the key file, the mail
+//! transports and the delivery worker) without a process.
+
+pub mod cli;
+pub mod config;
+mod error;
+pub mod key;
+pub mod logging;
+pub mod mail;
+pub mod plans;
+pub mod serve;
+
+pub use crate::error::Error;
+
+use crate::cli::{Cli, Command};
+
+/// Runs one command of the command line.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = config::ServeConfig::load(*args)?;
+            serve::serve(config).await
+        }
+        Command::Migrate(args) => serve::migrate(&config::database_url(&args.database)?).await,
+    }
+}
+
+/// Creates a folder and its missing parents; the ones it creates only their
+/// owner may enter (0700), since they hold keys and invitation tokens.
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}

@@ -1,0 +1,175 @@
+//! `tenancy serve` and `tenancy migrate`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::TcpAcceptor;
+use tenancy_core::ports::Clock;
+use tenancy_core::service::{Service, Settings};
+use tenancy_http::{ApiConfig, AppState};
+use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
+use tenancy_store::{SecretKey, Store, StoreOptions};
+use tokio::sync::watch;
+
+use crate::Error;
+use crate::config::{MailConfig, PublicUrl, ServeConfig, redact_url};
+use crate::mail::{Composer, MailDir, Smtp, Transport, Worker};
+
+/// How long requests under way, and then the email being delivered, may
+/// take to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Serves until SIGTERM or SIGINT.
+pub async fn serve(config: ServeConfig) -> Result<(), Error> {
+    let shutdown = shutdown_signal()?;
+    serve_until(config, shutdown, |_| {}).await
+}
+
+/// Opens the store (running pending migrations), binds, starts the mail
+/// worker and serves until `shutdown` completes; then stops taking
+/// connections, lets requests under way finish, stops the worker and closes
+/// the store. `on_ready` gets the bound address once connections are taken.
+pub async fn serve_until(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), Error> {
+    let transport: Arc<dyn Transport> = match &config.mail {
+        MailConfig::Dir(dir) => Arc::new(MailDir::create(dir).map_err(|e| {
+            Error::config(format!(
+                "cannot create the mail folder `{}`: {e}",
+                dir.display()
+            ))
+        })?),
+        MailConfig::Smtp(url) => Arc::new(Smtp::new(url.clone())),
+    };
+
+    let store = Store::open(StoreOptions::new(config.database.clone(), config.key))
+        .await
+        .map_err(|source| Error::Store {
+            context: "cannot open the database",
+            source,
+        })?;
+    tracing::info!(database = %redact_url(&config.database), "database ready, migrations applied");
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::io(format!("cannot listen on {}", config.listen), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("cannot read the bound address", e))?;
+    let public_url = match config.public_url {
+        Some(url) => url,
+        None => {
+            if addr.ip().is_unspecified() {
+                tracing::warn!(
+                    "links in emails will point at http://{addr}, which no one else can open; set `--public-url`"
+                );
+            }
+            PublicUrl::from_listen_addr(addr)
+        }
+    };
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let settings = Settings {
+        catalog: config.catalog,
+        invitation_ttl: config.invitation_ttl,
+    };
+    let tenancy = Service::new(
+        store.clone(),
+        Arc::clone(&clock),
+        UuidV7,
+        OsTokens,
+        settings,
+    );
+    let app = tenancy_http::app(AppState {
+        tenancy: Arc::new(tenancy),
+        store: store.clone(),
+        config: Arc::new(ApiConfig {
+            service_token: config.service_token,
+        }),
+    });
+
+    let composer = Composer::new(public_url.clone(), config.mail_from);
+    tracing::info!(
+        transport = ?transport,
+        from = %composer.from(),
+        "mail delivery worker starting"
+    );
+    let (stop_worker, stopping) = watch::channel(false);
+    let mut worker =
+        tokio::spawn(Worker::new(store.clone(), transport, composer, clock).run(stopping));
+
+    let acceptor = TcpAcceptor::from_tokio(listener)
+        .map_err(|e| Error::io(format!("cannot listen on {addr}"), e))?;
+    tracing::info!(address = %addr, public_url = %public_url, "listening on http://{addr}");
+    on_ready(addr);
+    let served = poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
+        .await;
+
+    let _ = stop_worker.send(true);
+    if tokio::time::timeout(GRACE, &mut worker).await.is_err() {
+        worker.abort();
+        tracing::warn!(
+            "the mail worker did not stop in time; what it had not sent stays in the outbox"
+        );
+    }
+    if let Err(error) = store.close().await {
+        tracing::warn!(%error, "cannot close the database cleanly");
+    }
+    served.map_err(|e| Error::io("the server stopped with an error", e))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on the first SIGTERM or SIGINT (Ctrl-C).
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send, Error> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())
+            .map_err(|e| Error::io("cannot listen for SIGTERM", e))?;
+        let mut interrupt = signal(SignalKind::interrupt())
+            .map_err(|e| Error::io("cannot listen for SIGINT", e))?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down"),
+                _ = interrupt.recv() => tracing::info!("SIGINT received; shutting down"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C received; shutting down");
+        })
+    }
+}
+
+/// Applies pending migrations.
+pub async fn migrate(database: &str) -> Result<(), Error> {
+    // Migrating seals nothing, but a store is built with a key: a throwaway
+    // one spares `migrate` the key file.
+    let key = SecretKey::generate("migrate")
+        .map_err(|e| Error::io("cannot make a key", std::io::Error::other(e)))?;
+    let store = Store::connect(StoreOptions::new(database, key))
+        .await
+        .map_err(|source| Error::Store {
+            context: "cannot connect to the database",
+            source,
+        })?;
+    store.migrate().await.map_err(|source| Error::Store {
+        context: "cannot apply the migrations",
+        source,
+    })?;
+    store.close().await.map_err(|source| Error::Store {
+        context: "cannot close the database",
+        source,
+    })?;
+    tracing::info!(database = %redact_url(database), "migrations applied");
+    Ok(())
+}

@@ -1,0 +1,512 @@
+//! What the tests share: the binary in a temporary folder, a tiny HTTP/1.1
+//! client, a local SMTP server (Python's aiosmtpd) and a reader of RFC 5322
+//! messages.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The binary under test.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_tenancy");
+
+/// The environment variables of the binary, which a developer's shell may set.
+const OWN_VARIABLES: &[&str] = &[
+    "TENANCY_LISTEN",
+    "TENANCY_DATABASE",
+    "TENANCY_PUBLIC_URL",
+    "TENANCY_MAIL_DIR",
+    "TENANCY_SMTP_URL",
+    "TENANCY_MAIL_FROM",
+    "TENANCY_SECRET_KEY_FILE",
+    "TENANCY_INVITATION_TTL",
+    "TENANCY_PLANS",
+    "TENANCY_SERVICE_TOKEN",
+    "TENANCY_MAX_UPLOAD_BYTES",
+    "TENANCY_LOG_FORMAT",
+    "RUST_LOG",
+];
+
+/// The binary, run in `dir` with a clean environment and info logs.
+pub(crate) fn command(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir);
+    for name in OWN_VARIABLES {
+        command.env_remove(name);
+    }
+    command.env("TENANCY_LOG", "info").env("NO_COLOR", "1");
+    command
+}
+
+/// Waits until `condition` holds, checking every 50 ms, for at most `timeout`.
+pub(crate) fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A port that nothing listens on right now.
+pub(crate) fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Sends a signal to a process with `kill`, so that the tests need no libc.
+pub(crate) fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// `tenancy serve` on a free port, with its stderr collected.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `tenancy serve --listen 127.0.0.1:0 ARGS` in `dir` and waits
+    /// for the line that names the bound address.
+    pub(crate) fn start(dir: &Path, args: &[&str]) -> Self {
+        Self::start_with(command(dir), args)
+    }
+
+    /// Like [`Server::start`], with a prepared command (extra environment).
+    pub(crate) fn start_with(mut command: Command, args: &[&str]) -> Self {
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (ready, ready_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = ready.send(addr.parse::<SocketAddr>().ok());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match ready_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(addr)) => addr,
+            outcome => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "the server did not log its address ({outcome:?}); its log:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    /// Everything logged so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub(crate) fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.log().contains(needle))
+    }
+
+    /// Waits for a log line containing every one of `needles`.
+    pub(crate) fn wait_for_line(&self, needles: &[&str], timeout: Duration) -> bool {
+        wait_until(timeout, || {
+            self.log()
+                .lines()
+                .any(|line| needles.iter().all(|needle| line.contains(needle)))
+        })
+    }
+
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status
+    }
+
+    pub(crate) fn get(&self, path: &str, token: Option<&str>) -> Response {
+        request(self.addr, "GET", path, token, None)
+    }
+
+    pub(crate) fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        request(self.addr, "POST", path, token, Some(body))
+    }
+
+    /// Signs a person up; returns their bearer token.
+    pub(crate) fn sign_up(&self, email: &str) -> String {
+        let response = self.post(
+            "/v1/auth/signup",
+            None,
+            &json!({"email": email, "password": "correct horse battery"}),
+        );
+        assert_eq!(response.status, 201, "{response:?}");
+        response.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs an owner up, creates an organization named `name` and invites
+    /// `guest` to it.
+    pub(crate) fn invite_to_new_organization(&self, owner: &str, name: &str, guest: &str) {
+        let token = self.sign_up(owner);
+        let org = self.post("/v1/organizations", Some(&token), &json!({"name": name}));
+        assert_eq!(org.status, 201, "{org:?}");
+        let org_id = org.json()["id"].as_str().unwrap().to_owned();
+        let invitation = self.post(
+            &format!("/v1/organizations/{org_id}/invitations"),
+            Some(&token),
+            &json!({"email": guest}),
+        );
+        assert_eq!(invitation.status, 201, "{invitation:?}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Response {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, String::from_utf8_lossy(&self.body))
+    }
+}
+
+/// One HTTP/1.1 request on its own connection.
+pub(crate) fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Response {
+    let body = body
+        .map(|b| serde_json::to_vec(b).unwrap())
+        .unwrap_or_default();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
+    Response { status, body }
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = std::str::from_utf8(&rest[..line_end]).unwrap();
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        let start = line_end + 2;
+        out.extend_from_slice(&rest[start..start + size]);
+        rest = &rest[start + size + 2..];
+    }
+}
+
+/// Whether Python's aiosmtpd is importable. Without it a test that needs a
+/// real SMTP server skips with a note, except under `CI=true`, where the
+/// missing tool fails the test (`.ci/run` installs it).
+pub(crate) fn aiosmtpd_available() -> bool {
+    let available = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !available {
+        let note = "python3 with aiosmtpd is needed for the SMTP tests; install it with `pip install aiosmtpd`";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{note}");
+        }
+        eprintln!("skipping: {note} (under CI=true this fails)");
+    }
+    available
+}
+
+/// A message as the SMTP server received it.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub(crate) mail_from: String,
+    pub(crate) rcpt_tos: Vec<String>,
+    pub(crate) data: String,
+}
+
+/// A local SMTP server (aiosmtpd) that stores each message it receives as a
+/// JSON file: the envelope and the data.
+pub(crate) struct SmtpSink {
+    child: Child,
+    out: tempfile::TempDir,
+    pub(crate) port: u16,
+}
+
+const SINK: &str = r#"
+import json, os, pathlib, sys, time
+from aiosmtpd.controller import Controller
+
+host, port, out = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        name = str(time.time_ns())
+        record = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "data": envelope.original_content.decode("utf-8", "replace"),
+        }
+        temp = out / f".{name}.tmp"
+        temp.write_text(json.dumps(record))
+        os.rename(temp, out / f"{name}.json")
+        return "250 Message accepted for delivery"
+
+controller = Controller(Sink(), hostname=host, port=port)
+controller.start()
+print("ready", flush=True)
+sys.stdin.read()
+controller.stop()
+"#;
+
+impl SmtpSink {
+    /// Starts the server on 127.0.0.1:`port` and waits until it answers.
+    pub(crate) fn start(port: u16) -> Self {
+        let out = tempfile::tempdir().unwrap();
+        let mut child = Command::new("python3")
+            .args(["-c", SINK, "127.0.0.1", &port.to_string()])
+            .arg(out.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (ready, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = ready.send(line);
+        });
+        let line = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_default();
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            panic!("the SMTP server did not start on port {port}");
+        }
+        Self { child, out, port }
+    }
+
+    /// Every message received so far, oldest first.
+    pub(crate) fn messages(&self) -> Vec<Received> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.out.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| {
+                let record: Value =
+                    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+                Received {
+                    mail_from: record["mail_from"].as_str().unwrap().to_owned(),
+                    rcpt_tos: record["rcpt_tos"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_str().unwrap().to_owned())
+                        .collect(),
+                    data: record["data"].as_str().unwrap().to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits for the first message.
+    pub(crate) fn wait_for_message(&self, timeout: Duration) -> Option<Received> {
+        let mut first = None;
+        wait_until(timeout, || {
+            first = self.messages().into_iter().next();
+            first.is_some()
+        });
+        first
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An RFC 5322 message, read just enough for the tests: unfolded headers
+/// and the body decoded from its transfer encoding.
+#[derive(Debug)]
+pub(crate) struct Mail {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
+}
+
+impl Mail {
+    pub(crate) fn parse(raw: &str) -> Self {
+        let (head, body) = raw
+            .split_once("\r\n\r\n")
+            .expect("a message with CRLF line endings and a body");
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                let last = headers.last_mut().expect("a folded line after a header");
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            } else {
+                let (name, value) = line.split_once(':').expect("a header line");
+                headers.push((name.to_owned(), value.trim().to_owned()));
+            }
+        }
+        let mail = Self {
+            headers,
+            body: String::new(),
+        };
+        let body = match mail.header("Content-Transfer-Encoding") {
+            Some(e) if e.eq_ignore_ascii_case("quoted-printable") => decode_quoted_printable(body),
+            Some(e) if e.eq_ignore_ascii_case("7bit") || e.eq_ignore_ascii_case("8bit") => {
+                body.to_owned()
+            }
+            other => panic!("unexpected Content-Transfer-Encoding {other:?}"),
+        };
+        Self { body, ..mail }
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The accept link's token, checked to be 43 base64url characters.
+    pub(crate) fn invitation_token(&self, public_url: &str) -> String {
+        let prefix = format!("{public_url}/invitations/");
+        let start = self
+            .body
+            .find(&prefix)
+            .unwrap_or_else(|| panic!("no `{prefix}` link in:\n{}", self.body))
+            + prefix.len();
+        let token: String = self.body[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        assert_eq!(token.len(), 43, "{token}");
+        token
+    }
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let text = text.replace("=\r\n", "");
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
