@@ -55,7 +55,7 @@ impl MailOutbox for Store {
         let limit = u64::try_from(limit)
             .unwrap_or(u64::MAX)
             .min(i64::MAX as u64);
-        mail::Entity::find()
+        let rows = mail::Entity::find()
             .filter(mail::Column::SentAt.is_null())
             .filter(mail::Column::NextAttemptAt.lte(now))
             .order_by_asc(mail::Column::CreatedAt)
@@ -63,10 +63,22 @@ impl MailOutbox for Store {
             .limit(limit)
             .all(&self.db)
             .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(|m| self.to_queued(m))
-            .collect()
+            .map_err(db_error)?;
+        let mut due = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = MailId::from_uuid(row.id);
+            match self.to_queued(row) {
+                Ok(queued) => due.push(queued),
+                // One row that cannot be read (a lost key, a corrupt row) must
+                // not hold up the others: it is set aside for a day with the
+                // reason recorded, where an operator can see it.
+                Err(error) => {
+                    self.mark_failed(id, now + chrono::Duration::days(1), &error.to_string())
+                        .await?;
+                }
+            }
+        }
+        Ok(due)
     }
 
     async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {

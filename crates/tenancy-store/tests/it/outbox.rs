@@ -1,6 +1,7 @@
 //! The mail outbox: written with the invitation, delivered with retries.
 
 use chrono::{Duration, Utc};
+use sea_orm::ConnectionTrait;
 use tenancy_core::entity::MailContent;
 use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::Settings;
@@ -68,6 +69,37 @@ async fn invitation_emails_wait_until_sent_and_retry_after_failures() {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+
+        // A row that cannot be opened (here: sealed for another place) does
+        // not block the others; it is set aside.
+        for who in ["cy", "dee"] {
+            service
+                .invite(
+                    owner.user.id,
+                    owner.default_organization.id,
+                    EmailAddress::parse(&format!("{who}@example.com")).unwrap(),
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        db.store
+            .connection()
+            .execute_unprepared(
+                "UPDATE mail_outbox SET sealed_token = (SELECT m2.sealed_token FROM mail_outbox m2 \
+                 WHERE m2.to_email = 'dee@example.com') WHERE to_email = 'cy@example.com'",
+            )
+            .await
+            .unwrap();
+        let later = Utc::now() + Duration::seconds(1);
+        let due = db.store.due(later, 10).await.unwrap();
+        let to: Vec<&str> = due.iter().map(|q| q.mail.to.as_str()).collect();
+        assert_eq!(to, ["dee@example.com"], "{backend:?}");
+        assert_eq!(
+            db.store.due(later, 10).await.unwrap().len(),
+            1,
+            "{backend:?}"
         );
         db.remove().await;
     }
