@@ -40,7 +40,7 @@ pub fn run(mode: Mode) -> Result<(), Error> {
                     println!("unchanged {}", file.path);
                 }
             }
-            Ok(())
+            write_openapi(&root)
         }
         Mode::Check => {
             let stale = stale_files(&root)?;
@@ -54,6 +54,29 @@ pub fn run(mode: Mode) -> Result<(), Error> {
                 Err(Error::Other(stale_message(&stale)))
             }
         }
+    }
+}
+
+/// `docs/openapi.json` is what the server serves, which needs the app and a
+/// store to build: the HTTP layer's own test writes it when asked to, and
+/// otherwise checks it (that check runs in `cargo test`).
+fn write_openapi(root: &Path) -> Result<(), Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!("$ TENANCY_UPDATE_OPENAPI=1 cargo test -p tenancy-http --test it openapi");
+    let status = std::process::Command::new(cargo)
+        .current_dir(root)
+        .env("TENANCY_UPDATE_OPENAPI", "1")
+        .args(["test", "--quiet", "-p", "tenancy-http", "--test", "it", "openapi"])
+        .status()
+        .map_err(|e| Error::Other(format!("cannot run cargo: {e}")))?;
+    if status.success() {
+        println!("updated docs/openapi.json");
+        Ok(())
+    } else {
+        Err(Error::CommandFailed {
+            command: "cargo test -p tenancy-http --test it openapi".to_owned(),
+            status,
+        })
     }
 }
 
