@@ -66,7 +66,15 @@ fn write_openapi(root: &Path) -> Result<(), Error> {
     let status = std::process::Command::new(cargo)
         .current_dir(root)
         .env("TENANCY_UPDATE_OPENAPI", "1")
-        .args(["test", "--quiet", "-p", "tenancy-http", "--test", "it", "openapi"])
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "tenancy-http",
+            "--test",
+            "it",
+            "openapi",
+        ])
         .status()
         .map_err(|e| Error::Other(format!("cannot run cargo: {e}")))?;
     if status.success() {
