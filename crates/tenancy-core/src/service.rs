@@ -98,6 +98,24 @@ pub struct InvitationPreview {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// An organization, the actor's membership, limits and usage, at one moment.
+struct MeteredSnapshot {
+    organization: Option<Organization>,
+    membership: Option<Membership>,
+    limits: Limits,
+    usage: Usage,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl MeteredSnapshot {
+    fn quota(&self) -> decide::Quota<'_> {
+        decide::Quota {
+            limits: &self.limits,
+            usage: &self.usage,
+        }
+    }
+}
+
 /// The use cases of tenancy over a repository, a clock, ids and tokens.
 #[derive(Debug, Clone)]
 pub struct Service<R, C, I, T> {
@@ -690,6 +708,32 @@ where
         })
     }
 
+    /// What a metered create decides on, read under the organization's lock
+    /// so that concurrent creates cannot both see room for one more (D10).
+    async fn metered_snapshot(
+        &self,
+        tx: &mut Box<dyn Transaction>,
+        organization: OrganizationId,
+        actor: UserId,
+    ) -> Result<MeteredSnapshot, Error> {
+        tx.lock_organization(organization).await?;
+        let org = tx.organization(organization).await?;
+        let membership = tx.membership(organization, actor).await?;
+        let now = self.clock.now();
+        let usage = tx.usage(organization, Month::of(now)).await?;
+        let limits = org
+            .as_ref()
+            .map(|org| self.settings.catalog.limits_of(&org.plan))
+            .unwrap_or_default();
+        Ok(MeteredSnapshot {
+            organization: org,
+            membership,
+            limits,
+            usage,
+            now,
+        })
+    }
+
     /// Creates an agent, a connection or a report within the quota (D10).
     pub async fn create_resource(
         &self,
@@ -699,26 +743,15 @@ where
     ) -> Result<Resource, Error> {
         retrying!(async {
             let mut tx = self.repository.begin().await?;
-            tx.lock_organization(organization).await?;
-            let org = tx.organization(organization).await?;
-            let membership = tx.membership(organization, actor).await?;
-            let now = self.clock.now();
-            let usage = tx.usage(organization, Month::of(now)).await?;
-            let limits = org
-                .as_ref()
-                .map(|org| self.settings.catalog.limits_of(&org.plan))
-                .unwrap_or_default();
+            let s = self.metered_snapshot(&mut tx, organization, actor).await?;
             let decision = decide::create_resource(
                 actor,
-                org.as_ref(),
-                membership.as_ref(),
+                s.organization.as_ref(),
+                s.membership.as_ref(),
                 kind,
-                decide::Quota {
-                    limits: &limits,
-                    usage: &usage,
-                },
+                s.quota(),
                 ResourceId::from_uuid(self.ids.new_id()),
-                now,
+                s.now,
             )?;
             self.commit(tx, decision).await
         })
@@ -758,29 +791,18 @@ where
     ) -> Result<ChatMessage, Error> {
         retrying!(async {
             let mut tx = self.repository.begin().await?;
-            tx.lock_organization(organization).await?;
-            let org = tx.organization(organization).await?;
-            let membership = tx.membership(organization, actor).await?;
+            let s = self.metered_snapshot(&mut tx, organization, actor).await?;
             let found = tx.chat(organization, chat).await?;
-            let now = self.clock.now();
-            let usage = tx.usage(organization, Month::of(now)).await?;
-            let limits = org
-                .as_ref()
-                .map(|org| self.settings.catalog.limits_of(&org.plan))
-                .unwrap_or_default();
             let decision = decide::send_chat_message(
                 actor,
-                org.as_ref(),
-                membership.as_ref(),
+                s.organization.as_ref(),
+                s.membership.as_ref(),
                 found.as_ref(),
-                decide::Quota {
-                    limits: &limits,
-                    usage: &usage,
-                },
+                s.quota(),
                 SendMessage {
                     id: MessageId::from_uuid(self.ids.new_id()),
                     content: content.to_owned(),
-                    now,
+                    now: s.now,
                 },
             )?;
             self.commit(tx, decision).await

@@ -10,7 +10,7 @@ use tenancy_core::entity::ResourceKind;
 use tenancy_core::plan::{Limits, Plan, PlanCatalog, PlanId};
 use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::Settings;
-use tenancy_core::value::{EmailAddress, PasswordHash};
+use tenancy_core::value::EmailAddress;
 use tenancy_core::{Error, OrganizationId, UserId};
 
 use crate::support::{LiveService, TestDb, backends, live};
@@ -22,10 +22,7 @@ fn email(round: usize, who: &str) -> EmailAddress {
 }
 
 async fn sign_up(service: &LiveService, email: EmailAddress) -> (UserId, OrganizationId) {
-    let signed = service
-        .sign_up(email, None, PasswordHash::new("phc".into()), None)
-        .await
-        .unwrap();
+    let signed = crate::support::sign_up(service, email.as_str()).await;
     (signed.user.id, signed.default_organization.id)
 }
 

@@ -7,10 +7,10 @@ use tenancy_core::entity::{Invitation, InvitationState};
 use tenancy_core::ports::Repository;
 use tenancy_core::service::Settings;
 use tenancy_core::token::SecretToken;
-use tenancy_core::value::{EmailAddress, PasswordHash};
+use tenancy_core::value::EmailAddress;
 use tenancy_core::{InvitationId, Membership, OrganizationId, Role, UserId};
 
-use crate::support::{TestDb, backends, live};
+use crate::support::{TestDb, backends, live, sign_up};
 
 async fn apply_alone(db: &TestDb, change: Change) -> Result<(), tenancy_core::StoreError> {
     let mut tx = db.store.begin().await?;
@@ -23,15 +23,7 @@ async fn the_database_refuses_what_must_never_be() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let service = live(&db.store, Settings::default());
-        let signed = service
-            .sign_up(
-                EmailAddress::parse("ann@example.com").unwrap(),
-                None,
-                PasswordHash::new("phc".into()),
-                None,
-            )
-            .await
-            .unwrap();
+        let signed = sign_up(&service, "ann@example.com").await;
         let (ann, org) = (signed.user.id, signed.default_organization.id);
 
         // A second membership of the same user in the same organization.

@@ -5,24 +5,16 @@ use sea_orm::ConnectionTrait;
 use tenancy_core::entity::MailContent;
 use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::Settings;
-use tenancy_core::value::{EmailAddress, PasswordHash};
+use tenancy_core::value::EmailAddress;
 
-use crate::support::{TestDb, backends, live};
+use crate::support::{TestDb, backends, live, sign_up};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invitation_emails_wait_until_sent_and_retry_after_failures() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let service = live(&db.store, Settings::default());
-        let owner = service
-            .sign_up(
-                EmailAddress::parse("ann@example.com").unwrap(),
-                None,
-                PasswordHash::new("phc".into()),
-                None,
-            )
-            .await
-            .unwrap();
+        let owner = sign_up(&service, "ann@example.com").await;
         let invitation = service
             .invite(
                 owner.user.id,

@@ -176,3 +176,16 @@ fn urls_get_their_database_replaced() {
     );
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
+
+/// Signs a person up with a placeholder password hash.
+pub async fn sign_up(service: &LiveService, email: &str) -> tenancy_core::decide::SignedUp {
+    service
+        .sign_up(
+            tenancy_core::value::EmailAddress::parse(email).unwrap(),
+            None,
+            tenancy_core::value::PasswordHash::new("phc".into()),
+            None,
+        )
+        .await
+        .unwrap()
+}

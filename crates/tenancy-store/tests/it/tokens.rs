@@ -6,10 +6,10 @@ use sea_orm::{ConnectionTrait, Statement};
 use tenancy_core::entity::MailContent;
 use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::Settings;
-use tenancy_core::value::{EmailAddress, PasswordHash};
+use tenancy_core::value::EmailAddress;
 use tenancy_store::Backend;
 
-use crate::support::{TestDb, backends, live};
+use crate::support::{TestDb, backends, live, sign_up};
 
 const TABLES: [&str; 10] = [
     "users",
@@ -68,15 +68,7 @@ async fn no_table_holds_a_plaintext_token() {
     for backend in backends() {
         let db = TestDb::new(backend).await;
         let service = live(&db.store, Settings::default());
-        let owner = service
-            .sign_up(
-                EmailAddress::parse("ann@example.com").unwrap(),
-                None,
-                PasswordHash::new("phc".into()),
-                None,
-            )
-            .await
-            .unwrap();
+        let owner = sign_up(&service, "ann@example.com").await;
         for who in ["bob", "cy", "dee"] {
             service
                 .invite(
