@@ -339,9 +339,7 @@ where
     /// the active one marked (R7). Oldest membership first.
     pub async fn organizations(&self, actor: UserId) -> Result<Vec<OrganizationView>, Error> {
         retrying!(async {
-            let mut tx = self.repository.begin().await?;
-            let (active, mut memberships) = self.resolve_active_in(&mut tx, actor).await?;
-            tx.commit().await?;
+            let (active, mut memberships) = self.resolve_active(actor).await?;
             // Oldest first; at a tie (sign-up from a link joins two at once) the
             // user's own organization comes first.
             memberships
@@ -357,19 +355,39 @@ where
         })
     }
 
-    async fn resolve_active_in(
+    /// The active organization and the user's memberships. Most of the time
+    /// the stored choice stands and this is a read; only when it must fall
+    /// back (R19) does it write the new choice, in a transaction of its own.
+    async fn resolve_active(
         &self,
-        tx: &mut Box<dyn Transaction>,
         actor: UserId,
     ) -> Result<(Option<OrganizationId>, Vec<(Membership, Organization)>), Error> {
+        let mut reader = self.repository.read().await?;
+        let (decision, memberships) = Self::resolve_in(&mut reader, actor).await?;
+        if decision.changes().is_empty() {
+            return Ok((*decision.outcome(), memberships));
+        }
+        drop(reader);
+        let mut tx = self.repository.begin().await?;
+        let (decision, memberships) = Self::resolve_in(&mut tx, actor).await?;
+        let active = self.commit(tx, decision).await?;
+        Ok((active, memberships))
+    }
+
+    async fn resolve_in(
+        tx: &mut Box<dyn Transaction>,
+        actor: UserId,
+    ) -> Result<
+        (
+            Decision<Option<OrganizationId>>,
+            Vec<(Membership, Organization)>,
+        ),
+        Error,
+    > {
         let stored = tx.active_organization(actor).await?;
         let memberships = tx.memberships_of_user(actor).await?;
         let plain: Vec<Membership> = memberships.iter().map(|(m, _)| m.clone()).collect();
-        let (changes, active) = decide::resolve_active(actor, stored, &plain).into_parts();
-        for change in &changes {
-            tx.apply(change).await?;
-        }
-        Ok((active, memberships))
+        Ok((decide::resolve_active(actor, stored, &plain), memberships))
     }
 
     /// One organization as the actor sees it (`view_resources`).
@@ -399,9 +417,7 @@ where
     /// stored choice is no longer accessible (R8, R19).
     pub async fn active_organization(&self, actor: UserId) -> Result<OrganizationView, Error> {
         retrying!(async {
-            let mut tx = self.repository.begin().await?;
-            let (active, memberships) = self.resolve_active_in(&mut tx, actor).await?;
-            tx.commit().await?;
+            let (active, memberships) = self.resolve_active(actor).await?;
             memberships
                 .into_iter()
                 .find(|(_, organization)| Some(organization.id) == active)
