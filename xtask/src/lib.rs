@@ -3,6 +3,8 @@
 //! The tasks are plain functions so that tests can call them without spawning `cargo xtask`.
 //! Only `std::process::Command` runs tools: there is no shell in between, and every command is printed before it runs.
 
+pub mod bench;
+pub mod bench_http;
 pub mod ci;
 pub mod codegen;
 pub mod tidy;
@@ -16,6 +18,14 @@ pub const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  bench store        time the store on SQLite and PostgreSQL seeded with a million memberships,
+                     and write the figures to docs/benchmarks.md (PostgreSQL admin URL from
+                     TENANCY_BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres)
+  bench store --quick
+                     the same on a tenth of the data, as a smoke run; writes no file
+  bench http [--quick | --duration 10s]
+                     load `tenancy serve` with wrk on SQLite and PostgreSQL against its trivial
+                     endpoint, and write the figures to docs/benchmarks.md
   ci                 check formatting, lint, tidy, test and cargo-deny, stopping at the first failure
   codegen            regenerate the committed generated files
   codegen --check    fail, listing them, when generated files are stale
@@ -72,6 +82,12 @@ impl From<String> for Error {
 pub fn run(args: &[String]) -> Result<(), Error> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
+        ["bench", "store"] => bench::store(bench::Size::Full),
+        ["bench", "store", "--quick"] => bench::store(bench::Size::Quick),
+        ["bench", "http", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
+            bench_http::run(&rest)
+        }
         ["ci"] => ci::run(),
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
