@@ -38,6 +38,10 @@ const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 /// wrk's threads and connections: two threads for the two CPUs, 32 connections as the target states.
 const THREADS: u32 = 2;
 const CONNECTIONS: u32 = 32;
+/// wrk's per-request timeout. wrk leaves slower responses out of its latency distribution and counts them as
+/// timeouts, so its default of 2 s would cut the tail off the percentiles; this one lets them in, and a response
+/// slower still fails the run.
+const TIMEOUT_SECONDS: u64 = 10;
 /// Where the wrk scripts live, relative to the workspace root (wrk runs from there).
 const SCRIPTS: &str = "xtask/bench";
 
@@ -1289,15 +1293,25 @@ struct WrkRun {
     ticks: u64,
 }
 
-/// `wrk -t2 -c32 -d<seconds>s --latency [-s script] URL [-- args]`, from the workspace root.
+/// `wrk -t2 -c32 -d<seconds>s --timeout 10s --latency [-s script] URL [-- args]`, from the workspace root.
 fn wrk(addr: SocketAddr, endpoint: &Endpoint, seconds: u64) -> Result<WrkRun, Error> {
     let mut args = vec![
         format!("-t{THREADS}"),
         format!("-c{CONNECTIONS}"),
         format!("-d{seconds}s"),
+        "--timeout".to_owned(),
+        format!("{TIMEOUT_SECONDS}s"),
         "--latency".to_owned(),
     ];
     if let Some(script) = endpoint.script {
+        // wrk warns about a script it cannot open and then sends plain `GET`s instead.
+        let path = project_root().join(SCRIPTS).join(script);
+        if !path.is_file() {
+            return Err(Error::Other(format!(
+                "the wrk script `{}` is missing",
+                path.display()
+            )));
+        }
         args.push("-s".to_owned());
         args.push(format!("{SCRIPTS}/{script}"));
     }
@@ -1720,7 +1734,7 @@ fn section(options: &Options, wrk_version: &str, results: &[BackendResult]) -> S
     let _ = writeln!(text, "- Command: `{}`", options.command);
     let _ = writeln!(
         text,
-        "- Load generator: `{wrk_version}`, `wrk -t{THREADS} -c{CONNECTIONS} -d{}s --latency` per endpoint, after an unmeasured run of {} s; scripts in `{SCRIPTS}/`",
+        "- Load generator: `{wrk_version}`, `wrk -t{THREADS} -c{CONNECTIONS} -d{}s --timeout {TIMEOUT_SECONDS}s --latency` per endpoint, after an unmeasured run of {} s; scripts in `{SCRIPTS}/`; the timeout is raised from wrk's 2 s so that slow responses count in the percentiles instead of dropping out of them",
         options.seconds, options.warm_up_seconds
     );
     let _ = writeln!(
