@@ -8,13 +8,14 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::entity::{
-    Chat, ChatMessage, ChatSubject, Invitation, InvitationState, InvitationStatus, MailContent,
-    Organization, OutgoingMail, Resource, ResourceKind, Session, User,
+    Chat, ChatMessage, Invitation, InvitationState, InvitationStatus, MailContent, Organization,
+    OutgoingMail, Resource, Session, User,
 };
 use crate::error::{Error, Missing};
-use crate::id::{ChatId, InvitationId, MailId, MessageId, OrganizationId, ResourceId, UserId};
-use crate::plan::{Limits, Metered, PlanCatalog, PlanId, Usage, check_quota};
+use crate::id::{InvitationId, MailId, OrganizationId, PinId, ResourceId, UserId};
+use crate::plan::{PlanCatalog, PlanId};
 use crate::policy::{Capability, Grant, Membership, Role, authorize};
+use crate::resource::{Credentials, Investigation, Pin, ReportRun};
 use crate::token::{SecretToken, TokenHash};
 use crate::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
 
@@ -50,6 +51,37 @@ pub enum Change {
         organization_id: OrganizationId,
     },
     InsertResource(Resource),
+    /// Replaces a resource's name and details (same organization, same kind).
+    UpdateResource(Resource),
+    DeleteResource {
+        organization_id: OrganizationId,
+        id: ResourceId,
+        at: DateTime<Utc>,
+    },
+    /// Stores a connection's credentials, replacing any before; the store
+    /// encrypts them bound to the organization and the connection (D9).
+    SetCredentials {
+        organization_id: OrganizationId,
+        connection_id: ResourceId,
+        credentials: Credentials,
+    },
+    DeleteCredentials {
+        organization_id: OrganizationId,
+        connection_id: ResourceId,
+    },
+    InsertReportRun(ReportRun),
+    InsertPin(Pin),
+    DeletePin {
+        organization_id: OrganizationId,
+        user_id: UserId,
+        id: PinId,
+    },
+    /// Unpins a deleted item from every member's sidebar.
+    DeletePinsOf {
+        organization_id: OrganizationId,
+        item_id: ResourceId,
+    },
+    InsertInvestigation(Investigation),
     InsertChat(Chat),
     InsertChatMessage(ChatMessage),
     /// Written in the same transaction as what the email is about (D11).
@@ -607,102 +639,8 @@ pub fn change_plan(
     ))
 }
 
-/// An organization's limits and usage, for a quota decision.
-#[derive(Debug, Clone, Copy)]
-pub struct Quota<'a> {
-    pub limits: &'a Limits,
-    pub usage: &'a Usage,
-}
-
-/// Creating an agent, a connection or a report: the kind's capability, then
-/// the quota (R21, D10).
-pub fn create_resource(
-    actor: UserId,
-    organization: Option<&Organization>,
-    membership: Option<&Membership>,
-    kind: ResourceKind,
-    quota: Quota<'_>,
-    id: ResourceId,
-    now: DateTime<Utc>,
-) -> Result<Decision<Resource>, Error> {
-    let (grant, _) = authorize_in(actor, organization, membership, kind.manage_capability())?;
-    check_quota(quota.limits, quota.usage, kind.metered())?;
-    let resource = Resource {
-        id,
-        organization_id: grant.organization_id(),
-        kind,
-        created_by: grant.user_id(),
-        created_at: now,
-    };
-    Ok(Decision::new(
-        vec![Change::InsertResource(resource.clone())],
-        resource,
-    ))
-}
-
-/// Starting a chat with an agent of the organization (`chat_with_agents`).
-pub fn open_chat(
-    actor: UserId,
-    organization: Option<&Organization>,
-    membership: Option<&Membership>,
-    agent: Option<&Resource>,
-    id: ChatId,
-    now: DateTime<Utc>,
-) -> Result<Decision<Chat>, Error> {
-    let (grant, _) = authorize_in(actor, organization, membership, Capability::ChatWithAgents)?;
-    let agent = agent
-        .filter(|r| r.kind == ResourceKind::Agent && r.organization_id == grant.organization_id())
-        .ok_or(Error::NotFound(Missing::Resource))?;
-    let chat = Chat {
-        id,
-        organization_id: grant.organization_id(),
-        created_by: grant.user_id(),
-        subject: ChatSubject::Agent(agent.id),
-        created_at: now,
-    };
-    Ok(Decision::new(vec![Change::InsertChat(chat.clone())], chat))
-}
-
-/// What sending a chat message needs besides the snapshot.
-#[derive(Debug, Clone)]
-pub struct SendMessage {
-    pub id: MessageId,
-    pub content: String,
-    pub now: DateTime<Utc>,
-}
-
-/// Sending a chat message: only in one's own chat, only while still a member
-/// (a removed member's chat stops at the next message, R19), within the
-/// monthly quota.
-pub fn send_chat_message(
-    actor: UserId,
-    organization: Option<&Organization>,
-    membership: Option<&Membership>,
-    chat: Option<&Chat>,
-    quota: Quota<'_>,
-    input: SendMessage,
-) -> Result<Decision<ChatMessage>, Error> {
-    let capability = chat.map_or(Capability::ChatWithAgents, |chat| chat.subject.capability());
-    let (grant, _) = authorize_in(actor, organization, membership, capability)?;
-    let chat = chat
-        .filter(|chat| {
-            chat.organization_id == grant.organization_id() && chat.created_by == grant.user_id()
-        })
-        .ok_or(Error::NotFound(Missing::Chat))?;
-    check_quota(quota.limits, quota.usage, Metered::ChatMessagesPerMonth)?;
-    let message = ChatMessage {
-        id: input.id,
-        chat_id: chat.id,
-        organization_id: chat.organization_id,
-        sent_by: grant.user_id(),
-        content: input.content,
-        created_at: input.now,
-    };
-    Ok(Decision::new(
-        vec![Change::InsertChatMessage(message.clone())],
-        message,
-    ))
-}
+mod resources;
+pub use resources::*;
 
 #[cfg(test)]
 mod tests;

@@ -1,14 +1,20 @@
-//! The things the store keeps: users, organizations, invitations, counted
-//! resources, chats and emails. Memberships live in [`crate::policy`].
+//! The things the store keeps: users, organizations, invitations, chats and
+//! emails. Resources and what members do with them are in [`crate::resource`],
+//! memberships in [`crate::policy`].
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::id::{ChatId, InvitationId, MailId, MessageId, OrganizationId, ResourceId, UserId};
-use crate::plan::{Metered, PlanId};
+use crate::id::{
+    ChatId, InvitationId, MailId, MessageId, OrganizationId, ReportRunId, ResourceId, UserId,
+};
+use crate::plan::PlanId;
 use crate::policy::{Capability, Role};
 use crate::token::{SecretToken, TokenHash};
 use crate::value::{DisplayName, EmailAddress, OrganizationName};
+
+use crate::resource::Text;
+pub use crate::resource::{Resource, ResourceKind};
 
 /// A person with an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,54 +116,16 @@ impl Invitation {
     }
 }
 
-/// The kinds of resources that count toward a quota by existing.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResourceKind {
-    Agent,
-    Connection,
-    Report,
-}
-
-impl ResourceKind {
-    /// Every kind.
-    pub const ALL: [Self; 3] = [Self::Agent, Self::Connection, Self::Report];
-
-    /// The capability needed to create, edit or delete one.
-    pub const fn manage_capability(self) -> Capability {
-        match self {
-            Self::Agent => Capability::ManageAgents,
-            Self::Connection => Capability::ManageConnections,
-            Self::Report => Capability::ManageReports,
-        }
-    }
-
-    /// The quota it counts toward.
-    pub const fn metered(self) -> Metered {
-        match self {
-            Self::Agent => Metered::Agents,
-            Self::Connection => Metered::Connections,
-            Self::Report => Metered::Reports,
-        }
-    }
-}
-
-/// A resource that counts toward its organization's quota.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resource {
-    pub id: ResourceId,
-    pub organization_id: OrganizationId,
-    pub kind: ResourceKind,
-    pub created_by: UserId,
-    pub created_at: DateTime<Utc>,
-}
-
-/// What a chat talks about. Chats about report results join when report
-/// runs exist (`chat_with_report_results`).
+/// What a chat talks about.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ChatSubject {
     /// A chat with an agent (`chat_with_agents`).
     Agent(ResourceId),
+    /// A chat about the results of a report run (`chat_with_report_results`).
+    ReportRun {
+        report_id: ResourceId,
+        run_id: ReportRunId,
+    },
 }
 
 impl ChatSubject {
@@ -165,6 +133,23 @@ impl ChatSubject {
     pub const fn capability(self) -> Capability {
         match self {
             Self::Agent(_) => Capability::ChatWithAgents,
+            Self::ReportRun { .. } => Capability::ChatWithReportResults,
+        }
+    }
+
+    /// The agent talked to, if it is an agent chat.
+    pub const fn agent_id(self) -> Option<ResourceId> {
+        match self {
+            Self::Agent(id) => Some(id),
+            Self::ReportRun { .. } => None,
+        }
+    }
+
+    /// The report run talked about, if it is a report chat.
+    pub const fn report_run_id(self) -> Option<ReportRunId> {
+        match self {
+            Self::Agent(_) => None,
+            Self::ReportRun { run_id, .. } => Some(run_id),
         }
     }
 }
@@ -186,7 +171,7 @@ pub struct ChatMessage {
     pub chat_id: ChatId,
     pub organization_id: OrganizationId,
     pub sent_by: UserId,
-    pub content: String,
+    pub content: Text,
     pub created_at: DateTime<Utc>,
 }
 

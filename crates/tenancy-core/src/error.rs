@@ -12,6 +12,8 @@ pub enum Missing {
     Member,
     Invitation,
     Resource,
+    ReportRun,
+    Pin,
     Chat,
 }
 
@@ -23,6 +25,8 @@ impl Missing {
             Self::Member => "member",
             Self::Invitation => "invitation",
             Self::Resource => "resource",
+            Self::ReportRun => "report run",
+            Self::Pin => "pin",
             Self::Chat => "chat",
         }
     }
@@ -65,6 +69,13 @@ pub enum Error {
     QuotaExceeded(#[from] QuotaExceeded),
     #[error("unknown plan `{0}`")]
     UnknownPlan(PlanId),
+    /// A value that is well-formed but refers to nothing valid, found while
+    /// deciding (an agent's connection of another organization, say).
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -86,7 +97,7 @@ impl Error {
             Self::InvitationEmailMismatch => "invitation_email_mismatch",
             Self::RoleNotAssignable(_) => "role_not_assignable",
             Self::QuotaExceeded(_) => "quota_exceeded",
-            Self::UnknownPlan(_) => "validation_failed",
+            Self::UnknownPlan(_) | Self::Invalid { .. } => "validation_failed",
             Self::Store(_) => "internal",
         }
     }

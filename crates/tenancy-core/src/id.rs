@@ -58,8 +58,21 @@ id_type!(
     InvitationId
 );
 id_type!(
-    /// A resource that counts toward a quota: an agent, a connection or a report.
+    /// A resource of an organization: an agent, a connection, a report or a
+    /// knowledge file.
     ResourceId
+);
+id_type!(
+    /// One run of a report.
+    ReportRunId
+);
+id_type!(
+    /// An item pinned to one member's sidebar.
+    PinId
+);
+id_type!(
+    /// An investigation that a member asked an agent to run.
+    InvestigationId
 );
 id_type!(
     /// A chat of one member with an agent or a report run.

@@ -17,6 +17,7 @@ pub mod id;
 pub mod plan;
 pub mod policy;
 pub mod ports;
+pub mod resource;
 pub mod service;
 pub mod token;
 pub mod value;
@@ -25,5 +26,8 @@ pub mod value;
 pub mod testing;
 
 pub use error::{Error, Missing, StoreError};
-pub use id::{ChatId, InvitationId, MailId, MessageId, OrganizationId, ResourceId, UserId};
+pub use id::{
+    ChatId, InvestigationId, InvitationId, MailId, MessageId, OrganizationId, PinId, ReportRunId,
+    ResourceId, UserId,
+};
 pub use policy::{Capability, CapabilitySet, Denial, Grant, Membership, Role, authorize};

@@ -9,11 +9,14 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::decide::Change;
-use crate::entity::{Chat, Invitation, Organization, OutgoingMail, Resource, Session, User};
+use crate::entity::{
+    Chat, ChatMessage, Invitation, Organization, OutgoingMail, Resource, Session, User,
+};
 use crate::error::StoreError;
-use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ResourceId, UserId};
+use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ReportRunId, ResourceId, UserId};
 use crate::plan::{Month, Usage};
 use crate::policy::Membership;
+use crate::resource::{Credentials, Investigation, Pin, ReportRun, ResourceKind};
 use crate::token::TokenHash;
 use crate::value::{EmailAddress, PasswordHash};
 
@@ -105,11 +108,60 @@ pub trait Transaction: Send {
         organization: OrganizationId,
         month: Month,
     ) -> Result<Usage, StoreError>;
+    /// A resource that exists (not deleted), of any kind.
     async fn resource(
         &mut self,
         organization: OrganizationId,
         id: ResourceId,
     ) -> Result<Option<Resource>, StoreError>;
+    /// The existing resources of a kind, oldest first.
+    async fn resources(
+        &mut self,
+        organization: OrganizationId,
+        kind: ResourceKind,
+    ) -> Result<Vec<Resource>, StoreError>;
+    /// A connection's credentials, decrypted; an error if they do not open
+    /// (tampered with, or bound to another organization or connection).
+    async fn connection_credentials(
+        &mut self,
+        organization: OrganizationId,
+        connection: ResourceId,
+    ) -> Result<Option<Credentials>, StoreError>;
+    async fn report_run(
+        &mut self,
+        organization: OrganizationId,
+        id: ReportRunId,
+    ) -> Result<Option<ReportRun>, StoreError>;
+    /// The runs of a report, oldest first.
+    async fn report_runs(
+        &mut self,
+        organization: OrganizationId,
+        report: ResourceId,
+    ) -> Result<Vec<ReportRun>, StoreError>;
+    /// One member's pins in an organization, oldest first.
+    async fn pins(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Pin>, StoreError>;
+    /// One member's chats in an organization, oldest first.
+    async fn chats(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Chat>, StoreError>;
+    /// The messages of a chat, oldest first.
+    async fn chat_messages(
+        &mut self,
+        organization: OrganizationId,
+        chat: ChatId,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+    /// One member's investigations in an organization, oldest first.
+    async fn investigations(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Investigation>, StoreError>;
     async fn chat(
         &mut self,
         organization: OrganizationId,
@@ -143,6 +195,31 @@ pub trait IdGenerator: Send + Sync {
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 pub trait TokenGenerator: Send + Sync {
     fn generate(&self) -> [u8; 32];
+}
+
+/// Where a knowledge file's content is kept: one blob per file of an
+/// organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobKey {
+    pub organization_id: OrganizationId,
+    pub file_id: ResourceId,
+}
+
+/// The contents of knowledge files, kept apart from the database (a folder
+/// by default; an object store fits the same three calls).
+///
+/// A use case writes the blob before it commits the file's row and erases it
+/// if the commit fails, so a committed row always has its content; a crash
+/// between the two leaves at worst an unreferenced blob.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores the bytes under the key, replacing any before.
+    async fn put(&self, key: BlobKey, bytes: Vec<u8>) -> Result<(), StoreError>;
+    /// The bytes under the key, if any.
+    async fn get(&self, key: BlobKey) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Erases the bytes under the key; erasing what is not there is no error.
+    async fn delete(&self, key: BlobKey) -> Result<(), StoreError>;
 }
 
 /// An email in the outbox, with its delivery attempts so far.

@@ -5,22 +5,19 @@
 use chrono::Duration;
 
 use crate::decide::{self, Accepted, Decision, Invite, InviteSnapshot, PresentedInvitation};
-use crate::decide::{SendMessage, SignUp, SignedUp};
-use crate::entity::{
-    Chat, ChatMessage, DEFAULT_INVITATION_TTL, Invitation, InvitationStatus, Organization,
-    Resource, ResourceKind, User,
-};
+use crate::decide::{SignUp, SignedUp};
+use crate::entity::{DEFAULT_INVITATION_TTL, Invitation, InvitationStatus, Organization, User};
 use crate::error::{Error, Missing};
-use crate::id::{ChatId, InvitationId, MailId, MessageId, OrganizationId, ResourceId, UserId};
+use crate::id::{InvitationId, MailId, OrganizationId, UserId};
 use crate::plan::{Limits, Month, PlanCatalog, PlanId, Usage};
 use crate::policy::{Capability, Denial, Grant, Membership, Role, authorize};
-use crate::ports::{Clock, IdGenerator, Repository, TokenGenerator, Transaction};
+use crate::ports::{BlobStore, Clock, IdGenerator, Repository, TokenGenerator, Transaction};
 use crate::token::SecretToken;
 use crate::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
 
 /// How many times a use case runs when concurrent transactions keep getting
 /// in its way, before the contention is reported.
-const ATTEMPTS: usize = 8;
+pub(crate) const ATTEMPTS: usize = 8;
 
 /// Runs a use case again while the store reports contention.
 macro_rules! retrying {
@@ -30,7 +27,7 @@ macro_rules! retrying {
             match $body.await {
                 Err(Error::Store(e))
                     if e.kind() == crate::error::StoreErrorKind::Contention
-                        && attempt < ATTEMPTS =>
+                        && attempt < crate::service::ATTEMPTS =>
                 {
                     attempt += 1;
                 }
@@ -98,24 +95,6 @@ pub struct InvitationPreview {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// An organization, the actor's membership, limits and usage, at one moment.
-struct MeteredSnapshot {
-    organization: Option<Organization>,
-    membership: Option<Membership>,
-    limits: Limits,
-    usage: Usage,
-    now: chrono::DateTime<chrono::Utc>,
-}
-
-impl MeteredSnapshot {
-    fn quota(&self) -> decide::Quota<'_> {
-        decide::Quota {
-            limits: &self.limits,
-            usage: &self.usage,
-        }
-    }
-}
-
 /// The use cases of tenancy over a repository, a clock, ids and tokens.
 #[derive(Debug, Clone)]
 pub struct Service<R, C, I, T> {
@@ -124,6 +103,17 @@ pub struct Service<R, C, I, T> {
     ids: I,
     tokens: T,
     settings: Settings,
+    blobs: Option<Blobs>,
+}
+
+/// The blob store of knowledge files, shared.
+#[derive(Clone)]
+struct Blobs(std::sync::Arc<dyn BlobStore>);
+
+impl std::fmt::Debug for Blobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Blobs(..)")
+    }
 }
 
 impl<R, C, I, T> Service<R, C, I, T>
@@ -141,7 +131,16 @@ where
             ids,
             tokens,
             settings,
+            blobs: None,
         }
+    }
+
+    /// Where knowledge files keep their content. Without one, uploads and
+    /// downloads fail with a store error naming what is missing.
+    #[must_use]
+    pub fn with_blobs(mut self, blobs: std::sync::Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(Blobs(blobs));
+        self
     }
 
     /// The time by the service's clock.
@@ -723,108 +722,10 @@ where
             })
         })
     }
-
-    /// What a metered create decides on, read under the organization's lock
-    /// so that concurrent creates cannot both see room for one more (D10).
-    async fn metered_snapshot(
-        &self,
-        tx: &mut Box<dyn Transaction>,
-        organization: OrganizationId,
-        actor: UserId,
-    ) -> Result<MeteredSnapshot, Error> {
-        tx.lock_organization(organization).await?;
-        let org = tx.organization(organization).await?;
-        let membership = tx.membership(organization, actor).await?;
-        let now = self.clock.now();
-        let usage = tx.usage(organization, Month::of(now)).await?;
-        let limits = org
-            .as_ref()
-            .map(|org| self.settings.catalog.limits_of(&org.plan))
-            .unwrap_or_default();
-        Ok(MeteredSnapshot {
-            organization: org,
-            membership,
-            limits,
-            usage,
-            now,
-        })
-    }
-
-    /// Creates an agent, a connection or a report within the quota (D10).
-    pub async fn create_resource(
-        &self,
-        actor: UserId,
-        organization: OrganizationId,
-        kind: ResourceKind,
-    ) -> Result<Resource, Error> {
-        retrying!(async {
-            let mut tx = self.repository.begin().await?;
-            let s = self.metered_snapshot(&mut tx, organization, actor).await?;
-            let decision = decide::create_resource(
-                actor,
-                s.organization.as_ref(),
-                s.membership.as_ref(),
-                kind,
-                s.quota(),
-                ResourceId::from_uuid(self.ids.new_id()),
-                s.now,
-            )?;
-            self.commit(tx, decision).await
-        })
-    }
-
-    /// Starts a chat with an agent.
-    pub async fn open_chat(
-        &self,
-        actor: UserId,
-        organization: OrganizationId,
-        agent: ResourceId,
-    ) -> Result<Chat, Error> {
-        retrying!(async {
-            let mut tx = self.repository.begin().await?;
-            let org = tx.organization(organization).await?;
-            let membership = tx.membership(organization, actor).await?;
-            let found = tx.resource(organization, agent).await?;
-            let decision = decide::open_chat(
-                actor,
-                org.as_ref(),
-                membership.as_ref(),
-                found.as_ref(),
-                ChatId::from_uuid(self.ids.new_id()),
-                self.clock.now(),
-            )?;
-            self.commit(tx, decision).await
-        })
-    }
-
-    /// Sends a message in one's own chat, within the monthly quota.
-    pub async fn send_chat_message(
-        &self,
-        actor: UserId,
-        organization: OrganizationId,
-        chat: ChatId,
-        content: &str,
-    ) -> Result<ChatMessage, Error> {
-        retrying!(async {
-            let mut tx = self.repository.begin().await?;
-            let s = self.metered_snapshot(&mut tx, organization, actor).await?;
-            let found = tx.chat(organization, chat).await?;
-            let decision = decide::send_chat_message(
-                actor,
-                s.organization.as_ref(),
-                s.membership.as_ref(),
-                found.as_ref(),
-                s.quota(),
-                SendMessage {
-                    id: MessageId::from_uuid(self.ids.new_id()),
-                    content: content.to_owned(),
-                    now: s.now,
-                },
-            )?;
-            self.commit(tx, decision).await
-        })
-    }
 }
+
+mod resources;
+pub use resources::ChatRequest;
 
 #[cfg(test)]
 mod tests;

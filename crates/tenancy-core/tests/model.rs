@@ -5,8 +5,9 @@
 use futures::executor::block_on;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use tenancy_core::testing::memory::MemoryRepository;
-use tenancy_core::testing::model::{Harness, Op, ops};
+use tenancy_core::entity::ResourceKind;
+use tenancy_core::testing::MemoryRepository;
+use tenancy_core::testing::model::{AskedRole, Harness, Op, Reached, ops};
 
 /// At least 1,000 sequences per run, as the acceptance asks; more with
 /// `PROPTEST_CASES`.
@@ -25,40 +26,57 @@ fn random_sequences_agree_with_the_model_and_keep_the_invariants() {
         failure_persistence: None,
         ..Config::default()
     });
-    let reached = std::cell::Cell::new([0_usize; 4]);
+    let reached = std::cell::Cell::new(Reached::default());
     let ran = std::cell::Cell::new(0_u32);
     let result = runner.run(&ops(50), |ops| {
         let mut harness = Harness::new(MemoryRepository::new());
         let outcome = block_on(harness.run(&ops));
         ran.set(ran.get() + 1);
-        let mut most = reached.get();
-        for (max, seen) in most.iter_mut().zip(harness.counts()) {
-            *max = (*max).max(seen);
-        }
-        reached.set(most);
+        reached.set(reached.get().most(harness.counts()));
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
         Ok(())
     });
     if let Err(failure) = result {
         panic!("{failure}");
     }
-    let (ran, reached) = (ran.get(), reached.get());
+    let (ran, r) = (ran.get(), reached.get());
     assert!(ran >= 1_000, "only {ran} sequences ran");
     // The sequences must reach states worth checking: several users, and
-    // organizations, invitations and chats beyond the first.
-    let [users, orgs, invitations, chats] = reached;
+    // organizations, invitations and chats beyond the first; and the rarer
+    // paths of resources: quotas hit and freed again by deletes, runs talked
+    // about, pins, investigations, credentials read, and a kept grant refused
+    // after its holder was removed.
     assert!(
-        users >= 4 && orgs >= 5 && invitations >= 5 && chats >= 2,
-        "reached {reached:?}"
+        r.users >= 4 && r.orgs >= 5 && r.invitations >= 5 && r.chats >= 2,
+        "reached {r:?}"
     );
+    assert!(
+        r.deleted >= 2 && r.quota_refusals >= 1 && r.recreated >= 1,
+        "reached {r:?}"
+    );
+    assert!(
+        r.runs >= 2 && r.run_chats >= 1 && r.pins >= 2 && r.investigations >= 1,
+        "reached {r:?}"
+    );
+    assert!(
+        r.credentials_read >= 1 && r.stale_grants_refused >= 1,
+        "reached {r:?}"
+    );
+}
+
+fn create(actor: Option<usize>, kind: ResourceKind) -> Op {
+    Op::CreateResource {
+        actor,
+        org: 0,
+        kind,
+        connection: None,
+    }
 }
 
 /// The story of the seed, as one fixed sequence: sign up, invite, sign up from
 /// the link, chat, get removed, and find the chat closed.
 #[test]
 fn the_seed_story_as_a_fixed_sequence() {
-    use tenancy_core::entity::ResourceKind;
-    use tenancy_core::testing::model::AskedRole;
     let story = [
         Op::SignUp {
             email: 0,
@@ -71,16 +89,9 @@ fn the_seed_story_as_a_fixed_sequence() {
             role: AskedRole::Unspecified,
         },
         Op::SignUpFromLink { invitation: 0 },
-        Op::CreateResource {
-            actor: 0,
-            org: 0,
-            kind: ResourceKind::Agent,
-        },
-        Op::CreateResource {
-            actor: 1,
-            org: 0,
-            kind: ResourceKind::Agent,
-        },
+        create(Some(0), ResourceKind::Agent),
+        // Bob is a viewer: refused.
+        create(Some(1), ResourceKind::Agent),
         Op::OpenChat {
             actor: 1,
             org: 0,
@@ -100,5 +111,127 @@ fn the_seed_story_as_a_fixed_sequence() {
     ];
     let mut harness = Harness::new(MemoryRepository::new());
     block_on(harness.run(&story)).unwrap();
-    assert_eq!(harness.counts(), [2, 2, 1, 1]);
+    let r = harness.counts();
+    assert_eq!(
+        [r.users, r.orgs, r.invitations, r.chats],
+        [2, 2, 1, 1],
+        "{r:?}"
+    );
+}
+
+/// Quotas count what exists (D10): on the free plan of the model (one
+/// connection), a second connection is refused, and fits once the first is
+/// deleted. A deleted connection leaves its agent and its credentials go.
+#[test]
+fn deleting_makes_room_under_a_quota() {
+    let owner = None;
+    let story = [
+        Op::SignUp {
+            email: 0,
+            invitation: None,
+        },
+        create(owner, ResourceKind::Connection),
+        create(owner, ResourceKind::Connection),
+        Op::CreateResource {
+            actor: owner,
+            org: 0,
+            kind: ResourceKind::Agent,
+            connection: Some(0),
+        },
+        Op::Pin {
+            actor: owner,
+            resource: 0,
+        },
+        Op::UseConnection {
+            user: 0,
+            connection: 0,
+            stale: false,
+        },
+        Op::DeleteResource {
+            actor: owner,
+            resource: 0,
+            elsewhere: None,
+        },
+        // Deleted already: not found.
+        Op::DeleteResource {
+            actor: owner,
+            resource: 0,
+            elsewhere: None,
+        },
+        create(owner, ResourceKind::Connection),
+        create(owner, ResourceKind::Connection),
+    ];
+    let mut harness = Harness::new(MemoryRepository::new());
+    block_on(harness.run(&story)).unwrap();
+    let r = harness.counts();
+    assert_eq!(
+        (r.quota_refusals, r.deleted, r.recreated, r.credentials_read),
+        (2, 1, 1, 1),
+        "{r:?}"
+    );
+}
+
+/// Report runs and chats about them, for the owner and a viewer; a removed
+/// viewer's kept grant opens no credentials any more (D12).
+#[test]
+fn runs_are_talked_about_and_removed_grants_open_nothing() {
+    let owner = None;
+    let story = [
+        Op::SignUp {
+            email: 0,
+            invitation: None,
+        },
+        Op::Invite {
+            actor: 0,
+            org: 0,
+            email: 1,
+            role: AskedRole::Unspecified,
+        },
+        Op::SignUpFromLink { invitation: 0 },
+        create(owner, ResourceKind::Report),
+        create(owner, ResourceKind::Connection),
+        Op::TriggerRun {
+            actor: owner,
+            report: 0,
+        },
+        // The viewer may not trigger runs, but may talk about one.
+        Op::TriggerRun {
+            actor: Some(1),
+            report: 0,
+        },
+        Op::OpenRunChat {
+            actor: Some(1),
+            run: 0,
+            elsewhere: None,
+        },
+        Op::SendMessage { actor: 1, chat: 0 },
+        Op::UseConnection {
+            user: 1,
+            connection: 0,
+            stale: false,
+        },
+        Op::Remove {
+            actor: 0,
+            org: 0,
+            member: 1,
+        },
+        Op::UseConnection {
+            user: 0,
+            connection: 0,
+            stale: true,
+        },
+    ];
+    let mut harness = Harness::new(MemoryRepository::new());
+    block_on(harness.run(&story)).unwrap();
+    let r = harness.counts();
+    assert_eq!(
+        (
+            r.runs,
+            r.run_chats,
+            r.credentials_read,
+            r.stale_grants_refused
+        ),
+        (1, 1, 1, 1),
+        "{r:?}"
+    );
 }

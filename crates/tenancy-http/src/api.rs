@@ -19,7 +19,7 @@ use crate::types::*;
 /// A session token from sign-up or sign-in.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", rename = "session")]
-pub(crate) struct Session(Bearer);
+pub(crate) struct Session(pub(crate) Bearer);
 
 /// The service token given to `tenancy serve --service-token`.
 #[derive(SecurityScheme)]
@@ -27,7 +27,7 @@ pub(crate) struct Session(Bearer);
 pub(crate) struct ServiceToken(Bearer);
 
 #[derive(Tags)]
-enum Tag {
+pub(crate) enum Tag {
     /// Accounts and sessions.
     Accounts,
     /// Organizations and the switcher.
@@ -36,6 +36,10 @@ enum Tag {
     Members,
     /// Plans, billing and the permission matrix.
     Plans,
+    /// Agents, connections, reports and knowledge files of an organization.
+    Resources,
+    /// Pins, chats and investigations: what members do with resources.
+    Collaboration,
     /// Authorization for hosts outside the process.
     Host,
     /// Health of the service.
@@ -46,10 +50,10 @@ type Result<T> = std::result::Result<T, ApiError>;
 
 /// Collects field errors so that a request learns everything wrong at once.
 #[derive(Default)]
-struct Fields(Vec<FieldError>);
+pub(crate) struct Fields(Vec<FieldError>);
 
 impl Fields {
-    fn check<T, E: std::fmt::Display>(
+    pub(crate) fn check<T, E: std::fmt::Display>(
         &mut self,
         field: &str,
         parsed: std::result::Result<T, E>,
@@ -66,7 +70,7 @@ impl Fields {
         }
     }
 
-    fn finish(self) -> Result<()> {
+    pub(crate) fn finish(self) -> Result<()> {
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -115,14 +119,14 @@ pub(crate) struct SignUpResponse {
 }
 
 #[derive(ApiResponse)]
-enum Created<T: poem_openapi::types::ToJSON + Send + Sync> {
+pub(crate) enum Created<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// Created.
     #[oai(status = 201)]
     Created(Json<T>),
 }
 
 #[derive(ApiResponse)]
-enum NoContent {
+pub(crate) enum NoContent {
     /// Done.
     #[oai(status = 204)]
     NoContent,

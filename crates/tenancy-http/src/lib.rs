@@ -11,19 +11,27 @@ mod log;
 mod paging;
 mod passwords;
 pub mod problem;
+mod resources;
 mod state;
 mod types;
+mod upload;
 
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
-pub use crate::state::{ApiConfig, AppState, Tenancy};
+pub use crate::state::{ApiConfig, AppState, DEFAULT_MAX_UPLOAD_BYTES, Tenancy};
 
 /// The OpenAPI service of the app.
-fn service(state: &AppState) -> OpenApiService<(api::Api, api::Operations), ()> {
+fn service(
+    state: &AppState,
+) -> OpenApiService<(api::Api, resources::ResourcesApi, api::Operations), ()> {
     OpenApiService::new(
-        (api::Api(state.clone()), api::Operations(state.clone())),
+        (
+            api::Api(state.clone()),
+            resources::ResourcesApi(state.clone()),
+            api::Operations(state.clone()),
+        ),
         "tenancy",
         env!("CARGO_PKG_VERSION"),
     )

@@ -240,6 +240,7 @@ impl From<Error> for ApiError {
             Error::UnknownPlan(_) => {
                 return Self::invalid("plan", error.to_string());
             }
+            Error::Invalid { field, message } => return Self::invalid(field, message),
             Error::Store(store) => {
                 // The details stay in the log; the client learns nothing of
                 // the database.

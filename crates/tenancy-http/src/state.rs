@@ -19,7 +19,12 @@ pub type Tenancy = Service<Store, Arc<dyn Clock>, UuidV7, OsTokens>;
 pub struct ApiConfig {
     /// The token of `POST /v1/authorize`; without one that route answers 404.
     pub service_token: Option<SecretToken>,
+    /// The largest knowledge file accepted, in bytes (413 above it).
+    pub max_upload_bytes: u64,
 }
+
+/// The default of `--max-upload-bytes`: 10 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 
 /// The state of the app.
 #[derive(Clone)]

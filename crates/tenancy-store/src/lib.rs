@@ -11,6 +11,7 @@
 //! a concurrent transaction) is reported as contention, and the core runs the
 //! use case again.
 
+pub mod blobs;
 pub mod crypto;
 mod entity;
 pub mod migration;
@@ -26,6 +27,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use sea_orm_migration::MigratorTrait;
 use tenancy_core::StoreError;
 
+pub use crate::blobs::FsBlobs;
 pub use crate::crypto::{CryptoError, Sealer, SecretKey};
 use crate::migration::Migrator;
 

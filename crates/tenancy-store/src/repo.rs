@@ -13,21 +13,26 @@ use sea_orm::{
 use tenancy_core::decide::Change;
 use tenancy_core::entity::{
     Chat, ChatMessage, ChatSubject, Invitation, InvitationState, MailContent, Organization,
-    Resource, ResourceKind, Session, User,
+    Session, User,
 };
 use tenancy_core::plan::{Month, PlanId, Usage};
 use tenancy_core::ports::{Repository, Transaction};
+use tenancy_core::resource::{
+    Credentials, Details, Investigation, Pin, ReportRun, Resource, ResourceKind, ResourceName,
+    RunStatus, Text,
+};
 use tenancy_core::token::TokenHash;
 use tenancy_core::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
 use tenancy_core::{
-    ChatId, InvitationId, Membership, OrganizationId, ResourceId, Role, StoreError, UserId,
+    ChatId, InvestigationId, InvitationId, Membership, MessageId, OrganizationId, PinId,
+    ReportRunId, ResourceId, Role, StoreError, UserId,
 };
 use uuid::Uuid;
 
 use crate::crypto::Sealer;
 use crate::entity::{
-    active_organization, chat, chat_message, invitation, mail, membership, organization, resource,
-    session, user,
+    active_organization, chat, chat_message, connection_credentials, investigation, invitation,
+    mail, membership, organization, pin, report_run, resource, session, user,
 };
 use crate::{Backend, Store, backend_of, db_error};
 
@@ -94,6 +99,18 @@ impl Repository for Store {
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::other(format!("stored {what} is invalid: {detail}"))
+}
+
+/// A change to one row that found none was overtaken by a concurrent
+/// transaction (or names another organization's row): nothing is written.
+fn expect_one(rows: u64, what: &str) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::contention(format!(
+            "the {what} changed under a concurrent transaction"
+        )))
+    }
 }
 
 fn finished() -> StoreError {
@@ -173,29 +190,70 @@ fn to_invitation(m: invitation::Model) -> Result<Invitation, StoreError> {
     })
 }
 
-const fn kind_name(kind: ResourceKind) -> &'static str {
-    match kind {
-        ResourceKind::Agent => "agent",
-        ResourceKind::Connection => "connection",
-        ResourceKind::Report => "report",
-    }
-}
-
 fn to_kind(name: &str) -> Result<ResourceKind, StoreError> {
-    ResourceKind::ALL
-        .into_iter()
-        .find(|kind| kind_name(*kind) == name)
-        .ok_or_else(|| corrupt("resource kind", name))
+    ResourceKind::from_name(name).ok_or_else(|| corrupt("resource kind", name))
 }
 
 fn to_resource(m: resource::Model) -> Result<Resource, StoreError> {
+    let details: Details =
+        serde_json::from_str(&m.details).map_err(|e| corrupt("resource details", e))?;
+    if details.kind() != to_kind(&m.kind)? {
+        return Err(corrupt("resource details", "of another kind"));
+    }
     Ok(Resource {
         id: ResourceId::from_uuid(m.id),
         organization_id: OrganizationId::from_uuid(m.organization_id),
-        kind: to_kind(&m.kind)?,
+        name: ResourceName::parse(&m.name).map_err(|e| corrupt("resource name", e))?,
+        details,
         created_by: UserId::from_uuid(m.created_by),
         created_at: m.created_at,
+        updated_at: m.updated_at.unwrap_or(m.created_at),
     })
+}
+
+fn details_json(details: &Details) -> Result<String, StoreError> {
+    serde_json::to_string(details).map_err(StoreError::other)
+}
+
+fn to_status(name: &str) -> Result<RunStatus, StoreError> {
+    RunStatus::from_name(name).ok_or_else(|| corrupt("run status", name))
+}
+
+fn to_chat(m: chat::Model) -> Chat {
+    let about = ResourceId::from_uuid(m.agent_id);
+    Chat {
+        id: ChatId::from_uuid(m.id),
+        organization_id: OrganizationId::from_uuid(m.organization_id),
+        created_by: UserId::from_uuid(m.created_by),
+        subject: match m.report_run_id {
+            None => ChatSubject::Agent(about),
+            Some(run) => ChatSubject::ReportRun {
+                report_id: about,
+                run_id: ReportRunId::from_uuid(run),
+            },
+        },
+        created_at: m.created_at,
+    }
+}
+
+fn to_run(m: report_run::Model) -> Result<ReportRun, StoreError> {
+    Ok(ReportRun {
+        id: ReportRunId::from_uuid(m.id),
+        organization_id: OrganizationId::from_uuid(m.organization_id),
+        report_id: ResourceId::from_uuid(m.report_id),
+        status: to_status(&m.status)?,
+        triggered_by: UserId::from_uuid(m.triggered_by),
+        created_at: m.created_at,
+    })
+}
+
+/// Where a connection's sealed credentials belong: its organization and the
+/// connection. Credentials copied to another row do not open (D9).
+pub(crate) fn credentials_place(organization: Uuid, connection: Uuid) -> Vec<u8> {
+    let mut place = b"connection_credentials/".to_vec();
+    place.extend_from_slice(organization.as_bytes());
+    place.extend_from_slice(connection.as_bytes());
+    place
 }
 
 /// The first instant of a month and of the next, in UTC.
@@ -462,6 +520,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             .column(resource::Column::Kind)
             .column_as(resource::Column::Id.count(), "count")
             .filter(resource::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(resource::Column::DeletedAt.is_null())
             .group_by(resource::Column::Kind)
             .into_tuple()
             .all(self.c()?)
@@ -474,6 +533,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                 ResourceKind::Agent => usage.agents = count,
                 ResourceKind::Connection => usage.connections = count,
                 ResourceKind::Report => usage.reports = count,
+                ResourceKind::KnowledgeFile => {}
             }
         }
         let (start, end) = month_range(month)?;
@@ -494,11 +554,186 @@ impl<C: Unit> Transaction for SeaUnit<C> {
     ) -> Result<Option<Resource>, StoreError> {
         resource::Entity::find_by_id(id.as_uuid())
             .filter(resource::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(resource::Column::DeletedAt.is_null())
             .one(self.c()?)
             .await
             .map_err(db_error)?
             .map(to_resource)
             .transpose()
+    }
+
+    async fn resources(
+        &mut self,
+        organization: OrganizationId,
+        kind: ResourceKind,
+    ) -> Result<Vec<Resource>, StoreError> {
+        resource::Entity::find()
+            .filter(resource::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(resource::Column::Kind.eq(kind.name()))
+            .filter(resource::Column::DeletedAt.is_null())
+            .order_by_asc(resource::Column::CreatedAt)
+            .order_by_asc(resource::Column::Id)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_resource)
+            .collect()
+    }
+
+    async fn connection_credentials(
+        &mut self,
+        organization: OrganizationId,
+        connection: ResourceId,
+    ) -> Result<Option<Credentials>, StoreError> {
+        let Some(row) = connection_credentials::Entity::find_by_id(connection.as_uuid())
+            .filter(connection_credentials::Column::OrganizationId.eq(organization.as_uuid()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let place = credentials_place(organization.as_uuid(), connection.as_uuid());
+        let plaintext = self
+            .sealer
+            .open(&row.key_id, &place, &row.sealed)
+            .map_err(StoreError::other)?;
+        Credentials::from_plaintext(&plaintext)
+            .map(Some)
+            .map_err(|e| corrupt("credentials", e))
+    }
+
+    async fn report_run(
+        &mut self,
+        organization: OrganizationId,
+        id: ReportRunId,
+    ) -> Result<Option<ReportRun>, StoreError> {
+        report_run::Entity::find_by_id(id.as_uuid())
+            .filter(report_run::Column::OrganizationId.eq(organization.as_uuid()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_run)
+            .transpose()
+    }
+
+    async fn report_runs(
+        &mut self,
+        organization: OrganizationId,
+        report: ResourceId,
+    ) -> Result<Vec<ReportRun>, StoreError> {
+        report_run::Entity::find()
+            .filter(report_run::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(report_run::Column::ReportId.eq(report.as_uuid()))
+            .order_by_asc(report_run::Column::CreatedAt)
+            .order_by_asc(report_run::Column::Id)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_run)
+            .collect()
+    }
+
+    async fn pins(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Pin>, StoreError> {
+        pin::Entity::find()
+            .filter(pin::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(pin::Column::UserId.eq(user.as_uuid()))
+            .order_by_asc(pin::Column::CreatedAt)
+            .order_by_asc(pin::Column::Id)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|m| {
+                Ok(Pin {
+                    id: PinId::from_uuid(m.id),
+                    organization_id: OrganizationId::from_uuid(m.organization_id),
+                    user_id: UserId::from_uuid(m.user_id),
+                    item_kind: to_kind(&m.item_kind)?,
+                    item_id: ResourceId::from_uuid(m.item_id),
+                    created_at: m.created_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn chats(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Chat>, StoreError> {
+        Ok(chat::Entity::find()
+            .filter(chat::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(chat::Column::CreatedBy.eq(user.as_uuid()))
+            .order_by_asc(chat::Column::CreatedAt)
+            .order_by_asc(chat::Column::Id)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_chat)
+            .collect())
+    }
+
+    async fn chat_messages(
+        &mut self,
+        organization: OrganizationId,
+        chat: ChatId,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        chat_message::Entity::find()
+            .filter(chat_message::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(chat_message::Column::ChatId.eq(chat.as_uuid()))
+            .order_by_asc(chat_message::Column::CreatedAt)
+            .order_by_asc(chat_message::Column::Id)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|m| {
+                Ok(ChatMessage {
+                    id: MessageId::from_uuid(m.id),
+                    chat_id: ChatId::from_uuid(m.chat_id),
+                    organization_id: OrganizationId::from_uuid(m.organization_id),
+                    sent_by: UserId::from_uuid(m.sent_by),
+                    content: Text::parse(&m.content).map_err(|e| corrupt("message", e))?,
+                    created_at: m.created_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn investigations(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Investigation>, StoreError> {
+        investigation::Entity::find()
+            .filter(investigation::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(investigation::Column::CreatedBy.eq(user.as_uuid()))
+            .order_by_asc(investigation::Column::CreatedAt)
+            .order_by_asc(investigation::Column::Id)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|m| {
+                Ok(Investigation {
+                    id: InvestigationId::from_uuid(m.id),
+                    organization_id: OrganizationId::from_uuid(m.organization_id),
+                    agent_id: ResourceId::from_uuid(m.agent_id),
+                    question: Text::parse(&m.question).map_err(|e| corrupt("question", e))?,
+                    status: to_status(&m.status)?,
+                    created_by: UserId::from_uuid(m.created_by),
+                    created_at: m.created_at,
+                })
+            })
+            .collect()
     }
 
     async fn chat(
@@ -511,13 +746,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             .one(self.c()?)
             .await
             .map_err(db_error)?
-            .map(|m| Chat {
-                id: ChatId::from_uuid(m.id),
-                organization_id: OrganizationId::from_uuid(m.organization_id),
-                created_by: UserId::from_uuid(m.created_by),
-                subject: ChatSubject::Agent(ResourceId::from_uuid(m.agent_id)),
-                created_at: m.created_at,
-            }))
+            .map(to_chat))
     }
 
     #[expect(clippy::too_many_lines, reason = "one arm per kind of change")]
@@ -662,22 +891,172 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                 resource::Entity::insert(resource::ActiveModel {
                     id: Set(r.id.as_uuid()),
                     organization_id: Set(r.organization_id.as_uuid()),
-                    kind: Set(kind_name(r.kind).to_owned()),
+                    kind: Set(r.kind().name().to_owned()),
                     created_by: Set(r.created_by.as_uuid()),
                     created_at: Set(r.created_at),
+                    name: Set(r.name.as_str().to_owned()),
+                    details: Set(details_json(&r.details)?),
+                    updated_at: Set(Some(r.updated_at)),
+                    deleted_at: Set(None),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::UpdateResource(r) => {
+                let updated = resource::Entity::update_many()
+                    .col_expr(resource::Column::Name, r.name.as_str().into())
+                    .col_expr(resource::Column::Details, details_json(&r.details)?.into())
+                    .col_expr(resource::Column::UpdatedAt, Some(r.updated_at).into())
+                    .filter(resource::Column::Id.eq(r.id.as_uuid()))
+                    .filter(resource::Column::OrganizationId.eq(r.organization_id.as_uuid()))
+                    .filter(resource::Column::Kind.eq(r.kind().name()))
+                    .filter(resource::Column::DeletedAt.is_null())
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(updated.rows_affected, "resource")?;
+            }
+            Change::DeleteResource {
+                organization_id,
+                id,
+                at,
+            } => {
+                let deleted = resource::Entity::update_many()
+                    .col_expr(resource::Column::DeletedAt, Some(*at).into())
+                    .filter(resource::Column::Id.eq(id.as_uuid()))
+                    .filter(resource::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(resource::Column::DeletedAt.is_null())
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(deleted.rows_affected, "resource")?;
+            }
+            Change::SetCredentials {
+                organization_id,
+                connection_id,
+                credentials,
+            } => {
+                let place = credentials_place(organization_id.as_uuid(), connection_id.as_uuid());
+                let sealed = self
+                    .sealer
+                    .seal(&place, &credentials.to_plaintext())
+                    .map_err(StoreError::other)?;
+                connection_credentials::Entity::insert(connection_credentials::ActiveModel {
+                    connection_id: Set(connection_id.as_uuid()),
+                    organization_id: Set(organization_id.as_uuid()),
+                    key_id: Set(self.sealer.key_id().to_owned()),
+                    sealed: Set(sealed),
+                    updated_at: Set(Utc::now()),
+                })
+                .on_conflict(
+                    OnConflict::column(connection_credentials::Column::ConnectionId)
+                        .update_columns([
+                            connection_credentials::Column::KeyId,
+                            connection_credentials::Column::Sealed,
+                            connection_credentials::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::DeleteCredentials {
+                organization_id,
+                connection_id,
+            } => {
+                connection_credentials::Entity::delete_many()
+                    .filter(
+                        connection_credentials::Column::ConnectionId.eq(connection_id.as_uuid()),
+                    )
+                    .filter(
+                        connection_credentials::Column::OrganizationId
+                            .eq(organization_id.as_uuid()),
+                    )
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::InsertReportRun(run) => {
+                report_run::Entity::insert(report_run::ActiveModel {
+                    id: Set(run.id.as_uuid()),
+                    organization_id: Set(run.organization_id.as_uuid()),
+                    report_id: Set(run.report_id.as_uuid()),
+                    status: Set(run.status.name().to_owned()),
+                    triggered_by: Set(run.triggered_by.as_uuid()),
+                    created_at: Set(run.created_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::InsertPin(p) => {
+                pin::Entity::insert(pin::ActiveModel {
+                    id: Set(p.id.as_uuid()),
+                    organization_id: Set(p.organization_id.as_uuid()),
+                    user_id: Set(p.user_id.as_uuid()),
+                    item_id: Set(p.item_id.as_uuid()),
+                    item_kind: Set(p.item_kind.name().to_owned()),
+                    created_at: Set(p.created_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::DeletePin {
+                organization_id,
+                user_id,
+                id,
+            } => {
+                let deleted = pin::Entity::delete_many()
+                    .filter(pin::Column::Id.eq(id.as_uuid()))
+                    .filter(pin::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(pin::Column::UserId.eq(user_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(deleted.rows_affected, "pin")?;
+            }
+            Change::DeletePinsOf {
+                organization_id,
+                item_id,
+            } => {
+                pin::Entity::delete_many()
+                    .filter(pin::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(pin::Column::ItemId.eq(item_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::InsertInvestigation(i) => {
+                investigation::Entity::insert(investigation::ActiveModel {
+                    id: Set(i.id.as_uuid()),
+                    organization_id: Set(i.organization_id.as_uuid()),
+                    agent_id: Set(i.agent_id.as_uuid()),
+                    question: Set(i.question.as_str().to_owned()),
+                    status: Set(i.status.name().to_owned()),
+                    created_by: Set(i.created_by.as_uuid()),
+                    created_at: Set(i.created_at),
                 })
                 .exec_without_returning(c)
                 .await
                 .map_err(db_error)?;
             }
             Change::InsertChat(chat) => {
-                let ChatSubject::Agent(agent) = chat.subject;
+                let (about, run) = match chat.subject {
+                    ChatSubject::Agent(agent) => (agent, None),
+                    ChatSubject::ReportRun { report_id, run_id } => {
+                        (report_id, Some(run_id.as_uuid()))
+                    }
+                };
                 chat::Entity::insert(chat::ActiveModel {
                     id: Set(chat.id.as_uuid()),
                     organization_id: Set(chat.organization_id.as_uuid()),
                     created_by: Set(chat.created_by.as_uuid()),
-                    agent_id: Set(agent.as_uuid()),
+                    agent_id: Set(about.as_uuid()),
                     created_at: Set(chat.created_at),
+                    report_run_id: Set(run),
                 })
                 .exec_without_returning(c)
                 .await
@@ -696,7 +1075,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     chat_id: Set(chat_id.as_uuid()),
                     organization_id: Set(organization_id.as_uuid()),
                     sent_by: Set(sent_by.as_uuid()),
-                    content: Set(content.clone()),
+                    content: Set(content.as_str().to_owned()),
                     created_at: Set(*created_at),
                 })
                 .exec_without_returning(c)

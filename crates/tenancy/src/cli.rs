@@ -150,7 +150,17 @@ pub struct ServeArgs {
     )]
     pub service_token: Option<Sensitive>,
 
-    /// The largest knowledge file accepted, in bytes.
+    /// Where knowledge files keep their content, one file per upload under
+    /// a folder per organization; created when missing.
+    #[arg(
+        long,
+        env = "TENANCY_BLOB_DIR",
+        value_name = "DIR",
+        default_value = "./tenancy-data/blobs"
+    )]
+    pub blob_dir: PathBuf,
+
+    /// The largest knowledge file accepted, in bytes (413 above it).
     #[arg(
         long,
         env = "TENANCY_MAX_UPLOAD_BYTES",

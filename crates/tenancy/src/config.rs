@@ -36,8 +36,9 @@ pub struct ServeConfig {
     pub invitation_ttl: chrono::Duration,
     pub catalog: PlanCatalog,
     pub service_token: Option<SecretToken>,
-    /// The largest knowledge file accepted. The HTTP layer does not take it
-    /// yet; it is checked and kept here for when it does.
+    /// Where knowledge files keep their content.
+    pub blob_dir: PathBuf,
+    /// The largest knowledge file accepted.
     pub max_upload_bytes: u64,
 }
 
@@ -92,6 +93,7 @@ impl ServeConfig {
             invitation_ttl,
             catalog,
             service_token,
+            blob_dir: args.blob_dir,
             max_upload_bytes: args.max_upload_bytes,
         })
     }

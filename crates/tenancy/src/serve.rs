@@ -9,6 +9,7 @@ use poem::listener::TcpAcceptor;
 use tenancy_core::ports::Clock;
 use tenancy_core::service::{Service, Settings};
 use tenancy_http::{ApiConfig, AppState};
+use tenancy_store::FsBlobs;
 use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 use tenancy_store::{SecretKey, Store, StoreOptions};
 use tokio::sync::watch;
@@ -83,12 +84,14 @@ pub async fn serve_until(
         UuidV7,
         OsTokens,
         settings,
-    );
+    )
+    .with_blobs(Arc::new(FsBlobs::new(config.blob_dir)));
     let app = tenancy_http::app(AppState {
         tenancy: Arc::new(tenancy),
         store: store.clone(),
         config: Arc::new(ApiConfig {
             service_token: config.service_token,
+            max_upload_bytes: config.max_upload_bytes,
         }),
     });
 

@@ -1,27 +1,35 @@
-//! An in-memory repository with serializable transactions.
+//! An in-memory repository with serializable transactions, and an in-memory
+//! blob store.
 //!
 //! A transaction reads a snapshot and writes to its own copy; commit installs
 //! the copy unless another transaction committed writes since the snapshot was
 //! taken, in which case it reports contention and the use case runs again
-//! (optimistic concurrency). The uniqueness rules of the real schema are
-//! checked on every write, so a decision that breaks one fails loudly.
+//! (optimistic concurrency). The uniqueness rules and references of the real
+//! schema are checked on every write, so a decision that breaks one fails
+//! loudly, and every read is scoped by its organization as the store's
+//! queries are.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use zeroize::Zeroizing;
 
 use crate::decide::Change;
 use crate::entity::{
-    Chat, ChatMessage, Invitation, InvitationState, Organization, OutgoingMail, Resource,
-    ResourceKind, Session, User,
+    Chat, ChatMessage, ChatSubject, Invitation, InvitationState, Organization, OutgoingMail,
+    Resource, ResourceKind, Session, User,
 };
 use crate::error::StoreError;
-use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ResourceId, UserId};
+use crate::id::{
+    ChatId, InvestigationId, InvitationId, MailId, OrganizationId, PinId, ReportRunId, ResourceId,
+    UserId,
+};
 use crate::plan::{Month, Usage};
 use crate::policy::{Membership, Role};
-use crate::ports::{MailOutbox, QueuedMail, Repository, Transaction};
+use crate::ports::{BlobKey, BlobStore, MailOutbox, QueuedMail, Repository, Transaction};
+use crate::resource::{Credentials, Investigation, Pin, ReportRun};
 use crate::token::TokenHash;
 use crate::value::{EmailAddress, PasswordHash};
 
@@ -33,6 +41,34 @@ struct OutboxEntry {
     sent_at: Option<DateTime<Utc>>,
 }
 
+/// A resource's row. Deletion is soft, as in the store: the row stays for
+/// the chats, runs and investigations that refer to it, and no read sees it.
+#[derive(Debug, Clone)]
+pub struct StoredResource {
+    pub resource: Resource,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl StoredResource {
+    /// The resource, if it exists (is not deleted) in `organization`.
+    fn live_in(&self, organization: OrganizationId) -> Option<&Resource> {
+        (self.deleted_at.is_none() && self.resource.organization_id == organization)
+            .then_some(&self.resource)
+    }
+}
+
+/// A connection's credentials as [`Credentials::to_plaintext`] encodes them;
+/// the real store seals these bytes. `Debug` shows their length only, so
+/// that a failing test never prints a secret.
+#[derive(Clone)]
+pub struct StoredCredentials(pub Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for StoredCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredCredentials({} bytes)", self.0.len())
+    }
+}
+
 /// Everything the repository holds.
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -41,11 +77,37 @@ pub struct State {
     pub memberships: BTreeMap<(OrganizationId, UserId), Membership>,
     pub invitations: BTreeMap<InvitationId, Invitation>,
     pub active: BTreeMap<UserId, OrganizationId>,
-    pub resources: BTreeMap<ResourceId, Resource>,
+    pub resources: BTreeMap<ResourceId, StoredResource>,
+    /// Keyed by organization and connection: the pair the store binds the
+    /// ciphertext to.
+    pub credentials: BTreeMap<(OrganizationId, ResourceId), StoredCredentials>,
+    pub report_runs: BTreeMap<ReportRunId, ReportRun>,
+    pub pins: BTreeMap<PinId, Pin>,
+    pub investigations: BTreeMap<InvestigationId, Investigation>,
     pub chats: BTreeMap<ChatId, Chat>,
     pub messages: Vec<ChatMessage>,
     pub sessions: BTreeMap<TokenHash, Session>,
     outbox: BTreeMap<MailId, OutboxEntry>,
+}
+
+impl State {
+    /// A resource that exists in `organization`, of any kind.
+    fn live(&self, organization: OrganizationId, id: ResourceId) -> Option<&Resource> {
+        self.resources
+            .get(&id)
+            .and_then(|stored| stored.live_in(organization))
+    }
+
+    /// Like [`State::live`], and of `kind`: what a reference to a resource
+    /// of that kind must find.
+    fn live_of(
+        &self,
+        organization: OrganizationId,
+        id: ResourceId,
+        kind: ResourceKind,
+    ) -> Option<&Resource> {
+        self.live(organization, id).filter(|r| r.kind() == kind)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +171,21 @@ struct MemoryTransaction {
 
 fn violation(what: &str) -> StoreError {
     StoreError::other(format!("constraint violated: {what}"))
+}
+
+/// An agent uses only existing connections of its own organization.
+fn check_agent_connections(state: &State, resource: &Resource) -> Result<(), StoreError> {
+    let dangling = resource.connection_ids().iter().any(|id| {
+        state
+            .live_of(resource.organization_id, *id, ResourceKind::Connection)
+            .is_none()
+    });
+    if dangling {
+        return Err(violation(
+            "an agent's connections exist in its organization",
+        ));
+    }
+    Ok(())
 }
 
 impl MemoryTransaction {
@@ -272,7 +349,8 @@ impl Transaction for MemoryTransaction {
             self.state
                 .resources
                 .values()
-                .filter(|r| r.organization_id == organization && r.kind == kind)
+                .filter_map(|stored| stored.live_in(organization))
+                .filter(|r| r.kind() == kind)
                 .count() as u64
         };
         Ok(Usage {
@@ -293,12 +371,129 @@ impl Transaction for MemoryTransaction {
         organization: OrganizationId,
         id: ResourceId,
     ) -> Result<Option<Resource>, StoreError> {
-        Ok(self
+        Ok(self.state.live(organization, id).cloned())
+    }
+
+    async fn resources(
+        &mut self,
+        organization: OrganizationId,
+        kind: ResourceKind,
+    ) -> Result<Vec<Resource>, StoreError> {
+        let mut found: Vec<Resource> = self
             .state
             .resources
+            .values()
+            .filter_map(|stored| stored.live_in(organization))
+            .filter(|r| r.kind() == kind)
+            .cloned()
+            .collect();
+        found.sort_by_key(|r| (r.created_at, r.id));
+        Ok(found)
+    }
+
+    async fn connection_credentials(
+        &mut self,
+        organization: OrganizationId,
+        connection: ResourceId,
+    ) -> Result<Option<Credentials>, StoreError> {
+        self.state
+            .credentials
+            .get(&(organization, connection))
+            .map(|stored| Credentials::from_plaintext(&stored.0).map_err(StoreError::other))
+            .transpose()
+    }
+
+    async fn report_run(
+        &mut self,
+        organization: OrganizationId,
+        id: ReportRunId,
+    ) -> Result<Option<ReportRun>, StoreError> {
+        Ok(self
+            .state
+            .report_runs
             .get(&id)
-            .filter(|r| r.organization_id == organization)
+            .filter(|run| run.organization_id == organization)
             .cloned())
+    }
+
+    async fn report_runs(
+        &mut self,
+        organization: OrganizationId,
+        report: ResourceId,
+    ) -> Result<Vec<ReportRun>, StoreError> {
+        let mut runs: Vec<ReportRun> = self
+            .state
+            .report_runs
+            .values()
+            .filter(|run| run.organization_id == organization && run.report_id == report)
+            .cloned()
+            .collect();
+        runs.sort_by_key(|run| (run.created_at, run.id));
+        Ok(runs)
+    }
+
+    async fn pins(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Pin>, StoreError> {
+        let mut pins: Vec<Pin> = self
+            .state
+            .pins
+            .values()
+            .filter(|pin| pin.organization_id == organization && pin.user_id == user)
+            .cloned()
+            .collect();
+        pins.sort_by_key(|pin| (pin.created_at, pin.id));
+        Ok(pins)
+    }
+
+    async fn chats(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Chat>, StoreError> {
+        let mut chats: Vec<Chat> = self
+            .state
+            .chats
+            .values()
+            .filter(|chat| chat.organization_id == organization && chat.created_by == user)
+            .cloned()
+            .collect();
+        chats.sort_by_key(|chat| (chat.created_at, chat.id));
+        Ok(chats)
+    }
+
+    async fn chat_messages(
+        &mut self,
+        organization: OrganizationId,
+        chat: ChatId,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut messages: Vec<ChatMessage> = self
+            .state
+            .messages
+            .iter()
+            .filter(|m| m.organization_id == organization && m.chat_id == chat)
+            .cloned()
+            .collect();
+        messages.sort_by_key(|m| (m.created_at, m.id));
+        Ok(messages)
+    }
+
+    async fn investigations(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<Investigation>, StoreError> {
+        let mut found: Vec<Investigation> = self
+            .state
+            .investigations
+            .values()
+            .filter(|i| i.organization_id == organization && i.created_by == user)
+            .cloned()
+            .collect();
+        found.sort_by_key(|i| (i.created_at, i.id));
+        Ok(found)
     }
 
     async fn chat(
@@ -412,12 +607,183 @@ impl Transaction for MemoryTransaction {
                 state.active.insert(user_id, organization_id);
             }
             Change::InsertResource(resource) => {
-                state.resources.insert(resource.id, resource);
+                if state.resources.contains_key(&resource.id) {
+                    return Err(violation("unique resource id"));
+                }
+                if !state.organizations.contains_key(&resource.organization_id) {
+                    return Err(violation("resource's organization exists"));
+                }
+                check_agent_connections(state, &resource)?;
+                state.resources.insert(
+                    resource.id,
+                    StoredResource {
+                        resource,
+                        deleted_at: None,
+                    },
+                );
+            }
+            Change::UpdateResource(resource) => {
+                let kind = resource.kind();
+                if state
+                    .live_of(resource.organization_id, resource.id, kind)
+                    .is_none()
+                {
+                    return Err(violation(
+                        "updated resource exists in its organization with its kind",
+                    ));
+                }
+                check_agent_connections(state, &resource)?;
+                if let Some(stored) = state.resources.get_mut(&resource.id) {
+                    stored.resource = resource;
+                }
+            }
+            Change::DeleteResource {
+                organization_id,
+                id,
+                at,
+            } => {
+                let stored = state
+                    .resources
+                    .get_mut(&id)
+                    .filter(|stored| stored.live_in(organization_id).is_some())
+                    .ok_or_else(|| violation("deleted resource exists in its organization"))?;
+                stored.deleted_at = Some(at);
+            }
+            Change::SetCredentials {
+                organization_id,
+                connection_id,
+                credentials,
+            } => {
+                if state
+                    .live_of(organization_id, connection_id, ResourceKind::Connection)
+                    .is_none()
+                {
+                    return Err(violation(
+                        "credentials belong to a connection of their organization",
+                    ));
+                }
+                state.credentials.insert(
+                    (organization_id, connection_id),
+                    StoredCredentials(credentials.to_plaintext()),
+                );
+            }
+            Change::DeleteCredentials {
+                organization_id,
+                connection_id,
+            } => {
+                // Like a `DELETE`: nothing to erase is no error.
+                state.credentials.remove(&(organization_id, connection_id));
+            }
+            Change::InsertReportRun(run) => {
+                if state.report_runs.contains_key(&run.id) {
+                    return Err(violation("unique report run id"));
+                }
+                if state
+                    .live_of(run.organization_id, run.report_id, ResourceKind::Report)
+                    .is_none()
+                {
+                    return Err(violation("run of a report of its organization"));
+                }
+                if !state.users.contains_key(&run.triggered_by) {
+                    return Err(violation("run's trigger exists"));
+                }
+                state.report_runs.insert(run.id, run);
+            }
+            Change::InsertPin(pin) => {
+                if state.pins.contains_key(&pin.id) {
+                    return Err(violation("unique pin id"));
+                }
+                if state.pins.values().any(|p| {
+                    p.organization_id == pin.organization_id
+                        && p.user_id == pin.user_id
+                        && p.item_id == pin.item_id
+                }) {
+                    return Err(violation("one pin per organization, member and item"));
+                }
+                if state
+                    .live_of(pin.organization_id, pin.item_id, pin.item_kind)
+                    .is_none()
+                {
+                    return Err(violation("pinned item exists in its organization"));
+                }
+                if !state.users.contains_key(&pin.user_id) {
+                    return Err(violation("pin's member exists"));
+                }
+                state.pins.insert(pin.id, pin);
+            }
+            Change::DeletePin {
+                organization_id,
+                user_id,
+                id,
+            } => {
+                state
+                    .pins
+                    .get(&id)
+                    .filter(|p| p.organization_id == organization_id && p.user_id == user_id)
+                    .ok_or_else(|| violation("deleted pin is its member's in its organization"))?;
+                state.pins.remove(&id);
+            }
+            Change::DeletePinsOf {
+                organization_id,
+                item_id,
+            } => {
+                state
+                    .pins
+                    .retain(|_, p| !(p.organization_id == organization_id && p.item_id == item_id));
+            }
+            Change::InsertInvestigation(investigation) => {
+                if state.investigations.contains_key(&investigation.id) {
+                    return Err(violation("unique investigation id"));
+                }
+                if state
+                    .live_of(
+                        investigation.organization_id,
+                        investigation.agent_id,
+                        ResourceKind::Agent,
+                    )
+                    .is_none()
+                {
+                    return Err(violation(
+                        "investigation's agent exists in its organization",
+                    ));
+                }
+                state.investigations.insert(investigation.id, investigation);
             }
             Change::InsertChat(chat) => {
+                if state.chats.contains_key(&chat.id) {
+                    return Err(violation("unique chat id"));
+                }
+                let about = match chat.subject {
+                    ChatSubject::Agent(agent) => state
+                        .live_of(chat.organization_id, agent, ResourceKind::Agent)
+                        .is_some(),
+                    // A run outlives its report (runs keep their history), so
+                    // only the run and its report id are checked.
+                    ChatSubject::ReportRun { report_id, run_id } => {
+                        state.report_runs.get(&run_id).is_some_and(|run| {
+                            run.organization_id == chat.organization_id
+                                && run.report_id == report_id
+                        })
+                    }
+                };
+                if !about {
+                    return Err(violation("chat's subject exists in its organization"));
+                }
                 state.chats.insert(chat.id, chat);
             }
-            Change::InsertChatMessage(message) => state.messages.push(message),
+            Change::InsertChatMessage(message) => {
+                if !state
+                    .chats
+                    .get(&message.chat_id)
+                    .is_some_and(|c| c.organization_id == message.organization_id)
+                {
+                    return Err(violation("message's chat exists in its organization"));
+                }
+                if state.messages.iter().any(|m| m.id == message.id) {
+                    return Err(violation("unique chat message id"));
+                }
+                state.messages.push(message);
+            }
             Change::InsertSession(session) => {
                 if state.sessions.contains_key(&session.token_hash) {
                     return Err(violation("unique session token hash"));
@@ -511,5 +877,52 @@ impl MailOutbox for MemoryRepository {
             entry.attempts += 1;
             entry.next_attempt_at = next_attempt_at;
         })
+    }
+}
+
+/// Knowledge files' contents in memory; clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBlobs(Arc<Mutex<HashMap<BlobKey, Vec<u8>>>>);
+
+impl MemoryBlobs {
+    /// An empty blob store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The keys stored, in no particular order.
+    pub fn keys(&self) -> Vec<BlobKey> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// How many blobs are stored.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BlobKey, Vec<u8>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobs {
+    async fn put(&self, key: BlobKey, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.lock().insert(key, bytes);
+        Ok(())
+    }
+
+    async fn get(&self, key: BlobKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().get(&key).cloned())
+    }
+
+    async fn delete(&self, key: BlobKey) -> Result<(), StoreError> {
+        self.lock().remove(&key);
+        Ok(())
     }
 }

@@ -10,15 +10,22 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
+use zeroize::Zeroizing;
 
 use crate::decide::InvitationOutcome;
-use crate::entity::{InvitationStatus, MailContent, ResourceKind};
+use crate::entity::{ChatSubject, InvitationStatus, MailContent, ResourceKind};
 use crate::error::Error;
-use crate::id::{ChatId, InvitationId, OrganizationId, ResourceId, UserId};
-use crate::plan::{Limits, Month, Plan, PlanCatalog, PlanId};
-use crate::policy::{Capability, Denial, Role};
+use crate::id::{
+    ChatId, InvestigationId, InvitationId, OrganizationId, PinId, ReportRunId, ResourceId, UserId,
+};
+use crate::plan::{Limits, Metered, Month, Plan, PlanCatalog, PlanId};
+use crate::policy::{Capability, Denial, Grant, Role};
 use crate::ports::{MailOutbox, Repository};
-use crate::service::{Service, Settings};
+use crate::resource::{
+    ConnectionType, Credentials, Definition, Description, Details, NewResource, ResourceName,
+    RunStatus, Text,
+};
+use crate::service::{ChatRequest, Service, Settings};
 use crate::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
 use crate::token::SecretToken;
 use crate::value::{EmailAddress, OrganizationName, PasswordHash};
@@ -131,19 +138,67 @@ pub enum Op {
         org: usize,
         plan: usize,
     },
+    /// Creates an agent, a connection or a report (knowledge files need a
+    /// blob store and count toward no quota). An agent names `connection`
+    /// (twice, to check that repeats go) when it is `Some`.
     CreateResource {
-        actor: usize,
+        /// `None` is the organization's owner, so that quotas are reached.
+        actor: Option<usize>,
         org: usize,
         kind: ResourceKind,
+        connection: Option<usize>,
+    },
+    /// Deletes a resource created before (perhaps deleted already), in its
+    /// own organization or, with `elsewhere`, in another one.
+    DeleteResource {
+        /// `None` is the owner of the organization asked.
+        actor: Option<usize>,
+        resource: usize,
+        elsewhere: Option<usize>,
+    },
+    TriggerRun {
+        /// `None` is the report's organization's owner.
+        actor: Option<usize>,
+        report: usize,
     },
     OpenChat {
         actor: usize,
         org: usize,
         agent: usize,
     },
+    /// A chat about a report run, in the run's organization or elsewhere.
+    OpenRunChat {
+        /// `None` is the owner of the organization asked.
+        actor: Option<usize>,
+        run: usize,
+        elsewhere: Option<usize>,
+    },
     SendMessage {
         actor: usize,
         chat: usize,
+    },
+    Pin {
+        /// `None` is the item's organization's owner.
+        actor: Option<usize>,
+        resource: usize,
+    },
+    Unpin {
+        /// `None` is the member who pinned it.
+        actor: Option<usize>,
+        pin: usize,
+    },
+    StartInvestigation {
+        /// `None` is the agent's organization's owner.
+        actor: Option<usize>,
+        agent: usize,
+    },
+    /// A host reads a connection's credentials for a user: with a grant
+    /// fresh from `authorize`, or with one kept from an earlier step (which
+    /// must stop working once its holder is removed, D12).
+    UseConnection {
+        user: usize,
+        connection: usize,
+        stale: bool,
     },
     AdvanceClock {
         hours: u32,
@@ -153,6 +208,8 @@ pub enum Op {
 /// One random operation.
 pub fn op() -> impl Strategy<Value = Op> {
     let i = || any::<usize>();
+    let who = || proptest::option::weighted(0.5, any::<usize>());
+    let elsewhere = || proptest::option::weighted(0.2, any::<usize>());
     prop_oneof![
         3 => (i(), proptest::option::weighted(0.3, i()))
             .prop_map(|(email, invitation)| Op::SignUp { email, invitation }),
@@ -171,10 +228,20 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (i(), i(), i()).prop_map(|(actor, org, member)| Op::Remove { actor, org, member }),
         2 => (i(), i()).prop_map(|(user, org)| Op::Switch { user, org }),
         1 => (i(), i(), i()).prop_map(|(actor, org, plan)| Op::ChangePlan { actor, org, plan }),
-        3 => (i(), i(), super::strategies::resource_kind())
-            .prop_map(|(actor, org, kind)| Op::CreateResource { actor, org, kind }),
+        4 => (who(), i(), super::strategies::resource_kind(), proptest::option::weighted(0.4, i()))
+            .prop_map(|(actor, org, kind, connection)| Op::CreateResource { actor, org, kind, connection }),
+        2 => (proptest::option::weighted(0.4, i()), i(), elsewhere())
+            .prop_map(|(actor, resource, elsewhere)| Op::DeleteResource { actor, resource, elsewhere }),
+        1 => (who(), i()).prop_map(|(actor, report)| Op::TriggerRun { actor, report }),
         2 => (i(), i(), i()).prop_map(|(actor, org, agent)| Op::OpenChat { actor, org, agent }),
+        1 => (who(), i(), elsewhere())
+            .prop_map(|(actor, run, elsewhere)| Op::OpenRunChat { actor, run, elsewhere }),
         3 => (i(), i()).prop_map(|(actor, chat)| Op::SendMessage { actor, chat }),
+        1 => (who(), i()).prop_map(|(actor, resource)| Op::Pin { actor, resource }),
+        1 => (who(), i()).prop_map(|(actor, pin)| Op::Unpin { actor, pin }),
+        1 => (who(), i()).prop_map(|(actor, agent)| Op::StartInvestigation { actor, agent }),
+        1 => (i(), i(), any::<bool>())
+            .prop_map(|(user, connection, stale)| Op::UseConnection { user, connection, stale }),
         2 => prop_oneof![1_u32..48, 150_u32..200].prop_map(|hours| Op::AdvanceClock { hours }),
     ]
 }
@@ -229,8 +296,64 @@ struct ModelOrg {
     plan: &'static str,
     /// Member (user index) to role and the order they joined in.
     members: BTreeMap<usize, (ModelRole, u64)>,
-    resources: BTreeMap<ResourceKind, u64>,
     messages: BTreeMap<Month, u64>,
+}
+
+/// What a kind takes to manage, written out again rather than read from the
+/// core, like the role table.
+fn manage_capability(kind: ResourceKind) -> Capability {
+    match kind {
+        ResourceKind::Agent => Capability::ManageAgents,
+        ResourceKind::Connection => Capability::ManageConnections,
+        ResourceKind::Report => Capability::ManageReports,
+        ResourceKind::KnowledgeFile => Capability::UploadKnowledgeFiles,
+    }
+}
+
+/// The quota a kind counts toward, written out again.
+fn metered(kind: ResourceKind) -> Option<Metered> {
+    match kind {
+        ResourceKind::Agent => Some(Metered::Agents),
+        ResourceKind::Connection => Some(Metered::Connections),
+        ResourceKind::Report => Some(Metered::Reports),
+        ResourceKind::KnowledgeFile => None,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ModelResource {
+    id: ResourceId,
+    org: usize,
+    kind: ResourceKind,
+    name: String,
+    live: bool,
+    /// An agent's connections (indices of resources), in order.
+    connections: Vec<usize>,
+    /// A connection's secret, the value of its one credential.
+    secret: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct ModelRun {
+    id: ReportRunId,
+    org: usize,
+    report: usize,
+}
+
+#[derive(Debug, Clone)]
+struct ModelPin {
+    id: PinId,
+    org: usize,
+    user: usize,
+    resource: usize,
+    live: bool,
+}
+
+#[derive(Debug, Clone)]
+struct ModelInvestigation {
+    id: InvestigationId,
+    org: usize,
+    user: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +392,58 @@ struct ModelChat {
     id: ChatId,
     org: usize,
     owner: usize,
+    /// The run it is about (an index of runs), or `None` for an agent chat.
+    run: Option<usize>,
+    messages: usize,
+}
+
+/// How far random sequences got: what the model holds at the end, and how
+/// often the rarer paths were taken. The model test asserts that they are
+/// all reached, so that the checks are not vacuous.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub users: usize,
+    pub orgs: usize,
+    pub invitations: usize,
+    pub chats: usize,
+    /// Chats about report runs.
+    pub run_chats: usize,
+    pub runs: usize,
+    pub pins: usize,
+    pub investigations: usize,
+    /// Resources deleted.
+    pub deleted: usize,
+    /// Creates refused by a quota.
+    pub quota_refusals: usize,
+    /// Creates that fit only because deletes made room: as many of the kind
+    /// were created in the organization as the limit allows.
+    pub recreated: usize,
+    /// Credentials read through a grant.
+    pub credentials_read: usize,
+    /// Grants kept from an earlier step and refused after a removal.
+    pub stale_grants_refused: usize,
+}
+
+impl Reached {
+    /// The larger of each count.
+    #[must_use]
+    pub fn most(self, other: Self) -> Self {
+        Self {
+            users: self.users.max(other.users),
+            orgs: self.orgs.max(other.orgs),
+            invitations: self.invitations.max(other.invitations),
+            chats: self.chats.max(other.chats),
+            run_chats: self.run_chats.max(other.run_chats),
+            runs: self.runs.max(other.runs),
+            pins: self.pins.max(other.pins),
+            investigations: self.investigations.max(other.investigations),
+            deleted: self.deleted.max(other.deleted),
+            quota_refusals: self.quota_refusals.max(other.quota_refusals),
+            recreated: self.recreated.max(other.recreated),
+            credentials_read: self.credentials_read.max(other.credentials_read),
+            stale_grants_refused: self.stale_grants_refused.max(other.stale_grants_refused),
+        }
+    }
 }
 
 /// The reference model: plain collections and the seed's rules, nothing else.
@@ -277,12 +452,21 @@ struct Model {
     users: Vec<ModelUser>,
     orgs: Vec<ModelOrg>,
     invitations: Vec<ModelInvitation>,
-    agents: Vec<(ResourceId, usize)>,
+    /// Every resource ever created, deleted ones included.
+    resources: Vec<ModelResource>,
+    runs: Vec<ModelRun>,
     chats: Vec<ModelChat>,
+    pins: Vec<ModelPin>,
+    investigations: Vec<ModelInvestigation>,
+    /// Viewers' grants handed out at earlier steps, with their user and
+    /// organization.
+    grants: Vec<(Grant, usize, usize)>,
     active: Vec<Option<usize>>,
     now: DateTime<Utc>,
     ttl: Duration,
     join_seq: u64,
+    /// Counts of the rarer paths (see [`Reached`]).
+    events: Reached,
 }
 
 type Expected = Result<(), &'static str>;
@@ -291,10 +475,39 @@ const NOT_FOUND: &str = "not_found";
 const FORBIDDEN: &str = "forbidden";
 
 impl Model {
-    fn limit(&self, org: usize, metered: crate::plan::Metered) -> Option<u64> {
+    fn limit(&self, org: usize, metered: Metered) -> Option<u64> {
         catalog()
             .limits_of(&PlanId::new(self.orgs[org].plan))
             .of(metered)
+    }
+
+    fn is_member(&self, user: usize, org: usize) -> bool {
+        self.orgs[org].members.contains_key(&user)
+    }
+
+    /// The acting user: the one asked for, or the organization's owner.
+    fn actor(&self, actor: Option<usize>, org: usize) -> usize {
+        actor.map_or(self.orgs[org].owner, |a| a % self.users.len())
+    }
+
+    /// The `index`-th resource (modulo) among those of `kinds`, deleted ones included.
+    fn pick(&self, kinds: &[ResourceKind], index: usize) -> Option<usize> {
+        let of: Vec<usize> = (0..self.resources.len())
+            .filter(|&r| kinds.contains(&self.resources[r].kind))
+            .collect();
+        (!of.is_empty()).then(|| of[index % of.len()])
+    }
+
+    /// Whether resource `r` exists in organization `org`.
+    fn live_in(&self, r: usize, org: usize) -> bool {
+        self.resources[r].live && self.resources[r].org == org
+    }
+
+    /// The live resources of a kind in an organization, oldest first.
+    fn live_of(&self, org: usize, kind: ResourceKind) -> Vec<usize> {
+        (0..self.resources.len())
+            .filter(|&r| self.live_in(r, org) && self.resources[r].kind == kind)
+            .collect()
     }
 
     fn require(&self, user: usize, org: usize, capability: Capability) -> Expected {
@@ -313,7 +526,6 @@ impl Model {
             name,
             plan: "free",
             members: BTreeMap::from([(owner, (ModelRole::Owner, self.join_seq))]),
-            resources: BTreeMap::new(),
             messages: BTreeMap::new(),
         });
         let org = self.orgs.len() - 1;
@@ -397,6 +609,50 @@ fn unreachable_email() -> EmailAddress {
     EmailAddress::parse("fallback@example.com").unwrap_or_else(|_| unreachable_email())
 }
 
+/// An id that no resource has.
+fn unknown_resource() -> ResourceId {
+    ResourceId::from_uuid(uuid::Uuid::from_u128(u128::MAX))
+}
+
+/// What the harness creates: a resource of `kind` named `name`; an agent
+/// names `connection` twice, a connection holds `secret`.
+fn new_resource(
+    kind: ResourceKind,
+    name: &str,
+    connection: Option<ResourceId>,
+    secret: &str,
+) -> Result<NewResource, String> {
+    let name = ResourceName::parse(name).map_err(|e| e.to_string())?;
+    Ok(match kind {
+        ResourceKind::Agent => NewResource::Agent {
+            name,
+            description: Description::parse("Answers questions about costs")
+                .map_err(|e| e.to_string())?,
+            connection_ids: connection.map(|id| vec![id, id]).unwrap_or_default(),
+        },
+        ResourceKind::Connection => NewResource::Connection {
+            label: name,
+            connection_type: ConnectionType::parse("postgres").map_err(|e| e.to_string())?,
+            credentials: Credentials::parse([(
+                "password".to_owned(),
+                Zeroizing::new(secret.to_owned()),
+            )])
+            .map_err(|e| e.to_string())?,
+        },
+        ResourceKind::Report => {
+            let mut definition = serde_json::Map::new();
+            definition.insert("query".to_owned(), serde_json::Value::from(name.as_str()));
+            NewResource::Report {
+                name,
+                definition: Definition::parse(definition).map_err(|e| e.to_string())?,
+            }
+        }
+        ResourceKind::KnowledgeFile => {
+            return Err("the harness uploads no knowledge files".to_owned());
+        }
+    })
+}
+
 /// A well-formed token that no invitation has.
 fn unknown_token() -> String {
     SecretToken::from_bytes([0xab; 32]).expose().to_owned()
@@ -444,12 +700,17 @@ where
                 users: vec![],
                 orgs: vec![],
                 invitations: vec![],
-                agents: vec![],
+                resources: vec![],
+                runs: vec![],
                 chats: vec![],
+                pins: vec![],
+                investigations: vec![],
+                grants: vec![],
                 active: vec![],
                 now: start_time(),
                 ttl,
                 join_seq: 0,
+                events: Reached::default(),
             },
         }
     }
@@ -469,15 +730,22 @@ where
         Ok(())
     }
 
-    /// How many entities the model holds: users, organizations, invitations,
-    /// chats. Tests use it to show that sequences reach interesting states.
-    pub fn counts(&self) -> [usize; 4] {
-        [
-            self.model.users.len(),
-            self.model.orgs.len(),
-            self.model.invitations.len(),
-            self.model.chats.len(),
-        ]
+    /// How far the operations so far got: what the model holds, and how
+    /// often the rarer paths were taken. Tests use it to show that
+    /// sequences reach the states worth checking.
+    pub fn counts(&self) -> Reached {
+        let m = &self.model;
+        Reached {
+            users: m.users.len(),
+            orgs: m.orgs.len(),
+            invitations: m.invitations.len(),
+            chats: m.chats.len(),
+            run_chats: m.chats.iter().filter(|c| c.run.is_some()).count(),
+            runs: m.runs.len(),
+            pins: m.pins.len(),
+            investigations: m.investigations.len(),
+            ..m.events
+        }
     }
 
     async fn token_of(&self, invitation: InvitationId) -> Result<String, String> {
@@ -776,131 +1044,33 @@ where
                 }
                 Ok(Some(o))
             }
-            Op::CreateResource { actor, org, kind } => {
-                if users == 0 || orgs == 0 {
-                    return Ok(None);
-                }
-                let (a, o) = (actor % users, org % orgs);
-                let capability = match kind {
-                    ResourceKind::Agent => Capability::ManageAgents,
-                    ResourceKind::Connection => Capability::ManageConnections,
-                    ResourceKind::Report => Capability::ManageReports,
-                };
-                let used = self.model.orgs[o]
-                    .resources
-                    .get(&kind)
-                    .copied()
-                    .unwrap_or(0);
-                let limit = self.model.limit(o, kind.metered());
-                let expected = self.model.require(a, o, capability).and(match limit {
-                    Some(limit) if used >= limit => Err("quota_exceeded"),
-                    _ => Ok(()),
-                });
-                let result = self
-                    .service
-                    .create_resource(self.model.users[a].id, self.model.orgs[o].id, kind)
-                    .await;
-                compare("create resource", expected, code(&result))?;
-                if let Ok(resource) = result {
-                    *self.model.orgs[o].resources.entry(kind).or_default() += 1;
-                    if kind == ResourceKind::Agent {
-                        self.model.agents.push((resource.id, o));
-                    }
-                    let owner = self.model.users[self.model.orgs[o].owner].id;
-                    let billing = self
-                        .service
-                        .billing(owner, self.model.orgs[o].id)
-                        .await
-                        .map_err(|e| format!("billing as the owner failed: {e}"))?;
-                    let after = billing.usage.of(kind.metered());
-                    ensure!(
-                        billing
-                            .limits
-                            .of(kind.metered())
-                            .is_none_or(|limit| after <= limit),
-                        "a create took {kind:?} usage to {after}, past the limit {limit:?}"
-                    );
-                }
-                Ok(Some(o))
-            }
-            Op::OpenChat { actor, org, agent } => {
-                if users == 0 || orgs == 0 {
-                    return Ok(None);
-                }
-                let (a, o) = (actor % users, org % orgs);
-                let (agent_id, agent_org) = match self.model.agents.len() {
-                    0 => (
-                        ResourceId::from_uuid(uuid::Uuid::from_u128(u128::MAX)),
-                        None,
-                    ),
-                    n => {
-                        let (id, org) = self.model.agents[agent % n];
-                        (id, Some(org))
-                    }
-                };
-                let expected = self.model.require(a, o, Capability::ChatWithAgents).and(
-                    if agent_org == Some(o) {
-                        Ok(())
-                    } else {
-                        Err(NOT_FOUND)
-                    },
-                );
-                let result = self
-                    .service
-                    .open_chat(self.model.users[a].id, self.model.orgs[o].id, agent_id)
-                    .await;
-                compare("open chat", expected, code(&result))?;
-                if let Ok(chat) = result {
-                    self.model.chats.push(ModelChat {
-                        id: chat.id,
-                        org: o,
-                        owner: a,
-                    });
-                }
-                Ok(Some(o))
-            }
-            Op::SendMessage { actor, chat } => {
-                if users == 0 || self.model.chats.is_empty() {
-                    return Ok(None);
-                }
-                let a = actor % users;
-                let chat = self.model.chats[chat % self.model.chats.len()].clone();
-                let month = Month::of(now);
-                let used = self.model.orgs[chat.org]
-                    .messages
-                    .get(&month)
-                    .copied()
-                    .unwrap_or(0);
-                let limit = self
-                    .model
-                    .limit(chat.org, crate::plan::Metered::ChatMessagesPerMonth);
-                let expected = self
-                    .model
-                    .require(a, chat.org, Capability::ChatWithAgents)
-                    .and(if chat.owner == a {
-                        Ok(())
-                    } else {
-                        Err(NOT_FOUND)
-                    })
-                    .and(match limit {
-                        Some(limit) if used >= limit => Err("quota_exceeded"),
-                        _ => Ok(()),
-                    });
-                let result = self
-                    .service
-                    .send_chat_message(
-                        self.model.users[a].id,
-                        self.model.orgs[chat.org].id,
-                        chat.id,
-                        "hello",
-                    )
-                    .await;
-                compare("send message", expected, code(&result))?;
-                if expected.is_ok() {
-                    *self.model.orgs[chat.org].messages.entry(month).or_default() += 1;
-                }
-                Ok(Some(chat.org))
-            }
+            Op::CreateResource {
+                actor,
+                org,
+                kind,
+                connection,
+            } => self.create_resource(actor, org, kind, connection).await,
+            Op::DeleteResource {
+                actor,
+                resource,
+                elsewhere,
+            } => self.delete_resource(actor, resource, elsewhere).await,
+            Op::TriggerRun { actor, report } => self.trigger_run(actor, report).await,
+            Op::OpenChat { actor, org, agent } => self.open_chat(actor, org, agent).await,
+            Op::OpenRunChat {
+                actor,
+                run,
+                elsewhere,
+            } => self.open_run_chat(actor, run, elsewhere).await,
+            Op::SendMessage { actor, chat } => self.send_message(actor, chat).await,
+            Op::Pin { actor, resource } => self.pin(actor, resource).await,
+            Op::Unpin { actor, pin } => self.unpin(actor, pin).await,
+            Op::StartInvestigation { actor, agent } => self.start_investigation(actor, agent).await,
+            Op::UseConnection {
+                user,
+                connection,
+                stale,
+            } => self.use_connection(user, connection, stale).await,
             Op::AdvanceClock { hours } => {
                 let by = Duration::hours(i64::from(hours));
                 self.clock.advance(by);
@@ -908,6 +1078,525 @@ where
                 Ok(None)
             }
         }
+    }
+
+    fn ids(&self, user: usize, org: usize) -> (UserId, OrganizationId) {
+        (self.model.users[user].id, self.model.orgs[org].id)
+    }
+
+    async fn create_resource(
+        &mut self,
+        actor: Option<usize>,
+        org: usize,
+        kind: ResourceKind,
+        connection: Option<usize>,
+    ) -> Result<Option<usize>, String> {
+        if self.model.users.is_empty() || self.model.orgs.is_empty() {
+            return Ok(None);
+        }
+        let o = org % self.model.orgs.len();
+        let a = self.model.actor(actor, o);
+        let now = self.model.now;
+        let n = self.model.resources.len();
+        let name = format!("{kind} {n}");
+        let secret = format!("secret-{n}");
+        // An agent's connection: one of the model's, of any organization,
+        // deleted or not, or an id that nobody has.
+        let wanted = match (kind, connection) {
+            (ResourceKind::Agent, Some(c)) => {
+                Some(match self.model.pick(&[ResourceKind::Connection], c) {
+                    Some(r) => (self.model.resources[r].id, Some(r)),
+                    None => (unknown_resource(), None),
+                })
+            }
+            _ => None,
+        };
+        let input = new_resource(kind, &name, wanted.map(|(id, _)| id), &secret)?;
+        let used = self.model.live_of(o, kind).len() as u64;
+        let limit = metered(kind).and_then(|m| self.model.limit(o, m));
+        let expected = self
+            .model
+            .require(a, o, manage_capability(kind))
+            .and(match wanted {
+                Some((_, Some(r))) if self.model.live_in(r, o) => Ok(()),
+                Some(_) => Err("validation_failed"),
+                None => Ok(()),
+            })
+            .and(match limit {
+                Some(limit) if used >= limit => Err("quota_exceeded"),
+                _ => Ok(()),
+            });
+        let (user_id, org_id) = self.ids(a, o);
+        let result = self.service.create_resource(user_id, org_id, input).await;
+        compare("create resource", expected, code(&result))?;
+        if expected == Err("quota_exceeded") {
+            self.model.events.quota_refusals += 1;
+        }
+        let Ok(resource) = result else {
+            return Ok(Some(o));
+        };
+        let connections: Vec<usize> = wanted.and_then(|(_, r)| r).into_iter().collect();
+        let connection_ids: Vec<ResourceId> = connections
+            .iter()
+            .map(|&r| self.model.resources[r].id)
+            .collect();
+        ensure!(
+            resource.name.as_str() == name
+                && resource.kind() == kind
+                && resource.organization_id == org_id
+                && resource.created_by == user_id
+                && resource.created_at == now
+                && resource.connection_ids() == connection_ids.as_slice(),
+            "the created resource is not the {kind} `{name}` of user {a} in organization {o} using {connection_ids:?}: {resource:?}"
+        );
+        if let Details::Connection(details) = &resource.details {
+            ensure!(
+                details.credentials_updated_at == Some(now),
+                "a new connection's credentials are dated {:?}, not now",
+                details.credentials_updated_at
+            );
+        }
+        let created = self
+            .model
+            .resources
+            .iter()
+            .filter(|r| r.org == o && r.kind == kind)
+            .count() as u64;
+        if limit.is_some_and(|limit| created >= limit) {
+            self.model.events.recreated += 1;
+        }
+        self.model.resources.push(ModelResource {
+            id: resource.id,
+            org: o,
+            kind,
+            name,
+            live: true,
+            connections,
+            secret: (kind == ResourceKind::Connection).then_some(secret),
+        });
+        let owner = self.model.users[self.model.orgs[o].owner].id;
+        let billing = self
+            .service
+            .billing(owner, org_id)
+            .await
+            .map_err(|e| format!("billing as the owner failed: {e}"))?;
+        if let Some(metered) = metered(kind) {
+            let after = billing.usage.of(metered);
+            ensure!(
+                billing
+                    .limits
+                    .of(metered)
+                    .is_none_or(|limit| after <= limit),
+                "a create took {kind:?} usage to {after}, past the limit {limit:?}"
+            );
+        }
+        Ok(Some(o))
+    }
+
+    async fn delete_resource(
+        &mut self,
+        actor: Option<usize>,
+        resource: usize,
+        elsewhere: Option<usize>,
+    ) -> Result<Option<usize>, String> {
+        let orgs = self.model.orgs.len();
+        let Some(r) = self.model.pick(&ResourceKind::ALL, resource) else {
+            return Ok(None);
+        };
+        let o = elsewhere.map_or(self.model.resources[r].org, |x| x % orgs);
+        let a = self.model.actor(actor, o);
+        let kind = self.model.resources[r].kind;
+        let expected =
+            self.model
+                .require(a, o, manage_capability(kind))
+                .and(if self.model.live_in(r, o) {
+                    Ok(())
+                } else {
+                    Err(NOT_FOUND)
+                });
+        let (user_id, org_id) = self.ids(a, o);
+        let result = self
+            .service
+            .delete_resource(user_id, org_id, kind, self.model.resources[r].id)
+            .await;
+        compare("delete resource", expected, code(&result))?;
+        if expected.is_ok() {
+            self.model.resources[r].live = false;
+            self.model.events.deleted += 1;
+            // It leaves every sidebar, and a connection leaves its agents.
+            for pin in &mut self.model.pins {
+                if pin.resource == r {
+                    pin.live = false;
+                }
+            }
+            for other in &mut self.model.resources {
+                other.connections.retain(|&c| c != r);
+            }
+        }
+        Ok(Some(o))
+    }
+
+    async fn trigger_run(
+        &mut self,
+        actor: Option<usize>,
+        report: usize,
+    ) -> Result<Option<usize>, String> {
+        let Some(r) = self.model.pick(&[ResourceKind::Report], report) else {
+            return Ok(None);
+        };
+        let o = self.model.resources[r].org;
+        let a = self.model.actor(actor, o);
+        let expected = self.model.require(a, o, Capability::TriggerReportRuns).and(
+            if self.model.live_in(r, o) {
+                Ok(())
+            } else {
+                Err(NOT_FOUND)
+            },
+        );
+        let (user_id, org_id) = self.ids(a, o);
+        let report_id = self.model.resources[r].id;
+        let result = self.service.trigger_run(user_id, org_id, report_id).await;
+        compare("trigger run", expected, code(&result))?;
+        if let Ok(run) = result {
+            ensure!(
+                run.report_id == report_id
+                    && run.organization_id == org_id
+                    && run.triggered_by == user_id
+                    && run.status == RunStatus::Queued
+                    && run.created_at == self.model.now,
+                "the run is not a queued run of report {r} by user {a}: {run:?}"
+            );
+            self.model.runs.push(ModelRun {
+                id: run.id,
+                org: o,
+                report: r,
+            });
+        }
+        Ok(Some(o))
+    }
+
+    async fn open_chat(
+        &mut self,
+        actor: usize,
+        org: usize,
+        agent: usize,
+    ) -> Result<Option<usize>, String> {
+        let (users, orgs) = (self.model.users.len(), self.model.orgs.len());
+        if users == 0 || orgs == 0 {
+            return Ok(None);
+        }
+        let (a, o) = (actor % users, org % orgs);
+        let picked = self.model.pick(&[ResourceKind::Agent], agent);
+        let agent_id = picked.map_or_else(unknown_resource, |r| self.model.resources[r].id);
+        let expected = self.model.require(a, o, Capability::ChatWithAgents).and(
+            if picked.is_some_and(|r| self.model.live_in(r, o)) {
+                Ok(())
+            } else {
+                Err(NOT_FOUND)
+            },
+        );
+        let (user_id, org_id) = self.ids(a, o);
+        let result = self
+            .service
+            .open_chat(user_id, org_id, ChatRequest::Agent(agent_id))
+            .await;
+        compare("open chat", expected, code(&result))?;
+        if let Ok(chat) = result {
+            ensure!(
+                chat.subject == ChatSubject::Agent(agent_id)
+                    && chat.created_by == user_id
+                    && chat.organization_id == org_id,
+                "the chat is not user {a}'s with agent {agent_id}: {chat:?}"
+            );
+            self.model.chats.push(ModelChat {
+                id: chat.id,
+                org: o,
+                owner: a,
+                run: None,
+                messages: 0,
+            });
+        }
+        Ok(Some(o))
+    }
+
+    async fn open_run_chat(
+        &mut self,
+        actor: Option<usize>,
+        run: usize,
+        elsewhere: Option<usize>,
+    ) -> Result<Option<usize>, String> {
+        if self.model.runs.is_empty() {
+            return Ok(None);
+        }
+        let k = run % self.model.runs.len();
+        let run = self.model.runs[k].clone();
+        let o = elsewhere.map_or(run.org, |x| x % self.model.orgs.len());
+        let a = self.model.actor(actor, o);
+        // A run outlives its report: its results can still be talked about.
+        let expected = self
+            .model
+            .require(a, o, Capability::ChatWithReportResults)
+            .and(if run.org == o { Ok(()) } else { Err(NOT_FOUND) });
+        let (user_id, org_id) = self.ids(a, o);
+        let result = self
+            .service
+            .open_chat(user_id, org_id, ChatRequest::ReportRun(run.id))
+            .await;
+        compare("open chat about a run", expected, code(&result))?;
+        if let Ok(chat) = result {
+            let subject = ChatSubject::ReportRun {
+                report_id: self.model.resources[run.report].id,
+                run_id: run.id,
+            };
+            ensure!(
+                chat.subject == subject && chat.created_by == user_id,
+                "the chat is not user {a}'s about run {k}: {chat:?}"
+            );
+            self.model.chats.push(ModelChat {
+                id: chat.id,
+                org: o,
+                owner: a,
+                run: Some(k),
+                messages: 0,
+            });
+        }
+        Ok(Some(o))
+    }
+
+    async fn send_message(&mut self, actor: usize, chat: usize) -> Result<Option<usize>, String> {
+        if self.model.users.is_empty() || self.model.chats.is_empty() {
+            return Ok(None);
+        }
+        let a = actor % self.model.users.len();
+        let c = chat % self.model.chats.len();
+        let chat = self.model.chats[c].clone();
+        let month = Month::of(self.model.now);
+        let used = self.model.orgs[chat.org]
+            .messages
+            .get(&month)
+            .copied()
+            .unwrap_or(0);
+        let limit = self.model.limit(chat.org, Metered::ChatMessagesPerMonth);
+        let capability = if chat.run.is_some() {
+            Capability::ChatWithReportResults
+        } else {
+            Capability::ChatWithAgents
+        };
+        // The agent or report may be gone since: the chat goes on.
+        let expected = self
+            .model
+            .require(a, chat.org, capability)
+            .and(if chat.owner == a {
+                Ok(())
+            } else {
+                Err(NOT_FOUND)
+            })
+            .and(match limit {
+                Some(limit) if used >= limit => Err("quota_exceeded"),
+                _ => Ok(()),
+            });
+        let content = Text::parse("hello").map_err(|e| e.to_string())?;
+        let (user_id, org_id) = self.ids(a, chat.org);
+        let result = self
+            .service
+            .send_chat_message(user_id, org_id, chat.id, content)
+            .await;
+        compare("send message", expected, code(&result))?;
+        if expected.is_ok() {
+            *self.model.orgs[chat.org].messages.entry(month).or_default() += 1;
+            self.model.chats[c].messages += 1;
+        }
+        Ok(Some(chat.org))
+    }
+
+    async fn pin(
+        &mut self,
+        actor: Option<usize>,
+        resource: usize,
+    ) -> Result<Option<usize>, String> {
+        let Some(r) = self.model.pick(&ResourceKind::ALL, resource) else {
+            return Ok(None);
+        };
+        let o = self.model.resources[r].org;
+        let a = self.model.actor(actor, o);
+        let (kind, item_id) = (self.model.resources[r].kind, self.model.resources[r].id);
+        let expected =
+            self.model
+                .require(a, o, Capability::PinItems)
+                .and(if self.model.live_in(r, o) {
+                    Ok(())
+                } else {
+                    Err(NOT_FOUND)
+                });
+        let (user_id, org_id) = self.ids(a, o);
+        let result = self.service.pin(user_id, org_id, kind, item_id).await;
+        compare("pin", expected, code(&result))?;
+        if let Ok(pin) = result {
+            let existing = self
+                .model
+                .pins
+                .iter()
+                .find(|p| p.live && p.org == o && p.user == a && p.resource == r);
+            match existing {
+                // Pinning again answers the pin there is.
+                Some(existing) => ensure!(
+                    pin.id == existing.id,
+                    "pinning resource {r} again made pin {} besides {}",
+                    pin.id,
+                    existing.id
+                ),
+                None => {
+                    ensure!(
+                        pin.item_id == item_id
+                            && pin.item_kind == kind
+                            && pin.user_id == user_id
+                            && pin.organization_id == org_id,
+                        "the pin is not user {a}'s of resource {r}: {pin:?}"
+                    );
+                    self.model.pins.push(ModelPin {
+                        id: pin.id,
+                        org: o,
+                        user: a,
+                        resource: r,
+                        live: true,
+                    });
+                }
+            }
+        }
+        Ok(Some(o))
+    }
+
+    async fn unpin(&mut self, actor: Option<usize>, pin: usize) -> Result<Option<usize>, String> {
+        if self.model.pins.is_empty() {
+            return Ok(None);
+        }
+        let k = pin % self.model.pins.len();
+        let pin = self.model.pins[k].clone();
+        let a = actor.map_or(pin.user, |x| x % self.model.users.len());
+        let expected = self.model.require(a, pin.org, Capability::PinItems).and(
+            if pin.live && pin.user == a {
+                Ok(())
+            } else {
+                Err(NOT_FOUND)
+            },
+        );
+        let (user_id, org_id) = self.ids(a, pin.org);
+        let result = self.service.unpin(user_id, org_id, pin.id).await;
+        compare("unpin", expected, code(&result))?;
+        if expected.is_ok() {
+            self.model.pins[k].live = false;
+        }
+        Ok(Some(pin.org))
+    }
+
+    async fn start_investigation(
+        &mut self,
+        actor: Option<usize>,
+        agent: usize,
+    ) -> Result<Option<usize>, String> {
+        let Some(r) = self.model.pick(&[ResourceKind::Agent], agent) else {
+            return Ok(None);
+        };
+        let o = self.model.resources[r].org;
+        let a = self.model.actor(actor, o);
+        let expected = self.model.require(a, o, Capability::RunInvestigations).and(
+            if self.model.live_in(r, o) {
+                Ok(())
+            } else {
+                Err(NOT_FOUND)
+            },
+        );
+        let question = Text::parse("Why did costs spike?").map_err(|e| e.to_string())?;
+        let (user_id, org_id) = self.ids(a, o);
+        let agent_id = self.model.resources[r].id;
+        let result = self
+            .service
+            .start_investigation(user_id, org_id, agent_id, question.clone())
+            .await;
+        compare("start investigation", expected, code(&result))?;
+        if let Ok(investigation) = result {
+            ensure!(
+                investigation.agent_id == agent_id
+                    && investigation.created_by == user_id
+                    && investigation.question == question
+                    && investigation.status == RunStatus::Queued,
+                "the investigation is not user {a}'s queued question to agent {r}: {investigation:?}"
+            );
+            self.model.investigations.push(ModelInvestigation {
+                id: investigation.id,
+                org: o,
+                user: a,
+            });
+        }
+        Ok(Some(o))
+    }
+
+    async fn use_connection(
+        &mut self,
+        user: usize,
+        connection: usize,
+        stale: bool,
+    ) -> Result<Option<usize>, String> {
+        if self.model.users.is_empty() {
+            return Ok(None);
+        }
+        let Some(c) = self.model.pick(&[ResourceKind::Connection], connection) else {
+            return Ok(None);
+        };
+        let kept = (stale && !self.model.grants.is_empty())
+            .then(|| self.model.grants[user % self.model.grants.len()]);
+        let (grant, holder, o) = match kept {
+            Some(kept) => kept,
+            None => {
+                let (u, o) = (user % self.model.users.len(), self.model.resources[c].org);
+                let (user_id, org_id) = self.ids(u, o);
+                let decided = self
+                    .service
+                    .authorize(user_id, org_id, Capability::ChatWithAgents)
+                    .await
+                    .map_err(|e| format!("authorize: {e}"))?;
+                let expected = self.model.require(u, o, Capability::ChatWithAgents);
+                let actual = decided.map(|_| ()).map_err(|d| Error::from(d).code());
+                compare("authorize to use a connection", expected, actual)?;
+                let Ok(grant) = decided else {
+                    return Ok(Some(o));
+                };
+                // Only a viewer's grant can outlive its membership: owners
+                // are never removed.
+                if grant.role() != Role::Owner {
+                    self.model.grants.push((grant, u, o));
+                }
+                (grant, u, o)
+            }
+        };
+        // The grant is checked again against the memberships of now (D12).
+        let expected =
+            self.model
+                .require(holder, o, grant.capability())
+                .and(if self.model.live_in(c, o) {
+                    Ok(())
+                } else {
+                    Err(NOT_FOUND)
+                });
+        let result = self
+            .service
+            .connection_credentials(&grant, self.model.resources[c].id)
+            .await;
+        compare("connection credentials", expected, code(&result))?;
+        if kept.is_some() && !self.model.is_member(holder, o) {
+            self.model.events.stale_grants_refused += 1;
+        }
+        if let Ok(credentials) = result {
+            // Compared, never printed: a failure names the entries only.
+            let names: Vec<&str> = credentials.names().collect();
+            ensure!(
+                names == ["password"]
+                    && credentials.expose("password") == self.model.resources[c].secret.as_deref(),
+                "connection {c}'s credentials (entries {names:?}) are not the ones it was created with"
+            );
+            self.model.events.credentials_read += 1;
+        }
+        Ok(Some(o))
     }
 
     async fn sign_up(
@@ -994,6 +1683,168 @@ where
             ));
         }
         Ok(seen)
+    }
+
+    /// Checks what an organization holds through the service's reads: its
+    /// resources as the model has them (deleted ones invisible), the runs of
+    /// its reports, its connections' credentials, and each member's own
+    /// pins, chats with their messages, and investigations.
+    async fn check_resources(&self, o: usize) -> Result<(), String> {
+        let m = &self.model;
+        let org = &m.orgs[o];
+        let owner = m.users[org.owner].id;
+        for kind in ResourceKind::ALL {
+            let listed: Vec<(ResourceId, String, Vec<ResourceId>)> = self
+                .service
+                .resources(owner, org.id, kind)
+                .await
+                .map_err(|e| format!("{kind}s of organization {o}: {e}"))?
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.id,
+                        r.name.as_str().to_owned(),
+                        r.connection_ids().to_vec(),
+                    )
+                })
+                .collect();
+            let expected: Vec<(ResourceId, String, Vec<ResourceId>)> = m
+                .live_of(o, kind)
+                .into_iter()
+                .map(|r| {
+                    let res = &m.resources[r];
+                    let connections = res.connections.iter().map(|&c| m.resources[c].id);
+                    (res.id, res.name.clone(), connections.collect())
+                })
+                .collect();
+            ensure!(
+                listed == expected,
+                "organization {o} lists {kind}s {listed:?}, the model has {expected:?}"
+            );
+        }
+        for (r, res) in m.resources.iter().enumerate() {
+            if res.org != o || res.live {
+                continue;
+            }
+            let found = self.service.resource(owner, org.id, res.kind, res.id).await;
+            ensure!(
+                code(&found) == Err(NOT_FOUND),
+                "deleted resource {r} reads as {:?}",
+                code(&found)
+            );
+        }
+        for r in m.live_of(o, ResourceKind::Report) {
+            let runs: Vec<ReportRunId> = self
+                .service
+                .report_runs(owner, org.id, m.resources[r].id)
+                .await
+                .map_err(|e| format!("runs of report {r}: {e}"))?
+                .into_iter()
+                .map(|run| run.id)
+                .collect();
+            let expected: Vec<ReportRunId> = m
+                .runs
+                .iter()
+                .filter(|run| run.report == r)
+                .map(|run| run.id)
+                .collect();
+            ensure!(
+                runs == expected,
+                "report {r} has runs {runs:?}, the model has {expected:?}"
+            );
+        }
+        let connections = m.live_of(o, ResourceKind::Connection);
+        if !connections.is_empty() {
+            let grant = self
+                .service
+                .authorize(owner, org.id, Capability::ChatWithAgents)
+                .await
+                .map_err(|e| format!("authorize: {e}"))?
+                .map_err(|d| format!("the owner of organization {o} is refused: {d}"))?;
+            for c in connections {
+                let credentials = self
+                    .service
+                    .connection_credentials(&grant, m.resources[c].id)
+                    .await
+                    .map_err(|e| format!("credentials of connection {c}: {e}"))?;
+                ensure!(
+                    credentials.expose("password") == m.resources[c].secret.as_deref(),
+                    "connection {c}'s credentials are not the ones it was created with"
+                );
+            }
+        }
+        for &u in org.members.keys() {
+            let user = m.users[u].id;
+            let pins: Vec<(PinId, ResourceId)> = self
+                .service
+                .pins(user, org.id)
+                .await
+                .map_err(|e| format!("pins of user {u} in organization {o}: {e}"))?
+                .into_iter()
+                .map(|pin| (pin.id, pin.item_id))
+                .collect();
+            let expected: Vec<(PinId, ResourceId)> = m
+                .pins
+                .iter()
+                .filter(|pin| pin.live && pin.org == o && pin.user == u)
+                .map(|pin| (pin.id, m.resources[pin.resource].id))
+                .collect();
+            ensure!(
+                pins == expected,
+                "user {u} has pins {pins:?} in organization {o}, the model has {expected:?}"
+            );
+            let chats: Vec<ChatId> = self
+                .service
+                .chats(user, org.id)
+                .await
+                .map_err(|e| format!("chats of user {u} in organization {o}: {e}"))?
+                .into_iter()
+                .map(|chat| chat.id)
+                .collect();
+            let mine: Vec<&ModelChat> = m
+                .chats
+                .iter()
+                .filter(|chat| chat.org == o && chat.owner == u)
+                .collect();
+            let expected: Vec<ChatId> = mine.iter().map(|chat| chat.id).collect();
+            ensure!(
+                chats == expected,
+                "user {u} has chats {chats:?} in organization {o}, the model has {expected:?}"
+            );
+            for chat in mine {
+                let messages = self
+                    .service
+                    .chat_messages(user, org.id, chat.id)
+                    .await
+                    .map_err(|e| format!("messages of chat {}: {e}", chat.id))?;
+                ensure!(
+                    messages.len() == chat.messages,
+                    "chat {} has {} messages, the model has {}",
+                    chat.id,
+                    messages.len(),
+                    chat.messages
+                );
+            }
+            let investigations: Vec<InvestigationId> = self
+                .service
+                .investigations(user, org.id)
+                .await
+                .map_err(|e| format!("investigations of user {u} in organization {o}: {e}"))?
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
+            let expected: Vec<InvestigationId> = m
+                .investigations
+                .iter()
+                .filter(|i| i.org == o && i.user == u)
+                .map(|i| i.id)
+                .collect();
+            ensure!(
+                investigations == expected,
+                "user {u} has investigations {investigations:?} in organization {o}, the model has {expected:?}"
+            );
+        }
+        Ok(())
     }
 
     /// Checks every invariant through the service's reads.
@@ -1104,7 +1955,7 @@ where
                 .billing(owner, org.id)
                 .await
                 .map_err(|e| format!("billing of organization {o}: {e}"))?;
-            let count = |kind| org.resources.get(&kind).copied().unwrap_or(0);
+            let count = |kind| self.model.live_of(o, kind).len() as u64;
             let usage = [
                 billing.usage.agents,
                 billing.usage.connections,
@@ -1154,6 +2005,7 @@ where
                 pending == expected,
                 "organization {o} has pending invitations {pending:?}, the model has {expected:?}"
             );
+            self.check_resources(o).await?;
         }
         // Every invitation's link tells its status; none was used twice.
         for (j, invitation) in self.model.invitations.iter().enumerate() {

@@ -13,10 +13,13 @@
 use proptest::prelude::*;
 use proptest::sample::select;
 
+use zeroize::Zeroizing;
+
 use crate::entity::ResourceKind;
 use crate::id::{OrganizationId, UserId};
 use crate::plan::{PlanCatalog, PlanId};
 use crate::policy::{Capability, Membership, Role};
+use crate::resource::{ConnectionType, Credentials, ResourceName, Text};
 use crate::value::{DisplayName, EmailAddress, OrganizationName};
 
 /// Valid email addresses, already normalized.
@@ -73,9 +76,48 @@ pub fn capability() -> impl Strategy<Value = Capability> {
     select(Capability::ALL.to_vec())
 }
 
-/// Any resource kind that counts toward a quota.
+/// Any resource kind that counts toward a quota (not knowledge files, which
+/// also need a blob store to be created).
 pub fn resource_kind() -> impl Strategy<Value = ResourceKind> {
+    select(ResourceKind::METERED.to_vec())
+}
+
+/// Any resource kind.
+pub fn any_resource_kind() -> impl Strategy<Value = ResourceKind> {
     select(ResourceKind::ALL.to_vec())
+}
+
+/// Valid resource names and connection labels, including non-ASCII ones.
+pub fn resource_name() -> impl Strategy<Value = ResourceName> {
+    "[A-Za-zÀ-ÿ0-9][A-Za-zÀ-ÿ0-9 &'._()-]{0,60}"
+        .prop_filter_map("not a valid name", |raw| ResourceName::parse(&raw).ok())
+}
+
+/// Valid chat messages and investigation questions, over several lines.
+pub fn text() -> impl Strategy<Value = Text> {
+    "[A-Za-zÀ-ÿ0-9?!.,]{1,20}( [A-Za-z0-9?!.,]{1,20}){0,10}(\\n[A-Za-z0-9 ?!.,]{1,40}){0,3}"
+        .prop_filter_map("not a valid text", |raw| Text::parse(&raw).ok())
+}
+
+/// Valid connection types.
+pub fn connection_type() -> impl Strategy<Value = ConnectionType> {
+    "[a-z][a-z0-9_.-]{0,20}"
+        .prop_filter_map("not a valid type", |raw| ConnectionType::parse(&raw).ok())
+}
+
+/// Valid credentials: one to four entries with printable values.
+pub fn credentials() -> impl Strategy<Value = Credentials> {
+    proptest::collection::btree_map("[A-Za-z0-9_.-]{1,20}", "\\PC{1,40}", 1..=4).prop_filter_map(
+        "not valid credentials",
+        |entries| {
+            Credentials::parse(
+                entries
+                    .into_iter()
+                    .map(|(name, value)| (name, Zeroizing::new(value))),
+            )
+            .ok()
+        },
+    )
 }
 
 /// The id of a plan of `catalog`.

@@ -16,7 +16,7 @@ use tenancy_core::testing::fakes::ManualClock;
 use tenancy_core::token::SecretToken;
 use tenancy_http::{ApiConfig, AppState};
 use tenancy_store::system::{OsTokens, UuidV7};
-use tenancy_store::{SecretKey, Store, StoreOptions};
+use tenancy_store::{FsBlobs, SecretKey, Store, StoreOptions};
 
 pub const SERVICE_TOKEN: &str = "c2VydmljZS10b2tlbi1mb3ItdGVzdHMtb25seS0xMjM";
 
@@ -82,6 +82,9 @@ pub struct Person {
     pub org: String,
 }
 
+/// The upload limit of the test app: small, so that 413 is cheap to reach.
+pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024;
+
 pub fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
         .unwrap()
@@ -108,12 +111,14 @@ impl TestApp {
             UuidV7,
             OsTokens,
             settings,
-        );
+        )
+        .with_blobs(Arc::new(FsBlobs::new(path.with_extension("blobs"))));
         let state = AppState {
             tenancy: Arc::new(tenancy),
             store: store.clone(),
             config: Arc::new(ApiConfig {
                 service_token: Some(SecretToken::parse(SERVICE_TOKEN).unwrap()),
+                max_upload_bytes: MAX_UPLOAD_BYTES,
             }),
         };
         let app = tenancy_http::app(state.clone()).map_to_response().boxed();

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_sessions;
+mod m0003_resources;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_sessions::Migration),
+            Box::new(m0003_resources::Migration),
         ]
     }
 }

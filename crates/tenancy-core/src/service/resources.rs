@@ -1,0 +1,602 @@
+//! The use cases of an organization's resources, report runs, pins, chats
+//! and investigations. Every write locks the organization first, so that a
+//! quota count, a reference check or a cascade cannot be overtaken by a
+//! concurrent transaction (D10).
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+
+use super::{Blobs, Service};
+use crate::decide::{self, Access, ChatTarget, Quota, SendMessage};
+use crate::entity::{Chat, ChatMessage, Organization};
+use crate::error::{Error, Missing, StoreError};
+use crate::id::{
+    ChatId, InvestigationId, MessageId, OrganizationId, PinId, ReportRunId, ResourceId, UserId,
+};
+use crate::plan::{Limits, Month, Usage};
+use crate::policy::{Capability, Grant, Membership};
+use crate::ports::{BlobKey, Clock, IdGenerator, Repository, TokenGenerator, Transaction};
+use crate::resource::{
+    ContentType, Credentials, Investigation, NewResource, Pin, ReportRun, Resource, ResourceKind,
+    ResourceName, ResourcePatch, Schedule, Text,
+};
+
+/// The organization and the actor's membership, read in one unit of work.
+struct Scope {
+    actor: UserId,
+    organization: Option<Organization>,
+    membership: Option<Membership>,
+}
+
+impl Scope {
+    async fn read(
+        tx: &mut Box<dyn Transaction>,
+        organization: OrganizationId,
+        actor: UserId,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            actor,
+            organization: tx.organization(organization).await?,
+            membership: tx.membership(organization, actor).await?,
+        })
+    }
+
+    fn access(&self) -> Access<'_> {
+        Access {
+            actor: self.actor,
+            organization: self.organization.as_ref(),
+            membership: self.membership.as_ref(),
+        }
+    }
+}
+
+/// What a chat is to be about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatRequest {
+    Agent(ResourceId),
+    ReportRun(ReportRunId),
+}
+
+impl Blobs {
+    fn key(organization_id: OrganizationId, file_id: ResourceId) -> BlobKey {
+        BlobKey {
+            organization_id,
+            file_id,
+        }
+    }
+}
+
+impl<R, C, I, T> Service<R, C, I, T>
+where
+    R: Repository,
+    C: Clock,
+    I: IdGenerator,
+    T: TokenGenerator,
+{
+    fn blobs(&self) -> Result<&Blobs, Error> {
+        self.blobs.as_ref().ok_or_else(|| {
+            Error::Store(StoreError::other(std::io::Error::other(
+                "no blob store is configured for knowledge files",
+            )))
+        })
+    }
+
+    /// A write's snapshot: the organization locked, then read.
+    async fn locked_scope(
+        &self,
+        tx: &mut Box<dyn Transaction>,
+        organization: OrganizationId,
+        actor: UserId,
+    ) -> Result<Scope, Error> {
+        tx.lock_organization(organization).await?;
+        Scope::read(tx, organization, actor).await
+    }
+
+    /// Limits and usage at `now`, for a metered decision.
+    async fn quota_of(
+        &self,
+        tx: &mut Box<dyn Transaction>,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) -> Result<(Limits, Usage), Error> {
+        let Some(org) = &scope.organization else {
+            return Ok((Limits::default(), Usage::default()));
+        };
+        let usage = tx.usage(org.id, Month::of(now)).await?;
+        Ok((self.settings.catalog.limits_of(&org.plan), usage))
+    }
+
+    /// The connections an agent may refer to, loaded only when it refers to some.
+    async fn connections_for(
+        tx: &mut Box<dyn Transaction>,
+        organization: OrganizationId,
+        wanted: &[ResourceId],
+    ) -> Result<Vec<Resource>, Error> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(tx.resources(organization, ResourceKind::Connection).await?)
+    }
+
+    async fn create_in(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        id: ResourceId,
+        input: &NewResource,
+    ) -> Result<Resource, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let now = self.clock.now();
+            let (limits, usage) = self.quota_of(&mut tx, &scope, now).await?;
+            let connections =
+                Self::connections_for(&mut tx, organization, input.connection_ids()).await?;
+            let decision = decide::create_resource(
+                scope.access(),
+                Quota {
+                    limits: &limits,
+                    usage: &usage,
+                },
+                &connections,
+                input.clone(),
+                id,
+                now,
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// Creates an agent, a connection or a report, within the quota (R14,
+    /// R21, D10). Knowledge files come with content: see
+    /// [`Service::upload_knowledge_file`].
+    pub async fn create_resource(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        input: NewResource,
+    ) -> Result<Resource, Error> {
+        if input.kind() == ResourceKind::KnowledgeFile {
+            return Err(Error::Invalid {
+                field: "kind",
+                message: "knowledge files are uploaded with their content".to_owned(),
+            });
+        }
+        let id = ResourceId::from_uuid(self.ids.new_id());
+        self.create_in(actor, organization, id, &input).await
+    }
+
+    /// Uploads a knowledge file (`upload_knowledge_files`). The capability
+    /// is checked before the content is stored; the content is stored
+    /// before the row is committed, and erased again if the commit fails.
+    pub async fn upload_knowledge_file(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        name: ResourceName,
+        content_type: ContentType,
+        content: Vec<u8>,
+    ) -> Result<Resource, Error> {
+        let blobs = self.blobs()?;
+        {
+            let mut tx = self.repository.read().await?;
+            let scope = Scope::read(&mut tx, organization, actor).await?;
+            scope.access().grant(Capability::UploadKnowledgeFiles)?;
+        }
+        let id = ResourceId::from_uuid(self.ids.new_id());
+        let input = NewResource::KnowledgeFile {
+            name,
+            content_type,
+            size_bytes: content.len() as u64,
+            sha256: hex(&Sha256::digest(&content)),
+        };
+        let key = Blobs::key(organization, id);
+        blobs.0.put(key, content).await?;
+        let created = self.create_in(actor, organization, id, &input).await;
+        if created.is_err() {
+            // Nothing refers to it: the row was not committed.
+            let _ = blobs.0.delete(key).await;
+        }
+        created
+    }
+
+    /// The content of a knowledge file (`view_resources`).
+    pub async fn knowledge_file_content(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        id: ResourceId,
+    ) -> Result<(Resource, Vec<u8>), Error> {
+        let file = self
+            .resource(actor, organization, ResourceKind::KnowledgeFile, id)
+            .await?;
+        let bytes = self
+            .blobs()?
+            .0
+            .get(Blobs::key(organization, id))
+            .await?
+            .ok_or_else(|| {
+                Error::Store(StoreError::other(std::io::Error::other(format!(
+                    "the content of knowledge file `{id}` is missing from the blob store"
+                ))))
+            })?;
+        Ok((file, bytes))
+    }
+
+    /// The organization's resources of a kind, oldest first (`view_resources`).
+    pub async fn resources(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        kind: ResourceKind,
+    ) -> Result<Vec<Resource>, Error> {
+        let mut tx = self.repository.read().await?;
+        let scope = Scope::read(&mut tx, organization, actor).await?;
+        scope.access().grant(Capability::ViewResources)?;
+        Ok(tx.resources(organization, kind).await?)
+    }
+
+    /// One resource of a kind (`view_resources`).
+    pub async fn resource(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        kind: ResourceKind,
+        id: ResourceId,
+    ) -> Result<Resource, Error> {
+        let mut tx = self.repository.read().await?;
+        let scope = Scope::read(&mut tx, organization, actor).await?;
+        scope.access().grant(Capability::ViewResources)?;
+        let found = tx.resource(organization, id).await?;
+        decide::view_resource(scope.access(), kind, found.as_ref()).cloned()
+    }
+
+    /// Edits a resource (the kind's capability).
+    pub async fn update_resource(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        id: ResourceId,
+        patch: ResourcePatch,
+    ) -> Result<Resource, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            scope.access().grant(patch.kind().manage_capability())?;
+            let found = tx.resource(organization, id).await?;
+            let connections =
+                Self::connections_for(&mut tx, organization, patch.connection_ids()).await?;
+            let decision = decide::update_resource(
+                scope.access(),
+                found.as_ref(),
+                &connections,
+                patch.clone(),
+                self.clock.now(),
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// Deletes a resource (the kind's capability); a knowledge file's
+    /// content goes once the deletion is committed.
+    pub async fn delete_resource(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        kind: ResourceKind,
+        id: ResourceId,
+    ) -> Result<(), Error> {
+        let deleted = retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            scope.access().grant(kind.manage_capability())?;
+            let found = tx.resource(organization, id).await?;
+            let agents = if kind == ResourceKind::Connection {
+                tx.resources(organization, ResourceKind::Agent).await?
+            } else {
+                Vec::new()
+            };
+            let decision = decide::delete_resource(
+                scope.access(),
+                kind,
+                found.as_ref(),
+                &agents,
+                self.clock.now(),
+            )?;
+            self.commit(tx, decision).await
+        })?;
+        if deleted.kind() == ResourceKind::KnowledgeFile {
+            self.blobs()?
+                .0
+                .delete(Blobs::key(organization, deleted.id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a connection's credentials (`manage_connections`, D9).
+    pub async fn set_credentials(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        connection: ResourceId,
+        credentials: Credentials,
+    ) -> Result<Resource, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let found = tx.resource(organization, connection).await?;
+            let decision = decide::set_credentials(
+                scope.access(),
+                found.as_ref(),
+                credentials.clone(),
+                self.clock.now(),
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// A connection's credentials, for a host that uses the connection on
+    /// behalf of the holder of `grant` (an agent answering a viewer, say).
+    /// The grant is checked again against the committed state (D12): a
+    /// removed member's grant opens nothing. Never exposed over HTTP (D9).
+    pub async fn connection_credentials(
+        &self,
+        grant: &Grant,
+        connection: ResourceId,
+    ) -> Result<Credentials, Error> {
+        let organization = grant.organization_id();
+        let mut tx = self.repository.read().await?;
+        let scope = Scope::read(&mut tx, organization, grant.user_id()).await?;
+        let found = tx.resource(organization, connection).await?;
+        let connection = decide::use_connection(grant, scope.access(), found.as_ref())?;
+        tx.connection_credentials(organization, connection.id)
+            .await?
+            .ok_or(Error::NotFound(Missing::Resource))
+    }
+
+    /// Sets (`Some`) or removes (`None`) a report's schedule (`manage_schedules`).
+    pub async fn set_schedule(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        report: ResourceId,
+        schedule: Option<Schedule>,
+    ) -> Result<Resource, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let found = tx.resource(organization, report).await?;
+            let decision = decide::set_schedule(
+                scope.access(),
+                found.as_ref(),
+                schedule.clone(),
+                self.clock.now(),
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// Queues a run of a report (`trigger_report_runs`).
+    pub async fn trigger_run(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        report: ResourceId,
+    ) -> Result<ReportRun, Error> {
+        let id = ReportRunId::from_uuid(self.ids.new_id());
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let found = tx.resource(organization, report).await?;
+            let decision =
+                decide::trigger_run(scope.access(), found.as_ref(), id, self.clock.now())?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// The runs of a report, oldest first (`view_resources`).
+    pub async fn report_runs(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        report: ResourceId,
+    ) -> Result<Vec<ReportRun>, Error> {
+        let mut tx = self.repository.read().await?;
+        let scope = Scope::read(&mut tx, organization, actor).await?;
+        scope.access().grant(Capability::ViewResources)?;
+        let found = tx.resource(organization, report).await?;
+        decide::view_resource(scope.access(), ResourceKind::Report, found.as_ref())?;
+        Ok(tx.report_runs(organization, report).await?)
+    }
+
+    /// Pins an item to the actor's sidebar (`pin_items`).
+    pub async fn pin(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        kind: ResourceKind,
+        item: ResourceId,
+    ) -> Result<Pin, Error> {
+        let id = PinId::from_uuid(self.ids.new_id());
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            scope.access().grant(Capability::PinItems)?;
+            let found = tx.resource(organization, item).await?;
+            let pins = tx.pins(organization, actor).await?;
+            let decision = decide::pin(
+                scope.access(),
+                kind,
+                found.as_ref(),
+                &pins,
+                id,
+                self.clock.now(),
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// The actor's pins in the organization, oldest first (`pin_items`).
+    pub async fn pins(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+    ) -> Result<Vec<Pin>, Error> {
+        let mut tx = self.repository.read().await?;
+        let scope = Scope::read(&mut tx, organization, actor).await?;
+        scope.access().grant(Capability::PinItems)?;
+        Ok(tx.pins(organization, actor).await?)
+    }
+
+    /// Unpins one of the actor's pins (`pin_items`).
+    pub async fn unpin(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        pin: PinId,
+    ) -> Result<(), Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            scope.access().grant(Capability::PinItems)?;
+            let pins = tx.pins(organization, actor).await?;
+            let decision = decide::unpin(scope.access(), pins.iter().find(|p| p.id == pin))?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// Starts a chat with an agent or about a report run; it is the actor's.
+    pub async fn open_chat(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        about: ChatRequest,
+    ) -> Result<Chat, Error> {
+        let id = ChatId::from_uuid(self.ids.new_id());
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let now = self.clock.now();
+            let decision = match about {
+                ChatRequest::Agent(agent) => {
+                    let found = tx.resource(organization, agent).await?;
+                    decide::open_chat(scope.access(), ChatTarget::Agent(found.as_ref()), id, now)?
+                }
+                ChatRequest::ReportRun(run) => {
+                    let found = tx.report_run(organization, run).await?;
+                    let target = ChatTarget::ReportRun(found.as_ref());
+                    decide::open_chat(scope.access(), target, id, now)?
+                }
+            };
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// The actor's own chats in the organization, oldest first.
+    pub async fn chats(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+    ) -> Result<Vec<Chat>, Error> {
+        let mut tx = self.repository.read().await?;
+        let scope = Scope::read(&mut tx, organization, actor).await?;
+        scope.access().grant(Capability::ViewResources)?;
+        Ok(tx.chats(organization, actor).await?)
+    }
+
+    /// Sends a message in one's own chat, within the monthly quota; a removed
+    /// member's chat stops here (R19).
+    pub async fn send_chat_message(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        chat: ChatId,
+        content: Text,
+    ) -> Result<ChatMessage, Error> {
+        let id = MessageId::from_uuid(self.ids.new_id());
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let now = self.clock.now();
+            let (limits, usage) = self.quota_of(&mut tx, &scope, now).await?;
+            let found = tx.chat(organization, chat).await?;
+            let decision = decide::send_chat_message(
+                scope.access(),
+                found.as_ref(),
+                Quota {
+                    limits: &limits,
+                    usage: &usage,
+                },
+                SendMessage {
+                    id,
+                    content: content.clone(),
+                    now,
+                },
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// The messages of one's own chat, oldest first.
+    pub async fn chat_messages(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        chat: ChatId,
+    ) -> Result<Vec<ChatMessage>, Error> {
+        let mut tx = self.repository.read().await?;
+        let scope = Scope::read(&mut tx, organization, actor).await?;
+        let found = tx.chat(organization, chat).await?;
+        decide::own_chat(scope.access(), found.as_ref())?;
+        Ok(tx.chat_messages(organization, chat).await?)
+    }
+
+    /// Asks an agent to investigate (`run_investigations`).
+    pub async fn start_investigation(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        agent: ResourceId,
+        question: Text,
+    ) -> Result<Investigation, Error> {
+        let id = InvestigationId::from_uuid(self.ids.new_id());
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let found = tx.resource(organization, agent).await?;
+            let decision = decide::start_investigation(
+                scope.access(),
+                found.as_ref(),
+                question.clone(),
+                id,
+                self.clock.now(),
+            )?;
+            self.commit(tx, decision).await
+        })
+    }
+
+    /// The actor's own investigations in the organization, oldest first
+    /// (`run_investigations`).
+    pub async fn investigations(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+    ) -> Result<Vec<Investigation>, Error> {
+        let mut tx = self.repository.read().await?;
+        let scope = Scope::read(&mut tx, organization, actor).await?;
+        scope.access().grant(Capability::RunInvestigations)?;
+        Ok(tx.investigations(organization, actor).await?)
+    }
+}
+
+/// Lower-case hex of a digest.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
