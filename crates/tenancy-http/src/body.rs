@@ -78,9 +78,14 @@ fn field_errors<T: Type>(value: &serde_json::Value) -> Vec<FieldError> {
                 }
             }
             Some(found) => {
+                // A reference names a registered schema: an object, or an
+                // enum of strings.
                 let expected = match property {
                     MetaSchemaRef::Inline(inline) => inline.ty,
-                    MetaSchemaRef::Reference(_) => "object",
+                    MetaSchemaRef::Reference(name) => registry
+                        .schemas
+                        .get(name.as_str())
+                        .map_or("object", |schema| schema.ty),
                 };
                 let fits = match expected {
                     "string" => found.is_string(),

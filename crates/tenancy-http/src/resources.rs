@@ -648,10 +648,10 @@ enum Content {
 /// The operations on an organization's resources.
 pub(crate) struct ResourcesApi(pub AppState);
 
-#[OpenApi(prefix_path = "/v1/organizations/:org_id")]
+#[OpenApi(prefix_path = "/v1/organizations")]
 impl ResourcesApi {
     /// The organization's agents (`view_resources`).
-    #[oai(path = "/agents", method = "get", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/agents", method = "get", tag = "Tag::Resources")]
     async fn agents(
         &self,
         auth: Session,
@@ -664,7 +664,7 @@ impl ResourcesApi {
     }
 
     /// Create an agent (`manage_agents`; counts toward `agents`).
-    #[oai(path = "/agents", method = "post", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/agents", method = "post", tag = "Tag::Resources")]
     async fn create_agent(
         &self,
         auth: Session,
@@ -690,7 +690,7 @@ impl ResourcesApi {
     }
 
     /// One agent (`view_resources`).
-    #[oai(path = "/agents/:id", method = "get", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/agents/:id", method = "get", tag = "Tag::Resources")]
     async fn agent(
         &self,
         auth: Session,
@@ -701,7 +701,7 @@ impl ResourcesApi {
     }
 
     /// Edit an agent (`manage_agents`).
-    #[oai(path = "/agents/:id", method = "patch", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/agents/:id", method = "patch", tag = "Tag::Resources")]
     async fn update_agent(
         &self,
         auth: Session,
@@ -724,7 +724,11 @@ impl ResourcesApi {
     }
 
     /// Delete an agent (`manage_agents`).
-    #[oai(path = "/agents/:id", method = "delete", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/agents/:id",
+        method = "delete",
+        tag = "Tag::Resources"
+    )]
     async fn delete_agent(
         &self,
         auth: Session,
@@ -737,7 +741,7 @@ impl ResourcesApi {
     }
 
     /// The organization's connections, without credentials (`view_resources`).
-    #[oai(path = "/connections", method = "get", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/connections", method = "get", tag = "Tag::Resources")]
     async fn connections(
         &self,
         auth: Session,
@@ -751,7 +755,7 @@ impl ResourcesApi {
 
     /// Create a connection (`manage_connections`; counts toward
     /// `connections`). The credentials are sealed and never returned.
-    #[oai(path = "/connections", method = "post", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/connections", method = "post", tag = "Tag::Resources")]
     async fn create_connection(
         &self,
         auth: Session,
@@ -774,7 +778,11 @@ impl ResourcesApi {
     }
 
     /// One connection, without credentials (`view_resources`).
-    #[oai(path = "/connections/:id", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/connections/:id",
+        method = "get",
+        tag = "Tag::Resources"
+    )]
     async fn connection(
         &self,
         auth: Session,
@@ -785,7 +793,11 @@ impl ResourcesApi {
     }
 
     /// Relabel a connection (`manage_connections`).
-    #[oai(path = "/connections/:id", method = "patch", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/connections/:id",
+        method = "patch",
+        tag = "Tag::Resources"
+    )]
     async fn update_connection(
         &self,
         auth: Session,
@@ -804,7 +816,7 @@ impl ResourcesApi {
 
     /// Replace a connection's credentials (`manage_connections`); write-only.
     #[oai(
-        path = "/connections/:id/credentials",
+        path = "/:org_id/connections/:id/credentials",
         method = "put",
         tag = "Tag::Resources"
     )]
@@ -832,7 +844,11 @@ impl ResourcesApi {
 
     /// Delete a connection (`manage_connections`); agents stop using it and
     /// its credentials are erased.
-    #[oai(path = "/connections/:id", method = "delete", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/connections/:id",
+        method = "delete",
+        tag = "Tag::Resources"
+    )]
     async fn delete_connection(
         &self,
         auth: Session,
@@ -845,7 +861,7 @@ impl ResourcesApi {
     }
 
     /// The organization's reports (`view_resources`).
-    #[oai(path = "/reports", method = "get", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/reports", method = "get", tag = "Tag::Resources")]
     async fn reports(
         &self,
         auth: Session,
@@ -858,7 +874,7 @@ impl ResourcesApi {
     }
 
     /// Create a report (`manage_reports`; counts toward `reports`).
-    #[oai(path = "/reports", method = "post", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/reports", method = "post", tag = "Tag::Resources")]
     async fn create_report(
         &self,
         auth: Session,
@@ -879,7 +895,7 @@ impl ResourcesApi {
     }
 
     /// One report (`view_resources`).
-    #[oai(path = "/reports/:id", method = "get", tag = "Tag::Resources")]
+    #[oai(path = "/:org_id/reports/:id", method = "get", tag = "Tag::Resources")]
     async fn report(
         &self,
         auth: Session,
@@ -890,7 +906,11 @@ impl ResourcesApi {
     }
 
     /// Edit a report (`manage_reports`).
-    #[oai(path = "/reports/:id", method = "patch", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/reports/:id",
+        method = "patch",
+        tag = "Tag::Resources"
+    )]
     async fn update_report(
         &self,
         auth: Session,
@@ -915,7 +935,11 @@ impl ResourcesApi {
     }
 
     /// Delete a report (`manage_reports`); its runs keep their history.
-    #[oai(path = "/reports/:id", method = "delete", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/reports/:id",
+        method = "delete",
+        tag = "Tag::Resources"
+    )]
     async fn delete_report(
         &self,
         auth: Session,
@@ -929,7 +953,11 @@ impl ResourcesApi {
 
     /// Trigger a run of a report (`trigger_report_runs`); it is queued for
     /// the host's report engine.
-    #[oai(path = "/reports/:id/runs", method = "post", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/reports/:id/runs",
+        method = "post",
+        tag = "Tag::Resources"
+    )]
     async fn trigger_run(
         &self,
         auth: Session,
@@ -946,7 +974,11 @@ impl ResourcesApi {
     }
 
     /// The runs of a report, oldest first (`view_resources`).
-    #[oai(path = "/reports/:id/runs", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/reports/:id/runs",
+        method = "get",
+        tag = "Tag::Resources"
+    )]
     async fn runs(
         &self,
         auth: Session,
@@ -966,7 +998,11 @@ impl ResourcesApi {
 
     /// Set a report's schedule (`manage_schedules`); an invalid cron
     /// expression or time zone is 422.
-    #[oai(path = "/reports/:id/schedule", method = "put", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/reports/:id/schedule",
+        method = "put",
+        tag = "Tag::Resources"
+    )]
     async fn set_schedule(
         &self,
         auth: Session,
@@ -997,7 +1033,7 @@ impl ResourcesApi {
 
     /// Remove a report's schedule (`manage_schedules`).
     #[oai(
-        path = "/reports/:id/schedule",
+        path = "/:org_id/reports/:id/schedule",
         method = "delete",
         tag = "Tag::Resources"
     )]
@@ -1016,7 +1052,11 @@ impl ResourcesApi {
     }
 
     /// The organization's knowledge files (`view_resources`).
-    #[oai(path = "/knowledge-files", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/knowledge-files",
+        method = "get",
+        tag = "Tag::Resources"
+    )]
     async fn knowledge_files(
         &self,
         auth: Session,
@@ -1030,7 +1070,11 @@ impl ResourcesApi {
 
     /// Upload a knowledge file (`upload_knowledge_files`): multipart with
     /// one `file` part, up to the server's `--max-upload-bytes` (413 above).
-    #[oai(path = "/knowledge-files", method = "post", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/knowledge-files",
+        method = "post",
+        tag = "Tag::Resources"
+    )]
     async fn upload(
         &self,
         auth: Session,
@@ -1067,7 +1111,11 @@ impl ResourcesApi {
     }
 
     /// One knowledge file (`view_resources`).
-    #[oai(path = "/knowledge-files/:id", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/knowledge-files/:id",
+        method = "get",
+        tag = "Tag::Resources"
+    )]
     async fn knowledge_file(
         &self,
         auth: Session,
@@ -1079,7 +1127,7 @@ impl ResourcesApi {
 
     /// A knowledge file's content (`view_resources`), as an attachment.
     #[oai(
-        path = "/knowledge-files/:id/content",
+        path = "/:org_id/knowledge-files/:id/content",
         method = "get",
         tag = "Tag::Resources"
     )]
@@ -1125,7 +1173,7 @@ impl ResourcesApi {
 
     /// Delete a knowledge file and its content (`upload_knowledge_files`).
     #[oai(
-        path = "/knowledge-files/:id",
+        path = "/:org_id/knowledge-files/:id",
         method = "delete",
         tag = "Tag::Resources"
     )]
@@ -1141,7 +1189,7 @@ impl ResourcesApi {
     }
 
     /// The caller's pins in this organization (`pin_items`).
-    #[oai(path = "/pins", method = "get", tag = "Tag::Collaboration")]
+    #[oai(path = "/:org_id/pins", method = "get", tag = "Tag::Collaboration")]
     async fn pins(
         &self,
         auth: Session,
@@ -1156,7 +1204,7 @@ impl ResourcesApi {
 
     /// Pin an agent, a connection or a report to the caller's sidebar
     /// (`pin_items`); pinning it again answers the same pin.
-    #[oai(path = "/pins", method = "post", tag = "Tag::Collaboration")]
+    #[oai(path = "/:org_id/pins", method = "post", tag = "Tag::Collaboration")]
     async fn pin(
         &self,
         auth: Session,
@@ -1181,7 +1229,11 @@ impl ResourcesApi {
     }
 
     /// Unpin (`pin_items`); only the caller's own pins.
-    #[oai(path = "/pins/:id", method = "delete", tag = "Tag::Collaboration")]
+    #[oai(
+        path = "/:org_id/pins/:id",
+        method = "delete",
+        tag = "Tag::Collaboration"
+    )]
     async fn unpin(&self, auth: Session, org_id: Path<Uuid>, id: Path<Uuid>) -> Result<NoContent> {
         let caller = Kinds(&self.0).caller(&auth).await?;
         self.0
@@ -1192,7 +1244,7 @@ impl ResourcesApi {
     }
 
     /// The caller's own chats in this organization (`view_resources`).
-    #[oai(path = "/chats", method = "get", tag = "Tag::Collaboration")]
+    #[oai(path = "/:org_id/chats", method = "get", tag = "Tag::Collaboration")]
     async fn chats(
         &self,
         auth: Session,
@@ -1211,7 +1263,7 @@ impl ResourcesApi {
 
     /// Start a chat with an agent (`chat_with_agents`) or about a report
     /// run (`chat_with_report_results`); it belongs to the caller.
-    #[oai(path = "/chats", method = "post", tag = "Tag::Collaboration")]
+    #[oai(path = "/:org_id/chats", method = "post", tag = "Tag::Collaboration")]
     async fn open_chat(
         &self,
         auth: Session,
@@ -1238,7 +1290,7 @@ impl ResourcesApi {
 
     /// The messages of one of the caller's chats, oldest first.
     #[oai(
-        path = "/chats/:id/messages",
+        path = "/:org_id/chats/:id/messages",
         method = "get",
         tag = "Tag::Collaboration"
     )]
@@ -1266,7 +1318,7 @@ impl ResourcesApi {
     /// Send a message in one of the caller's chats (counts toward
     /// `chat_messages_per_month`); a removed member's chat stops here.
     #[oai(
-        path = "/chats/:id/messages",
+        path = "/:org_id/chats/:id/messages",
         method = "post",
         tag = "Tag::Collaboration"
     )]
@@ -1291,7 +1343,11 @@ impl ResourcesApi {
     }
 
     /// The caller's own investigations in this organization (`run_investigations`).
-    #[oai(path = "/investigations", method = "get", tag = "Tag::Collaboration")]
+    #[oai(
+        path = "/:org_id/investigations",
+        method = "get",
+        tag = "Tag::Collaboration"
+    )]
     async fn investigations(
         &self,
         auth: Session,
@@ -1310,7 +1366,11 @@ impl ResourcesApi {
 
     /// Ask an agent to investigate (`run_investigations`); it is queued and
     /// uses the agent's connections on the caller's behalf.
-    #[oai(path = "/investigations", method = "post", tag = "Tag::Collaboration")]
+    #[oai(
+        path = "/:org_id/investigations",
+        method = "post",
+        tag = "Tag::Collaboration"
+    )]
     async fn investigate(
         &self,
         auth: Session,

@@ -33,6 +33,14 @@ struct Fixture {
     spare: Person,
     invitation_id: String,
     invitation_token: String,
+    agent: String,
+    connection: String,
+    report: String,
+    run: String,
+    file: String,
+    /// Each member's own pin and chat, made while they were members.
+    pins: [String; 3],
+    chats: [String; 3],
 }
 
 async fn fixture() -> Fixture {
@@ -42,6 +50,75 @@ async fn fixture() -> Fixture {
     let viewer = app.viewer(&owner, &org, "viewer@example.com").await;
     let spare = app.viewer(&owner, &org, "spare@example.com").await;
     let removed = app.viewer(&owner, &org, "removed@example.com").await;
+    let base = format!("/v1/organizations/{org}");
+    let connection = app
+        .create(
+            &format!("{base}/connections"),
+            &owner.token,
+            json!({"label": "Warehouse", "type": "postgres", "credentials": {"password": "pw"}}),
+            201,
+        )
+        .await;
+    let agent = app
+        .create(
+            &format!("{base}/agents"),
+            &owner.token,
+            json!({"name": "Cost bot", "connection_ids": [connection]}),
+            201,
+        )
+        .await;
+    let report = app
+        .create(
+            &format!("{base}/reports"),
+            &owner.token,
+            json!({"name": "Weekly", "definition": {"query": "select 1"}}),
+            201,
+        )
+        .await;
+    let run = app
+        .create(
+            &format!("{base}/reports/{report}/runs"),
+            &owner.token,
+            json!({}),
+            202,
+        )
+        .await;
+    let file = app
+        .upload(
+            &format!("{base}/knowledge-files"),
+            Some(&owner.token),
+            "notes.md",
+            "text/markdown",
+            b"# notes".to_vec(),
+        )
+        .await
+        .expect(201)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut pins = Vec::new();
+    let mut chats = Vec::new();
+    for person in [&owner, &viewer, &removed] {
+        pins.push(
+            app.create(
+                &format!("{base}/pins"),
+                &person.token,
+                json!({"item_type": "agent", "item_id": agent}),
+                201,
+            )
+            .await,
+        );
+        chats.push(
+            app.create(
+                &format!("{base}/chats"),
+                &person.token,
+                json!({"agent_id": agent}),
+                201,
+            )
+            .await,
+        );
+    }
     app.call(
         Method::DELETE,
         &format!("/v1/organizations/{org}/members/{}", removed.id),
@@ -53,6 +130,13 @@ async fn fixture() -> Fixture {
     let outsider = app.sign_up("outsider@example.com").await;
     let (invitation_id, invitation_token) = app.invite(&owner, &org, "pending@example.com").await;
     Fixture {
+        agent,
+        connection,
+        report,
+        run,
+        file,
+        pins: pins.try_into().unwrap(),
+        chats: chats.try_into().unwrap(),
         app,
         owner,
         viewer,
@@ -72,6 +156,8 @@ struct Case {
     body: fn(&Fixture) -> Option<Value>,
     /// The token used instead of the caller's session (the service token).
     service: bool,
+    /// Sent as a multipart upload of a small file instead of JSON.
+    upload: bool,
     expect: fn(Who) -> u16,
 }
 
@@ -95,6 +181,7 @@ fn case(
         template,
         body,
         service: false,
+        upload: false,
         expect,
     }
 }
@@ -236,15 +323,247 @@ fn cases() -> Vec<Case> {
                 }))
             },
             service: true,
+            upload: false,
             expect: |_| 200,
         },
         case(Method::GET, "/healthz", none, |_| 200),
         case(Method::GET, "/readyz", none, |_| 200),
+        // Resources: viewers read and use, owners also manage.
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/agents",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/agents",
+            |_| Some(json!({"name": "Another agent"})),
+            member_op!(201, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/agents/{id}",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::PATCH,
+            "/v1/organizations/{org_id}/agents/{id}",
+            |_| Some(json!({"description": "Finds cost spikes"})),
+            member_op!(200, 403),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/agents/{id}",
+            none,
+            member_op!(204, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/connections",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/connections",
+            |_| Some(json!({"label": "CRM", "type": "hubspot", "credentials": {"token": "t"}})),
+            member_op!(201, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/connections/{id}",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::PATCH,
+            "/v1/organizations/{org_id}/connections/{id}",
+            |_| Some(json!({"label": "Warehouse (prod)"})),
+            member_op!(200, 403),
+        ),
+        case(
+            Method::PUT,
+            "/v1/organizations/{org_id}/connections/{id}/credentials",
+            |_| Some(json!({"credentials": {"password": "rotated"}})),
+            member_op!(204, 403),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/connections/{id}",
+            none,
+            member_op!(204, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/reports",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/reports",
+            |_| Some(json!({"name": "Daily", "definition": {}})),
+            member_op!(201, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/reports/{id}",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::PATCH,
+            "/v1/organizations/{org_id}/reports/{id}",
+            |_| Some(json!({"name": "Weekly costs"})),
+            member_op!(200, 403),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/reports/{id}",
+            none,
+            member_op!(204, 403),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/reports/{id}/runs",
+            none,
+            member_op!(202, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/reports/{id}/runs",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::PUT,
+            "/v1/organizations/{org_id}/reports/{id}/schedule",
+            |_| Some(json!({"cron": "0 9 * * 1-5", "timezone": "Europe/Paris"})),
+            member_op!(200, 403),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/reports/{id}/schedule",
+            none,
+            member_op!(204, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/knowledge-files",
+            none,
+            member_op!(200, 200),
+        ),
+        Case {
+            method: Method::POST,
+            template: "/v1/organizations/{org_id}/knowledge-files",
+            body: none,
+            service: false,
+            upload: true,
+            expect: member_op!(201, 403),
+        },
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/knowledge-files/{id}",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/knowledge-files/{id}/content",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/knowledge-files/{id}",
+            none,
+            member_op!(204, 403),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/pins",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/pins",
+            |f| Some(json!({"item_type": "report", "item_id": f.report})),
+            member_op!(201, 201),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/pins/{id}",
+            none,
+            member_op!(204, 204),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/chats",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/chats",
+            |f| Some(json!({"report_run_id": f.run})),
+            member_op!(201, 201),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/chats/{id}/messages",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/chats/{id}/messages",
+            |_| Some(json!({"content": "Why did costs spike?"})),
+            member_op!(201, 201),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/investigations",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/investigations",
+            |f| Some(json!({"agent_id": f.agent, "question": "What changed?"})),
+            member_op!(202, 202),
+        ),
     ]
 }
 
-fn path(template: &str, f: &Fixture) -> String {
+/// The path of a case for a caller: `{id}` names the thing the path is
+/// about, and for pins and chats the caller's own (the owner's for callers
+/// who have none).
+fn path(template: &str, f: &Fixture, who: Who) -> String {
+    let own = match who {
+        Who::Viewer => 1,
+        Who::Removed => 2,
+        _ => 0,
+    };
+    let id = if template.contains("/agents/") {
+        &f.agent
+    } else if template.contains("/connections/") {
+        &f.connection
+    } else if template.contains("/reports/") {
+        &f.report
+    } else if template.contains("/knowledge-files/") {
+        &f.file
+    } else if template.contains("/pins/") {
+        &f.pins[own]
+    } else if template.contains("/chats/") {
+        &f.chats[own]
+    } else {
+        ""
+    };
     template
+        .replace("{id}", id)
         .replace("{org_id}", &f.owner.org)
         .replace("{user_id}", &f.spare.id)
         .replace("{invitation_id}", &f.invitation_id)
@@ -267,16 +586,21 @@ async fn every_operation_for_every_caller() {
     for case in cases() {
         for who in EVERYONE {
             let f = fixture().await;
-            let path = path(case.template, &f);
+            let path = path(case.template, &f, who);
             let token = if case.service {
                 Some(SERVICE_TOKEN)
             } else {
                 token(who, &f)
             };
-            let reply = f
-                .app
-                .call(case.method.clone(), &path, token, (case.body)(&f))
-                .await;
+            let reply = if case.upload {
+                f.app
+                    .upload(&path, token, "more.txt", "text/plain", b"more".to_vec())
+                    .await
+            } else {
+                f.app
+                    .call(case.method.clone(), &path, token, (case.body)(&f))
+                    .await
+            };
             let expected = (case.expect)(who);
             if reply.status.as_u16() != expected {
                 failures.push(format!(
@@ -343,6 +667,10 @@ async fn an_outsiders_404_is_byte_identical_to_a_missing_organizations() {
         ("/v1/organizations/{}/members", Method::GET),
         ("/v1/organizations/{}/billing", Method::GET),
         ("/v1/organizations/{}/invitations", Method::GET),
+        ("/v1/organizations/{}/agents", Method::GET),
+        ("/v1/organizations/{}/connections", Method::GET),
+        ("/v1/organizations/{}/knowledge-files", Method::GET),
+        ("/v1/organizations/{}/chats", Method::GET),
     ] {
         let theirs = f
             .app

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use poem::EndpointExt;
 use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderMap, Method, StatusCode};
-use poem::test::TestClient;
+use poem::test::{TestClient, TestForm, TestFormField};
 use serde_json::{Value, json};
 use tenancy_core::entity::MailContent;
 use tenancy_core::ports::{Clock, MailOutbox};
@@ -154,6 +154,47 @@ impl TestApp {
             headers,
             bytes,
         }
+    }
+
+    /// A multipart upload of one part named `file`.
+    pub async fn upload(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        file_name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Reply {
+        let form = TestForm::new().field(
+            TestFormField::bytes(bytes)
+                .name("file")
+                .filename(file_name)
+                .content_type(content_type),
+        );
+        let mut request = self.client.post(path).multipart(form);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().await.0;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().into_vec().await.unwrap();
+        Reply {
+            status,
+            headers,
+            bytes,
+        }
+    }
+
+    /// Creates something with a POST that answers `status`, and returns its id.
+    pub async fn create(&self, path: &str, token: &str, body: Value, status: u16) -> String {
+        self.post(path, Some(token), body)
+            .await
+            .expect(status)
+            .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
