@@ -218,10 +218,12 @@ page_of!(
 /// leaves as a 500 rather than a wrong body.
 trait FromResource: poem_openapi::types::ToJSON + Send + Sync + Sized {
     const KIND: ResourceKind;
-    fn convert(resource: &Resource) -> Option<Self>;
+    /// `now` is the service's clock, for what is derived from time (the
+    /// next run of a schedule).
+    fn convert(resource: &Resource, now: DateTime<Utc>) -> Option<Self>;
 
-    fn from_resource(resource: &Resource) -> Result<Self> {
-        Self::convert(resource).ok_or_else(|| {
+    fn from_resource(resource: &Resource, now: DateTime<Utc>) -> Result<Self> {
+        Self::convert(resource, now).ok_or_else(|| {
             tracing::error!(id = %resource.id, kind = %resource.kind(), expected = %Self::KIND, "resource of another kind");
             ApiError::new(500, "internal", "an internal error occurred; it has been logged")
         })
@@ -230,7 +232,7 @@ trait FromResource: poem_openapi::types::ToJSON + Send + Sync + Sized {
 
 impl FromResource for AgentBody {
     const KIND: ResourceKind = ResourceKind::Agent;
-    fn convert(r: &Resource) -> Option<Self> {
+    fn convert(r: &Resource, _: DateTime<Utc>) -> Option<Self> {
         let Details::Agent(agent) = &r.details else {
             return None;
         };
@@ -252,7 +254,7 @@ impl FromResource for AgentBody {
 
 impl FromResource for ConnectionBody {
     const KIND: ResourceKind = ResourceKind::Connection;
-    fn convert(r: &Resource) -> Option<Self> {
+    fn convert(r: &Resource, _: DateTime<Utc>) -> Option<Self> {
         let Details::Connection(connection) = &r.details else {
             return None;
         };
@@ -280,7 +282,7 @@ fn schedule_body(report: ResourceId, schedule: &Schedule, now: DateTime<Utc>) ->
 
 impl FromResource for ReportBody {
     const KIND: ResourceKind = ResourceKind::Report;
-    fn convert(r: &Resource) -> Option<Self> {
+    fn convert(r: &Resource, now: DateTime<Utc>) -> Option<Self> {
         let Details::Report(report) = &r.details else {
             return None;
         };
@@ -296,7 +298,7 @@ impl FromResource for ReportBody {
             schedule: report
                 .schedule
                 .as_ref()
-                .map(|s| schedule_body(r.id, s, Utc::now())),
+                .map(|s| schedule_body(r.id, s, now)),
             created_by: r.created_by.as_uuid(),
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -306,7 +308,7 @@ impl FromResource for ReportBody {
 
 impl FromResource for KnowledgeFileBody {
     const KIND: ResourceKind = ResourceKind::KnowledgeFile;
-    fn convert(r: &Resource) -> Option<Self> {
+    fn convert(r: &Resource, _: DateTime<Utc>) -> Option<Self> {
         let Details::KnowledgeFile(file) = &r.details else {
             return None;
         };
@@ -557,7 +559,10 @@ impl Kinds<'_> {
     async fn list<B: FromResource>(&self, auth: &Session, org: OrganizationId) -> Result<Vec<B>> {
         let caller = self.caller(auth).await?;
         let found = self.0.tenancy.resources(caller, org, B::KIND).await?;
-        found.iter().map(B::from_resource).collect()
+        found
+            .iter()
+            .map(|r| B::from_resource(r, self.0.tenancy.now()))
+            .collect()
     }
 
     async fn one<B: FromResource>(
@@ -572,7 +577,7 @@ impl Kinds<'_> {
             .tenancy
             .resource(caller, org, B::KIND, ResourceId::from_uuid(id))
             .await?;
-        B::from_resource(&found)
+        B::from_resource(&found, self.0.tenancy.now())
     }
 
     /// Authorizes, then parses the body with `parse`, then creates.
@@ -589,7 +594,10 @@ impl Kinds<'_> {
         let input = parse(&mut fields);
         let input = all_good(fields, input)?;
         let created = self.0.tenancy.create_resource(caller, org, input).await?;
-        Ok(Created::Created(Json(B::from_resource(&created)?)))
+        Ok(Created::Created(Json(B::from_resource(
+            &created,
+            self.0.tenancy.now(),
+        )?)))
     }
 
     /// Authorizes, then parses the patch with `parse`, then edits.
@@ -611,7 +619,7 @@ impl Kinds<'_> {
             .tenancy
             .update_resource(caller, org, ResourceId::from_uuid(id), patch)
             .await?;
-        Ok(Json(B::from_resource(&updated)?))
+        Ok(Json(B::from_resource(&updated, self.0.tenancy.now())?))
     }
 
     async fn delete(
@@ -1105,9 +1113,8 @@ impl ResourcesApi {
             .tenancy
             .upload_knowledge_file(caller, org, name, content_type, file.bytes)
             .await?;
-        Ok(Created::Created(Json(KnowledgeFileBody::from_resource(
-            &created,
-        )?)))
+        let body = KnowledgeFileBody::from_resource(&created, self.0.tenancy.now())?;
+        Ok(Created::Created(Json(body)))
     }
 
     /// One knowledge file (`view_resources`).

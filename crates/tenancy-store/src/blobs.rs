@@ -75,11 +75,11 @@ mod tests {
 
     #[tokio::test]
     async fn put_get_delete() {
-        let dir = std::env::temp_dir().join(format!("tenancy-blobs-{}", Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("tenancy-blobs-{}", Uuid::now_v7()));
         let blobs = FsBlobs::new(&dir);
         let key = BlobKey {
-            organization_id: OrganizationId::from_uuid(Uuid::new_v4()),
-            file_id: ResourceId::from_uuid(Uuid::new_v4()),
+            organization_id: OrganizationId::from_uuid(Uuid::now_v7()),
+            file_id: ResourceId::from_uuid(Uuid::now_v7()),
         };
         assert_eq!(blobs.get(key).await.unwrap(), None);
         blobs.put(key, b"hello".to_vec()).await.unwrap();

@@ -13,4 +13,5 @@ mod authorization;
 mod errors;
 mod flows;
 mod openapi;
+mod resources;
 mod support;

@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use tenancy_core::entity::MailContent;
-use tenancy_core::entity::ResourceKind;
 use tenancy_core::plan::{Limits, Plan, PlanCatalog, PlanId};
 use tenancy_core::ports::MailOutbox;
-use tenancy_core::service::Settings;
+use tenancy_core::resource::{
+    ConnectionType, Credentials, Definition, Description, NewResource, ResourceKind, ResourceName,
+    Text,
+};
+use tenancy_core::service::{ChatRequest, Settings};
 use tenancy_core::value::EmailAddress;
 use tenancy_core::{Error, OrganizationId, UserId};
 
@@ -72,14 +75,16 @@ fn run(test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
     });
 }
 
-/// The free plan allows 3 agents.
+/// The free plan allows 3 of everything.
 fn settings() -> Settings {
     let plan = |id: &str, agents| Plan {
         id: PlanId::new(id),
         name: id.into(),
         limits: Limits {
             agents,
-            ..Limits::default()
+            connections: agents,
+            reports: agents,
+            chat_messages_per_month: agents,
         },
     };
     Settings {
@@ -119,25 +124,89 @@ fn fifty_concurrent_accepts_make_one_membership() {
     });
 }
 
+/// A new resource of a metered kind, as a client would send it.
+fn new_resource(kind: ResourceKind) -> NewResource {
+    let name = ResourceName::parse("Racer").unwrap();
+    match kind {
+        ResourceKind::Agent => NewResource::Agent {
+            name,
+            description: Description::empty(),
+            connection_ids: Vec::new(),
+        },
+        ResourceKind::Connection => NewResource::Connection {
+            label: name,
+            connection_type: ConnectionType::parse("postgres").unwrap(),
+            credentials: Credentials::parse([(
+                "password".to_owned(),
+                zeroize::Zeroizing::new("pw".to_owned()),
+            )])
+            .unwrap(),
+        },
+        ResourceKind::Report | ResourceKind::KnowledgeFile => NewResource::Report {
+            name,
+            definition: Definition::parse(serde_json::Map::new()).unwrap(),
+        },
+    }
+}
+
+/// 50 concurrent creates against a limit of 3, rotating through agents,
+/// connections, reports and chat messages (D10): exactly 3 succeed, the
+/// rest are `quota_exceeded`, and the billing view counts 3.
 #[test]
 fn fifty_concurrent_creates_at_a_limit_of_three_leave_three() {
     run(async |_db, service, round| {
         let (owner, org) = sign_up(&service, email(round, "owner")).await;
-        let results = join_all((0..50).map(|_| {
-            let service = service.clone();
-            tokio::spawn(async move {
-                service
-                    .create_resource(owner, org, ResourceKind::Agent)
+        let kind = [
+            ResourceKind::Agent,
+            ResourceKind::Connection,
+            ResourceKind::Report,
+        ]
+        .get(round % 4)
+        .copied();
+        let results: Vec<Result<(), Error>> = match kind {
+            Some(kind) => join_all((0..50).map(|_| {
+                let service = service.clone();
+                tokio::spawn(async move {
+                    service
+                        .create_resource(owner, org, new_resource(kind))
+                        .await
+                        .map(drop)
+                })
+            }))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect(),
+            None => {
+                let agent = service
+                    .create_resource(owner, org, new_resource(ResourceKind::Agent))
                     .await
-            })
-        }))
-        .await;
-        let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+                    .unwrap();
+                let chat = service
+                    .open_chat(owner, org, ChatRequest::Agent(agent.id))
+                    .await
+                    .unwrap();
+                join_all((0..50).map(|i| {
+                    let service = service.clone();
+                    let text = Text::parse(&format!("message {i}")).unwrap();
+                    tokio::spawn(async move {
+                        service
+                            .send_chat_message(owner, org, chat.id, text)
+                            .await
+                            .map(drop)
+                    })
+                }))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect()
+            }
+        };
         no_internal_errors(&results);
         assert_eq!(
             results.iter().filter(|r| r.is_ok()).count(),
             3,
-            "round {round}"
+            "round {round} ({kind:?})"
         );
         assert!(
             results
@@ -145,8 +214,14 @@ fn fifty_concurrent_creates_at_a_limit_of_three_leave_three() {
                 .filter_map(|r| r.as_ref().err())
                 .all(|e| e.code() == "quota_exceeded")
         );
-        let billing = service.billing(owner, org).await.unwrap();
-        assert_eq!(billing.usage.agents, 3, "round {round}");
+        let usage = service.billing(owner, org).await.unwrap().usage;
+        let used = match kind {
+            Some(ResourceKind::Agent) => usage.agents,
+            Some(ResourceKind::Connection) => usage.connections,
+            Some(_) => usage.reports,
+            None => usage.chat_messages_this_month,
+        };
+        assert_eq!(used, 3, "round {round} ({kind:?})");
     });
 }
 

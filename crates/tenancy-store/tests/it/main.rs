@@ -13,6 +13,7 @@
 
 mod concurrency;
 mod constraints;
+mod credentials;
 mod differential;
 mod outbox;
 mod support;

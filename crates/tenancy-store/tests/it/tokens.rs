@@ -11,7 +11,11 @@ use tenancy_store::Backend;
 
 use crate::support::{TestDb, backends, live, sign_up};
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 14] = [
+    "connection_credentials",
+    "report_runs",
+    "pins",
+    "investigations",
     "users",
     "sessions",
     "organizations",
@@ -24,7 +28,9 @@ const TABLES: [&str; 10] = [
     "mail_outbox",
 ];
 
-async fn raw_contents(db: &TestDb) -> Vec<u8> {
+/// Everything the database holds, as bytes: the SQLite files, or every
+/// PostgreSQL row as text.
+pub(crate) async fn raw_contents(db: &TestDb) -> Vec<u8> {
     match db.store.backend() {
         Backend::Sqlite => {
             let path = db.url.strip_prefix("sqlite://").unwrap();
@@ -59,7 +65,7 @@ async fn raw_contents(db: &TestDb) -> Vec<u8> {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
