@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::support::{Person, SERVICE_TOKEN, TestApp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
+pub(crate) enum Who {
     Anonymous,
     Outsider,
     Viewer,
@@ -24,8 +24,8 @@ const EVERYONE: [Who; 5] = [
     Who::Removed,
 ];
 
-struct Fixture {
-    app: TestApp,
+pub(crate) struct Fixture {
+    pub app: TestApp,
     owner: Person,
     viewer: Person,
     outsider: Person,
@@ -41,9 +41,12 @@ struct Fixture {
     /// Each member's own pin and chat, made while they were members.
     pins: [String; 3],
     chats: [String; 3],
+    /// Random secrets in the connection's credentials, set at creation and
+    /// by the rotation case: no response, log or table may show them.
+    pub canaries: [String; 3],
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let app = TestApp::new().await;
     let owner = app.sign_up("owner@example.com").await;
     let org = owner.org.clone();
@@ -51,11 +54,16 @@ async fn fixture() -> Fixture {
     let spare = app.viewer(&owner, &org, "spare@example.com").await;
     let removed = app.viewer(&owner, &org, "removed@example.com").await;
     let base = format!("/v1/organizations/{org}");
+    let canaries = [(); 3].map(|()| format!("canary{}", uuid::Uuid::now_v7().simple()));
     let connection = app
         .create(
             &format!("{base}/connections"),
             &owner.token,
-            json!({"label": "Warehouse", "type": "postgres", "credentials": {"password": "pw"}}),
+            json!({
+                "label": "Warehouse",
+                "type": "postgres",
+                "credentials": {"password": canaries[0], "api_key": canaries[1]}
+            }),
             201,
         )
         .await;
@@ -130,6 +138,7 @@ async fn fixture() -> Fixture {
     let outsider = app.sign_up("outsider@example.com").await;
     let (invitation_id, invitation_token) = app.invite(&owner, &org, "pending@example.com").await;
     Fixture {
+        canaries,
         agent,
         connection,
         report,
@@ -149,16 +158,16 @@ async fn fixture() -> Fixture {
 }
 
 /// One operation: how to call it, and the status each caller gets.
-struct Case {
-    method: Method,
+pub(crate) struct Case {
+    pub method: Method,
     /// The path template as in the OpenAPI document.
-    template: &'static str,
-    body: fn(&Fixture) -> Option<Value>,
+    pub template: &'static str,
+    pub body: fn(&Fixture) -> Option<Value>,
     /// The token used instead of the caller's session (the service token).
-    service: bool,
+    pub service: bool,
     /// Sent as a multipart upload of a small file instead of JSON.
-    upload: bool,
-    expect: fn(Who) -> u16,
+    pub upload: bool,
+    pub expect: fn(Who) -> u16,
 }
 
 fn none(_: &Fixture) -> Option<Value> {
@@ -199,7 +208,7 @@ macro_rules! member_op {
     };
 }
 
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![
         case(
             Method::POST,
@@ -386,7 +395,7 @@ fn cases() -> Vec<Case> {
         case(
             Method::PUT,
             "/v1/organizations/{org_id}/connections/{id}/credentials",
-            |_| Some(json!({"credentials": {"password": "rotated"}})),
+            |f| Some(json!({"credentials": {"password": f.canaries[2]}})),
             member_op!(204, 403),
         ),
         case(
@@ -541,7 +550,7 @@ fn cases() -> Vec<Case> {
 /// The path of a case for a caller: `{id}` names the thing the path is
 /// about, and for pins and chats the caller's own (the owner's for callers
 /// who have none).
-fn path(template: &str, f: &Fixture, who: Who) -> String {
+pub(crate) fn path(template: &str, f: &Fixture, who: Who) -> String {
     let own = match who {
         Who::Viewer => 1,
         Who::Removed => 2,
@@ -570,7 +579,7 @@ fn path(template: &str, f: &Fixture, who: Who) -> String {
         .replace("{token}", &f.invitation_token)
 }
 
-fn token(who: Who, f: &Fixture) -> Option<&str> {
+pub(crate) fn token(who: Who, f: &Fixture) -> Option<&str> {
     match who {
         Who::Anonymous => None,
         Who::Outsider => Some(&f.outsider.token),

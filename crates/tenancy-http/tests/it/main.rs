@@ -10,6 +10,7 @@
 )]
 
 mod authorization;
+mod canary;
 mod errors;
 mod flows;
 mod openapi;

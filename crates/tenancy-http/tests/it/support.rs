@@ -156,6 +156,20 @@ impl TestApp {
         }
     }
 
+    /// The bytes of the database as they are on disk: the SQLite file and
+    /// its write-ahead log.
+    pub fn raw_database(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            let mut file = self.path.clone().into_os_string();
+            file.push(suffix);
+            if let Ok(content) = std::fs::read(file) {
+                bytes.extend(content);
+            }
+        }
+        bytes
+    }
+
     /// A multipart upload of one part named `file`.
     pub async fn upload(
         &self,
