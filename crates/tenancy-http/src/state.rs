@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use tenancy_core::UserId;
-use tenancy_core::ports::Clock;
-use tenancy_core::service::Service;
+use tenancy_core::ports::{BlobStore, Clock};
+use tenancy_core::service::{Service, Settings};
 use tenancy_core::token::SecretToken;
 use tenancy_store::Store;
-use tenancy_store::system::{OsTokens, UuidV7};
+use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 
 use crate::problem::ApiError;
 
@@ -25,6 +25,16 @@ pub struct ApiConfig {
 
 /// The default of `--max-upload-bytes`: 10 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+
+impl Default for ApiConfig {
+    /// No service token (`POST /v1/authorize` answers 404), uploads up to 10 MiB.
+    fn default() -> Self {
+        Self {
+            service_token: None,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+        }
+    }
+}
 
 /// The state of the app.
 #[derive(Clone)]
@@ -44,6 +54,27 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// The app's state over a store: the use cases with the system clock,
+    /// UUID v7 ids and the operating system's randomness, knowledge files
+    /// in `blobs`. This is what `tenancy serve` runs and what a host that
+    /// embeds tenancy builds; the host then calls `state.tenancy` in-process
+    /// and mounts [`crate::app`] among its own routes.
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        blobs: Arc<dyn BlobStore>,
+        config: ApiConfig,
+    ) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tenancy =
+            Service::new(store.clone(), clock, UuidV7, OsTokens, settings).with_blobs(blobs);
+        Self {
+            tenancy: Arc::new(tenancy),
+            store,
+            config: Arc::new(config),
+        }
+    }
+
     /// The signed-in user of a bearer token; checked against the committed
     /// state on every request.
     pub async fn caller(&self, token: &str) -> Result<UserId, ApiError> {
