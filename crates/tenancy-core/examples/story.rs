@@ -1,18 +1,23 @@
 //! The seed's story, told through the core's use cases over the in-memory
 //! repository: sign up, create an organization, invite, accept from the link,
-//! hit a quota, chat, remove a member and watch their access end.
+//! hit a quota, connect a warehouse, chat, let the host use the connection on
+//! a viewer's behalf, remove the viewer and watch their access end.
 //!
 //! Run it with `cargo run -p tenancy-core --example story`.
 
 use chrono::{DateTime, Duration};
 use futures::executor::block_on;
-use tenancy_core::entity::ResourceKind;
 use tenancy_core::plan::PlanId;
-use tenancy_core::service::{OrganizationView, Service, Settings};
+use tenancy_core::resource::{
+    ConnectionType, Credentials, Description, Details, NewResource, ResourceKind, ResourceName,
+    Text,
+};
+use tenancy_core::service::{ChatRequest, OrganizationView, Service, Settings};
+use tenancy_core::testing::MemoryRepository;
 use tenancy_core::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
-use tenancy_core::testing::memory::MemoryRepository;
 use tenancy_core::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
-use tenancy_core::{Error, UserId};
+use tenancy_core::{Capability, Error, ResourceId, UserId};
+use zeroize::Zeroizing;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     block_on(story())
@@ -124,52 +129,116 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
     report(tenancy.billing(bob_id, acme_id).await);
 
     println!("6. Acme is on the free plan: three agents, then the quota says no.");
-    for _ in 0..4 {
+    for n in 1..=4 {
         report(
             tenancy
-                .create_resource(ann_id, acme_id, ResourceKind::Agent)
+                .create_resource(ann_id, acme_id, agent(&format!("Agent {n}"), vec![])?)
                 .await,
         );
     }
-    println!("   Ann upgrades Acme to pro, and the fourth agent fits.");
+    println!("   Ann upgrades Acme to pro and connects the warehouse; the fourth agent uses it.");
     tenancy
         .change_plan(ann_id, acme_id, PlanId::new("pro"))
         .await?;
-    let agent = tenancy
-        .create_resource(ann_id, acme_id, ResourceKind::Agent)
+    let credentials = Credentials::parse([
+        ("user".to_owned(), Zeroizing::new("reporting".to_owned())),
+        (
+            "password".to_owned(),
+            Zeroizing::new("correct horse battery staple".to_owned()),
+        ),
+    ])?;
+    let warehouse = tenancy
+        .create_resource(
+            ann_id,
+            acme_id,
+            NewResource::Connection {
+                label: ResourceName::parse("Warehouse")?,
+                connection_type: ConnectionType::parse("postgres")?,
+                credentials,
+            },
+        )
+        .await?;
+    let cost_bot = tenancy
+        .create_resource(ann_id, acme_id, agent("Cost bot", vec![warehouse.id])?)
         .await?;
     println!(
-        "   usage: {:?}",
+        "   {} uses {} connection(s); usage: {:?}",
+        cost_bot.name,
+        cost_bot.connection_ids().len(),
         tenancy.billing(ann_id, acme_id).await?.usage
     );
 
-    println!("7. Bob chats with an agent.");
-    let chat = tenancy.open_chat(bob_id, acme_id, agent.id).await?;
+    println!("7. Bob sees the connection, but not its secrets, and may not add one.");
+    for connection in tenancy
+        .resources(bob_id, acme_id, ResourceKind::Connection)
+        .await?
+    {
+        if let Details::Connection(details) = &connection.details {
+            println!(
+                "   {} ({}), credentials set: {}",
+                connection.name,
+                details.connection_type.as_str(),
+                details.credentials_updated_at.is_some()
+            );
+        }
+    }
+    let his_own = NewResource::Connection {
+        label: ResourceName::parse("Bob's warehouse")?,
+        connection_type: ConnectionType::parse("postgres")?,
+        credentials: Credentials::parse([(
+            "password".to_owned(),
+            Zeroizing::new("hunter2".to_owned()),
+        )])?,
+    };
+    report(tenancy.create_resource(bob_id, acme_id, his_own).await);
+
+    println!("8. Bob chats with the agent; the host answers with Bob's grant.");
+    let chat = tenancy
+        .open_chat(bob_id, acme_id, ChatRequest::Agent(cost_bot.id))
+        .await?;
     report(
         tenancy
-            .send_chat_message(bob_id, acme_id, chat.id, "Why did costs spike?")
+            .send_chat_message(
+                bob_id,
+                acme_id,
+                chat.id,
+                Text::parse("Why did costs spike?")?,
+            )
             .await,
     );
+    let grant = tenancy
+        .authorize(bob_id, acme_id, Capability::ChatWithAgents)
+        .await?
+        .map_err(Error::from)?;
+    // The host reads the credentials in-process to query the warehouse; only
+    // their names are shown here, never their values.
+    let opened = tenancy.connection_credentials(&grant, warehouse.id).await?;
+    println!(
+        "   the host opens the warehouse's credentials for Bob: {}",
+        opened.names().collect::<Vec<_>>().join(", ")
+    );
 
-    println!("8. Ann removes Bob; his very next message is refused, and his sidebar falls back.");
+    println!("9. Ann removes Bob; his very next message is refused, and his sidebar falls back.");
     tenancy.remove_member(ann_id, acme_id, bob_id).await?;
     report(
         tenancy
-            .send_chat_message(bob_id, acme_id, chat.id, "Hello?")
+            .send_chat_message(bob_id, acme_id, chat.id, Text::parse("Hello?")?)
             .await,
     );
+    println!("   The grant the host still holds opens nothing any more:");
+    report(tenancy.connection_credentials(&grant, warehouse.id).await);
     let active = tenancy.active_organization(bob_id).await?;
     println!("   Bob's active organization: {}", active.organization.name);
     println!("{}", switcher(&tenancy.organizations(bob_id).await?));
 
-    println!("9. His old link does not let him back in, even before it expires.");
+    println!("10. His old link does not let him back in, even before it expires.");
     report(tenancy.accept(bob_id, token).await);
     println!(
         "   Bob's own organization is untouched: {}",
         members(&tenancy, bob_id).await?
     );
     println!("   Ann's: {}", members(&tenancy, ann_id).await?);
-    println!("10. An invitation nobody uses expires after 7 days.");
+    println!("11. An invitation nobody uses expires after 7 days.");
     let cy = EmailAddress::parse("cy@example.com")?;
     tenancy.invite(ann_id, acme_id, cy, None).await?;
     let pending = || tenancy.pending_invitations(ann_id, acme_id);
@@ -177,6 +246,17 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
     clock.advance(Duration::days(7));
     println!("   pending 7 days later: {}", pending().await?.len());
     Ok(())
+}
+
+fn agent(
+    name: &str,
+    connection_ids: Vec<ResourceId>,
+) -> Result<NewResource, Box<dyn std::error::Error>> {
+    Ok(NewResource::Agent {
+        name: ResourceName::parse(name)?,
+        description: Description::parse("Answers questions about cloud costs")?,
+        connection_ids,
+    })
 }
 
 async fn members(

@@ -2,9 +2,13 @@
 //! accept is already normalized.
 
 use proptest::prelude::*;
+use tenancy_core::resource::{
+    ConnectionType, ContentType, Credentials, Description, ResourceName, Schedule, Text,
+};
 use tenancy_core::testing::strategies;
 use tenancy_core::token::SecretToken;
 use tenancy_core::value::{DisplayName, EmailAddress, NewPassword, OrganizationName};
+use zeroize::Zeroizing;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
@@ -16,6 +20,50 @@ proptest! {
         let _ = DisplayName::parse(&input);
         let _ = NewPassword::parse(&input);
         let _ = SecretToken::parse(&input);
+        let _ = ResourceName::parse(&input);
+        let _ = Description::parse(&input);
+        let _ = Text::parse(&input);
+        let _ = ConnectionType::parse(&input);
+        let _ = ContentType::parse(&input);
+        let _ = Schedule::parse(&input, None);
+        let _ = Schedule::parse("0 9 * * *", Some(&input));
+        let _ = Credentials::from_plaintext(input.as_bytes());
+    }
+
+    #[test]
+    fn stored_credentials_never_panic_and_round_trip(
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        credentials in strategies::credentials(),
+    ) {
+        let _ = Credentials::from_plaintext(&bytes);
+        let plaintext = credentials.to_plaintext();
+        prop_assert_eq!(Credentials::from_plaintext(&plaintext), Ok(credentials.clone()));
+        // What may be logged shows the names, never a value.
+        let canaries = Credentials::parse(
+            credentials
+                .names()
+                .map(|name| (name.to_owned(), Zeroizing::new(format!("canary-{name}")))),
+        )
+        .unwrap();
+        let debug = format!("{canaries:?}");
+        prop_assert!(!debug.contains("canary-"), "{}", debug);
+        for name in credentials.names() {
+            prop_assert!(debug.contains(name));
+        }
+    }
+
+    #[test]
+    fn accepted_resource_values_are_trimmed_and_stable(
+        name in strategies::resource_name(),
+        text in strategies::text(),
+        connection_type in strategies::connection_type(),
+    ) {
+        prop_assert_eq!(name.as_str(), name.as_str().trim());
+        prop_assert_eq!(ResourceName::parse(name.as_str()), Ok(name.clone()));
+        prop_assert!(!name.as_str().chars().any(char::is_control));
+        prop_assert_eq!(text.as_str(), text.as_str().trim());
+        prop_assert_eq!(Text::parse(text.as_str()), Ok(text.clone()));
+        prop_assert_eq!(ConnectionType::parse(connection_type.as_str()), Ok(connection_type.clone()));
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! A JSON request body that tells malformed JSON (400 `bad_request`) from
 //! well-formed JSON with invalid values (422 `validation_failed`).
 
-use poem::{FromRequest, Request, RequestBody};
+use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
+use tokio::io::AsyncReadExt as _;
 
 use crate::problem::{ApiError, FieldError};
+
+/// The largest JSON body read: far above any valid request (a report
+/// definition is at most 64 KiB, credentials at most 32 × 8 KiB), so that a
+/// client cannot make the server buffer an unbounded body.
+pub(crate) const JSON_MAX_BYTES: u64 = 1024 * 1024;
 
 /// A JSON body of `T`.
 #[derive(Debug, Clone)]
@@ -35,7 +41,28 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let data = Vec::<u8>::from_request(request, body).await?;
+        let _ = request;
+        let mut data = Vec::new();
+        body.take()?
+            .into_async_read()
+            .take(JSON_MAX_BYTES + 1)
+            .read_to_end(&mut data)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    400,
+                    "bad_request",
+                    format!("the request body broke off: {e}"),
+                )
+            })?;
+        if data.len() as u64 > JSON_MAX_BYTES {
+            return Err(ApiError::new(
+                413,
+                "payload_too_large",
+                format!("a JSON body may have at most {JSON_MAX_BYTES} bytes"),
+            )
+            .into());
+        }
         if data.is_empty() {
             return Err(ApiError::new(400, "bad_request", "the request body is empty").into());
         }

@@ -515,8 +515,9 @@ pub fn start_investigation(
 }
 
 /// Whether a host may read a connection's credentials to act for the holder
-/// of `grant`: the grant must still hold (D12, checked against `access`,
-/// read now), and the connection must be the organization's.
+/// of `grant`: the grant must be for work that uses connections
+/// ([`USES_CONNECTIONS`]), it must still hold (D12, checked against
+/// `access`, read now), and the connection must be the organization's.
 pub fn use_connection<'a>(
     grant: &Grant,
     access: Access<'_>,
@@ -527,6 +528,25 @@ pub fn use_connection<'a>(
     {
         return Err(Error::NotFound(Missing::Organization));
     }
+    if !USES_CONNECTIONS.contains(&grant.capability()) {
+        return Err(Error::Forbidden {
+            role: grant.role(),
+            capability: Capability::ChatWithAgents,
+        });
+    }
     let current = access.grant(grant.capability())?;
     own(&current, ResourceKind::Connection, found)
 }
+
+/// The capabilities whose work uses an organization's connections on the
+/// member's behalf (R22): an agent answering a chat, an investigation, a
+/// report run and its results, and managing the connections themselves.
+/// A grant of anything else (`view_resources`, `pin_items`, ...) opens no
+/// credentials.
+pub const USES_CONNECTIONS: [Capability; 5] = [
+    Capability::ChatWithAgents,
+    Capability::RunInvestigations,
+    Capability::ChatWithReportResults,
+    Capability::TriggerReportRuns,
+    Capability::ManageConnections,
+];

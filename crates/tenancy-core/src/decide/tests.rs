@@ -4,9 +4,17 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use zeroize::Zeroizing;
+
 use super::*;
-use crate::entity::{InvitationState, InvitationStatus};
+use crate::entity::{ChatSubject, InvitationState, InvitationStatus};
+use crate::id::{ChatId, InvestigationId, MessageId, ReportRunId};
 use crate::plan::{Limits, PlanCatalog, Usage};
+use crate::resource::{
+    AGENT_CONNECTIONS_MAX, Agent, Connection, ConnectionType, ContentType, Definition, Description,
+    Details, KnowledgeFile, NewResource, Report, ResourceKind, ResourceName, ResourcePatch,
+    RunStatus, Schedule, Text,
+};
 
 fn at(hours: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::hours(hours)
@@ -534,84 +542,972 @@ fn plan_changes_need_billing_and_a_known_plan() {
     );
 }
 
-#[test]
-fn creates_check_the_capability_before_the_quota() {
-    let w = world();
-    let limits = Limits {
-        agents: Some(1),
-        ..Limits::default()
+// Resources and what members do with them.
+
+fn rid(n: u128) -> ResourceId {
+    ResourceId::from_uuid(Uuid::from_u128(n))
+}
+
+fn resource(org: &Organization, n: u128, details: Details) -> Resource {
+    Resource {
+        id: rid(n),
+        organization_id: org.id,
+        name: ResourceName::parse(&format!("Resource {n}")).unwrap(),
+        details,
+        created_by: org.owner_id,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+fn agent_of(org: &Organization, n: u128, connection_ids: &[ResourceId]) -> Resource {
+    resource(
+        org,
+        n,
+        Details::Agent(Agent {
+            description: Description::empty(),
+            connection_ids: connection_ids.to_vec(),
+        }),
+    )
+}
+
+fn of_kind(org: &Organization, n: u128, kind: ResourceKind) -> Resource {
+    let details = match kind {
+        ResourceKind::Agent => return agent_of(org, n, &[]),
+        ResourceKind::Connection => Details::Connection(Connection {
+            connection_type: ConnectionType::parse("postgres").unwrap(),
+            credentials_updated_at: Some(at(0)),
+        }),
+        ResourceKind::Report => Details::Report(Report {
+            definition: Definition::parse(serde_json::Map::new()).unwrap(),
+            schedule: None,
+        }),
+        ResourceKind::KnowledgeFile => Details::KnowledgeFile(KnowledgeFile {
+            content_type: ContentType::octet_stream(),
+            size_bytes: 3,
+            sha256: "ab".repeat(32),
+        }),
     };
-    let full = Usage {
-        agents: 1,
-        ..Usage::default()
+    resource(org, n, details)
+}
+
+fn credentials(secret: &str) -> Credentials {
+    Credentials::parse([("api_key".to_owned(), Zeroizing::new(secret.to_owned()))]).unwrap()
+}
+
+fn new_of(kind: ResourceKind, connection_ids: &[ResourceId]) -> NewResource {
+    let name = ResourceName::parse("Cost bot").unwrap();
+    match kind {
+        ResourceKind::Agent => NewResource::Agent {
+            name,
+            description: Description::empty(),
+            connection_ids: connection_ids.to_vec(),
+        },
+        ResourceKind::Connection => NewResource::Connection {
+            label: name,
+            connection_type: ConnectionType::parse("postgres").unwrap(),
+            credentials: credentials("s3cr3t"),
+        },
+        ResourceKind::Report => NewResource::Report {
+            name,
+            definition: Definition::parse(serde_json::Map::new()).unwrap(),
+        },
+        ResourceKind::KnowledgeFile => NewResource::KnowledgeFile {
+            name,
+            content_type: ContentType::octet_stream(),
+            size_bytes: 3,
+            sha256: "ab".repeat(32),
+        },
+    }
+}
+
+/// A rename of a resource of `kind`; knowledge files have no patch.
+fn rename_of(kind: ResourceKind) -> Option<ResourcePatch> {
+    let name = Some(ResourceName::parse("Renamed").unwrap());
+    match kind {
+        ResourceKind::Agent => Some(ResourcePatch::Agent {
+            name,
+            description: None,
+            connection_ids: None,
+        }),
+        ResourceKind::Connection => Some(ResourcePatch::Connection { label: name }),
+        ResourceKind::Report => Some(ResourcePatch::Report {
+            name,
+            definition: None,
+        }),
+        ResourceKind::KnowledgeFile => None,
+    }
+}
+
+fn owner(w: &World) -> Access<'_> {
+    Access {
+        actor: w.ann.id,
+        organization: Some(&w.acme),
+        membership: Some(&w.ann_owner),
+    }
+}
+
+fn viewer(w: &World) -> Access<'_> {
+    Access {
+        actor: w.bob.id,
+        organization: Some(&w.acme),
+        membership: Some(&w.bob_viewer),
+    }
+}
+
+/// Someone who is not a member of Acme.
+fn outsider(w: &World) -> Access<'_> {
+    Access {
+        actor: UserId::from_uuid(Uuid::from_u128(3)),
+        organization: Some(&w.acme),
+        membership: None,
+    }
+}
+
+/// An organization that does not exist, asked by someone who would own it.
+fn nowhere(w: &World) -> Access<'_> {
+    Access {
+        organization: None,
+        ..owner(w)
+    }
+}
+
+const NO_LIMITS: Limits = Limits {
+    agents: None,
+    connections: None,
+    reports: None,
+    chat_messages_per_month: None,
+};
+
+fn unlimited() -> Quota<'static> {
+    const NOTHING_USED: Usage = Usage {
+        agents: 0,
+        connections: 0,
+        reports: 0,
+        chat_messages_this_month: 0,
     };
-    let empty = Usage::default();
-    let id = ResourceId::from_uuid(Uuid::from_u128(5));
-    let create = |m: &Membership, usage: &Usage| {
-        codes(create_resource(
-            m.user_id,
-            Some(&w.acme),
-            Some(m),
-            ResourceKind::Agent,
-            Quota {
-                limits: &limits,
-                usage,
-            },
-            id,
-            at(1),
-        ))
-    };
-    assert_eq!(create(&w.ann_owner, &empty), "ok");
-    assert_eq!(create(&w.ann_owner, &full), "quota_exceeded");
-    assert_eq!(create(&w.bob_viewer, &full), "forbidden");
+    Quota {
+        limits: &NO_LIMITS,
+        usage: &NOTHING_USED,
+    }
+}
+
+fn is_forbidden<T: std::fmt::Debug>(result: Result<T, Error>, wanted: Capability) -> bool {
+    matches!(
+        result,
+        Err(Error::Forbidden { role: Role::Viewer, capability }) if capability == wanted
+    )
+}
+
+fn is_missing<T: std::fmt::Debug>(result: Result<T, Error>, wanted: Missing) -> bool {
+    matches!(result, Err(Error::NotFound(missing)) if missing == wanted)
 }
 
 #[test]
-fn chat_messages_only_in_ones_own_chat_of_ones_organization() {
+fn each_kind_is_managed_by_its_capability_and_viewers_only_look() {
     let w = world();
-    let agent = Resource {
-        id: ResourceId::from_uuid(Uuid::from_u128(5)),
-        organization_id: w.acme.id,
-        kind: ResourceKind::Agent,
-        created_by: w.ann.id,
-        created_at: at(0),
-    };
-    let chat_id = ChatId::from_uuid(Uuid::from_u128(6));
-    let chat = open_chat(
-        w.bob.id,
-        Some(&w.acme),
-        Some(&w.bob_viewer),
-        Some(&agent),
-        chat_id,
+    for kind in ResourceKind::ALL {
+        let capability = kind.manage_capability();
+        let found = of_kind(&w.acme, 5, kind);
+        let created = create_resource(
+            owner(&w),
+            unlimited(),
+            &[],
+            new_of(kind, &[]),
+            rid(6),
+            at(1),
+        )
+        .unwrap();
+        assert_eq!(created.outcome().kind(), kind);
+        assert!(
+            is_forbidden(
+                create_resource(
+                    viewer(&w),
+                    unlimited(),
+                    &[],
+                    new_of(kind, &[]),
+                    rid(6),
+                    at(1)
+                ),
+                capability
+            ),
+            "{kind}"
+        );
+        if let Some(patch) = rename_of(kind) {
+            let renamed = update_resource(owner(&w), Some(&found), &[], patch.clone(), at(1));
+            assert_eq!(renamed.unwrap().outcome().name.as_str(), "Renamed");
+            assert!(
+                is_forbidden(
+                    update_resource(viewer(&w), Some(&found), &[], patch, at(1)),
+                    capability
+                ),
+                "{kind}"
+            );
+        }
+        assert_eq!(
+            codes(delete_resource(owner(&w), kind, Some(&found), &[], at(1))),
+            "ok"
+        );
+        assert!(
+            is_forbidden(
+                delete_resource(viewer(&w), kind, Some(&found), &[], at(1)),
+                capability
+            ),
+            "{kind}"
+        );
+        // Viewers see every kind.
+        assert_eq!(
+            view_resource(viewer(&w), kind, Some(&found)).unwrap(),
+            &found
+        );
+    }
+    let connection = of_kind(&w.acme, 5, ResourceKind::Connection);
+    assert!(is_forbidden(
+        set_credentials(viewer(&w), Some(&connection), credentials("x"), at(1)),
+        Capability::ManageConnections
+    ));
+    let report = of_kind(&w.acme, 7, ResourceKind::Report);
+    let schedule = Schedule::parse("0 9 * * 1-5", None).unwrap();
+    assert!(is_forbidden(
+        set_schedule(viewer(&w), Some(&report), Some(schedule), at(1)),
+        Capability::ManageSchedules
+    ));
+    let run_id = ReportRunId::from_uuid(Uuid::from_u128(8));
+    assert!(is_forbidden(
+        trigger_run(viewer(&w), Some(&report), run_id, at(1)),
+        Capability::TriggerReportRuns
+    ));
+}
+
+#[test]
+fn viewers_pin_chat_investigate_and_talk_about_runs() {
+    let w = world();
+    let agent = agent_of(&w.acme, 5, &[]);
+    let report = of_kind(&w.acme, 6, ResourceKind::Report);
+    let run = trigger_run(
+        owner(&w),
+        Some(&report),
+        ReportRunId::from_uuid(Uuid::from_u128(7)),
         at(1),
     )
     .unwrap()
     .into_parts()
     .1;
-    let report = Resource {
-        kind: ResourceKind::Report,
-        ..agent.clone()
+    let pinned = pin(
+        viewer(&w),
+        ResourceKind::Agent,
+        Some(&agent),
+        &[],
+        PinId::from_uuid(Uuid::from_u128(8)),
+        at(2),
+    )
+    .unwrap();
+    assert_eq!(
+        (pinned.outcome().user_id, pinned.outcome().item_id),
+        (w.bob.id, agent.id)
+    );
+    let chat_id = ChatId::from_uuid(Uuid::from_u128(9));
+    let chat = open_chat(viewer(&w), ChatTarget::Agent(Some(&agent)), chat_id, at(2)).unwrap();
+    assert_eq!(chat.outcome().subject, ChatSubject::Agent(agent.id));
+    assert_eq!(chat.outcome().created_by, w.bob.id);
+    let about_run = open_chat(
+        viewer(&w),
+        ChatTarget::ReportRun(Some(&run)),
+        chat_id,
+        at(2),
+    )
+    .unwrap();
+    assert_eq!(
+        about_run.outcome().subject,
+        ChatSubject::ReportRun {
+            report_id: report.id,
+            run_id: run.id
+        }
+    );
+    assert_eq!(
+        about_run.changes(),
+        [Change::InsertChat(about_run.outcome().clone())]
+    );
+    let question = Text::parse("Why did costs spike?").unwrap();
+    let investigation = start_investigation(
+        viewer(&w),
+        Some(&agent),
+        question.clone(),
+        InvestigationId::from_uuid(Uuid::from_u128(10)),
+        at(2),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            investigation.outcome().agent_id,
+            investigation.outcome().created_by,
+            &investigation.outcome().question,
+            investigation.outcome().status
+        ),
+        (agent.id, w.bob.id, &question, RunStatus::Queued)
+    );
+}
+
+#[test]
+fn a_non_member_learns_nothing_even_about_what_does_not_exist() {
+    let w = world();
+    let agent = agent_of(&w.acme, 5, &[]);
+    let report = of_kind(&w.acme, 6, ResourceKind::Report);
+    for access in [outsider(&w), nowhere(&w)] {
+        let org = Missing::Organization;
+        for kind in ResourceKind::ALL {
+            let new = new_of(kind, &[]);
+            assert!(is_missing(
+                create_resource(access, unlimited(), &[], new, rid(6), at(1)),
+                org
+            ));
+            assert!(is_missing(
+                delete_resource(access, kind, None, &[], at(1)),
+                org
+            ));
+            assert!(is_missing(view_resource(access, kind, None), org));
+        }
+        assert!(is_missing(
+            update_resource(
+                access,
+                Some(&agent),
+                &[],
+                rename_of(ResourceKind::Agent).unwrap(),
+                at(1)
+            ),
+            org
+        ));
+        assert!(is_missing(
+            set_credentials(access, None, credentials("x"), at(1)),
+            org
+        ));
+        assert!(is_missing(
+            set_schedule(access, Some(&report), None, at(1)),
+            org
+        ));
+        assert!(is_missing(
+            trigger_run(
+                access,
+                Some(&report),
+                ReportRunId::from_uuid(Uuid::nil()),
+                at(1)
+            ),
+            org
+        ));
+        let pin_id = PinId::from_uuid(Uuid::nil());
+        assert!(is_missing(
+            pin(
+                access,
+                ResourceKind::Agent,
+                Some(&agent),
+                &[],
+                pin_id,
+                at(1)
+            ),
+            org
+        ));
+        assert!(is_missing(unpin(access, None), org));
+        let chat_id = ChatId::from_uuid(Uuid::nil());
+        assert!(is_missing(
+            open_chat(access, ChatTarget::Agent(Some(&agent)), chat_id, at(1)),
+            org
+        ));
+        assert!(is_missing(
+            open_chat(access, ChatTarget::ReportRun(None), chat_id, at(1)),
+            org
+        ));
+        assert!(is_missing(own_chat(access, None), org));
+        assert!(is_missing(
+            start_investigation(
+                access,
+                Some(&agent),
+                Text::parse("why").unwrap(),
+                InvestigationId::from_uuid(Uuid::nil()),
+                at(1)
+            ),
+            org
+        ));
+    }
+}
+
+#[test]
+fn resources_of_another_organization_or_another_kind_are_missing() {
+    let w = world();
+    let globex = org(11, &w.bob);
+    let resource_missing = Missing::Resource;
+    for kind in ResourceKind::ALL {
+        let theirs = of_kind(&globex, 5, kind);
+        let other_kind = ResourceKind::ALL
+            .into_iter()
+            .find(|k| *k != kind)
+            .map(|k| of_kind(&w.acme, 6, k))
+            .unwrap();
+        for found in [Some(&theirs), Some(&other_kind), None] {
+            assert!(is_missing(
+                delete_resource(owner(&w), kind, found, &[], at(1)),
+                resource_missing
+            ));
+            assert!(is_missing(
+                view_resource(owner(&w), kind, found),
+                resource_missing
+            ));
+            if let Some(patch) = rename_of(kind) {
+                assert!(is_missing(
+                    update_resource(owner(&w), found, &[], patch, at(1)),
+                    resource_missing
+                ));
+            }
+            if kind.pinnable() {
+                let pin_id = PinId::from_uuid(Uuid::nil());
+                assert!(is_missing(
+                    pin(viewer(&w), kind, found, &[], pin_id, at(1)),
+                    resource_missing
+                ));
+            }
+            match kind {
+                ResourceKind::Connection => assert!(is_missing(
+                    set_credentials(owner(&w), found, credentials("x"), at(1)),
+                    resource_missing
+                )),
+                ResourceKind::Report => {
+                    assert!(is_missing(
+                        set_schedule(owner(&w), found, None, at(1)),
+                        resource_missing
+                    ));
+                    let run_id = ReportRunId::from_uuid(Uuid::nil());
+                    assert!(is_missing(
+                        trigger_run(owner(&w), found, run_id, at(1)),
+                        resource_missing
+                    ));
+                }
+                ResourceKind::Agent => {
+                    let chat_id = ChatId::from_uuid(Uuid::nil());
+                    assert!(is_missing(
+                        open_chat(viewer(&w), ChatTarget::Agent(found), chat_id, at(1)),
+                        resource_missing
+                    ));
+                    assert!(is_missing(
+                        start_investigation(
+                            viewer(&w),
+                            found,
+                            Text::parse("why").unwrap(),
+                            InvestigationId::from_uuid(Uuid::nil()),
+                            at(1)
+                        ),
+                        resource_missing
+                    ));
+                }
+                ResourceKind::KnowledgeFile => {}
+            }
+        }
+    }
+    // A report run of another organization is as missing as an unknown one.
+    let their_run = ReportRun {
+        id: ReportRunId::from_uuid(Uuid::from_u128(7)),
+        organization_id: globex.id,
+        report_id: rid(5),
+        status: RunStatus::Queued,
+        triggered_by: w.bob.id,
+        created_at: at(0),
+    };
+    let chat_id = ChatId::from_uuid(Uuid::nil());
+    for run in [Some(&their_run), None] {
+        assert!(is_missing(
+            open_chat(viewer(&w), ChatTarget::ReportRun(run), chat_id, at(1)),
+            Missing::ReportRun
+        ));
+    }
+}
+
+#[test]
+fn creates_check_the_capability_then_the_quota_and_change_nothing_when_full() {
+    let w = world();
+    let limits = Limits {
+        agents: Some(1),
+        connections: Some(2),
+        reports: Some(0),
+        chat_messages_per_month: Some(0),
+    };
+    for (kind, limit) in [
+        (ResourceKind::Agent, 1),
+        (ResourceKind::Connection, 2),
+        (ResourceKind::Report, 0),
+    ] {
+        let metered = kind.metered().unwrap();
+        let usage_of = |used: u64| Usage {
+            agents: if kind == ResourceKind::Agent { used } else { 0 },
+            connections: if kind == ResourceKind::Connection {
+                used
+            } else {
+                0
+            },
+            reports: if kind == ResourceKind::Report {
+                used
+            } else {
+                0
+            },
+            chat_messages_this_month: 0,
+        };
+        let create = |access: Access<'_>, used: u64| {
+            let usage = usage_of(used);
+            let quota = Quota {
+                limits: &limits,
+                usage: &usage,
+            };
+            create_resource(access, quota, &[], new_of(kind, &[]), rid(5), at(1))
+        };
+        if limit > 0 {
+            assert_eq!(codes(create(owner(&w), limit - 1)), "ok", "{kind}");
+        }
+        // At the limit, and above it after a downgrade: refused, and an
+        // error carries no changes to commit.
+        for used in [limit, limit + 3] {
+            let refused = create(owner(&w), used);
+            assert!(
+                matches!(
+                    &refused,
+                    Err(Error::QuotaExceeded(q)) if q.metered == metered && q.limit == limit && q.used == used
+                ),
+                "{kind}: {refused:?}"
+            );
+        }
+        // The capability comes first: a viewer learns nothing about quotas.
+        assert!(is_forbidden(
+            create(viewer(&w), limit),
+            kind.manage_capability()
+        ));
+    }
+    // Knowledge files count toward no quota, whatever the limits and usage.
+    let full = Usage {
+        agents: 99,
+        connections: 99,
+        reports: 99,
+        chat_messages_this_month: 99,
+    };
+    let zero = Limits {
+        agents: Some(0),
+        connections: Some(0),
+        reports: Some(0),
+        chat_messages_per_month: Some(0),
+    };
+    let quota = Quota {
+        limits: &zero,
+        usage: &full,
+    };
+    let file = create_resource(
+        owner(&w),
+        quota,
+        &[],
+        new_of(ResourceKind::KnowledgeFile, &[]),
+        rid(5),
+        at(1),
+    );
+    assert_eq!(codes(file), "ok");
+}
+
+#[test]
+fn agents_use_only_connections_of_their_organization_without_repeats() {
+    let w = world();
+    let globex = org(11, &w.bob);
+    let ours = of_kind(&w.acme, 20, ResourceKind::Connection);
+    let ours_too = of_kind(&w.acme, 21, ResourceKind::Connection);
+    let theirs = of_kind(&globex, 22, ResourceKind::Connection);
+    let report = of_kind(&w.acme, 23, ResourceKind::Report);
+    let known = [
+        ours.clone(),
+        ours_too.clone(),
+        theirs.clone(),
+        report.clone(),
+    ];
+    let create = |wanted: &[ResourceId]| {
+        create_resource(
+            owner(&w),
+            unlimited(),
+            &known,
+            new_of(ResourceKind::Agent, wanted),
+            rid(5),
+            at(1),
+        )
+    };
+    let created = create(&[ours.id, ours_too.id, ours.id]).unwrap();
+    assert_eq!(created.outcome().connection_ids(), [ours.id, ours_too.id]);
+    for bad in [theirs.id, report.id, rid(99)] {
+        let refused = create(&[ours.id, bad]);
+        assert!(
+            matches!(&refused, Err(Error::Invalid { field: "connection_ids", message }) if message.contains(&bad.to_string())),
+            "{bad}: {refused:?}"
+        );
+    }
+    // At most 50 distinct connections; repeats do not count.
+    let many: Vec<Resource> = (0..=AGENT_CONNECTIONS_MAX as u128)
+        .map(|n| of_kind(&w.acme, 100 + n, ResourceKind::Connection))
+        .collect();
+    let ids: Vec<ResourceId> = many.iter().map(|c| c.id).collect();
+    let too_many = create_resource(
+        owner(&w),
+        unlimited(),
+        &many,
+        new_of(ResourceKind::Agent, &ids),
+        rid(5),
+        at(1),
+    );
+    assert_eq!(codes(too_many), "validation_failed");
+    let repeated: Vec<ResourceId> = ids[..AGENT_CONNECTIONS_MAX]
+        .iter()
+        .chain(&ids[..AGENT_CONNECTIONS_MAX])
+        .copied()
+        .collect();
+    let fits = create_resource(
+        owner(&w),
+        unlimited(),
+        &many,
+        new_of(ResourceKind::Agent, &repeated),
+        rid(5),
+        at(1),
+    );
+    assert_eq!(
+        fits.unwrap().outcome().connection_ids().len(),
+        AGENT_CONNECTIONS_MAX
+    );
+    // A viewer is refused before the references are looked at.
+    let as_viewer = create_resource(
+        viewer(&w),
+        unlimited(),
+        &known,
+        new_of(ResourceKind::Agent, &[theirs.id]),
+        rid(5),
+        at(1),
+    );
+    assert_eq!(codes(as_viewer), "forbidden");
+
+    // Updates check what they set, and keep the connections they do not.
+    let agent = agent_of(&w.acme, 5, &[ours.id]);
+    let patch = |ids: Option<Vec<ResourceId>>| ResourcePatch::Agent {
+        name: None,
+        description: Some(Description::parse("Now with a purpose").unwrap()),
+        connection_ids: ids,
+    };
+    let kept = update_resource(owner(&w), Some(&agent), &known, patch(None), at(2)).unwrap();
+    assert_eq!(kept.outcome().connection_ids(), [ours.id]);
+    assert_eq!(kept.outcome().updated_at, at(2));
+    assert_eq!(kept.outcome().name, agent.name);
+    let set = update_resource(
+        owner(&w),
+        Some(&agent),
+        &known,
+        patch(Some(vec![ours_too.id, ours_too.id])),
+        at(2),
+    )
+    .unwrap();
+    assert_eq!(set.outcome().connection_ids(), [ours_too.id]);
+    assert_eq!(
+        set.changes(),
+        [Change::UpdateResource(set.outcome().clone())]
+    );
+    let refused = update_resource(
+        owner(&w),
+        Some(&agent),
+        &known,
+        patch(Some(vec![theirs.id])),
+        at(2),
+    );
+    assert!(matches!(
+        refused,
+        Err(Error::Invalid {
+            field: "connection_ids",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn creating_a_connection_writes_its_row_then_its_credentials() {
+    let w = world();
+    let decision = create_resource(
+        owner(&w),
+        unlimited(),
+        &[],
+        new_of(ResourceKind::Connection, &[]),
+        rid(5),
+        at(1),
+    )
+    .unwrap();
+    let connection = decision.outcome().clone();
+    assert_eq!(
+        connection.details,
+        Details::Connection(Connection {
+            connection_type: ConnectionType::parse("postgres").unwrap(),
+            credentials_updated_at: Some(at(1)),
+        })
+    );
+    assert_eq!(
+        decision.changes(),
+        [
+            Change::InsertResource(connection.clone()),
+            Change::SetCredentials {
+                organization_id: w.acme.id,
+                connection_id: connection.id,
+                credentials: credentials("s3cr3t"),
+            },
+        ]
+    );
+    // The outcome, which the API returns, holds no secret.
+    assert!(!format!("{connection:?}").contains("s3cr3t"));
+    // Other kinds write their row only.
+    for kind in [ResourceKind::Agent, ResourceKind::Report] {
+        let decision = create_resource(
+            owner(&w),
+            unlimited(),
+            &[],
+            new_of(kind, &[]),
+            rid(5),
+            at(1),
+        )
+        .unwrap();
+        assert_eq!(
+            decision.changes(),
+            [Change::InsertResource(decision.outcome().clone())]
+        );
+    }
+}
+
+#[test]
+fn deleting_a_connection_erases_its_credentials_and_leaves_its_agents() {
+    let w = world();
+    let globex = org(11, &w.bob);
+    let connection = of_kind(&w.acme, 5, ResourceKind::Connection);
+    let other = of_kind(&w.acme, 6, ResourceKind::Connection);
+    let both = agent_of(&w.acme, 7, &[connection.id, other.id]);
+    let unrelated = agent_of(&w.acme, 8, &[other.id]);
+    // Not Acme's: a correct snapshot never holds it, and it is left alone.
+    let foreign = agent_of(&globex, 9, &[connection.id]);
+    let decision = delete_resource(
+        owner(&w),
+        ResourceKind::Connection,
+        Some(&connection),
+        &[both.clone(), unrelated, foreign],
+        at(3),
+    )
+    .unwrap();
+    let left = Resource {
+        details: Details::Agent(Agent {
+            description: Description::empty(),
+            connection_ids: vec![other.id],
+        }),
+        updated_at: at(3),
+        ..both
     };
     assert_eq!(
-        codes(open_chat(
-            w.bob.id,
-            Some(&w.acme),
-            Some(&w.bob_viewer),
-            Some(&report),
-            chat_id,
-            at(1)
-        )),
-        "not_found"
+        decision.changes(),
+        [
+            Change::DeletePinsOf {
+                organization_id: w.acme.id,
+                item_id: connection.id,
+            },
+            Change::DeleteResource {
+                organization_id: w.acme.id,
+                id: connection.id,
+                at: at(3),
+            },
+            Change::DeleteCredentials {
+                organization_id: w.acme.id,
+                connection_id: connection.id,
+            },
+            Change::UpdateResource(left),
+        ]
     );
+    assert_eq!(decision.outcome(), &connection);
+    // Deleting an agent touches no credentials.
+    let agent = agent_of(&w.acme, 7, &[connection.id]);
+    let decision =
+        delete_resource(owner(&w), ResourceKind::Agent, Some(&agent), &[], at(3)).unwrap();
+    assert_eq!(
+        decision.changes(),
+        [
+            Change::DeletePinsOf {
+                organization_id: w.acme.id,
+                item_id: agent.id,
+            },
+            Change::DeleteResource {
+                organization_id: w.acme.id,
+                id: agent.id,
+                at: at(3),
+            },
+        ]
+    );
+}
+
+#[test]
+fn credentials_rotate_and_schedules_change_only_when_different() {
+    let w = world();
+    let connection = of_kind(&w.acme, 5, ResourceKind::Connection);
+    let rotated = set_credentials(owner(&w), Some(&connection), credentials("new"), at(4)).unwrap();
+    let stamped = rotated.outcome().clone();
+    assert!(matches!(
+        &stamped.details,
+        Details::Connection(c) if c.credentials_updated_at == Some(at(4))
+    ));
+    assert_eq!(stamped.updated_at, at(4));
+    assert_eq!(
+        rotated.changes(),
+        [
+            Change::UpdateResource(stamped),
+            Change::SetCredentials {
+                organization_id: w.acme.id,
+                connection_id: connection.id,
+                credentials: credentials("new"),
+            },
+        ]
+    );
+
+    let report = of_kind(&w.acme, 6, ResourceKind::Report);
+    let schedule = Schedule::parse("0 9 * * 1-5", Some("Europe/Paris")).unwrap();
+    let set = set_schedule(owner(&w), Some(&report), Some(schedule.clone()), at(4)).unwrap();
+    let scheduled = set.outcome().clone();
+    assert!(matches!(
+        &scheduled.details,
+        Details::Report(r) if r.schedule.as_ref() == Some(&schedule)
+    ));
+    assert_eq!(set.changes(), [Change::UpdateResource(scheduled.clone())]);
+    let again = set_schedule(owner(&w), Some(&scheduled), Some(schedule), at(5)).unwrap();
+    assert!(again.changes().is_empty());
+    assert_eq!(again.outcome().updated_at, at(4));
+    let removed = set_schedule(owner(&w), Some(&scheduled), None, at(5)).unwrap();
+    assert!(matches!(
+        &removed.outcome().details,
+        Details::Report(r) if r.schedule.is_none()
+    ));
+    assert_eq!(removed.changes().len(), 1);
+    // Removing a schedule that is not there changes nothing.
+    let none = set_schedule(owner(&w), Some(&report), None, at(5)).unwrap();
+    assert!(none.changes().is_empty());
+}
+
+#[test]
+fn triggering_a_run_queues_it_for_the_report() {
+    let w = world();
+    let report = of_kind(&w.acme, 5, ResourceKind::Report);
+    let id = ReportRunId::from_uuid(Uuid::from_u128(6));
+    let decision = trigger_run(owner(&w), Some(&report), id, at(2)).unwrap();
+    let run = ReportRun {
+        id,
+        organization_id: w.acme.id,
+        report_id: report.id,
+        status: RunStatus::Queued,
+        triggered_by: w.ann.id,
+        created_at: at(2),
+    };
+    assert_eq!(decision.outcome(), &run);
+    assert_eq!(decision.changes(), [Change::InsertReportRun(run)]);
+}
+
+#[test]
+fn pinning_twice_answers_the_existing_pin() {
+    let w = world();
+    let agent = agent_of(&w.acme, 5, &[]);
+    let first = pin(
+        viewer(&w),
+        ResourceKind::Agent,
+        Some(&agent),
+        &[],
+        PinId::from_uuid(Uuid::from_u128(6)),
+        at(1),
+    )
+    .unwrap();
+    let existing = first.outcome().clone();
+    assert_eq!(first.changes(), [Change::InsertPin(existing.clone())]);
+    let again = pin(
+        viewer(&w),
+        ResourceKind::Agent,
+        Some(&agent),
+        std::slice::from_ref(&existing),
+        PinId::from_uuid(Uuid::from_u128(7)),
+        at(2),
+    )
+    .unwrap();
+    assert!(again.changes().is_empty());
+    assert_eq!(again.outcome(), &existing);
+    // Someone else's pin of the same item is theirs: the owner gets their own.
+    let owners = pin(
+        owner(&w),
+        ResourceKind::Agent,
+        Some(&agent),
+        std::slice::from_ref(&existing),
+        PinId::from_uuid(Uuid::from_u128(7)),
+        at(2),
+    )
+    .unwrap();
+    assert_eq!(owners.outcome().user_id, w.ann.id);
+    assert_eq!(owners.changes().len(), 1);
+    // Knowledge files stay off the sidebar.
+    let file = of_kind(&w.acme, 8, ResourceKind::KnowledgeFile);
+    let refused = pin(
+        owner(&w),
+        ResourceKind::KnowledgeFile,
+        Some(&file),
+        &[],
+        PinId::from_uuid(Uuid::from_u128(9)),
+        at(2),
+    );
+    assert!(matches!(
+        refused,
+        Err(Error::Invalid {
+            field: "item_type",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unpinning_someone_elses_pin_is_missing() {
+    let w = world();
+    let annes = Pin {
+        id: PinId::from_uuid(Uuid::from_u128(6)),
+        organization_id: w.acme.id,
+        user_id: w.ann.id,
+        item_kind: ResourceKind::Agent,
+        item_id: rid(5),
+        created_at: at(1),
+    };
+    assert!(is_missing(unpin(viewer(&w), Some(&annes)), Missing::Pin));
+    assert!(is_missing(unpin(owner(&w), None), Missing::Pin));
+    let elsewhere = Pin {
+        organization_id: org(11, &w.bob).id,
+        ..annes.clone()
+    };
+    assert!(is_missing(unpin(owner(&w), Some(&elsewhere)), Missing::Pin));
+    let decision = unpin(owner(&w), Some(&annes)).unwrap();
+    assert_eq!(
+        decision.changes(),
+        [Change::DeletePin {
+            organization_id: w.acme.id,
+            user_id: w.ann.id,
+            id: annes.id,
+        }]
+    );
+}
+
+#[test]
+fn chat_messages_only_in_ones_own_chat_of_ones_organization() {
+    let w = world();
+    let agent = agent_of(&w.acme, 5, &[]);
+    let chat_id = ChatId::from_uuid(Uuid::from_u128(6));
+    let chat = open_chat(viewer(&w), ChatTarget::Agent(Some(&agent)), chat_id, at(1))
+        .unwrap()
+        .into_parts()
+        .1;
+    let report = of_kind(&w.acme, 5, ResourceKind::Report);
+    assert!(is_missing(
+        open_chat(viewer(&w), ChatTarget::Agent(Some(&report)), chat_id, at(1)),
+        Missing::Resource
+    ));
     let limits = Limits {
         chat_messages_per_month: Some(1),
         ..Limits::default()
     };
-    let send = |actor: &Membership, chat: Option<&Chat>, used: u64| {
-        codes(send_chat_message(
-            actor.user_id,
-            Some(&w.acme),
-            Some(actor),
+    let send = |access: Access<'_>, chat: Option<&Chat>, used: u64| {
+        send_chat_message(
+            access,
             chat,
             Quota {
                 limits: &limits,
@@ -622,18 +1518,96 @@ fn chat_messages_only_in_ones_own_chat_of_ones_organization() {
             },
             SendMessage {
                 id: MessageId::from_uuid(Uuid::from_u128(7)),
-                content: "hi".into(),
+                content: Text::parse("hi").unwrap(),
                 now: at(2),
             },
-        ))
+        )
     };
-    assert_eq!(send(&w.bob_viewer, Some(&chat), 0), "ok");
-    assert_eq!(send(&w.bob_viewer, Some(&chat), 1), "quota_exceeded");
-    assert_eq!(send(&w.ann_owner, Some(&chat), 0), "not_found");
-    assert_eq!(send(&w.bob_viewer, None, 0), "not_found");
+    let sent = send(viewer(&w), Some(&chat), 0).unwrap();
+    assert_eq!(
+        (sent.outcome().sent_by, sent.outcome().content.as_str()),
+        (w.bob.id, "hi")
+    );
+    assert_eq!(codes(send(viewer(&w), Some(&chat), 1)), "quota_exceeded");
+    // Others' chats are missing, even to the owner of the organization.
+    assert!(is_missing(send(owner(&w), Some(&chat), 0), Missing::Chat));
+    assert!(is_missing(own_chat(owner(&w), Some(&chat)), Missing::Chat));
+    assert!(is_missing(send(viewer(&w), None, 0), Missing::Chat));
     let moved = Chat {
         organization_id: org(11, &w.bob).id,
-        ..chat
+        ..chat.clone()
     };
-    assert_eq!(send(&w.bob_viewer, Some(&moved), 0), "not_found");
+    assert!(is_missing(send(viewer(&w), Some(&moved), 0), Missing::Chat));
+    // A removed member's chat stops at the next message (R19).
+    let removed = Access {
+        membership: None,
+        ..viewer(&w)
+    };
+    assert!(is_missing(
+        send(removed, Some(&chat), 0),
+        Missing::Organization
+    ));
+}
+
+#[test]
+fn a_host_uses_a_connection_only_while_the_grant_still_holds() {
+    let w = world();
+    let connection = of_kind(&w.acme, 5, ResourceKind::Connection);
+    let grant = authorize(
+        w.bob.id,
+        w.acme.id,
+        Some(&w.bob_viewer),
+        Capability::ChatWithAgents,
+    )
+    .unwrap();
+    assert_eq!(
+        use_connection(&grant, viewer(&w), Some(&connection)).unwrap(),
+        &connection
+    );
+    // A grant for work that uses no connection opens nothing.
+    let viewing = authorize(
+        w.bob.id,
+        w.acme.id,
+        Some(&w.bob_viewer),
+        Capability::ViewResources,
+    )
+    .unwrap();
+    assert!(matches!(
+        use_connection(&viewing, viewer(&w), Some(&connection)),
+        Err(Error::Forbidden { .. })
+    ));
+    // Bob was removed since the grant was made: it opens nothing (D12).
+    let gone = Access {
+        membership: None,
+        ..viewer(&w)
+    };
+    assert!(is_missing(
+        use_connection(&grant, gone, Some(&connection)),
+        Missing::Organization
+    ));
+    // The access read now must be the grant holder's, in the grant's organization.
+    assert!(is_missing(
+        use_connection(&grant, owner(&w), Some(&connection)),
+        Missing::Organization
+    ));
+    let globex = org(11, &w.bob);
+    let bob_owner = member(&globex, &w.bob, Role::Owner);
+    let elsewhere = Access {
+        actor: w.bob.id,
+        organization: Some(&globex),
+        membership: Some(&bob_owner),
+    };
+    assert!(is_missing(
+        use_connection(&grant, elsewhere, Some(&connection)),
+        Missing::Organization
+    ));
+    // Only a connection of the grant's organization opens.
+    let theirs = of_kind(&globex, 6, ResourceKind::Connection);
+    let agent = agent_of(&w.acme, 7, &[]);
+    for found in [Some(&theirs), Some(&agent), None] {
+        assert!(is_missing(
+            use_connection(&grant, viewer(&w), found),
+            Missing::Resource
+        ));
+    }
 }

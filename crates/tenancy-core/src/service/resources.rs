@@ -305,11 +305,12 @@ where
             )?;
             self.commit(tx, decision).await
         })?;
-        if deleted.kind() == ResourceKind::KnowledgeFile {
-            self.blobs()?
-                .0
-                .delete(Blobs::key(organization, deleted.id))
-                .await?;
+        // The deletion is committed: the client is told so even if erasing
+        // the content fails, which leaves at worst an unreferenced blob.
+        if deleted.kind() == ResourceKind::KnowledgeFile
+            && let Some(blobs) = &self.blobs
+        {
+            let _ = blobs.0.delete(Blobs::key(organization, deleted.id)).await;
         }
         Ok(())
     }

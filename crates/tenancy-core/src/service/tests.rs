@@ -9,6 +9,7 @@ use super::*;
 use crate::decide::Change;
 use crate::entity::MailContent;
 use crate::error::StoreError;
+use crate::plan::Usage;
 use crate::ports::{MockRepository, MockTransaction};
 use crate::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
 
@@ -255,4 +256,148 @@ fn authorization_reads_the_committed_membership_every_time() {
     assert!(check().is_ok());
     // Removed between two requests: the very next check is denied (D12).
     assert_eq!(check(), Err(Denial::NotAMember));
+}
+
+fn connection_input() -> crate::resource::NewResource {
+    crate::resource::NewResource::Connection {
+        label: crate::resource::ResourceName::parse("Warehouse").unwrap(),
+        connection_type: crate::resource::ConnectionType::parse("postgres").unwrap(),
+        credentials: crate::resource::Credentials::parse([(
+            "password".to_owned(),
+            zeroize::Zeroizing::new("s3cr3t".to_owned()),
+        )])
+        .unwrap(),
+    }
+}
+
+/// A transaction that serves the snapshot of a create by a member of `role`.
+fn create_snapshot(tx: &mut MockTransaction, seq: &mut Sequence, role: Role) {
+    tx.expect_lock_organization()
+        .withf(|id| *id == acme().id)
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(()));
+    tx.expect_organization()
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(Some(acme())));
+    tx.expect_membership()
+        .times(1)
+        .in_sequence(seq)
+        .returning(move |_, _| Ok(Some(membership(role))));
+    tx.expect_usage()
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_, _| Ok(Usage::default()));
+}
+
+#[test]
+fn creating_a_connection_locks_first_then_writes_its_row_and_its_credentials() {
+    let mut tx = MockTransaction::new();
+    let mut seq = Sequence::new();
+    create_snapshot(&mut tx, &mut seq, Role::Owner);
+    tx.expect_apply()
+        .withf(|c| matches!(c, Change::InsertResource(r) if r.name.as_str() == "Warehouse"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    tx.expect_apply()
+        .withf(|c| {
+            matches!(c, Change::SetCredentials { organization_id, credentials, .. }
+                if *organization_id == acme().id && credentials.expose("password") == Some("s3cr3t"))
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    tx.expect_commit()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(()));
+    let created = futures::executor::block_on(service(repository_of(vec![tx])).create_resource(
+        ann().id,
+        acme().id,
+        connection_input(),
+    ))
+    .unwrap();
+    assert_eq!(created.kind(), crate::resource::ResourceKind::Connection);
+    assert_eq!(created.organization_id, acme().id);
+}
+
+#[test]
+fn a_viewers_create_writes_nothing() {
+    let mut tx = MockTransaction::new();
+    let mut seq = Sequence::new();
+    create_snapshot(&mut tx, &mut seq, Role::Viewer);
+    tx.expect_apply().never();
+    tx.expect_commit().never();
+    let error = futures::executor::block_on(service(repository_of(vec![tx])).create_resource(
+        ann().id,
+        acme().id,
+        connection_input(),
+    ))
+    .unwrap_err();
+    assert_eq!(error.code(), "forbidden");
+}
+
+#[test]
+fn a_host_reads_credentials_without_writing_and_checks_the_grant_again() {
+    let grant = authorize(
+        ann().id,
+        acme().id,
+        Some(&membership(Role::Viewer)),
+        Capability::ChatWithAgents,
+    )
+    .unwrap();
+    let connection = crate::resource::Resource {
+        id: crate::id::ResourceId::from_uuid(Uuid::from_u128(20)),
+        organization_id: acme().id,
+        name: crate::resource::ResourceName::parse("Warehouse").unwrap(),
+        details: crate::resource::Details::Connection(crate::resource::Connection {
+            connection_type: crate::resource::ConnectionType::parse("postgres").unwrap(),
+            credentials_updated_at: None,
+        }),
+        created_by: ann().id,
+        created_at: DateTime::from_timestamp(0, 0).unwrap(),
+        updated_at: DateTime::from_timestamp(0, 0).unwrap(),
+    };
+    let mut repository = MockRepository::new();
+    repository.expect_begin().never();
+    let mut seq = Sequence::new();
+    for still_member in [true, false] {
+        let connection = connection.clone();
+        repository
+            .expect_read()
+            .times(1)
+            .in_sequence(&mut seq)
+            .return_once(move || {
+                let mut tx = MockTransaction::new();
+                tx.expect_organization().returning(|_| Ok(Some(acme())));
+                tx.expect_membership()
+                    .times(1)
+                    .returning(move |_, _| Ok(still_member.then(|| membership(Role::Viewer))));
+                tx.expect_resource()
+                    .withf(|org, _| *org == acme().id)
+                    .returning(move |_, _| Ok(Some(connection.clone())));
+                // Only a member's read gets this far.
+                tx.expect_connection_credentials()
+                    .times(usize::from(still_member))
+                    .returning(|_, _| {
+                        Ok(crate::resource::Credentials::parse([(
+                            "password".to_owned(),
+                            zeroize::Zeroizing::new("s3cr3t".to_owned()),
+                        )])
+                        .ok())
+                    });
+                tx.expect_apply().never();
+                tx.expect_commit().never();
+                Ok(Box::new(tx))
+            });
+    }
+    let service = service(repository);
+    let read =
+        || futures::executor::block_on(service.connection_credentials(&grant, connection.id));
+    let credentials = read().unwrap();
+    assert_eq!(credentials.expose("password"), Some("s3cr3t"));
+    // Removed since the grant was made: the very next read is refused (D12).
+    assert_eq!(read().unwrap_err().code(), "not_found");
 }

@@ -772,10 +772,10 @@ impl Transaction for MemoryTransaction {
                 state.chats.insert(chat.id, chat);
             }
             Change::InsertChatMessage(message) => {
-                if !state
+                if state
                     .chats
                     .get(&message.chat_id)
-                    .is_some_and(|c| c.organization_id == message.organization_id)
+                    .is_none_or(|c| c.organization_id != message.organization_id)
                 {
                     return Err(violation("message's chat exists in its organization"));
                 }

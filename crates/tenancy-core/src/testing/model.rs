@@ -110,7 +110,8 @@ pub enum Op {
         org: usize,
     },
     Invite {
-        actor: usize,
+        /// `None` is the organization's owner, so that viewers join.
+        actor: Option<usize>,
         org: usize,
         email: usize,
         role: AskedRole,
@@ -125,7 +126,9 @@ pub enum Op {
         invitation: usize,
     },
     Remove {
-        actor: usize,
+        /// `None` is an owner removing one of their viewers, picked by `org`
+        /// and `member` among all of them, so that removals happen.
+        actor: Option<usize>,
         org: usize,
         member: usize,
     },
@@ -192,9 +195,11 @@ pub enum Op {
         actor: Option<usize>,
         agent: usize,
     },
-    /// A host reads a connection's credentials for a user: with a grant
-    /// fresh from `authorize`, or with one kept from an earlier step (which
-    /// must stop working once its holder is removed, D12).
+    /// A host reads a connection's credentials on someone's behalf: with a
+    /// grant fresh from `authorize` for a member (picked by `user`) of the
+    /// connection's organization, or, when `stale`, with a viewer's grant
+    /// kept from an earlier step (picked by `user`), which must stop working
+    /// once its holder is removed (D12).
     UseConnection {
         user: usize,
         connection: usize,
@@ -216,7 +221,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => i().prop_map(|invitation| Op::SignUpFromLink { invitation }),
         1 => i().prop_map(|user| Op::CreateOrganization { user }),
         1 => (i(), i()).prop_map(|(actor, org)| Op::Rename { actor, org }),
-        5 => (i(), i(), i(), prop_oneof![
+        5 => (who(), i(), i(), prop_oneof![
                 6 => Just(AskedRole::Unspecified),
                 2 => Just(AskedRole::Viewer),
                 1 => Just(AskedRole::Owner),
@@ -225,22 +230,22 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(actor, org, email, role)| Op::Invite { actor, org, email, role }),
         5 => (i(), i()).prop_map(|(user, invitation)| Op::Accept { user, invitation }),
         1 => (i(), i(), i()).prop_map(|(actor, org, invitation)| Op::Revoke { actor, org, invitation }),
-        2 => (i(), i(), i()).prop_map(|(actor, org, member)| Op::Remove { actor, org, member }),
+        2 => (who(), i(), i()).prop_map(|(actor, org, member)| Op::Remove { actor, org, member }),
         2 => (i(), i()).prop_map(|(user, org)| Op::Switch { user, org }),
         1 => (i(), i(), i()).prop_map(|(actor, org, plan)| Op::ChangePlan { actor, org, plan }),
-        4 => (who(), i(), super::strategies::resource_kind(), proptest::option::weighted(0.4, i()))
+        5 => (who(), i(), super::strategies::resource_kind(), proptest::option::weighted(0.4, i()))
             .prop_map(|(actor, org, kind, connection)| Op::CreateResource { actor, org, kind, connection }),
-        2 => (proptest::option::weighted(0.4, i()), i(), elsewhere())
+        3 => (proptest::option::weighted(0.4, i()), i(), elsewhere())
             .prop_map(|(actor, resource, elsewhere)| Op::DeleteResource { actor, resource, elsewhere }),
-        1 => (who(), i()).prop_map(|(actor, report)| Op::TriggerRun { actor, report }),
+        2 => (who(), i()).prop_map(|(actor, report)| Op::TriggerRun { actor, report }),
         2 => (i(), i(), i()).prop_map(|(actor, org, agent)| Op::OpenChat { actor, org, agent }),
-        1 => (who(), i(), elsewhere())
+        2 => (who(), i(), elsewhere())
             .prop_map(|(actor, run, elsewhere)| Op::OpenRunChat { actor, run, elsewhere }),
         3 => (i(), i()).prop_map(|(actor, chat)| Op::SendMessage { actor, chat }),
         1 => (who(), i()).prop_map(|(actor, resource)| Op::Pin { actor, resource }),
         1 => (who(), i()).prop_map(|(actor, pin)| Op::Unpin { actor, pin }),
         1 => (who(), i()).prop_map(|(actor, agent)| Op::StartInvestigation { actor, agent }),
-        1 => (i(), i(), any::<bool>())
+        2 => (i(), i(), any::<bool>())
             .prop_map(|(user, connection, stale)| Op::UseConnection { user, connection, stale }),
         2 => prop_oneof![1_u32..48, 150_u32..200].prop_map(|hours| Op::AdvanceClock { hours }),
     ]
@@ -847,7 +852,8 @@ where
                 if users == 0 || orgs == 0 {
                     return Ok(None);
                 }
-                let (a, o) = (actor % users, org % orgs);
+                let o = org % orgs;
+                let a = self.model.actor(actor, o);
                 let (raw, address) = email(e);
                 let invitee = self.model.users.iter().position(|u| u.email == raw);
                 let expected = self
@@ -972,7 +978,23 @@ where
                 if users == 0 || orgs == 0 {
                     return Ok(None);
                 }
-                let (a, o, m) = (actor % users, org % orgs, member % users);
+                // An owner removes one of the viewers of their organization
+                // (there are few, and removals matter: R19); anyone else
+                // names any user of any organization, member or not.
+                let viewers: Vec<(usize, usize)> = (0..orgs)
+                    .flat_map(|o| {
+                        self.model.orgs[o]
+                            .members
+                            .iter()
+                            .filter(|(_, (role, _))| *role == ModelRole::Viewer)
+                            .map(move |(&m, _)| (o, m))
+                    })
+                    .collect();
+                let (o, m) = match actor {
+                    None if !viewers.is_empty() => viewers[(org ^ member) % viewers.len()],
+                    _ => (org % orgs, member % users),
+                };
+                let a = self.model.actor(actor, o);
                 let expected = self
                     .model
                     .require(a, o, Capability::ManageMembers)
@@ -993,6 +1015,7 @@ where
                 compare("remove member", expected, code(&result))?;
                 if expected.is_ok() {
                     self.model.orgs[o].members.remove(&m);
+                    self.refuse_kept_grants(m, o).await?;
                 }
                 let own_after = self.own_organizations(m).await?;
                 ensure!(
@@ -1531,6 +1554,45 @@ where
         Ok(Some(o))
     }
 
+    /// Keeps a viewer's grant for later steps, as a host may hold one; only
+    /// a viewer's grant can outlive its membership, since owners are never
+    /// removed.
+    fn keep(&mut self, grant: Grant, user: usize, org: usize) {
+        if grant.role() != Role::Owner && !self.model.grants.iter().any(|(g, _, _)| *g == grant) {
+            self.model.grants.push((grant, user, org));
+        }
+    }
+
+    /// A removed member's kept grants open nothing from their very next use
+    /// (R19, D12), not even a connection that still exists.
+    async fn refuse_kept_grants(&mut self, user: usize, org: usize) -> Result<(), String> {
+        let connection = self
+            .model
+            .live_of(org, ResourceKind::Connection)
+            .first()
+            .map_or_else(unknown_resource, |&c| self.model.resources[c].id);
+        let kept: Vec<Grant> = self
+            .model
+            .grants
+            .iter()
+            .filter(|(_, u, o)| *u == user && *o == org)
+            .map(|(grant, _, _)| *grant)
+            .collect();
+        for grant in kept {
+            let result = self
+                .service
+                .connection_credentials(&grant, connection)
+                .await;
+            compare(
+                "a removed member's kept grant",
+                Err(NOT_FOUND),
+                code(&result),
+            )?;
+            self.model.events.stale_grants_refused += 1;
+        }
+        Ok(())
+    }
+
     async fn use_connection(
         &mut self,
         user: usize,
@@ -1540,15 +1602,33 @@ where
         if self.model.users.is_empty() {
             return Ok(None);
         }
-        let Some(c) = self.model.pick(&[ResourceKind::Connection], connection) else {
+        let Some(mut c) = self.model.pick(&[ResourceKind::Connection], connection) else {
             return Ok(None);
         };
         let kept = (stale && !self.model.grants.is_empty())
             .then(|| self.model.grants[user % self.model.grants.len()]);
+        // A kept grant mostly asks for a connection of its own organization,
+        // where only the membership can make the difference.
+        if let Some((_, _, o)) = kept {
+            let of_org: Vec<usize> = (0..self.model.resources.len())
+                .filter(|&r| {
+                    self.model.resources[r].org == o
+                        && self.model.resources[r].kind == ResourceKind::Connection
+                })
+                .collect();
+            if !of_org.is_empty() && !connection.is_multiple_of(4) {
+                c = of_org[connection % of_org.len()];
+            }
+        }
         let (grant, holder, o) = match kept {
             Some(kept) => kept,
             None => {
-                let (u, o) = (user % self.model.users.len(), self.model.resources[c].org);
+                // A host asks on behalf of someone at work in the
+                // organization: one of its members (outsiders are refused
+                // by `authorize`, which the invariants check everywhere).
+                let o = self.model.resources[c].org;
+                let members: Vec<usize> = self.model.orgs[o].members.keys().copied().collect();
+                let u = members[user % members.len()];
                 let (user_id, org_id) = self.ids(u, o);
                 let decided = self
                     .service
@@ -1561,11 +1641,7 @@ where
                 let Ok(grant) = decided else {
                     return Ok(Some(o));
                 };
-                // Only a viewer's grant can outlive its membership: owners
-                // are never removed.
-                if grant.role() != Role::Owner {
-                    self.model.grants.push((grant, u, o));
-                }
+                self.keep(grant, u, o);
                 (grant, u, o)
             }
         };
@@ -1910,6 +1986,13 @@ where
                             capability,
                         }),
                     };
+                    // A host holds on to the grants its agents act with; a
+                    // viewer's must stop working at their removal (D12).
+                    if let Ok(grant) = decided
+                        && capability == Capability::ChatWithAgents
+                    {
+                        self.keep(grant, u, o);
+                    }
                     let actual = decided.map(|grant| grant.role());
                     ensure!(
                         actual == expected,

@@ -172,3 +172,26 @@ async fn requests_carry_an_id() {
         "trace-me-42"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_json_body_is_refused_unread() {
+    let app = TestApp::new().await;
+    let ann = app.sign_up("ann@example.com").await;
+    let padding = "x".repeat(2 * 1024 * 1024);
+    app.post(
+        "/v1/organizations",
+        Some(&ann.token),
+        json!({"name": "Acme", "padding": padding}),
+    )
+    .await
+    .problem(413, "payload_too_large");
+    // Just under the limit, an unknown field is ignored as the contract says.
+    let padding = "x".repeat(1000 * 1024);
+    app.post(
+        "/v1/organizations",
+        Some(&ann.token),
+        json!({"name": "Acme", "padding": padding}),
+    )
+    .await
+    .expect(201);
+}
