@@ -8,6 +8,7 @@
     reason = "a failing test should stop loudly"
 )]
 
+mod instances;
 mod maildir;
 mod options;
 mod plans;

@@ -26,6 +26,7 @@ const OWN_VARIABLES: &[&str] = &[
     "TENANCY_INVITATION_TTL",
     "TENANCY_PLANS",
     "TENANCY_SERVICE_TOKEN",
+    "TENANCY_BLOB_DIR",
     "TENANCY_MAX_UPLOAD_BYTES",
     "TENANCY_LOG_FORMAT",
     "RUST_LOG",
@@ -103,13 +104,16 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                // Into the log first: whoever wakes on `ready` may read it.
+                {
+                    let mut log = sink.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or_default();
                     let _ = ready.send(addr.parse::<SocketAddr>().ok());
                 }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let addr = match ready_rx.recv_timeout(Duration::from_secs(60)) {
