@@ -85,8 +85,10 @@ pub(crate) struct SignUpRequest {
     pub(crate) email: String,
     /// 8 to 256 characters.
     pub(crate) password: String,
+    #[oai(nullable)]
     pub(crate) display_name: Option<String>,
     /// The token of an invitation link: accepted in the same transaction.
+    #[oai(nullable)]
     pub(crate) invitation_token: Option<String>,
 }
 
@@ -115,6 +117,7 @@ pub(crate) struct SignUpResponse {
     pub(crate) user: UserBody,
     pub(crate) token: String,
     pub(crate) default_organization: Org,
+    #[oai(nullable)]
     pub(crate) invitation: Option<SignUpInvitation>,
 }
 
@@ -151,6 +154,7 @@ pub(crate) struct SignInResponse {
 pub(crate) struct MeResponse {
     pub(crate) user: UserBody,
     /// `null` only for an account that belongs to no organization.
+    #[oai(nullable)]
     pub(crate) active_organization_id: Option<Uuid>,
 }
 
@@ -178,6 +182,7 @@ pub(crate) struct SwitchRequest {
 pub(crate) struct InviteRequest {
     pub(crate) email: String,
     /// Only `viewer` can be invited; the default.
+    #[oai(nullable)]
     pub(crate) role: Option<String>,
 }
 
@@ -205,6 +210,7 @@ pub(crate) struct AuthorizeRequest {
 #[derive(Debug, Object)]
 pub(crate) struct AuthorizeResponse {
     pub(crate) allowed: bool,
+    #[oai(nullable)]
     pub(crate) role: Option<RoleName>,
 }
 
@@ -318,7 +324,7 @@ impl Api {
     async fn organizations(
         &self,
         auth: Session,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<OrganizationList>> {
         let caller = self.0.caller(&auth.0.token).await?;
@@ -435,7 +441,7 @@ impl Api {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<MemberList>> {
         let caller = self.0.caller(&auth.0.token).await?;
@@ -523,7 +529,7 @@ impl Api {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<InvitationList>> {
         let caller = self.0.caller(&auth.0.token).await?;
@@ -591,7 +597,7 @@ impl Api {
     #[oai(path = "/plans", method = "get", tag = "Tag::Plans")]
     async fn plans(
         &self,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<PlanList>> {
         let plans = self

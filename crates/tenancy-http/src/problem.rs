@@ -263,6 +263,11 @@ pub fn from_poem(error: poem::Error) -> Response {
     // A path segment that cannot be what the route expects (an id that is
     // not a UUID) names nothing: like a missing thing.
     let unparsable_id = error.is::<poem_openapi::error::ParsePathError>();
+    // A query parameter out of its documented range (`limit=0`) is a
+    // well-formed request with an invalid value: 422, naming the parameter.
+    if let Some(param) = error.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        return ApiError::invalid(param.name, &param.reason).into_response();
+    }
     let status = error.status();
     let message = error.to_string();
     let response = error.into_response();

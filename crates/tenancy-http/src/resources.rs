@@ -54,6 +54,7 @@ pub(crate) struct ConnectionBody {
     #[oai(rename = "type")]
     connection_type: String,
     has_credentials: bool,
+    #[oai(nullable)]
     credentials_updated_at: Option<DateTime<Utc>>,
     created_by: Uuid,
     created_at: DateTime<Utc>,
@@ -68,6 +69,7 @@ pub(crate) struct ScheduleBody {
     /// IANA time zone name.
     timezone: String,
     /// The next time it runs.
+    #[oai(nullable)]
     next_run_at: Option<DateTime<Utc>>,
 }
 
@@ -78,6 +80,7 @@ pub(crate) struct ReportBody {
     name: String,
     /// Opaque to tenancy; the host's report engine reads it.
     definition: BTreeMap<String, serde_json::Value>,
+    #[oai(nullable)]
     schedule: Option<ScheduleBody>,
     created_by: Uuid,
     created_at: DateTime<Utc>,
@@ -155,7 +158,9 @@ pub(crate) struct PinBody {
 #[derive(Debug, Clone, Object)]
 pub(crate) struct ChatBody {
     id: Uuid,
+    #[oai(nullable)]
     agent_id: Option<Uuid>,
+    #[oai(nullable)]
     report_run_id: Option<Uuid>,
     created_at: DateTime<Utc>,
 }
@@ -187,6 +192,7 @@ macro_rules! page_of {
         pub(crate) struct $name {
             items: Vec<$item>,
             /// Pass as `cursor` for the next page; `null` on the last page.
+            #[oai(nullable)]
             next_cursor: Option<String>,
         }
 
@@ -391,16 +397,21 @@ pub(crate) struct AgentRequest {
     /// Trimmed, 1 to 200 characters.
     name: String,
     /// Up to 4,000 characters.
+    #[oai(nullable)]
     description: Option<String>,
     /// Connections of this organization.
+    #[oai(nullable)]
     connection_ids: Option<Vec<Uuid>>,
 }
 
 /// Changes to an agent; absent fields stay as they are.
 #[derive(Debug, Object)]
 pub(crate) struct AgentPatch {
+    #[oai(nullable)]
     name: Option<String>,
+    #[oai(nullable)]
     description: Option<String>,
+    #[oai(nullable)]
     connection_ids: Option<Vec<Uuid>>,
 }
 
@@ -442,6 +453,7 @@ impl std::fmt::Debug for CredentialsRequest {
 /// Changes to a connection.
 #[derive(Debug, Object)]
 pub(crate) struct ConnectionPatch {
+    #[oai(nullable)]
     label: Option<String>,
 }
 
@@ -456,7 +468,9 @@ pub(crate) struct ReportRequest {
 /// Changes to a report.
 #[derive(Debug, Object)]
 pub(crate) struct ReportPatch {
+    #[oai(nullable)]
     name: Option<String>,
+    #[oai(nullable)]
     definition: Option<BTreeMap<String, serde_json::Value>>,
 }
 
@@ -466,6 +480,7 @@ pub(crate) struct ScheduleRequest {
     /// Five fields (`0 9 * * 1-5`), or six with seconds first.
     cron: String,
     /// IANA time zone name; UTC when absent.
+    #[oai(nullable)]
     timezone: Option<String>,
 }
 
@@ -479,7 +494,9 @@ pub(crate) struct PinRequest {
 /// What a new chat is about: exactly one of the two.
 #[derive(Debug, Object)]
 pub(crate) struct ChatRequest {
+    #[oai(nullable)]
     agent_id: Option<Uuid>,
+    #[oai(nullable)]
     report_run_id: Option<Uuid>,
 }
 
@@ -664,7 +681,7 @@ impl ResourcesApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<AgentList>> {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
@@ -754,7 +771,7 @@ impl ResourcesApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<ConnectionList>> {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
@@ -874,7 +891,7 @@ impl ResourcesApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<ReportList>> {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
@@ -992,7 +1009,7 @@ impl ResourcesApi {
         auth: Session,
         org_id: Path<Uuid>,
         id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<RunList>> {
         let caller = Kinds(&self.0).caller(&auth).await?;
@@ -1069,7 +1086,7 @@ impl ResourcesApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<KnowledgeFileList>> {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
@@ -1201,7 +1218,7 @@ impl ResourcesApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<PinList>> {
         let caller = Kinds(&self.0).caller(&auth).await?;
@@ -1256,7 +1273,7 @@ impl ResourcesApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<ChatList>> {
         let caller = Kinds(&self.0).caller(&auth).await?;
@@ -1306,7 +1323,7 @@ impl ResourcesApi {
         auth: Session,
         org_id: Path<Uuid>,
         id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<MessageList>> {
         let caller = Kinds(&self.0).caller(&auth).await?;
@@ -1359,7 +1376,7 @@ impl ResourcesApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<InvestigationList>> {
         let caller = Kinds(&self.0).caller(&auth).await?;

@@ -31,6 +31,7 @@ impl From<Role> for RoleName {
 pub(crate) struct UserBody {
     pub(crate) id: Uuid,
     pub(crate) email: String,
+    #[oai(nullable)]
     pub(crate) display_name: Option<String>,
     pub(crate) created_at: DateTime<Utc>,
 }
@@ -115,6 +116,7 @@ impl From<&OrganizationView> for SwitcherEntry {
 pub(crate) struct MemberBody {
     pub(crate) user_id: Uuid,
     pub(crate) email: String,
+    #[oai(nullable)]
     pub(crate) display_name: Option<String>,
     pub(crate) role: RoleName,
     pub(crate) joined_at: DateTime<Utc>,
@@ -210,9 +212,13 @@ impl From<&InvitationPreview> for InvitationPreviewBody {
 /// A plan's limits; `null` is unlimited.
 #[derive(Debug, Clone, Object)]
 pub(crate) struct LimitsBody {
+    #[oai(nullable)]
     pub(crate) agents: Option<u64>,
+    #[oai(nullable)]
     pub(crate) connections: Option<u64>,
+    #[oai(nullable)]
     pub(crate) reports: Option<u64>,
+    #[oai(nullable)]
     pub(crate) chat_messages_per_month: Option<u64>,
 }
 
@@ -332,6 +338,7 @@ macro_rules! list {
         pub(crate) struct $name {
             pub items: Vec<$item>,
             /// Pass as `cursor` for the next page; `null` on the last page.
+            #[oai(nullable)]
             pub next_cursor: Option<String>,
         }
     };
