@@ -1,4 +1,4 @@
-//! `cargo xtask bench store`: runs a benchmark and writes its figures to `docs/benchmarks.md`.
+//! `cargo xtask bench [store | http | peers | soak]`: runs a benchmark (all of them without a name) and writes its figures to `docs/benchmarks.md`.
 //!
 //! A benchmark prints its markdown section (`## Store` for the store's) on stdout and its progress on stderr.
 //! This task shows both as they come, then replaces that section of `docs/benchmarks.md` and rewrites the file's header
@@ -40,8 +40,60 @@ pub fn store(size: Size) -> Result<(), Error> {
         .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
     let display = format!("cargo {}", args.join(" "));
     println!("$ {POSTGRES_URL_VAR}={} {display}", redact_url(&url));
-    let mut child = cargo(&args)
-        .env(POSTGRES_URL_VAR, &url)
+    let mut command = cargo(&args);
+    command.env(POSTGRES_URL_VAR, &url);
+    let section = capture_section(command, &display)?;
+    if size == Size::Quick {
+        println!(
+            "not writing {DOCUMENT}: a --quick run is a smoke test, not the figures of record"
+        );
+        return Ok(());
+    }
+    write_section(&section, "cargo xtask bench store")
+}
+
+/// The folder of the authorization benchmark against cedar-policy and
+/// casbin: a workspace of its own, so that the product never builds them.
+pub const PEERS: &str = "benches/peers";
+
+/// The in-process authorization benchmark against the peers, at the sizes
+/// of the issue (50,000, 100,000 and 1,000,000 memberships), then its section.
+pub fn peers(quick: bool) -> Result<(), Error> {
+    let manifest = project_root().join(PEERS).join("Cargo.toml");
+    let manifest = manifest.to_string_lossy().into_owned();
+    let sizes = if quick {
+        "50000"
+    } else {
+        "50000,100000,1000000"
+    };
+    let mut args = vec![
+        "run",
+        "--release",
+        "--manifest-path",
+        &manifest,
+        "--",
+        "--sizes",
+        sizes,
+    ];
+    if quick {
+        args.extend(["--repeats", "1", "--rounds", "1"]);
+    }
+    let display = format!("cargo {}", args.join(" "));
+    println!("$ {display}");
+    let section = capture_section(cargo(&args), &display)?;
+    if quick {
+        println!(
+            "not writing {DOCUMENT}: a --quick run is a smoke test, not the figures of record"
+        );
+        return Ok(());
+    }
+    write_section(&section, "cargo xtask bench peers")
+}
+
+/// Runs a benchmark, echoing its stdout, and returns what it printed: its
+/// markdown section.
+pub fn capture_section(mut command: Command, display: &str) -> Result<String, Error> {
+    let mut child = command
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|error| format!("cannot run `{display}`: {error}"))?;
@@ -62,20 +114,19 @@ pub fn store(size: Size) -> Result<(), Error> {
         .map_err(|error| format!("`{display}` did not finish: {error}"))?;
     if !status.success() {
         return Err(Error::CommandFailed {
-            command: display,
+            command: display.to_owned(),
             status,
         });
     }
-    if size == Size::Quick {
-        println!(
-            "not writing {DOCUMENT}: a --quick run is a smoke test, not the figures of record"
-        );
-        return Ok(());
-    }
-    let header = header(&machine(), &today(), "cargo xtask bench store");
+    Ok(section)
+}
+
+/// Replaces the section's part of [`DOCUMENT`] and rewrites its header.
+pub fn write_section(section: &str, command: &str) -> Result<(), Error> {
+    let header = header(&machine(), &today(), command);
     let path = project_root().join(DOCUMENT);
     let existing = read_if_present(&path)?;
-    let updated = update_document(existing.as_deref(), &header, &section)?;
+    let updated = update_document(existing.as_deref(), &header, section)?;
     fs::write(&path, updated)
         .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?;
     println!("updated {DOCUMENT}");

@@ -249,7 +249,7 @@ fn wrk_version() -> Option<String> {
 }
 
 /// `cargo build --release -p tenancy`, and the binary it built.
-fn build_release() -> Result<PathBuf, Error> {
+pub(crate) fn build_release() -> Result<PathBuf, Error> {
     let args = ["build", "--release", "-p", "tenancy"];
     let display = format!("cargo {}", args.join(" "));
     println!("$ {display}");
@@ -436,10 +436,10 @@ fn bench_backend(
 
 /// The scratch folder of a run, removed on drop.
 #[derive(Debug)]
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn create() -> Result<Self, Error> {
+    pub(crate) fn create() -> Result<Self, Error> {
         let dir =
             std::env::temp_dir().join(format!("tenancy-bench-http-{}", hex(&random_bytes::<6>()?)));
         fs::create_dir_all(&dir)
@@ -454,7 +454,7 @@ impl Drop for Scratch {
     }
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut bytes = [0; N];
     fs::File::open("/dev/urandom")
         .and_then(|mut file| file.read_exact(&mut bytes))
@@ -470,7 +470,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Base64url without padding: 32 bytes make the 43 characters of a tenancy token.
-fn base64url(bytes: &[u8]) -> String {
+pub(crate) fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut text = String::new();
     for chunk in bytes.chunks(3) {
@@ -585,14 +585,14 @@ fn psql(url: &str, sql: &str) -> Result<String, Error> {
 
 /// `tenancy serve` on a free port, stopped with SIGTERM on drop.
 #[derive(Debug)]
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
-    pid: u32,
-    addr: SocketAddr,
+    pub(crate) pid: u32,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Server {
-    fn start(
+    pub(crate) fn start(
         binary: &Path,
         database_url: &str,
         dir: &Path,
@@ -668,7 +668,7 @@ impl Server {
     }
 
     /// SIGTERM, and an error unless the server then exits cleanly.
-    fn stop(&mut self) -> Result<(), Error> {
+    pub(crate) fn stop(&mut self) -> Result<(), Error> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
@@ -742,13 +742,13 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
 
 /// An answer of the server.
 #[derive(Debug, PartialEq, Eq)]
-struct Reply {
-    status: u16,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: String,
 }
 
 /// One HTTP/1.1 exchange on its own connection: enough to seed and check, and no client crate for it.
-fn request(
+pub(crate) fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -839,7 +839,7 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// A request that must answer `expected`, and its JSON body (`null` when empty).
-fn call(
+pub(crate) fn call(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -865,7 +865,7 @@ fn call(
     })
 }
 
-fn string_at(value: &Value, pointer: &str) -> Result<String, Error> {
+pub(crate) fn string_at(value: &Value, pointer: &str) -> Result<String, Error> {
     value
         .pointer(pointer)
         .and_then(Value::as_str)
@@ -1581,7 +1581,7 @@ fn machine_busy_over(period: Duration) -> f64 {
 }
 
 /// The one-minute load average.
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|text| text.split_whitespace().next().map(str::to_owned))
@@ -1708,12 +1708,12 @@ impl BackendResult {
     }
 }
 
-fn milliseconds(ms: f64) -> String {
+pub(crate) fn milliseconds(ms: f64) -> String {
     format!("{ms:.2} ms")
 }
 
 /// `12345` as `12,345`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut text = String::new();
     for (i, digit) in digits.chars().enumerate() {
@@ -1775,7 +1775,7 @@ fn section(options: &Options, wrk_version: &str, results: &[BackendResult]) -> S
 }
 
 /// CPUs (`nproc`), memory (`/proc/meminfo`) and kernel (`uname -r`), each `unknown` where it cannot be read.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpus = command_output("nproc", &[]).unwrap_or_else(|| "unknown".to_owned());
     let memory = fs::read_to_string("/proc/meminfo")
         .ok()
@@ -1799,7 +1799,7 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
 }
 
 /// Today's date in UTC, as `YYYY-MM-DD (UTC)`.
-fn today() -> String {
+pub(crate) fn today() -> String {
     let days = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs() / 86_400);

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod bench_http;
+pub mod bench_soak;
 pub mod ci;
 pub mod codegen;
 pub mod tidy;
@@ -18,6 +19,7 @@ pub const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  bench              run every benchmark below, in turn (about half an hour), and write them all
   bench store        time the store on SQLite and PostgreSQL seeded with a million memberships,
                      and write the figures to docs/benchmarks.md (PostgreSQL admin URL from
                      TENANCY_BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres)
@@ -26,6 +28,12 @@ tasks:
   bench http [--quick | --duration 10s]
                      load `tenancy serve` with wrk on SQLite and PostgreSQL against its trivial
                      endpoint, and write the figures to docs/benchmarks.md
+  bench peers [--quick]
+                     tenancy-core's authorization against cedar-policy and casbin in one process
+                     (benches/peers, a workspace of its own), at 50k, 100k and 1M memberships
+  bench soak [--duration 10m] [--rate 100]
+                     mixed traffic at a steady rate against the SQLite default, reporting
+                     errors, p99 over time and the server's peak memory
   ci                 check formatting, lint, tidy, test and cargo-deny, stopping at the first failure
   codegen            regenerate the committed generated files
   codegen --check    fail, listing them, when generated files are stale
@@ -82,6 +90,18 @@ impl From<String> for Error {
 pub fn run(args: &[String]) -> Result<(), Error> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
+        ["bench"] => {
+            bench::store(bench::Size::Full)?;
+            bench_http::run(&[])?;
+            bench::peers(false)?;
+            bench_soak::run(&[])
+        }
+        ["bench", "peers"] => bench::peers(false),
+        ["bench", "peers", "--quick"] => bench::peers(true),
+        ["bench", "soak", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
+            bench_soak::run(&rest)
+        }
         ["bench", "store"] => bench::store(bench::Size::Full),
         ["bench", "store", "--quick"] => bench::store(bench::Size::Quick),
         ["bench", "http", rest @ ..] => {
