@@ -215,7 +215,7 @@ def main():
                     "--workers", "2",
                     "--no-color",
                 ]
-                if subprocess.run(command).returncode != 0:
+                if subprocess.run(command, cwd=folder).returncode != 0:
                     failed.append(who)
         finally:
             server.terminate()

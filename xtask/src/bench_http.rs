@@ -2,8 +2,8 @@
 //!
 //! For each backend the task starts the release binary on a free port, seeds users, organizations and memberships
 //! through the HTTP API, checks that the prepared requests answer as the seed says they must, and then runs wrk against
-//! three endpoints: the trivial `GET /healthz` (the ceiling of the HTTP stack and of the load generator on this
-//! machine), `POST /v1/authorize` and `GET /v1/organizations`.
+//! five endpoints: the trivial `GET /healthz` (the ceiling of the HTTP stack and of the load generator on this
+//! machine), `POST /v1/authorize`, `GET /v1/organizations`, and an organization's agents, listed and created.
 //! It prints a markdown table per backend and, for a full run, replaces the `## HTTP` section of `docs/benchmarks.md`,
 //! and nothing else in that file: its header and the other sections belong to the other benchmarks.
 //!
@@ -360,24 +360,40 @@ fn bench_backend(
         &sessions_file,
         seed.users.iter().map(|user| user.token.as_str()),
     )?;
+    let (agents_path, owner_token) = seed_agents(server.addr, &seed)?;
+    let owner_file = dir.join("owner-token.txt");
+    write_lines(&owner_file, [owner_token.as_str()])?;
     let endpoints = [
         Endpoint {
             label: "`GET /healthz`",
-            path: "/healthz",
+            path: "/healthz".to_owned(),
             script: None,
             script_args: Vec::new(),
         },
         Endpoint {
             label: "`POST /v1/authorize`",
-            path: "/v1/authorize",
+            path: "/v1/authorize".to_owned(),
             script: Some("authorize.lua"),
             script_args: vec![token_file, bodies_file],
         },
         Endpoint {
             label: "`GET /v1/organizations`",
-            path: "/v1/organizations",
+            path: "/v1/organizations".to_owned(),
             script: Some("organizations.lua"),
             script_args: vec![sessions_file],
+        },
+        // Listing before creating: the creates below add rows by the thousand.
+        Endpoint {
+            label: "`GET …/agents`",
+            path: agents_path.clone(),
+            script: Some("organizations.lua"),
+            script_args: vec![owner_file.clone()],
+        },
+        Endpoint {
+            label: "`POST …/agents`",
+            path: agents_path,
+            script: Some("create_agent.lua"),
+            script_args: vec![owner_file],
         },
     ];
 
@@ -432,6 +448,36 @@ fn bench_backend(
         idle_before,
         rows,
     })
+}
+
+/// The first organization of the seed, moved to the enterprise plan (no agent limit) with three agents: the path
+/// of its agents and its owner's session token.
+fn seed_agents(addr: SocketAddr, seed: &Seed) -> Result<(String, String), Error> {
+    let (org, owner) = seed
+        .organizations
+        .first()
+        .ok_or_else(|| Error::Other("the seed made no organization".to_owned()))?;
+    let token = &seed.users[*owner].token;
+    let base = format!("/v1/organizations/{org}");
+    call(
+        addr,
+        "PUT",
+        &format!("{base}/billing/plan"),
+        Some(token),
+        Some(&json!({"plan": "enterprise"})),
+        200,
+    )?;
+    for name in ["Cost bot", "Latency bot", "Capacity bot"] {
+        call(
+            addr,
+            "POST",
+            &format!("{base}/agents"),
+            Some(token),
+            Some(&json!({"name": name})),
+            201,
+        )?;
+    }
+    Ok((format!("{base}/agents"), token.clone()))
 }
 
 /// The scratch folder of a run, removed on drop.
@@ -1281,7 +1327,7 @@ fn write_lines<'a>(path: &Path, lines: impl IntoIterator<Item = &'a str>) -> Res
 #[derive(Debug)]
 struct Endpoint {
     label: &'static str,
-    path: &'static str,
+    path: String,
     script: Option<&'static str>,
     script_args: Vec<PathBuf>,
 }

@@ -83,11 +83,66 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     }
 }
 
+/// How `value` breaks `schema`, if it does: its JSON type, and for arrays
+/// and maps the type of each element, so that `{"credentials": {"k": 42}}`
+/// is refused instead of read as the string `"42"`.
+fn mismatch(
+    value: &serde_json::Value,
+    schema: &poem_openapi::registry::MetaSchemaRef,
+    registry: &Registry,
+    depth: usize,
+) -> Option<String> {
+    use poem_openapi::registry::MetaSchemaRef;
+    // Request bodies are shallow; the bound keeps a recursive schema finite.
+    if depth > 8 {
+        return None;
+    }
+    let schema = match schema {
+        MetaSchemaRef::Inline(inline) => inline.as_ref(),
+        MetaSchemaRef::Reference(name) => registry.schemas.get(name.as_str())?,
+    };
+    if value.is_null() {
+        return (!schema.nullable && depth > 0).then(|| "must not be null".to_owned());
+    }
+    // A patched field (a description, `nullable`) is the original schema in `allOf`.
+    for part in &schema.all_of {
+        if let Some(message) = mismatch(value, part, registry, depth + 1) {
+            return Some(message);
+        }
+    }
+    let fits = match schema.ty {
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => true,
+    };
+    if !fits {
+        return Some(format!("must be of type {}", schema.ty));
+    }
+    if let (Some(items), Some(array)) = (&schema.items, value.as_array()) {
+        for (index, item) in array.iter().enumerate() {
+            if let Some(message) = mismatch(item, items, registry, depth + 1) {
+                return Some(format!("item {index}: {message}"));
+            }
+        }
+    }
+    if let (Some(values), Some(map)) = (&schema.additional_properties, value.as_object()) {
+        for (key, item) in map {
+            if let Some(message) = mismatch(item, values, registry, depth + 1) {
+                return Some(format!("`{key}`: {message}"));
+            }
+        }
+    }
+    None
+}
+
 /// What is wrong with the fields of `value` by `T`'s schema: required fields
 /// that are missing or `null`, and fields of the wrong JSON type (poem-openapi
 /// alone would read `42` as the string `"42"`). Each error names its field.
 fn field_errors<T: Type>(value: &serde_json::Value) -> Vec<FieldError> {
-    use poem_openapi::registry::MetaSchemaRef;
     let mut registry = Registry::new();
     T::register(&mut registry);
     let Some(schema) = registry.schemas.get(&*T::name()) else {
@@ -105,28 +160,10 @@ fn field_errors<T: Type>(value: &serde_json::Value) -> Vec<FieldError> {
                 }
             }
             Some(found) => {
-                // A reference names a registered schema: an object, or an
-                // enum of strings.
-                let expected = match property {
-                    MetaSchemaRef::Inline(inline) => inline.ty,
-                    MetaSchemaRef::Reference(name) => registry
-                        .schemas
-                        .get(name.as_str())
-                        .map_or("object", |schema| schema.ty),
-                };
-                let fits = match expected {
-                    "string" => found.is_string(),
-                    "integer" => found.is_i64() || found.is_u64(),
-                    "number" => found.is_number(),
-                    "boolean" => found.is_boolean(),
-                    "array" => found.is_array(),
-                    "object" => found.is_object(),
-                    _ => true,
-                };
-                if !fits {
+                if let Some(message) = mismatch(found, property, &registry, 0) {
                     errors.push(FieldError {
                         field: (*field).to_owned(),
-                        message: format!("must be of type {expected}"),
+                        message,
                     });
                 }
             }

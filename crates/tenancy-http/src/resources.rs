@@ -664,7 +664,7 @@ fn org(id: &Path<Uuid>) -> OrganizationId {
 #[derive(ApiResponse)]
 enum Content {
     /// The bytes, with the media type declared at upload.
-    #[oai(status = 200)]
+    #[oai(status = 200, content_type = "*/*")]
     Ok(Binary<Vec<u8>>),
 }
 

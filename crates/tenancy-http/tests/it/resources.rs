@@ -639,3 +639,33 @@ async fn oversized_uploads_get_413_and_store_nothing() {
         .await
         .problem(400, "bad_request");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nested_values_of_the_wrong_type_are_refused() {
+    let t = team().await;
+    for (what, body, field) in [
+        (
+            "connections",
+            json!({"label": "X", "type": "pg", "credentials": {"password": 42}}),
+            "credentials",
+        ),
+        (
+            "agents",
+            json!({"name": "X", "connection_ids": [7]}),
+            "connection_ids",
+        ),
+        (
+            "agents",
+            json!({"name": "X", "connection_ids": [null]}),
+            "connection_ids",
+        ),
+    ] {
+        let problem = t
+            .app
+            .post(&format!("{}/{what}", t.base), Some(&t.owner.token), body)
+            .await
+            .problem(422, "validation_failed")
+            .json();
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+}
