@@ -187,6 +187,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes, as a tampered or truncated column would hold,
+        /// never open and never panic.
+        #[test]
+        fn arbitrary_bytes_never_open(
+            sealed in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            place in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            proptest::prop_assert!(sealer().open("k1", &place, &sealed).is_err());
+        }
+    }
+
     #[test]
     fn nonces_differ_each_time() {
         let sealer = sealer();

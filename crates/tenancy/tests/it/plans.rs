@@ -148,3 +148,22 @@ fn the_server_serves_the_plans_of_the_file() {
     assert_eq!(items[0]["limits"]["agents"], 1);
     assert!(items[2]["limits"]["agents"].is_null());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+    /// Whatever the file holds, parsing it answers (a catalog or an error
+    /// naming the problem) and never panics: arbitrary text, and text shaped
+    /// like a plans file with random keys and values.
+    #[test]
+    fn any_plans_file_is_answered_without_a_panic(
+        text in proptest::prelude::any::<String>(),
+        shaped in "(\\[\\[plans\\]\\]\n|\\[plans\\.limits\\]\n|(id|name|agents|connections|reports|chat_messages_per_month|x) = (\"[a-z]{0,6}\"|-?[0-9]{1,20}|true|\\[\\])\n){0,12}",
+    ) {
+        let path = std::path::Path::new("plans.toml");
+        let _ = parse(&text, path);
+        if let Err(error) = parse(&shaped, path) {
+            proptest::prop_assert!(error.to_string().contains("plans.toml"), "{}", error);
+        }
+    }
+}
