@@ -236,6 +236,19 @@ pub struct QueuedMail {
 pub trait MailOutbox: Send + Sync {
     /// Emails not yet sent whose next attempt is due at `now`, oldest first.
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>, StoreError>;
+    /// Takes up to `limit` emails due at `now` for one worker alone, oldest
+    /// first: they are due for no one else until `lease_until`, unless marked
+    /// sent or failed, or released, before. Workers of several instances on
+    /// one outbox take different emails, so each is sent once.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
+    /// Gives back a claimed email that was not tried: due again at `at`,
+    /// with no attempt counted.
+    async fn release(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError>;
     async fn mark_failed(
         &self,

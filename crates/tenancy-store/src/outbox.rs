@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
 use tenancy_core::entity::{MailContent, OutgoingMail};
 use tenancy_core::ports::{MailOutbox, QueuedMail};
 use tenancy_core::token::SecretToken;
@@ -11,7 +13,7 @@ use tenancy_core::{InvitationId, MailId, StoreError};
 
 use crate::entity::mail;
 use crate::repo::mail_place;
-use crate::{Store, db_error};
+use crate::{Backend, Store, db_error};
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::other(format!("a queued email has an invalid {what}"))
@@ -64,21 +66,55 @@ impl MailOutbox for Store {
             .all(&self.db)
             .await
             .map_err(db_error)?;
-        let mut due = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id = MailId::from_uuid(row.id);
-            match self.to_queued(row) {
-                Ok(queued) => due.push(queued),
-                // One row that cannot be read (a lost key, a corrupt row) must
-                // not hold up the others: it is set aside for a day with the
-                // reason recorded, where an operator can see it.
-                Err(error) => {
-                    self.mark_failed(id, now + chrono::Duration::days(1), &error.to_string())
-                        .await?;
-                }
-            }
-        }
-        Ok(due)
+        self.readable(rows, now).await
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One statement takes the rows and pushes their next attempt past the
+        // lease. On PostgreSQL, rows another instance is taking right now are
+        // skipped rather than waited for; SQLite has one writer at a time.
+        let (backend, sql) = match self.backend {
+            Backend::Postgres => (
+                DbBackend::Postgres,
+                "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id IN (\
+                 SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
+                 ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *",
+            ),
+            Backend::Sqlite => (
+                DbBackend::Sqlite,
+                "UPDATE mail_outbox SET next_attempt_at = ? WHERE id IN (\
+                 SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ? \
+                 ORDER BY created_at, id LIMIT ?) RETURNING *",
+            ),
+        };
+        let mut rows = mail::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [lease_until.into(), now.into(), limit.into()],
+            ))
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        rows.sort_by_key(|m| (m.created_at, m.id));
+        self.readable(rows, now).await
+    }
+
+    async fn release(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        mail::Entity::update_many()
+            .col_expr(mail::Column::NextAttemptAt, at.into())
+            .filter(mail::Column::Id.eq(id.as_uuid()))
+            .filter(mail::Column::SentAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -111,5 +147,29 @@ impl MailOutbox for Store {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// The rows as queued emails. One that cannot be read (a lost key, a
+    /// corrupt row) must not hold up the others: it is set aside for a day
+    /// with the reason recorded, where an operator can see it.
+    async fn readable(
+        &self,
+        rows: Vec<mail::Model>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let mut due = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = MailId::from_uuid(row.id);
+            match self.to_queued(row) {
+                Ok(queued) => due.push(queued),
+                Err(error) => {
+                    self.mark_failed(id, now + chrono::Duration::days(1), &error.to_string())
+                        .await?;
+                }
+            }
+        }
+        Ok(due)
     }
 }

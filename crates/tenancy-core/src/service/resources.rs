@@ -13,7 +13,7 @@ use crate::error::{Error, Missing, StoreError};
 use crate::id::{
     ChatId, InvestigationId, MessageId, OrganizationId, PinId, ReportRunId, ResourceId, UserId,
 };
-use crate::plan::{Limits, Month, Usage};
+use crate::plan::{Limits, Metered, Month, Usage};
 use crate::policy::{Capability, Grant, Membership};
 use crate::ports::{BlobKey, Clock, IdGenerator, Repository, TokenGenerator, Transaction};
 use crate::resource::{
@@ -92,18 +92,27 @@ where
         Scope::read(tx, organization, actor).await
     }
 
-    /// Limits and usage at `now`, for a metered decision.
+    /// Limits and usage at `now`, for a decision metered by `metered`.
+    /// Usage is counted only when the plan limits that quantity: counting is
+    /// the costly read of a create, and an unlimited quantity needs none.
     async fn quota_of(
         &self,
         tx: &mut Box<dyn Transaction>,
         scope: &Scope,
+        metered: Option<Metered>,
         now: DateTime<Utc>,
     ) -> Result<(Limits, Usage), Error> {
         let Some(org) = &scope.organization else {
             return Ok((Limits::default(), Usage::default()));
         };
-        let usage = tx.usage(org.id, Month::of(now)).await?;
-        Ok((self.settings.catalog.limits_of(&org.plan), usage))
+        let limits = self.settings.catalog.limits_of(&org.plan);
+        let usage = match metered {
+            Some(metered) if limits.of(metered).is_some() => {
+                tx.usage(org.id, Month::of(now)).await?
+            }
+            _ => Usage::default(),
+        };
+        Ok((limits, usage))
     }
 
     /// The connections an agent may refer to, loaded only when it refers to some.
@@ -129,7 +138,9 @@ where
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             let now = self.clock.now();
-            let (limits, usage) = self.quota_of(&mut tx, &scope, now).await?;
+            let (limits, usage) = self
+                .quota_of(&mut tx, &scope, input.kind().metered(), now)
+                .await?;
             let connections =
                 Self::connections_for(&mut tx, organization, input.connection_ids()).await?;
             let decision = decide::create_resource(
@@ -520,7 +531,9 @@ where
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             let now = self.clock.now();
-            let (limits, usage) = self.quota_of(&mut tx, &scope, now).await?;
+            let (limits, usage) = self
+                .quota_of(&mut tx, &scope, Some(Metered::ChatMessagesPerMonth), now)
+                .await?;
             let found = tx.chat(organization, chat).await?;
             let decision = decide::send_chat_message(
                 scope.access(),

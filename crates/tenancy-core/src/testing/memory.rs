@@ -863,6 +863,23 @@ impl MailOutbox for MemoryRepository {
             .collect())
     }
 
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let taken = self.due(now, limit).await?;
+        for queued in &taken {
+            self.update_outbox(queued.mail.id, |entry| entry.next_attempt_at = lease_until)?;
+        }
+        Ok(taken)
+    }
+
+    async fn release(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_outbox(id, |entry| entry.next_attempt_at = at)
+    }
+
     async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.update_outbox(id, |entry| entry.sent_at = Some(at))
     }

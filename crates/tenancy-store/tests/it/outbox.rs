@@ -96,3 +96,59 @@ async fn invitation_emails_wait_until_sent_and_retry_after_failures() {
         db.remove().await;
     }
 }
+
+/// Workers of several instances claim from one outbox at the same time:
+/// every email is taken exactly once, and what is released is due again.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_claims_take_each_email_once() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let service = live(&db.store, Settings::default());
+        let owner = sign_up(&service, "ann@example.com").await;
+        for i in 0..60 {
+            service
+                .invite(
+                    owner.user.id,
+                    owner.default_organization.id,
+                    EmailAddress::parse(&format!("guest{i}@example.com")).unwrap(),
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        let now = Utc::now() + Duration::seconds(1);
+        let lease = now + Duration::minutes(5);
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let store = db.store.clone();
+                tokio::spawn(async move {
+                    let mut taken = Vec::new();
+                    loop {
+                        let batch = store.claim(now, lease, 7).await.unwrap();
+                        if batch.is_empty() {
+                            return taken;
+                        }
+                        taken.extend(batch.into_iter().map(|q| q.mail.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for worker in workers {
+            all.extend(worker.await.unwrap());
+        }
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(all.len(), 60, "{backend:?}: taken {}", all.len());
+        assert_eq!(distinct.len(), 60, "{backend:?}: an email was taken twice");
+        // Leased: due for no one before the lease ends.
+        assert!(db.store.claim(now, lease, 100).await.unwrap().is_empty());
+        // Given back, it is due again, with no attempt counted.
+        db.store.release(all[0], now).await.unwrap();
+        let again = db.store.claim(now, lease, 100).await.unwrap();
+        assert_eq!(again.len(), 1, "{backend:?}");
+        assert_eq!((again[0].mail.id, again[0].attempts), (all[0], 0));
+        // After the lease, whatever was not marked is due again (a crashed worker's emails).
+        assert_eq!(db.store.due(lease, 100).await.unwrap().len(), 60);
+        db.remove().await;
+    }
+}

@@ -24,6 +24,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// The pause after the outbox itself could not be read.
 const STORE_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How long a claimed email is this worker's alone: far longer than one
+/// delivery takes (lettre's SMTP timeout is a minute), so that no other
+/// instance sends it meanwhile; if this one crashes, another takes it after.
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+
 /// Errors are recorded in the outbox row; a relay's reply can be long.
 const MAX_ERROR_CHARS: usize = 1000;
 
@@ -45,9 +50,9 @@ pub struct Pass {
 ///
 /// Delivery is at least once: an email is marked sent after the transport
 /// took it, so a crash in between sends it again (to the same `.eml` file,
-/// or with the same `Message-ID`). With several instances on one database,
-/// each worker may pick up the same due email; the outbox port has no
-/// claim yet.
+/// or with the same `Message-ID`) once its lease ends. With several
+/// instances on one database, each worker claims different due emails, so
+/// an email is sent once.
 pub struct Worker<O> {
     outbox: O,
     transport: Arc<dyn Transport>,
@@ -123,14 +128,20 @@ impl<O: MailOutbox> Worker<O> {
     }
 
     async fn pass(&self, stop: Option<&watch::Receiver<bool>>) -> Result<Pass, StoreError> {
-        let due = self.outbox.due(self.clock.now(), BATCH).await?;
+        let now = self.clock.now();
+        let claimed = self.outbox.claim(now, now + LEASE, BATCH).await?;
         let mut pass = Pass {
-            more: due.len() >= BATCH,
+            more: claimed.len() >= BATCH,
             ..Pass::default()
         };
-        for queued in due {
+        let mut claimed = claimed.into_iter();
+        for queued in claimed.by_ref() {
             if stop.is_some_and(|stop| *stop.borrow()) {
                 pass.more = false;
+                // Not tried: given back below.
+                self.outbox
+                    .release(queued.mail.id, self.clock.now())
+                    .await?;
                 break;
             }
             let id = queued.mail.id;
@@ -164,6 +175,13 @@ impl<O: MailOutbox> Worker<O> {
                     }
                 }
             }
+        }
+        // What the pass did not try is due again now, for this worker's next
+        // pass or another instance's, with no attempt counted.
+        for untried in claimed {
+            self.outbox
+                .release(untried.mail.id, self.clock.now())
+                .await?;
         }
         Ok(pass)
     }
