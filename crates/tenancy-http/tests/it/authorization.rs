@@ -5,7 +5,7 @@
 use poem::http::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Person, SERVICE_TOKEN, TestApp};
+use crate::support::{Person, Reply, SERVICE_TOKEN, TestApp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Who {
@@ -168,6 +168,28 @@ pub(crate) struct Case {
     /// Sent as a multipart upload of a small file instead of JSON.
     pub upload: bool,
     pub expect: fn(Who) -> u16,
+}
+
+impl Case {
+    /// Runs the case as `who` on the fixture: their token (or the service
+    /// token), the path with the fixture's ids, the body or an upload.
+    pub(crate) async fn call(&self, f: &Fixture, who: Who) -> Reply {
+        let path = path(self.template, f, who);
+        let token = if self.service {
+            Some(SERVICE_TOKEN)
+        } else {
+            token(who, f)
+        };
+        if self.upload {
+            f.app
+                .upload(&path, token, "more.txt", "text/plain", b"more".to_vec())
+                .await
+        } else {
+            f.app
+                .call(self.method.clone(), &path, token, (self.body)(f))
+                .await
+        }
+    }
 }
 
 fn none(_: &Fixture) -> Option<Value> {
@@ -595,21 +617,7 @@ async fn every_operation_for_every_caller() {
     for case in cases() {
         for who in EVERYONE {
             let f = fixture().await;
-            let path = path(case.template, &f, who);
-            let token = if case.service {
-                Some(SERVICE_TOKEN)
-            } else {
-                token(who, &f)
-            };
-            let reply = if case.upload {
-                f.app
-                    .upload(&path, token, "more.txt", "text/plain", b"more".to_vec())
-                    .await
-            } else {
-                f.app
-                    .call(case.method.clone(), &path, token, (case.body)(&f))
-                    .await
-            };
+            let reply = case.call(&f, who).await;
             let expected = (case.expect)(who);
             if reply.status.as_u16() != expected {
                 failures.push(format!(

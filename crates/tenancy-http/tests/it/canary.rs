@@ -6,8 +6,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::authorization::{Who, cases, fixture, path, token};
-use crate::support::SERVICE_TOKEN;
+use crate::authorization::{Who, cases, fixture};
 
 /// Everything logged by this test binary from the first canary test on.
 #[derive(Clone, Default)]
@@ -56,21 +55,7 @@ async fn no_response_log_or_table_shows_a_credential() {
     for case in cases() {
         for who in [Who::Owner, Who::Viewer] {
             let f = fixture().await;
-            let path = path(case.template, &f, who);
-            let token = if case.service {
-                Some(SERVICE_TOKEN)
-            } else {
-                token(who, &f)
-            };
-            let reply = if case.upload {
-                f.app
-                    .upload(&path, token, "more.txt", "text/plain", b"more".to_vec())
-                    .await
-            } else {
-                f.app
-                    .call(case.method.clone(), &path, token, (case.body)(&f))
-                    .await
-            };
+            let reply = case.call(&f, who).await;
             calls += 1;
             let mut seen = reply.bytes.clone();
             for (name, value) in &reply.headers {

@@ -28,6 +28,20 @@ pub struct TestApp {
     path: std::path::PathBuf,
 }
 
+impl Reply {
+    async fn read(response: poem::test::TestResponse) -> Self {
+        let response = response.0;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().into_vec().await.unwrap();
+        Self {
+            status,
+            headers,
+            bytes,
+        }
+    }
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Reply {
@@ -145,15 +159,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.body_json(&body);
         }
-        let response = request.send().await.0;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().into_vec().await.unwrap();
-        Reply {
-            status,
-            headers,
-            bytes,
-        }
+        Reply::read(request.send().await).await
     }
 
     /// The bytes of the database as they are on disk: the SQLite file and
@@ -189,15 +195,7 @@ impl TestApp {
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        let response = request.send().await.0;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().into_vec().await.unwrap();
-        Reply {
-            status,
-            headers,
-            bytes,
-        }
+        Reply::read(request.send().await).await
     }
 
     /// Creates something with a POST that answers `status`, and returns its id.
