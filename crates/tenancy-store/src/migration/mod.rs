@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_sessions;
 mod m0003_resources;
+mod m0004_live_resources;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_sessions::Migration),
             Box::new(m0003_resources::Migration),
+            Box::new(m0004_live_resources::Migration),
         ]
     }
 }
