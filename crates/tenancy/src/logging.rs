@@ -17,8 +17,25 @@ use crate::cli::LogFormat;
 /// `info` and which say nothing to an operator.
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
-/// Installs the global subscriber.
-pub fn init(format: LogFormat) -> Result<(), Error> {
+/// Lines waiting for stderr; past them, new lines are dropped.
+const BUFFERED_LINES: usize = 100_000;
+
+/// Keeps the log writer's thread alive; dropping it flushes what is left.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    _writer: tracing_appender::non_blocking::WorkerGuard,
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogGuard")
+    }
+}
+
+/// Installs the global subscriber. Lines go to stderr from a thread of
+/// their own: a reader of stderr that stalls (a full pipe, a stuck log
+/// collector) costs lines, never the service's requests.
+pub fn init(format: LogFormat) -> Result<LogGuard, Error> {
     let (variable, directives) = ["TENANCY_LOG", "RUST_LOG"]
         .into_iter()
         .find_map(|name| {
@@ -35,13 +52,18 @@ pub fn init(format: LogFormat) -> Result<(), Error> {
     })?;
     // Colours only for a person at a terminal, and not when they asked for none.
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-    installed.map_err(|e| Error::config(format!("cannot install the logger: {e}")))
+    installed.map_err(|e| Error::config(format!("cannot install the logger: {e}")))?;
+    Ok(LogGuard { _writer: guard })
 }

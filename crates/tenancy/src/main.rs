@@ -12,17 +12,25 @@ use tenancy::cli::Cli;
 fn main() -> ExitCode {
     // Usage errors exit with 2 here, `--help` and `--version` with 0.
     let cli = Cli::parse();
-    if let Err(error) = tenancy::logging::init(cli.log_format) {
-        return fail(&error);
-    }
+    // Dropping it flushes the last log lines: before the final error, if any.
+    let logs = match tenancy::logging::init(cli.log_format) {
+        Ok(guard) => guard,
+        Err(error) => return fail(&error),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return fail(&tenancy::Error::io("cannot start the async runtime", e)),
+        Err(e) => {
+            drop(logs);
+            return fail(&tenancy::Error::io("cannot start the async runtime", e));
+        }
     };
-    match runtime.block_on(tenancy::run(cli)) {
+    let outcome = runtime.block_on(tenancy::run(cli));
+    drop(runtime);
+    drop(logs);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
     }

@@ -94,3 +94,37 @@ fn the_service_token_enables_authorize() {
         404
     );
 }
+
+/// A reader of stderr that stops reading (a full pipe, a stuck log
+/// collector) costs log lines, never requests: 3,000 requests, each logged,
+/// are far more than a pipe holds.
+#[test]
+fn a_stderr_nobody_reads_does_not_stall_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    let mut child = crate::support::command(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        // Piped and never read: the pipe fills after some 64 KiB.
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = crate::support::wait_until(Duration::from_secs(60), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    assert!(up, "the server did not start listening");
+    let started = std::time::Instant::now();
+    for _ in 0..3_000 {
+        let health = crate::support::request(addr, "GET", "/healthz", None, None);
+        assert_eq!(health.status, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "3,000 requests took {:?}",
+        started.elapsed()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
