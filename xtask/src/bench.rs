@@ -197,7 +197,7 @@ fn split_sections(document: &str) -> Vec<&str> {
 }
 
 /// CPUs (`nproc`), memory (`/proc/meminfo`) and kernel (`uname -r`), each `unknown` where it cannot be read.
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpus = command_output("nproc", &[]).unwrap_or_else(|| "unknown".to_owned());
     let memory = fs::read_to_string("/proc/meminfo")
         .ok()
@@ -207,7 +207,7 @@ fn machine() -> String {
     format!("{cpus} CPUs (`nproc`), {memory} of memory (`MemTotal`), Linux {kernel} (`uname -r`)")
 }
 
-fn command_output(program: &str, args: &[&str]) -> Option<String> {
+pub(crate) fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
     let text = String::from_utf8(output.stdout).ok()?;
     let text = text.trim();
@@ -221,13 +221,29 @@ fn mem_total_gib(meminfo: &str) -> Option<f64> {
     Some(kib / (1024.0 * 1024.0))
 }
 
-/// Today's date in UTC, as `YYYY-MM-DD`.
-fn today() -> String {
+/// Today's date in UTC, as `YYYY-MM-DD (UTC)`.
+pub(crate) fn today() -> String {
     let days = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs() / 86_400);
     let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
     format!("{year:04}-{month:02}-{day:02} (UTC)")
+}
+
+/// `20`, `20s` or `2m` as seconds, from 1 s to an hour; `None` otherwise.
+pub(crate) fn seconds(text: &str) -> Option<u64> {
+    let (number, scale) = match text.strip_suffix('s') {
+        Some(number) => (number, 1),
+        None => match text.strip_suffix('m') {
+            Some(number) => (number, 60),
+            None => (text, 1),
+        },
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|seconds| (1..=3_600).contains(seconds))
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`), so that xtask needs no

@@ -19,10 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::bench::{command_output, machine, today};
 use crate::{Error, project_root};
 
 const USAGE: &str = "usage: cargo xtask bench http [--quick | --duration SECONDS[s|m]]";
@@ -185,26 +186,13 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, Error> {
 
 /// `20`, `20s` or `2m` as seconds, from 1 s to an hour.
 fn parse_seconds(text: &str) -> Result<u64, Error> {
-    let (number, scale) = match text.strip_suffix('s') {
-        Some(number) => (number, 1),
-        None => match text.strip_suffix('m') {
-            Some(number) => (number, 60),
-            None => (text, 1),
-        },
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .filter(|seconds| (1..=3_600).contains(seconds))
-        .ok_or_else(|| {
-            usage(format!(
-                "`{text}` is not a duration from 1s to 60m, such as `10s`"
-            ))
-        })
+    crate::bench::seconds(text).ok_or_else(|| {
+        usage(format!(
+            "`{text}` is not a duration from 1s to 60m, such as `10s`"
+        ))
+    })
 }
 
-/// wrk's version line, installing the Debian package when wrk is missing.
 fn ensure_wrk() -> Result<String, Error> {
     if let Some(version) = wrk_version() {
         return Ok(version);
@@ -1818,39 +1806,6 @@ fn section(options: &Options, wrk_version: &str, results: &[BackendResult]) -> S
         text.push_str(&result.markdown());
     }
     text
-}
-
-/// CPUs (`nproc`), memory (`/proc/meminfo`) and kernel (`uname -r`), each `unknown` where it cannot be read.
-pub(crate) fn machine() -> String {
-    let cpus = command_output("nproc", &[]).unwrap_or_else(|| "unknown".to_owned());
-    let memory = fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|meminfo| {
-            let line = meminfo.lines().find(|line| line.starts_with("MemTotal:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or_else(
-            || "unknown".to_owned(),
-            |kib| format!("{:.1} GiB", kib / (1024.0 * 1024.0)),
-        );
-    let kernel = command_output("uname", &["-r"]).unwrap_or_else(|| "unknown".to_owned());
-    format!("{cpus} CPUs (`nproc`), {memory} of memory (`MemTotal`), Linux {kernel} (`uname -r`)")
-}
-
-fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = Command::new(program).args(args).output().ok()?;
-    let text = String::from_utf8(output.stdout).ok()?;
-    let text = text.trim();
-    (output.status.success() && !text.is_empty()).then(|| text.to_owned())
-}
-
-/// Today's date in UTC, as `YYYY-MM-DD (UTC)`.
-pub(crate) fn today() -> String {
-    let days = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() / 86_400);
-    let (year, month, day) = crate::bench::civil_from_days(i64::try_from(days).unwrap_or(0));
-    format!("{year:04}-{month:02}-{day:02} (UTC)")
 }
 
 /// `document` with the text from its `## HTTP` line to the next `## ` heading (or the end) replaced by `section`,

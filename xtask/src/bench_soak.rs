@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::Error;
+use crate::bench::{machine, today};
 use crate::bench_http::{
-    Scratch, Server, base64url, build_release, call, load_average, machine, milliseconds,
-    random_bytes, request, string_at, thousands, today,
+    Scratch, Server, base64url, build_release, call, load_average, milliseconds, random_bytes,
+    request, string_at, thousands,
 };
 
 const USAGE: &str =
@@ -83,16 +84,11 @@ fn parse(args: &[String]) -> Result<(u64, u32), Error> {
             .ok_or_else(|| Error::Usage(format!("`{arg}` needs a value\n{USAGE}")))?;
         match arg.as_str() {
             "--duration" => {
-                let (number, unit) = match value.strip_suffix('m') {
-                    Some(minutes) => (minutes, 60),
-                    None => (value.strip_suffix('s').unwrap_or(value), 1),
-                };
-                seconds = number
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .map(|n| n * unit)
-                    .ok_or_else(|| Error::Usage(format!("`{value}` is not a duration\n{USAGE}")))?;
+                seconds = crate::bench::seconds(value).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "`{value}` is not a duration from 1s to 60m\n{USAGE}"
+                    ))
+                })?;
             }
             "--rate" => {
                 rate = value

@@ -10,7 +10,6 @@ use tenancy_core::{Capability, InvitationId, OrganizationId, UserId};
 use uuid::Uuid;
 
 use crate::body::JsonBody;
-use crate::paging::page;
 use crate::passwords;
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
@@ -330,8 +329,7 @@ impl Api {
         let caller = self.0.caller(&auth.0.token).await?;
         let views = self.0.tenancy.organizations(caller).await?;
         let entries = views.iter().map(SwitcherEntry::from).collect();
-        let (items, next_cursor) = page(entries, limit.0, cursor.0.as_deref())?;
-        Ok(Json(OrganizationList { items, next_cursor }))
+        OrganizationList::of(entries, limit.0, cursor.0)
     }
 
     /// Create an organization; it becomes the caller's active one (R5).
@@ -376,18 +374,13 @@ impl Api {
         org_id: Path<Uuid>,
         body: JsonBody<NameRequest>,
     ) -> Result<Json<Org>> {
-        let caller = self.0.caller(&auth.0.token).await?;
         let org = OrganizationId::from_uuid(org_id.0);
         // Authorization comes before validation: a non-member or a viewer
         // learns nothing from the body.
-        if let Err(denial) = self
+        let caller = self
             .0
-            .tenancy
-            .authorize(caller, org, Capability::RenameOrganization)
-            .await?
-        {
-            return Err(tenancy_core::Error::from(denial).into());
-        }
+            .authorized(&auth.0.token, org, Capability::RenameOrganization)
+            .await?;
         let name =
             OrganizationName::parse(&body.0.name).map_err(|e| ApiError::invalid("name", e))?;
         let view = self.0.tenancy.rename(caller, org, name).await?;
@@ -451,8 +444,7 @@ impl Api {
             .members(caller, OrganizationId::from_uuid(org_id.0))
             .await?;
         let bodies = members.iter().map(MemberBody::from).collect();
-        let (items, next_cursor) = page(bodies, limit.0, cursor.0.as_deref())?;
-        Ok(Json(MemberList { items, next_cursor }))
+        MemberList::of(bodies, limit.0, cursor.0)
     }
 
     /// Remove a member (`manage_members`); never the owner. Their access ends
@@ -493,19 +485,13 @@ impl Api {
         org_id: Path<Uuid>,
         body: JsonBody<InviteRequest>,
     ) -> Result<Created<InvitationBody>> {
-        let caller = self.0.caller(&auth.0.token).await?;
         let org = OrganizationId::from_uuid(org_id.0);
         // Authorization comes before validation: a non-member or a viewer
         // learns nothing from the body.
-        match self
+        let caller = self
             .0
-            .tenancy
-            .authorize(caller, org, Capability::ManageMembers)
-            .await?
-        {
-            Ok(_) => {}
-            Err(denial) => return Err(tenancy_core::Error::from(denial).into()),
-        }
+            .authorized(&auth.0.token, org, Capability::ManageMembers)
+            .await?;
         let email =
             EmailAddress::parse(&body.0.email).map_err(|e| ApiError::invalid("email", e))?;
         let invitation = self
@@ -543,8 +529,7 @@ impl Api {
             .iter()
             .map(|i| InvitationBody::new(i, now))
             .collect();
-        let (items, next_cursor) = page(bodies, limit.0, cursor.0.as_deref())?;
-        Ok(Json(InvitationList { items, next_cursor }))
+        InvitationList::of(bodies, limit.0, cursor.0)
     }
 
     /// Revoke an invitation (`manage_members`): its link stops working.
@@ -609,8 +594,7 @@ impl Api {
             .iter()
             .map(PlanBody::from)
             .collect();
-        let (items, next_cursor) = page(plans, limit.0, cursor.0.as_deref())?;
-        Ok(Json(PlanList { items, next_cursor }))
+        PlanList::of(plans, limit.0, cursor.0)
     }
 
     /// The roles and their capabilities (no authentication).

@@ -24,9 +24,9 @@ use zeroize::Zeroizing;
 
 use crate::api::{Created, Fields, NoContent, Session, Tag};
 use crate::body::JsonBody;
-use crate::paging::page;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::types::list;
 use crate::upload::FileUpload;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -185,36 +185,50 @@ pub(crate) struct InvestigationBody {
     created_at: DateTime<Utc>,
 }
 
-macro_rules! page_of {
-    ($($name:ident of $item:ty),* $(,)?) => {$(
-        /// A page of a list.
-        #[derive(Debug, Clone, Object)]
-        pub(crate) struct $name {
-            items: Vec<$item>,
-            /// Pass as `cursor` for the next page; `null` on the last page.
-            #[oai(nullable)]
-            next_cursor: Option<String>,
-        }
-
-        impl $name {
-            fn of(items: Vec<$item>, limit: Option<u32>, cursor: Option<String>) -> Result<Json<Self>> {
-                let (items, next_cursor) = page(items, limit, cursor.as_deref())?;
-                Ok(Json(Self { items, next_cursor }))
-            }
-        }
-    )*};
-}
-
-page_of!(
-    AgentList of AgentBody,
-    ConnectionList of ConnectionBody,
-    ReportList of ReportBody,
-    KnowledgeFileList of KnowledgeFileBody,
-    RunList of RunBody,
-    PinList of PinBody,
-    ChatList of ChatBody,
-    MessageList of MessageBody,
-    InvestigationList of InvestigationBody,
+list!(
+    /// A page of agents.
+    AgentList,
+    AgentBody
+);
+list!(
+    /// A page of connections, without credentials.
+    ConnectionList,
+    ConnectionBody
+);
+list!(
+    /// A page of reports.
+    ReportList,
+    ReportBody
+);
+list!(
+    /// A page of knowledge files.
+    KnowledgeFileList,
+    KnowledgeFileBody
+);
+list!(
+    /// A page of runs of a report.
+    RunList,
+    RunBody
+);
+list!(
+    /// A page of the caller's pins.
+    PinList,
+    PinBody
+);
+list!(
+    /// A page of the caller's chats.
+    ChatList,
+    ChatBody
+);
+list!(
+    /// A page of messages of a chat.
+    MessageList,
+    MessageBody
+);
+list!(
+    /// A page of the caller's investigations.
+    InvestigationList,
+    InvestigationBody
 );
 
 // ---- conversions --------------------------------------------------------
@@ -566,11 +580,7 @@ impl Kinds<'_> {
         org: OrganizationId,
         capability: Capability,
     ) -> Result<UserId> {
-        let caller = self.caller(auth).await?;
-        if let Err(denial) = self.0.tenancy.authorize(caller, org, capability).await? {
-            return Err(tenancy_core::Error::from(denial).into());
-        }
-        Ok(caller)
+        self.0.authorized(&auth.0.token, org, capability).await
     }
 
     async fn list<B: FromResource>(&self, auth: &Session, org: OrganizationId) -> Result<Vec<B>> {

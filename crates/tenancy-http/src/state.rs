@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use tenancy_core::UserId;
 use tenancy_core::ports::{BlobStore, Clock};
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::token::SecretToken;
+use tenancy_core::{Capability, OrganizationId, UserId};
 use tenancy_store::Store;
 use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 
@@ -79,5 +79,25 @@ impl AppState {
     /// state on every request.
     pub async fn caller(&self, token: &str) -> Result<UserId, ApiError> {
         Ok(self.tenancy.authenticate(token).await?)
+    }
+
+    /// The signed-in user, once they hold `capability` in `organization`
+    /// (404 for non-members, 403 for the rest). Handlers that take a body
+    /// call it first, so that nobody learns anything from a 422.
+    pub async fn authorized(
+        &self,
+        token: &str,
+        organization: OrganizationId,
+        capability: Capability,
+    ) -> Result<UserId, ApiError> {
+        let caller = self.caller(token).await?;
+        if let Err(denial) = self
+            .tenancy
+            .authorize(caller, organization, capability)
+            .await?
+        {
+            return Err(tenancy_core::Error::from(denial).into());
+        }
+        Ok(caller)
     }
 }

@@ -331,6 +331,7 @@ impl RolesBody {
     }
 }
 
+/// A page type of a list, with the constructor that cuts the page.
 macro_rules! list {
     ($(#[$meta:meta])* $name:ident, $item:ty) => {
         $(#[$meta])*
@@ -341,8 +342,22 @@ macro_rules! list {
             #[oai(nullable)]
             pub next_cursor: Option<String>,
         }
+
+        impl $name {
+            /// The page of `items` (in their stable order) that `limit` and
+            /// `cursor` ask for.
+            pub(crate) fn of(
+                items: Vec<$item>,
+                limit: Option<u32>,
+                cursor: Option<String>,
+            ) -> std::result::Result<poem_openapi::payload::Json<Self>, crate::problem::ApiError> {
+                let (items, next_cursor) = crate::paging::page(items, limit, cursor.as_deref())?;
+                Ok(poem_openapi::payload::Json(Self { items, next_cursor }))
+            }
+        }
     };
 }
+pub(crate) use list;
 
 list!(
     /// A page of the caller's organizations.

@@ -257,7 +257,6 @@ where
     ) -> Result<Resource, Error> {
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
-        scope.access().grant(Capability::ViewResources)?;
         let found = tx.resource(organization, id).await?;
         decide::view_resource(scope.access(), kind, found.as_ref()).cloned()
     }
@@ -416,7 +415,6 @@ where
     ) -> Result<Vec<ReportRun>, Error> {
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
-        scope.access().grant(Capability::ViewResources)?;
         let found = tx.resource(organization, report).await?;
         decide::view_resource(scope.access(), ResourceKind::Report, found.as_ref())?;
         Ok(tx.report_runs(organization, report).await?)
