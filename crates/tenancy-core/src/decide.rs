@@ -64,6 +64,7 @@ pub enum Change {
         organization_id: OrganizationId,
         connection_id: ResourceId,
         credentials: Credentials,
+        at: DateTime<Utc>,
     },
     DeleteCredentials {
         organization_id: OrganizationId,

@@ -936,6 +936,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                 organization_id,
                 connection_id,
                 credentials,
+                at,
             } => {
                 let place = credentials_place(organization_id.as_uuid(), connection_id.as_uuid());
                 let sealed = self
@@ -947,7 +948,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     organization_id: Set(organization_id.as_uuid()),
                     key_id: Set(self.sealer.key_id().to_owned()),
                     sealed: Set(sealed),
-                    updated_at: Set(Utc::now()),
+                    updated_at: Set(*at),
                 })
                 .on_conflict(
                     OnConflict::column(connection_credentials::Column::ConnectionId)

@@ -131,6 +131,7 @@ pub fn create_resource(
                 organization_id: grant.organization_id(),
                 connection_id: id,
                 credentials,
+                at: now,
             });
             (
                 label,
@@ -290,6 +291,7 @@ pub fn set_credentials(
                 organization_id: grant.organization_id(),
                 connection_id: connection.id,
                 credentials,
+                at: now,
             },
         ],
         connection,

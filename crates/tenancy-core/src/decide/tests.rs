@@ -1248,6 +1248,7 @@ fn creating_a_connection_writes_its_row_then_its_credentials() {
                 organization_id: w.acme.id,
                 connection_id: connection.id,
                 credentials: credentials("s3cr3t"),
+                at: at(1),
             },
         ]
     );
@@ -1356,6 +1357,7 @@ fn credentials_rotate_and_schedules_change_only_when_different() {
                 organization_id: w.acme.id,
                 connection_id: connection.id,
                 credentials: credentials("new"),
+                at: at(4),
             },
         ]
     );

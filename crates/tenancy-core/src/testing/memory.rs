@@ -653,6 +653,7 @@ impl Transaction for MemoryTransaction {
                 organization_id,
                 connection_id,
                 credentials,
+                ..
             } => {
                 if state
                     .live_of(organization_id, connection_id, ResourceKind::Connection)
