@@ -90,6 +90,8 @@ pub struct Billing {
 pub struct InvitationPreview {
     pub organization_name: OrganizationName,
     pub email: EmailAddress,
+    /// The email of the member who sent it.
+    pub inviter_email: EmailAddress,
     pub role: Role,
     pub status: InvitationStatus,
     pub expires_at: chrono::DateTime<chrono::Utc>,
@@ -583,9 +585,14 @@ where
             .organization(invitation.organization_id)
             .await?
             .ok_or(Error::NotFound(Missing::Invitation))?;
+        let inviter = tx
+            .user(invitation.invited_by)
+            .await?
+            .ok_or(Error::NotFound(Missing::Invitation))?;
         Ok(InvitationPreview {
             organization_name: organization.name,
             email: invitation.email.clone(),
+            inviter_email: inviter.email,
             role: invitation.role,
             status: invitation.status_at(self.clock.now()),
             expires_at: invitation.expires_at,

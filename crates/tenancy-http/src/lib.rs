@@ -7,6 +7,7 @@
 
 mod api;
 mod body;
+pub mod console;
 mod log;
 mod paging;
 mod passwords;
@@ -17,7 +18,7 @@ mod types;
 mod upload;
 
 use poem::middleware::CatchPanic;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
 use poem_openapi::OpenApiService;
 
 pub use crate::state::{ApiConfig, AppState, DEFAULT_MAX_UPLOAD_BYTES, Tenancy};
@@ -45,16 +46,22 @@ pub fn openapi_json(state: &AppState) -> String {
     service(state).spec()
 }
 
-/// The whole app: the API, its OpenAPI document and Swagger UI, health, and
-/// problem details for every error.
+/// The whole app: the API, its OpenAPI document and Swagger UI, the web
+/// console, health, and problem details for every error.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = service(&state);
     let spec = api.spec_endpoint();
     let ui = api.swagger_ui();
-    Route::new()
-        .nest("/", api)
+    // The API owns `/v1` and the health checks (its paths are whole, hence
+    // no prefix stripping); the console owns `/` and its pages.
+    let api = std::sync::Arc::new(api.into_endpoint());
+    let routes = Route::new()
+        .nest_no_strip("/v1", api.clone())
+        .nest_no_strip("/healthz", api.clone())
+        .nest_no_strip("/readyz", api)
         .at("/openapi.json", spec)
-        .nest("/docs", ui)
+        .nest("/docs", ui);
+    console::mount(routes)
         .catch_all_error(|error| async move { problem::from_poem(error) })
         .with(CatchPanic::new())
         .around(log::requests)

@@ -9,12 +9,17 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 /// The header that carries the request id, in and out.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
-/// Masks what may be a secret in a path: the token of an invitation link.
+/// Masks what may be a secret in a path: the token of an invitation link,
+/// in the API's preview and in the console's landing page.
 pub(crate) fn loggable_path(path: &str) -> String {
-    match path.strip_prefix("/v1/invitations/") {
-        Some(rest) if rest != "accept" && !rest.is_empty() => "/v1/invitations/<token>".to_owned(),
-        _ => path.to_owned(),
+    for prefix in ["/v1/invitations/", "/invitations/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if rest != "accept" && !rest.is_empty() {
+                return format!("{prefix}<token>");
+            }
+        }
     }
+    path.to_owned()
 }
 
 fn new_request_id() -> String {
@@ -60,6 +65,10 @@ mod tests {
         assert_eq!(
             loggable_path("/v1/invitations/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
             "/v1/invitations/<token>"
+        );
+        assert_eq!(
+            loggable_path("/invitations/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+            "/invitations/<token>"
         );
         assert_eq!(
             loggable_path("/v1/invitations/accept"),

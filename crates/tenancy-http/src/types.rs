@@ -191,7 +191,10 @@ impl InvitationBody {
 #[derive(Debug, Clone, Object)]
 pub(crate) struct InvitationPreviewBody {
     pub(crate) organization_name: String,
+    /// The invited email address.
     pub(crate) email: String,
+    /// The email address of the member who sent the invitation.
+    pub(crate) inviter_email: String,
     pub(crate) role: RoleName,
     pub(crate) status: InvitationStatusName,
     pub(crate) expires_at: DateTime<Utc>,
@@ -202,6 +205,7 @@ impl From<&InvitationPreview> for InvitationPreviewBody {
         Self {
             organization_name: p.organization_name.as_str().to_owned(),
             email: p.email.as_str().to_owned(),
+            inviter_email: p.inviter_email.as_str().to_owned(),
             role: p.role.into(),
             status: p.status.into(),
             expires_at: p.expires_at,

@@ -8,6 +8,8 @@
     reason = "a failing test should stop loudly"
 )]
 
+mod browser;
+mod console;
 mod instances;
 mod maildir;
 mod options;

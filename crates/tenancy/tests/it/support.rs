@@ -257,12 +257,18 @@ pub(crate) fn request(
         .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&body).unwrap();
+    // Read the head, then as much body as it announces: some servers
+    // (chromedriver) keep the connection open despite `Connection: close`.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
+    let mut buffer = [0_u8; 16 * 1024];
+    let split = loop {
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break split;
+        }
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "the connection closed before a response head");
+        raw.extend_from_slice(&buffer[..n]);
+    };
     let head = String::from_utf8(raw[..split].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
     let status = lines
@@ -274,7 +280,28 @@ pub(crate) fn request(
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok());
     let mut body = raw[split + 4..].to_vec();
+    match length {
+        Some(length) => {
+            while body.len() < length {
+                let n = stream.read(&mut buffer).unwrap();
+                assert!(
+                    n > 0,
+                    "the connection closed {} bytes early",
+                    length - body.len()
+                );
+                body.extend_from_slice(&buffer[..n]);
+            }
+            body.truncate(length);
+        }
+        None => {
+            stream.read_to_end(&mut body).unwrap();
+        }
+    }
     let chunked = headers.iter().any(|(n, v)| {
         n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
     });

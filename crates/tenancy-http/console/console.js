@@ -1,0 +1,1014 @@
+// The tenancy console: a small single-page application over the public JSON
+// API (/v1). No framework and no build step: the server embeds this file.
+//
+// Rules it keeps:
+// - The session token lives in sessionStorage and travels only in the
+//   Authorization header, never in a URL.
+// - What a person may do comes from the organization's `capabilities`, never
+//   from the role's name; a control they may not use stays visible, marked
+//   aria-disabled, with the tooltip "View-only access".
+// - Every page load asks the server which organization is active, so a
+//   removed member lands in their own organization on their next load.
+// - Text from the server is put in the page as text (textContent), never as
+//   HTML.
+'use strict';
+
+const SESSION_KEY = 'tenancy.session';
+const SHOWN_ORG_KEY = 'tenancy.shown-organization';
+const VIEW_ONLY = 'View-only access';
+// A message for the next page drawn: a warning, or a success.
+const NOTICE_KEY = 'tenancy.notice';
+const SUCCESS_KEY = 'tenancy.success';
+
+// ---- the API ---------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `request failed (${status})`);
+    this.status = status;
+    this.code = problem ? problem.code : undefined;
+    this.problem = problem;
+  }
+}
+
+function sessionToken() {
+  return window.sessionStorage.getItem(SESSION_KEY);
+}
+
+function setSessionToken(token) {
+  if (token) {
+    window.sessionStorage.setItem(SESSION_KEY, token);
+  } else {
+    window.sessionStorage.removeItem(SESSION_KEY);
+    window.sessionStorage.removeItem(SHOWN_ORG_KEY);
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  const token = sessionToken();
+  if (token) {
+    headers.Authorization = `Bearer ${token}`;
+  }
+  const init = { method, headers, credentials: 'omit', cache: 'no-store' };
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.status === 204) {
+    return null;
+  }
+  let data = null;
+  const type = response.headers.get('Content-Type') || '';
+  if (type.includes('json')) {
+    data = await response.json();
+  }
+  if (!response.ok) {
+    if (response.status === 401 && token && path !== '/v1/auth/signin') {
+      // The session ended (signed out elsewhere, or expired): start over.
+      setSessionToken(null);
+    }
+    throw new ApiError(response.status, data);
+  }
+  return data;
+}
+
+// Every item of a list, following the cursor.
+async function listAll(path) {
+  const items = [];
+  let cursor = null;
+  for (let page = 0; page < 50; page += 1) {
+    const separator = path.includes('?') ? '&' : '?';
+    const url = `${path}${separator}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const data = await api('GET', url);
+    items.push(...data.items);
+    if (!data.next_cursor) {
+      break;
+    }
+    cursor = data.next_cursor;
+  }
+  return items;
+}
+
+// ---- the DOM -----------------------------------------------------------------
+
+function h(tag, attributes, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value === undefined || value === null || value === false) {
+      continue;
+    }
+    if (name.startsWith('on')) {
+      element.addEventListener(name.slice(2), value);
+    } else if (name === 'class') {
+      element.className = value;
+    } else if (value === true) {
+      element.setAttribute(name, '');
+    } else {
+      element.setAttribute(name, String(value));
+    }
+  }
+  append(element, children);
+  return element;
+}
+
+function append(parent, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) {
+      continue;
+    }
+    parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+const ICONS = {
+  crown: 'M3 18h18v2H3zM3 7l4.5 4L12 4l4.5 7L21 7l-2 9H5z',
+  check: 'M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z',
+  chevron: 'M7 10l5 5 5-5z',
+  plus: 'M19 13h-6v6h-2v-6H5v-2h6V5h2v6h6z',
+};
+
+function icon(name, label) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('class', `icon ${name}`);
+  svg.setAttribute('fill', 'currentColor');
+  svg.dataset.icon = name;
+  if (label) {
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', label);
+    const title = document.createElementNS(ns, 'title');
+    title.textContent = label;
+    svg.append(title);
+  } else {
+    svg.setAttribute('aria-hidden', 'true');
+  }
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
+let tooltipCount = 0;
+
+// A control that the organization's capabilities decide. Without the
+// capability it stays in place, focusable, marked disabled, and explains why.
+function gate(control, allowed) {
+  if (allowed) {
+    return control;
+  }
+  tooltipCount += 1;
+  const id = `view-only-${tooltipCount}`;
+  control.setAttribute('aria-disabled', 'true');
+  control.setAttribute('aria-describedby', id);
+  control.dataset.gated = 'true';
+  if (control.tagName === 'A') {
+    control.removeAttribute('href');
+    control.setAttribute('role', 'link');
+    control.setAttribute('tabindex', '0');
+  }
+  const stop = (event) => {
+    if (event.type === 'keydown' && event.key !== 'Enter' && event.key !== ' ') {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  };
+  control.addEventListener('click', stop, true);
+  control.addEventListener('keydown', stop, true);
+  return h('span', { class: 'gate' }, control, h('span', { class: 'tooltip', role: 'tooltip', id }, VIEW_ONLY));
+}
+
+function formatDate(value) {
+  return new Date(value).toLocaleDateString('en', { year: 'numeric', month: 'short', day: 'numeric' });
+}
+
+function formatDateTime(value) {
+  return new Date(value).toLocaleString('en', {
+    year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+  });
+}
+
+function errorText(error) {
+  if (error instanceof ApiError) {
+    if (error.problem && Array.isArray(error.problem.errors) && error.problem.errors.length > 0) {
+      return error.problem.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+    }
+    return error.message;
+  }
+  return 'The server could not be reached. Try again.';
+}
+
+// A form whose submit runs `action`; errors show in its alert line and the
+// submit button is busy meanwhile.
+function form(attributes, fields, action) {
+  const alert = h('p', { class: 'error', role: 'alert' });
+  const element = h('form', { ...attributes, novalidate: false }, fields, alert);
+  element.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const submit = element.querySelector('button[type="submit"]');
+    if (submit && submit.getAttribute('aria-disabled') === 'true') {
+      return;
+    }
+    alert.textContent = '';
+    if (submit) {
+      submit.disabled = true;
+    }
+    try {
+      await action(new FormData(element), element);
+    } catch (error) {
+      alert.textContent = errorText(error);
+    } finally {
+      if (submit) {
+        submit.disabled = false;
+      }
+    }
+  });
+  return element;
+}
+
+function field(label, attributes) {
+  const id = attributes.id || `field-${attributes.name}`;
+  const control = attributes.tag === 'textarea'
+    ? h('textarea', { ...attributes, tag: undefined, id })
+    : attributes.tag === 'select'
+      ? h('select', { ...attributes, tag: undefined, options: undefined, id },
+        attributes.options.map(([value, text]) => h('option', { value }, text)))
+      : h('input', { type: 'text', ...attributes, id });
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
+}
+
+function render(...children) {
+  const root = document.getElementById('app');
+  root.replaceChildren(...children.flat(Infinity));
+}
+
+// ---- navigation ----------------------------------------------------------------
+
+function navigate(path, { replace = false } = {}) {
+  if (replace) {
+    window.history.replaceState(null, '', path);
+  } else {
+    window.history.pushState(null, '', path);
+  }
+  route();
+}
+
+document.addEventListener('click', (event) => {
+  const link = event.target.closest('a[data-link]');
+  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) {
+    return;
+  }
+  event.preventDefault();
+  navigate(link.getAttribute('href'));
+});
+
+window.addEventListener('popstate', () => route());
+
+// A click outside the open switcher closes it.
+document.addEventListener('click', (event) => {
+  const menu = document.getElementById('switcher-menu');
+  if (menu && !menu.hidden && !event.target.closest('.switcher')) {
+    menu.hidden = true;
+    document.getElementById('switcher').setAttribute('aria-expanded', 'false');
+  }
+});
+
+const KINDS = {
+  agents: { title: 'Agents', singular: 'agent', capability: 'manage_agents' },
+  connections: { title: 'Connections', singular: 'connection', capability: 'manage_connections' },
+  reports: { title: 'Reports', singular: 'report', capability: 'manage_reports' },
+  'knowledge-files': { title: 'Knowledge files', singular: 'knowledge file', capability: 'upload_knowledge_files' },
+};
+
+const SETTINGS_CAPABILITIES = ['rename_organization', 'manage_members', 'manage_billing'];
+
+// Loads and draws the page of the current address. `#app` is aria-busy
+// meanwhile, which tells assistive technology (and the tests) to wait.
+let routing = 0;
+
+async function route() {
+  const root = document.getElementById('app');
+  routing += 1;
+  root.setAttribute('aria-busy', 'true');
+  try {
+    await draw();
+  } finally {
+    routing -= 1;
+    if (routing === 0) {
+      root.removeAttribute('aria-busy');
+    }
+  }
+}
+
+async function draw() {
+  const path = window.location.pathname;
+  const invitation = path.match(/^\/invitations\/([A-Za-z0-9_-]+)$/);
+  try {
+    if (invitation) {
+      await invitationPage(invitation[1]);
+    } else if (path === '/signin') {
+      signInPage();
+    } else if (path === '/signup') {
+      signUpPage();
+    } else if (!sessionToken()) {
+      navigate('/signin', { replace: true });
+    } else {
+      await appPage(path);
+    }
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      navigate('/signin', { replace: true });
+      return;
+    }
+    render(h('div', { class: 'card-page' }, h('div', { class: 'card' },
+      h('h1', {}, 'Something went wrong'),
+      h('p', { role: 'alert' }, errorText(error)),
+      h('button', { type: 'button', onclick: () => route() }, 'Try again'))));
+  }
+}
+
+// ---- sign in and sign up ---------------------------------------------------------
+
+function brand() {
+  return h('div', { class: 'brand' }, h('img', { src: '/console/icon.svg', alt: '' }), 'tenancy');
+}
+
+function cardPage(...children) {
+  render(h('main', { class: 'card-page' }, h('div', { class: 'card' }, brand(), children)));
+  const first = document.querySelector('#app input:not([readonly]), #app button');
+  if (first) {
+    first.focus();
+  }
+}
+
+function signInFields(email) {
+  return [
+    field('Email', { name: 'email', type: 'email', autocomplete: 'email', required: true, value: email || undefined, id: 'signin-email' }),
+    field('Password', { name: 'password', type: 'password', autocomplete: 'current-password', required: true, id: 'signin-password' }),
+  ];
+}
+
+function signUpFields(email) {
+  return [
+    field('Email', { name: 'email', type: 'email', autocomplete: 'email', required: true, value: email || undefined, id: 'signup-email' }),
+    field('Your name (optional)', { name: 'display_name', autocomplete: 'name', id: 'signup-name' }),
+    field('Password (at least 8 characters)', {
+      name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: 8, id: 'signup-password',
+    }),
+  ];
+}
+
+async function signIn(data) {
+  const session = await api('POST', '/v1/auth/signin', {
+    email: data.get('email'),
+    password: data.get('password'),
+  });
+  setSessionToken(session.token);
+}
+
+async function signUp(data, invitationToken) {
+  const body = { email: data.get('email'), password: data.get('password') };
+  const name = (data.get('display_name') || '').trim();
+  if (name) {
+    body.display_name = name;
+  }
+  if (invitationToken) {
+    body.invitation_token = invitationToken;
+  }
+  const account = await api('POST', '/v1/auth/signup', body);
+  setSessionToken(account.token);
+  return account;
+}
+
+function signInPage() {
+  cardPage(
+    h('h1', {}, 'Sign in'),
+    form({ id: 'signin-form', 'aria-label': 'Sign in' }, [
+      signInFields(),
+      h('button', { type: 'submit' }, 'Sign in'),
+    ], async (data) => {
+      await signIn(data);
+      navigate('/', { replace: true });
+    }),
+    h('p', { class: 'switch' }, 'New here? ', h('a', { href: '/signup', 'data-link': true }, 'Create an account')),
+  );
+}
+
+function signUpPage() {
+  cardPage(
+    h('h1', {}, 'Create your account'),
+    h('p', { class: 'muted' }, 'You get an organization of your own to start with.'),
+    form({ id: 'signup-form', 'aria-label': 'Create your account' }, [
+      signUpFields(),
+      h('button', { type: 'submit' }, 'Create account'),
+    ], async (data) => {
+      await signUp(data);
+      navigate('/', { replace: true });
+    }),
+    h('p', { class: 'switch' }, 'Already have an account? ', h('a', { href: '/signin', 'data-link': true }, 'Sign in')),
+  );
+}
+
+// ---- the invitation landing page ---------------------------------------------------
+
+const DEAD_INVITATION = {
+  accepted: 'This invitation has already been accepted.',
+  revoked: 'This invitation was revoked by the organization.',
+  expired: 'This invitation has expired. Ask the organization\u2019s owner for a new one.',
+};
+
+async function invitationPage(token) {
+  let preview;
+  try {
+    preview = await api('GET', `/v1/invitations/${token}`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      cardPage(h('h1', {}, 'Invitation not found'),
+        h('p', {}, 'This invitation link is not valid. Check that you copied the whole link.'),
+        h('p', { class: 'switch' }, h('a', { href: '/', 'data-link': true }, 'Go to the console')));
+      return;
+    }
+    throw error;
+  }
+  const facts = h('ul', { class: 'facts', 'aria-label': 'Invitation' },
+    h('li', {}, h('span', {}, 'Organization'), h('strong', { id: 'invitation-organization' }, preview.organization_name)),
+    h('li', {}, h('span', {}, 'Invited by'), h('span', { id: 'invitation-inviter' }, preview.inviter_email)),
+    h('li', {}, h('span', {}, 'For'), h('span', { id: 'invitation-email' }, preview.email)),
+    h('li', {}, h('span', {}, 'Role'), h('span', { class: 'badge' }, preview.role)),
+    h('li', {}, h('span', {}, 'Expires'), h('time', { id: 'invitation-expires', datetime: preview.expires_at }, formatDateTime(preview.expires_at))));
+  const heading = h('h1', {}, 'Join ', preview.organization_name);
+
+  if (preview.status !== 'pending') {
+    cardPage(heading, facts, h('p', { role: 'alert', id: 'invitation-status' }, DEAD_INVITATION[preview.status] || preview.status),
+      h('p', { class: 'switch' }, h('a', { href: '/', 'data-link': true }, 'Go to the console')));
+    return;
+  }
+
+  const accepted = () => {
+    // The link has done its work: keep its token out of the history.
+    navigate('/', { replace: true });
+  };
+
+  if (sessionToken()) {
+    let me;
+    try {
+      me = await api('GET', '/v1/me');
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) {
+        throw error;
+      }
+    }
+    if (me) {
+      cardPage(heading, facts,
+        h('p', {}, 'Signed in as ', h('strong', {}, me.user.email), '.'),
+        form({ id: 'accept-form', 'aria-label': 'Accept the invitation' }, [
+          h('button', { type: 'submit' }, 'Accept invitation'),
+        ], async () => {
+          await api('POST', '/v1/invitations/accept', { token });
+          accepted();
+        }),
+        h('p', { class: 'switch' }, 'Not you? ', h('button', {
+          type: 'button',
+          class: 'link',
+          onclick: async () => { await signOut(false); route(); },
+        }, 'Sign out')));
+      return;
+    }
+  }
+
+  const signUpForm = form({ id: 'invitation-signup-form', 'aria-label': 'Create an account and join' }, [
+    signUpFields(preview.email),
+    h('button', { type: 'submit' }, 'Create account and join'),
+  ], async (data) => {
+    const account = await signUp(data, token);
+    if (account.invitation && account.invitation.status === 'accepted') {
+      accepted();
+      return;
+    }
+    // The account exists; say why the invitation was not accepted with it.
+    const code = account.invitation ? account.invitation.code : 'not_accepted';
+    sessionStorage.setItem(NOTICE_KEY, code === 'invitation_email_mismatch'
+      ? `Your account was created, but the invitation is for ${preview.email}, so it was not accepted.`
+      : `Your account was created, but the invitation was not accepted (${code}).`);
+    navigate('/', { replace: true });
+  });
+  const signInForm = form({ id: 'invitation-signin-form', 'aria-label': 'Sign in and join', hidden: true }, [
+    signInFields(preview.email),
+    h('button', { type: 'submit' }, 'Sign in and join'),
+  ], async (data) => {
+    await signIn(data);
+    await api('POST', '/v1/invitations/accept', { token });
+    accepted();
+  });
+  const toggle = h('button', { type: 'button', class: 'link', id: 'invitation-toggle' }, 'I already have an account');
+  toggle.addEventListener('click', () => {
+    const showSignIn = signInForm.hidden;
+    signInForm.hidden = !showSignIn;
+    signUpForm.hidden = showSignIn;
+    toggle.textContent = showSignIn ? 'Create a new account instead' : 'I already have an account';
+    (showSignIn ? signInForm : signUpForm).querySelector('input').focus();
+  });
+  cardPage(heading, facts,
+    h('p', {}, 'Create an account to join, or sign in if you already have one.'),
+    signUpForm, signInForm,
+    h('p', { class: 'switch' }, toggle));
+}
+
+async function signOut(go = true) {
+  try {
+    await api('POST', '/v1/auth/signout');
+  } catch (error) {
+    // Signed out already, or the server is gone: the local session ends either way.
+  }
+  setSessionToken(null);
+  if (go) {
+    navigate('/signin', { replace: true });
+  }
+}
+
+// ---- the application shell -----------------------------------------------------------
+
+// What the shell needs: the person, the active organization with the caller's
+// capabilities, and every organization for the switcher. Asked afresh on every
+// page load, so that a removal shows at once (R19).
+async function loadContext() {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const me = await api('GET', '/v1/me');
+    const active = await api('GET', '/v1/me/active-organization');
+    let organization;
+    try {
+      organization = await api('GET', `/v1/organizations/${active.organization.id}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        continue; // Removed between the two calls: ask again, the server falls back.
+      }
+      throw error;
+    }
+    const organizations = await listAll('/v1/organizations');
+    return { me: me.user, organization, organizations };
+  }
+  throw new Error('the active organization keeps changing');
+}
+
+function can(context, capability) {
+  return context.organization.capabilities.includes(capability);
+}
+
+async function appPage(path) {
+  const context = await loadContext();
+  const notices = [];
+  const shown = window.sessionStorage.getItem(SHOWN_ORG_KEY);
+  if (shown) {
+    const [shownId, ...name] = shown.split(':');
+    if (shownId !== context.organization.id && !context.organizations.some((o) => o.id === shownId)) {
+      notices.push(h('p', { class: 'notice', role: 'status', id: 'access-notice' },
+        `You no longer have access to ${name.join(':')}. You are now in ${context.organization.name}.`));
+    }
+  }
+  window.sessionStorage.setItem(SHOWN_ORG_KEY, `${context.organization.id}:${context.organization.name}`);
+  for (const [key, kind] of [[NOTICE_KEY, 'notice'], [SUCCESS_KEY, 'success']]) {
+    const text = window.sessionStorage.getItem(key);
+    if (text) {
+      window.sessionStorage.removeItem(key);
+      notices.push(h('p', { class: kind, role: 'status' }, text));
+    }
+  }
+
+  let section = path.replace(/^\/+|\/+$/g, '') || 'agents';
+  if (section.startsWith('settings')) {
+    const tab = section === 'settings/billing' && can(context, 'manage_billing') ? 'billing' : 'organization';
+    if (section !== 'settings' && tab === 'organization') {
+      window.history.replaceState(null, '', '/settings');
+    }
+    section = tab === 'billing' ? 'settings/billing' : 'settings';
+  } else if (!KINDS[section]) {
+    section = 'agents';
+    if (path !== '/') {
+      window.history.replaceState(null, '', '/');
+    }
+  }
+  const content = h('main', { class: 'content', id: 'content' }, notices);
+  render(h('div', { class: 'shell' }, sidebar(context, section), content));
+  if (section.startsWith('settings')) {
+    await settingsPage(context, content, section === 'settings/billing' ? 'billing' : 'organization');
+  } else {
+    await resourcesPage(context, content, section);
+  }
+}
+
+// When the server says the organization is gone mid-page, load again: the
+// active organization falls back to the person's own.
+async function guarded(action) {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404 && error.problem && error.problem.code === 'not_found') {
+      await route();
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+function sidebar(context, section) {
+  const { organization } = context;
+  const settingsAllowed = SETTINGS_CAPABILITIES.some((c) => can(context, c));
+  const settingsLink = h('a', {
+    href: '/settings',
+    'data-link': true,
+    class: 'nav-item',
+    id: 'nav-settings',
+    'aria-current': section.startsWith('settings') ? 'page' : undefined,
+  }, 'Settings');
+  return h('aside', { class: 'sidebar', 'aria-label': 'Sidebar' },
+    switcher(context),
+    h('nav', { class: 'nav', 'aria-label': organization.name },
+      h('div', { class: 'nav-heading' }, 'Workspace'),
+      Object.entries(KINDS).map(([kind, spec]) => h('a', {
+        href: `/${kind}`,
+        'data-link': true,
+        id: `nav-${kind}`,
+        'aria-current': section === kind ? 'page' : undefined,
+      }, spec.title)),
+      h('div', { class: 'nav-heading' }, 'Organization'),
+      gate(settingsLink, settingsAllowed)),
+    h('div', { class: 'account' },
+      h('div', { class: 'who', id: 'signed-in-as' }, context.me.display_name || context.me.email),
+      h('div', { class: 'muted who' }, context.me.email),
+      h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: () => signOut() }, 'Sign out')));
+}
+
+function switcher(context) {
+  const { organization, organizations } = context;
+  const button = h('button', {
+    type: 'button',
+    class: 'switcher-button',
+    id: 'switcher',
+    'aria-haspopup': 'menu',
+    'aria-expanded': 'false',
+    'aria-controls': 'switcher-menu',
+    'aria-label': `Organization: ${organization.name}. Switch organization`,
+  }, h('span', { class: 'name' }, organization.name), icon('chevron'));
+  const items = organizations.map((o) => h('li', { role: 'none' }, h('button', {
+    type: 'button',
+    role: 'menuitemradio',
+    'aria-checked': o.is_active ? 'true' : 'false',
+    class: 'org',
+    'data-organization-id': o.id,
+    onclick: () => switchTo(o.id),
+  },
+  o.is_owner ? icon('crown', 'Owner') : h('span', { class: 'spacer' }),
+  h('span', { class: 'org-name' }, o.name),
+  o.is_owner ? null : h('span', { class: 'badge', 'data-role': o.role }, o.role),
+  o.is_active ? icon('check', 'Active') : h('span', { class: 'spacer' }))));
+  const create = h('li', { role: 'none' }, h('button', {
+    type: 'button', role: 'menuitem', class: 'create', id: 'create-organization', onclick: () => { close(); createOrganizationDialog(); },
+  }, icon('plus'), 'Create New Organization'));
+  const menu = h('ul', { class: 'switcher-menu', id: 'switcher-menu', role: 'menu', 'aria-label': 'Organizations', hidden: true },
+    h('li', { role: 'presentation', class: 'heading' }, 'Organizations'),
+    items,
+    h('li', { role: 'separator', class: 'separator' }),
+    create);
+  const entries = () => Array.from(menu.querySelectorAll('[role^="menuitem"]'));
+  function open() {
+    menu.hidden = false;
+    button.setAttribute('aria-expanded', 'true');
+    const checked = menu.querySelector('[aria-checked="true"]') || entries()[0];
+    checked.focus();
+  }
+  function close(focusButton) {
+    menu.hidden = true;
+    button.setAttribute('aria-expanded', 'false');
+    if (focusButton) {
+      button.focus();
+    }
+  }
+  button.addEventListener('click', () => (menu.hidden ? open() : close()));
+  button.addEventListener('keydown', (event) => {
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      open();
+    }
+  });
+  menu.addEventListener('keydown', (event) => {
+    const list = entries();
+    const index = list.indexOf(document.activeElement);
+    if (event.key === 'ArrowDown') {
+      event.preventDefault();
+      list[(index + 1) % list.length].focus();
+    } else if (event.key === 'ArrowUp') {
+      event.preventDefault();
+      list[(index - 1 + list.length) % list.length].focus();
+    } else if (event.key === 'Home') {
+      event.preventDefault();
+      list[0].focus();
+    } else if (event.key === 'End') {
+      event.preventDefault();
+      list[list.length - 1].focus();
+    } else if (event.key === 'Escape') {
+      event.preventDefault();
+      close(true);
+    } else if (event.key === 'Tab') {
+      close();
+    }
+  });
+  return h('div', { class: 'switcher' }, button, menu);
+}
+
+async function switchTo(organizationId) {
+  await guarded(() => api('PUT', '/v1/me/active-organization', { organization_id: organizationId }));
+  navigate('/');
+}
+
+function dialog(title, fields, submitLabel, action) {
+  const element = h('dialog', { 'aria-label': title });
+  const close = () => element.close();
+  element.append(h('h2', {}, title), form({ method: 'dialog' }, [
+    fields,
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'secondary', onclick: close }, 'Cancel'),
+      h('button', { type: 'submit' }, submitLabel)),
+  ], async (data) => {
+    await action(data);
+    close();
+  }));
+  element.addEventListener('close', () => element.remove());
+  document.body.append(element);
+  element.showModal();
+  return element;
+}
+
+function createOrganizationDialog() {
+  const element = dialog('Create New Organization', [
+    field('Organization name', { name: 'name', required: true, maxlength: 100, id: 'new-organization-name' }),
+    h('p', { class: 'muted' }, 'It starts on the free plan, with no resources.'),
+  ], 'Create Organization', async (data) => {
+    await api('POST', '/v1/organizations', { name: data.get('name') });
+    // The new organization is now the active one (R5).
+    navigate('/');
+  });
+  element.id = 'create-organization-dialog';
+}
+
+// ---- resources ---------------------------------------------------------------------------
+
+const COLUMNS = {
+  agents: [['Name', (a) => a.name], ['Description', (a) => a.description || '\u2014'], ['Connections', (a) => String(a.connection_ids.length)], ['Created', (a) => formatDate(a.created_at)]],
+  connections: [['Label', (c) => c.label], ['Type', (c) => c.type], ['Credentials', (c) => (c.has_credentials ? `set ${c.credentials_updated_at ? formatDate(c.credentials_updated_at) : ''}` : 'none')], ['Created', (c) => formatDate(c.created_at)]],
+  reports: [['Name', (r) => r.name], ['Schedule', (r) => (r.schedule ? `${r.schedule.cron} (${r.schedule.timezone})` : '\u2014')], ['Created', (r) => formatDate(r.created_at)]],
+  'knowledge-files': [['Name', (f) => f.name], ['Type', (f) => f.content_type], ['Size', (f) => formatBytes(f.size_bytes)], ['Uploaded', (f) => formatDate(f.created_at)]],
+};
+
+function formatBytes(bytes) {
+  if (bytes < 1024) {
+    return `${bytes} B`;
+  }
+  if (bytes < 1024 * 1024) {
+    return `${(bytes / 1024).toFixed(1)} KiB`;
+  }
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+async function resourcesPage(context, content, kind) {
+  const spec = KINDS[kind];
+  const { organization } = context;
+  const base = `/v1/organizations/${organization.id}/${kind}`;
+  const createButton = h('button', {
+    type: 'button', id: `create-${kind}`, onclick: () => createDialog(context, kind),
+  }, icon('plus'), `New ${spec.singular}`);
+  append(content, [h('div', { class: 'content-head' },
+    h('div', {}, h('h1', {}, spec.title), h('p', { class: 'muted' }, organization.name)),
+    gate(createButton, can(context, spec.capability)))]);
+  const items = await guarded(() => listAll(base));
+  if (items === undefined) {
+    return;
+  }
+  if (items.length === 0) {
+    append(content, [h('p', { class: 'empty', id: `${kind}-empty` }, `No ${spec.title.toLowerCase()} yet.`)]);
+    return;
+  }
+  const columns = COLUMNS[kind];
+  append(content, [h('table', { id: `${kind}-table`, 'aria-label': spec.title },
+    h('thead', {}, h('tr', {}, columns.map(([title]) => h('th', { scope: 'col' }, title)))),
+    h('tbody', {}, items.map((item) => h('tr', { 'data-id': item.id }, columns.map(([, value]) => h('td', {}, value(item)))))))]);
+}
+
+function createDialog(context, kind) {
+  const base = `/v1/organizations/${context.organization.id}/${kind}`;
+  const done = () => navigate(`/${kind}`, { replace: true });
+  if (kind === 'agents') {
+    dialog('New agent', [
+      field('Name', { name: 'name', required: true, maxlength: 200, id: 'agent-name' }),
+      field('Description', { name: 'description', tag: 'textarea', id: 'agent-description' }),
+    ], 'Create agent', async (data) => {
+      await guarded(() => api('POST', base, { name: data.get('name'), description: data.get('description') }));
+      done();
+    });
+  } else if (kind === 'connections') {
+    dialog('New connection', [
+      field('Label', { name: 'label', required: true, maxlength: 200, id: 'connection-label' }),
+      field('Type', { name: 'type', required: true, placeholder: 'postgres, aws, github\u2026', id: 'connection-type' }),
+      h('div', { class: 'pair' },
+        field('Secret name', { name: 'secret_name', required: true, value: 'api_key', id: 'connection-secret-name' }),
+        field('Secret value', { name: 'secret_value', type: 'password', required: true, autocomplete: 'off', id: 'connection-secret-value' })),
+      h('p', { class: 'muted' }, 'Stored encrypted; never shown again, to anyone.'),
+    ], 'Create connection', async (data) => {
+      await guarded(() => api('POST', base, {
+        label: data.get('label'),
+        type: data.get('type'),
+        credentials: { [data.get('secret_name')]: data.get('secret_value') },
+      }));
+      done();
+    });
+  } else if (kind === 'reports') {
+    dialog('New report', [
+      field('Name', { name: 'name', required: true, maxlength: 200, id: 'report-name' }),
+      field('Definition (a JSON object)', { name: 'definition', tag: 'textarea', id: 'report-definition' }),
+    ], 'Create report', async (data) => {
+      const text = (data.get('definition') || '').trim() || '{}';
+      let definition;
+      try {
+        definition = JSON.parse(text);
+      } catch (error) {
+        throw new Error('The definition is not valid JSON.');
+      }
+      await guarded(() => api('POST', base, { name: data.get('name'), definition }));
+      done();
+    });
+  } else {
+    dialog('Upload a knowledge file', [
+      field('File', { name: 'file', type: 'file', required: true, id: 'knowledge-file' }),
+    ], 'Upload', async (data) => {
+      await guarded(() => api('POST', base, data));
+      done();
+    });
+  }
+}
+
+// ---- settings ------------------------------------------------------------------------------
+
+async function settingsPage(context, content, tab) {
+  const { organization } = context;
+  const tabs = [['organization', 'Organization', '/settings']];
+  if (can(context, 'manage_billing')) {
+    tabs.push(['billing', 'Billing', '/settings/billing']);
+  }
+  append(content, [
+    h('div', { class: 'content-head' }, h('div', {}, h('h1', {}, 'Settings'), h('p', { class: 'muted' }, organization.name))),
+    h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Settings' }, tabs.map(([id, title, href]) => h('a', {
+      href, 'data-link': true, role: 'tab', id: `tab-${id}`, 'aria-selected': tab === id ? 'true' : 'false',
+    }, title))),
+  ]);
+  const panel = h('div', { class: 'section', role: 'tabpanel', 'aria-labelledby': `tab-${tab}` });
+  append(content, [panel]);
+  if (tab === 'billing') {
+    await billingTab(context, panel);
+  } else {
+    await organizationTab(context, panel);
+  }
+}
+
+async function organizationTab(context, panel) {
+  const { organization } = context;
+  const base = `/v1/organizations/${organization.id}`;
+  const mayRename = can(context, 'rename_organization');
+  const mayManage = can(context, 'manage_members');
+  const reload = () => navigate('/settings', { replace: true });
+
+  append(panel, [
+    h('h2', {}, 'Organization name'),
+    form({ id: 'rename-form', class: 'inline-form', 'aria-label': 'Rename the organization' }, [
+      field('Name', {
+        name: 'name', required: true, maxlength: 100, value: organization.name, id: 'organization-name', disabled: !mayRename,
+      }),
+      gate(h('button', { type: 'submit', id: 'rename' }, 'Save'), mayRename),
+    ], async (data) => {
+      await guarded(() => api('PATCH', base, { name: data.get('name') }));
+      reload();
+    }),
+    h('h2', {}, 'Invite a team member'),
+    h('p', { class: 'muted' }, 'Invited members join as viewers. The link in the email works for 7 days.'),
+    form({ id: 'invite-form', class: 'inline-form', 'aria-label': 'Invite a team member' }, [
+      field('Email address', {
+        name: 'email', type: 'email', required: true, autocomplete: 'off', id: 'invite-email', disabled: !mayManage,
+      }),
+      gate(h('button', { type: 'submit', id: 'invite' }, 'Invite'), mayManage),
+    ], async (data) => {
+      const invitation = await guarded(() => api('POST', `${base}/invitations`, { email: data.get('email') }));
+      if (invitation) {
+        sessionStorage.setItem(SUCCESS_KEY, `Invitation sent to ${invitation.email}.`);
+        reload();
+      }
+    }),
+  ]);
+
+  if (!mayManage) {
+    append(panel, [h('p', { class: 'notice', id: 'members-view-only' },
+      `${VIEW_ONLY}: only people who manage members see invitations and members.`)]);
+    return;
+  }
+
+  const [invitations, members] = await guarded(() => Promise.all([
+    listAll(`${base}/invitations`),
+    listAll(`${base}/members`),
+  ])) || [];
+  if (!members) {
+    return;
+  }
+  const actionAlert = h('p', { class: 'error', role: 'alert', id: 'settings-error' });
+  const act = (work) => async () => {
+    actionAlert.textContent = '';
+    try {
+      await guarded(work);
+      reload();
+    } catch (error) {
+      actionAlert.textContent = errorText(error);
+    }
+  };
+
+  append(panel, [
+    actionAlert,
+    h('h2', {}, 'Pending invitations'),
+    invitations.length === 0
+      ? h('p', { class: 'empty', id: 'invitations-empty' }, 'No pending invitations.')
+      : h('table', { id: 'invitations-table', 'aria-label': 'Pending invitations' },
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Email'), h('th', { scope: 'col' }, 'Role'),
+          h('th', { scope: 'col' }, 'Expires'), h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Actions')))),
+        h('tbody', {}, invitations.map((invitation) => h('tr', { 'data-id': invitation.id, 'data-email': invitation.email },
+          h('td', {}, invitation.email),
+          h('td', {}, h('span', { class: 'badge' }, invitation.role)),
+          h('td', {}, h('time', { datetime: invitation.expires_at }, formatDate(invitation.expires_at))),
+          h('td', { class: 'actions-cell' }, h('button', {
+            type: 'button',
+            class: 'danger',
+            'aria-label': `Revoke the invitation of ${invitation.email}`,
+            onclick: act(() => api('DELETE', `${base}/invitations/${invitation.id}`)),
+          }, 'Revoke')))))),
+    h('h2', {}, 'Members'),
+    h('table', { id: 'members-table', 'aria-label': 'Members' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Member'), h('th', { scope: 'col' }, 'Role'),
+        h('th', { scope: 'col' }, 'Joined'), h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Actions')))),
+      h('tbody', {}, members.map((member) => h('tr', { 'data-id': member.user_id, 'data-email': member.email },
+        h('td', {}, member.display_name ? [member.display_name, h('div', { class: 'muted' }, member.email)] : member.email),
+        h('td', {}, h('span', { class: 'badge' }, member.role)),
+        h('td', {}, h('time', { datetime: member.joined_at }, formatDate(member.joined_at))),
+        h('td', { class: 'actions-cell' }, member.role === 'owner' ? null : h('button', {
+          type: 'button',
+          class: 'danger',
+          'aria-label': `Remove ${member.email}`,
+          onclick: act(async () => {
+            if (window.confirm(`Remove ${member.email} from ${organization.name}? They lose access at once.`)) {
+              await api('DELETE', `${base}/members/${member.user_id}`);
+            }
+          }),
+        }, 'Remove')))))),
+  ]);
+}
+
+const QUANTITIES = [
+  ['agents', 'agents', 'Agents'],
+  ['connections', 'connections', 'Connections'],
+  ['reports', 'reports', 'Reports'],
+  ['chat_messages_per_month', 'chat_messages_this_month', 'Chat messages this month'],
+];
+
+async function billingTab(context, panel) {
+  const base = `/v1/organizations/${context.organization.id}/billing`;
+  const [billing, plans] = await guarded(() => Promise.all([api('GET', base), listAll('/v1/plans')])) || [];
+  if (!billing) {
+    return;
+  }
+  const current = plans.find((p) => p.id === billing.plan);
+  append(panel, [
+    h('h2', {}, 'Plan'),
+    h('p', {}, h('span', { class: 'plan-name', id: 'plan-name' }, current ? current.name : billing.plan)),
+    form({ id: 'plan-form', class: 'inline-form', 'aria-label': 'Change plan' }, [
+      field('Plan', { name: 'plan', tag: 'select', id: 'plan-select', options: plans.map((p) => [p.id, p.name]) }),
+      gate(h('button', { type: 'submit', id: 'change-plan' }, 'Change plan'), can(context, 'manage_billing')),
+    ], async (data) => {
+      await guarded(() => api('PUT', `${base}/plan`, { plan: data.get('plan') }));
+      navigate('/settings/billing', { replace: true });
+    }),
+    h('h2', {}, 'Usage'),
+    QUANTITIES.map(([limitKey, usageKey, title]) => {
+      const used = billing.usage[usageKey];
+      const limit = billing.limits[limitKey];
+      const id = `usage-${usageKey}`;
+      return h('div', { class: 'usage', id },
+        h('span', { id: `${id}-label` }, title),
+        limit === null
+          ? h('span', { class: 'muted' }, 'unlimited')
+          : h('progress', { max: limit, value: Math.min(used, limit), 'aria-labelledby': `${id}-label` }),
+        h('span', { class: 'figure' }, limit === null ? `${used}` : `${used} of ${limit}`));
+    }),
+  ]);
+  const select = panel.querySelector('#plan-select');
+  select.value = billing.plan;
+}
+
+route();
