@@ -59,6 +59,8 @@ async fn the_seed_story() {
         .json();
     assert_eq!(preview["organization_name"], "Acme");
     assert_eq!(preview["status"], "pending");
+    assert_eq!(preview["inviter_email"], "ann@example.com");
+    assert_eq!(preview["email"], "bob@example.com");
     // Bob signs up from the link: accepted in the same transaction.
     let bob = app
         .post(

@@ -11,6 +11,7 @@
 
 mod authorization;
 mod canary;
+mod console;
 mod errors;
 mod flows;
 mod openapi;

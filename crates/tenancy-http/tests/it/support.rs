@@ -29,7 +29,7 @@ pub struct TestApp {
 }
 
 impl Reply {
-    async fn read(response: poem::test::TestResponse) -> Self {
+    pub async fn read(response: poem::test::TestResponse) -> Self {
         let response = response.0;
         let status = response.status();
         let headers = response.headers().clone();

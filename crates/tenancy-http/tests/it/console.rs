@@ -1,0 +1,140 @@
+//! The web console's routes: its pages and assets, their security headers,
+//! caching, and that the console shadows nothing of the API.
+
+use poem::http::Method;
+use tenancy_http::console::{CONTENT_SECURITY_POLICY, PAGES};
+
+use crate::support::TestApp;
+
+async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> crate::support::Reply {
+    let mut request = app.client.get(path);
+    if let Some(tag) = if_none_match {
+        request = request.header("if-none-match", tag);
+    }
+    crate::support::Reply::read(request.send().await).await
+}
+
+fn header<'a>(reply: &'a crate::support::Reply, name: &str) -> &'a str {
+    reply
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no `{name}` header"))
+}
+
+fn assert_secured(reply: &crate::support::Reply) {
+    assert_eq!(
+        header(reply, "content-security-policy"),
+        CONTENT_SECURITY_POLICY
+    );
+    assert_eq!(header(reply, "x-content-type-options"), "nosniff");
+    assert_eq!(header(reply, "referrer-policy"), "no-referrer");
+    assert_eq!(header(reply, "x-frame-options"), "DENY");
+}
+
+#[tokio::test]
+async fn every_page_is_the_console_with_strict_headers() {
+    let app = TestApp::new().await;
+    let token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let invitation = format!("/invitations/{token}");
+    for path in PAGES.iter().copied().chain([invitation.as_str()]) {
+        let reply = get(&app, path, None).await.expect(200);
+        assert_eq!(reply.content_type(), "text/html; charset=utf-8", "{path}");
+        assert_secured(&reply);
+        let html = String::from_utf8(reply.bytes.clone()).unwrap();
+        assert!(
+            html.contains("<script src=\"/console/console.js\" defer></script>"),
+            "{path}"
+        );
+        // The page is the same whatever the token: nothing of it is echoed.
+        assert!(!html.contains(token));
+    }
+    // The policy: nothing inline, nothing from elsewhere, no framing.
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(CONTENT_SECURITY_POLICY.contains(directive), "{directive}");
+    }
+    assert!(!CONTENT_SECURITY_POLICY.contains("unsafe"));
+}
+
+#[tokio::test]
+async fn assets_have_their_types_and_revalidate_with_etags() {
+    let app = TestApp::new().await;
+    for (path, content_type, needle) in [
+        (
+            "/console/console.js",
+            "text/javascript; charset=utf-8",
+            "sessionStorage",
+        ),
+        (
+            "/console/console.css",
+            "text/css; charset=utf-8",
+            ".switcher",
+        ),
+        ("/console/icon.svg", "image/svg+xml", "<svg"),
+        ("/", "text/html; charset=utf-8", "<!doctype html>"),
+    ] {
+        let reply = get(&app, path, None).await.expect(200);
+        assert_eq!(reply.content_type(), content_type, "{path}");
+        assert_secured(&reply);
+        assert_eq!(header(&reply, "cache-control"), "no-cache");
+        assert!(
+            String::from_utf8_lossy(&reply.bytes).contains(needle),
+            "{path}"
+        );
+        let etag = header(&reply, "etag").to_owned();
+        let again = get(&app, path, Some(&etag)).await.expect(304);
+        assert!(again.bytes.is_empty());
+        assert_eq!(header(&again, "etag"), etag);
+        // A stale tag gets the whole file.
+        get(&app, path, Some("\"0000000000000000\""))
+            .await
+            .expect(200);
+    }
+}
+
+#[tokio::test]
+async fn the_console_shadows_nothing_of_the_api() {
+    let app = TestApp::new().await;
+    // The API still answers as the contract says, around the console's routes.
+    app.get("/v1/plans", None).await.expect(200);
+    app.get("/healthz", None).await.expect(200);
+    app.get("/readyz", None).await.expect(200);
+    app.get("/openapi.json", None).await.expect(200);
+    app.get("/v1/me", None)
+        .await
+        .problem(401, "unauthenticated");
+    app.get("/v1/nothing-here", None)
+        .await
+        .problem(404, "not_found");
+    app.get(
+        "/v1/invitations/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        None,
+    )
+    .await
+    .problem(404, "not_found");
+    app.call(Method::DELETE, "/v1/plans", None, None)
+        .await
+        .problem(405, "method_not_allowed");
+    // Paths that are neither stay problems, and the console's pages take
+    // only GET.
+    app.get("/nothing-here", None)
+        .await
+        .problem(404, "not_found");
+    app.get("/console/missing.js", None)
+        .await
+        .problem(404, "not_found");
+    app.get("/invitations/a/b", None)
+        .await
+        .problem(404, "not_found");
+    app.call(Method::POST, "/signin", None, None)
+        .await
+        .problem(405, "method_not_allowed");
+}
