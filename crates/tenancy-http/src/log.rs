@@ -13,10 +13,11 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
 /// in the API's preview and in the console's landing page.
 pub(crate) fn loggable_path(path: &str) -> String {
     for prefix in ["/v1/invitations/", "/invitations/"] {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            if rest != "accept" && !rest.is_empty() {
-                return format!("{prefix}<token>");
-            }
+        if let Some(rest) = path.strip_prefix(prefix)
+            && rest != "accept"
+            && !rest.is_empty()
+        {
+            return format!("{prefix}<token>");
         }
     }
     path.to_owned()
