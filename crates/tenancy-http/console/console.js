@@ -200,7 +200,11 @@ function errorText(error) {
     }
     return error.message;
   }
-  return 'The server could not be reached. Try again.';
+  if (error instanceof TypeError) {
+    // What fetch throws when the network or the server is down.
+    return 'The server could not be reached. Try again.';
+  }
+  return error.message;
 }
 
 // A form whose submit runs `action`; errors show in its alert line and the
@@ -469,7 +473,14 @@ async function invitationPage(token) {
         form({ id: 'accept-form', 'aria-label': 'Accept the invitation' }, [
           h('button', { type: 'submit' }, 'Accept invitation'),
         ], async () => {
-          await api('POST', '/v1/invitations/accept', { token });
+          try {
+            await api('POST', '/v1/invitations/accept', { token });
+          } catch (error) {
+            if (error instanceof ApiError && error.code === 'invitation_email_mismatch') {
+              throw new Error(`This invitation is for ${preview.email}, and you are signed in as ${me.user.email}. Sign out, then open the link again.`);
+            }
+            throw error;
+          }
           accepted();
         }),
         h('p', { class: 'switch' }, 'Not you? ', h('button', {
@@ -485,7 +496,15 @@ async function invitationPage(token) {
     signUpFields(preview.email),
     h('button', { type: 'submit' }, 'Create account and join'),
   ], async (data) => {
-    const account = await signUp(data, token);
+    let account;
+    try {
+      account = await signUp(data, token);
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'email_taken') {
+        throw new Error('An account with this address already exists: choose “I already have an account” below to sign in.');
+      }
+      throw error;
+    }
     if (account.invitation && account.invitation.status === 'accepted') {
       accepted();
       return;
@@ -502,7 +521,17 @@ async function invitationPage(token) {
     h('button', { type: 'submit' }, 'Sign in and join'),
   ], async (data) => {
     await signIn(data);
-    await api('POST', '/v1/invitations/accept', { token });
+    try {
+      await api('POST', '/v1/invitations/accept', { token });
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'invitation_email_mismatch') {
+        // Signed in all the same: say why the invitation was not accepted.
+        sessionStorage.setItem(NOTICE_KEY, `You are signed in, but the invitation is for ${preview.email}, so it was not accepted.`);
+        navigate('/', { replace: true });
+        return;
+      }
+      throw error;
+    }
     accepted();
   });
   const toggle = h('button', { type: 'button', class: 'link', id: 'invitation-toggle' }, 'I already have an account');

@@ -1,5 +1,6 @@
-//! A real browser for the console's tests: Debian's Chromium, headless,
-//! driven over the W3C WebDriver protocol through `chromedriver`.
+//! Real browsers for the console's tests: Debian's Chromium and Firefox ESR,
+//! headless, driven over the W3C WebDriver protocol through `chromedriver`
+//! and `geckodriver`.
 //!
 //! WebDriver is JSON over HTTP, so the client is the tests' own tiny HTTP
 //! client and a few lines per command; no client crate is needed.
@@ -16,6 +17,7 @@ use crate::support::{free_port, request, wait_until};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const FIREFOX: &str = "/usr/bin/firefox-esr";
 
 /// The W3C name of an element reference in JSON.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -23,41 +25,87 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long a test waits for the page to show something.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// Whether Chromium and its driver are installed. Without them the browser
-/// tests skip with a note, except under `CI=true`, where that fails
-/// (`.ci/run` installs both from Debian's packages).
-pub(crate) fn available() -> bool {
-    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !present {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true and {CHROMIUM} or {CHROMEDRIVER} is missing; `.ci/run` installs them \
-             (apt-get install chromium chromium-driver)"
-        );
-        eprintln!(
-            "skipped: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
-        );
-    }
-    present
+/// The browsers the console is tested in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Debian's Chromium with its chromedriver.
+    Chromium,
+    /// Debian's Firefox ESR with Mozilla's geckodriver (from crates.io).
+    Firefox,
 }
 
-/// A `chromedriver` process on a free port.
-pub(crate) struct Driver {
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Chromium => "chromium",
+            Self::Firefox => "firefox",
+        }
+    }
+
+    /// The browser and its driver, if both are installed.
+    fn programs(self) -> Option<(PathBuf, PathBuf)> {
+        let (browser, driver) = match self {
+            Self::Chromium => (PathBuf::from(CHROMIUM), PathBuf::from(CHROMEDRIVER)),
+            Self::Firefox => (PathBuf::from(FIREFOX), on_path("geckodriver")?),
+        };
+        (browser.exists() && driver.exists()).then_some((browser, driver))
+    }
+
+    /// Whether the browser and its driver are installed. Without them a
+    /// browser test skips with a note, except under `CI=true`, where that
+    /// fails (`.ci/run` installs both).
+    pub(crate) fn available(self) -> bool {
+        let present = self.programs().is_some();
+        let install = match self {
+            Self::Chromium => "apt-get install chromium chromium-driver",
+            Self::Firefox => "apt-get install firefox-esr; cargo install geckodriver",
+        };
+        if !present {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true and {} or its driver is missing; `.ci/run` installs them ({install})",
+                self.name()
+            );
+            eprintln!(
+                "skipped: {} or its driver is missing ({install})",
+                self.name()
+            );
+        }
+        present
+    }
+}
+
+/// The first `name` on `PATH`, or in cargo's install folder.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(cargo_home.map(|home| home.join("bin")))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A WebDriver server process (chromedriver or geckodriver) on a free port,
+/// one per browser: geckodriver serves a single session.
+struct Driver {
     child: Child,
     addr: SocketAddr,
     log: PathBuf,
 }
 
 impl Driver {
-    pub(crate) fn start(dir: &Path) -> Self {
+    fn start(program: &Path, log: PathBuf) -> Self {
         let port = free_port();
-        let log = dir.join("chromedriver.log");
-        let child = Command::new(CHROMEDRIVER)
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(program)
             .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
             .spawn()
             .unwrap();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -68,53 +116,17 @@ impl Driver {
         });
         if !ready {
             let _ = driver.child.kill();
-            panic!("chromedriver did not get ready; its log:\n{}", driver.log());
+            panic!(
+                "{} did not get ready; its log:\n{}",
+                program.display(),
+                driver.log()
+            );
         }
         driver
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// A new browser with its own profile: its own sessionStorage, like a
-    /// second person on another machine.
-    pub(crate) fn browser(&self, profile: &Path) -> Browser {
-        let capabilities = json!({
-            "capabilities": {
-                "alwaysMatch": {
-                    "browserName": "chrome",
-                    "goog:loggingPrefs": { "browser": "ALL" },
-                    "goog:chromeOptions": {
-                        "binary": CHROMIUM,
-                        "args": [
-                            "--headless=new",
-                            "--no-sandbox",
-                            "--disable-gpu",
-                            "--disable-dev-shm-usage",
-                            "--window-size=1280,860",
-                            "--lang=en-US",
-                            format!("--user-data-dir={}", profile.display()),
-                        ],
-                    },
-                },
-            },
-        });
-        let response = request(self.addr, "POST", "/session", None, Some(&capabilities));
-        assert_eq!(
-            response.status,
-            200,
-            "{response:?}\nchromedriver log:\n{}",
-            self.log()
-        );
-        let session = response.json()["value"]["sessionId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        Browser {
-            driver: self.addr,
-            session,
-        }
     }
 }
 
@@ -125,13 +137,79 @@ impl Drop for Driver {
     }
 }
 
-/// One browser session.
+/// One browser with its own profile (its own sessionStorage, like a person
+/// on another machine), driven through its own driver process.
 pub(crate) struct Browser {
+    kind: Kind,
     driver: SocketAddr,
     session: String,
+    // Dropped after the session is deleted (fields drop in order).
+    _process: Driver,
 }
 
 impl Browser {
+    /// Starts `kind` headless, with its files under `dir/name`.
+    pub(crate) fn open(kind: Kind, dir: &Path, name: &str) -> Self {
+        let (program, driver) = kind.programs().unwrap();
+        let home = dir.join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let process = Driver::start(&driver, home.join("driver.log"));
+        let options = match kind {
+            Kind::Chromium => json!({
+                "browserName": "chrome",
+                "goog:loggingPrefs": { "browser": "ALL" },
+                "goog:chromeOptions": {
+                    "binary": program,
+                    "args": [
+                        "--headless=new",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-dev-shm-usage",
+                        "--lang=en-US",
+                        format!("--user-data-dir={}", home.join("profile").display()),
+                    ],
+                },
+            }),
+            Kind::Firefox => json!({
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": program,
+                    "args": ["-headless"],
+                    "prefs": { "intl.accept_languages": "en-US" },
+                },
+            }),
+        };
+        let response = request(
+            process.addr,
+            "POST",
+            "/session",
+            None,
+            Some(&json!({ "capabilities": { "alwaysMatch": options } })),
+        );
+        assert_eq!(
+            response.status,
+            200,
+            "{response:?}\ndriver log:\n{}",
+            process.log()
+        );
+        let session = response.json()["value"]["sessionId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let browser = Self {
+            kind,
+            driver: process.addr,
+            session,
+            _process: process,
+        };
+        browser.ok(
+            "POST",
+            "/window/rect",
+            Some(&json!({ "width": 1280, "height": 860 })),
+        );
+        browser
+    }
+
     fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Value> {
         let path = format!("/session/{}{path}", self.session);
         let body = match (method, body) {
@@ -305,8 +383,12 @@ impl Browser {
     }
 
     /// What the browser's console logged at warning level or above, since the
-    /// last call: a Content-Security-Policy violation shows up here.
-    pub(crate) fn severe_logs(&self) -> Vec<String> {
+    /// last call: a Content-Security-Policy violation shows up here. Only
+    /// chromedriver offers the log; `None` for Firefox.
+    pub(crate) fn severe_logs(&self) -> Option<Vec<String>> {
+        if self.kind != Kind::Chromium {
+            return None;
+        }
         let driver = self.driver;
         let path = format!("/session/{}/se/log", self.session);
         let response = request(
@@ -317,13 +399,14 @@ impl Browser {
             Some(&json!({ "type": "browser" })),
         );
         assert_eq!(response.status, 200, "the browser's log: {response:?}");
-        response.json()["value"]
+        let lines = response.json()["value"]
             .as_array()
             .into_iter()
             .flatten()
             .filter(|entry| entry["level"] == "SEVERE" || entry["level"] == "WARNING")
             .filter_map(|entry| entry["message"].as_str().map(str::to_owned))
-            .collect()
+            .collect();
+        Some(lines)
     }
 }
 
