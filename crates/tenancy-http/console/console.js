@@ -1015,9 +1015,10 @@ async function billingTab(context, panel) {
   const current = plans.find((p) => p.id === billing.plan);
   append(panel, [
     h('h2', {}, 'Plan'),
-    h('p', {}, h('span', { class: 'plan-name', id: 'plan-name' }, current ? current.name : billing.plan)),
+    h('p', {}, 'This organization is on the ', h('span', { class: 'plan-name', id: 'plan-name' }, current ? current.name : billing.plan),
+      ' plan. Each organization has its own plan; its members share its limits.'),
     form({ id: 'plan-form', class: 'inline-form', 'aria-label': 'Change plan' }, [
-      field('Plan', { name: 'plan', tag: 'select', id: 'plan-select', options: plans.map((p) => [p.id, p.name]) }),
+      field('Switch to', { name: 'plan', tag: 'select', id: 'plan-select', options: plans.map((p) => [p.id, p.name]) }),
       gate(h('button', { type: 'submit', id: 'change-plan' }, 'Change plan'), can(context, 'manage_billing')),
     ], async (data) => {
       await guarded(() => api('PUT', `${base}/plan`, { plan: data.get('plan') }));

@@ -293,6 +293,17 @@ impl Browser {
         }
     }
 
+    /// The text of what `css` selects right now, read in one step (no
+    /// element reference that a redraw could make stale).
+    pub(crate) fn text_of(&self, css: &str) -> Option<String> {
+        self.script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : null",
+            &[json!(css)],
+        )
+        .as_str()
+        .map(str::to_owned)
+    }
+
     /// Whether `css` selects something right now.
     pub(crate) fn exists(&self, css: &str) -> bool {
         self.find_now(css).is_some()

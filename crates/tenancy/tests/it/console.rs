@@ -96,21 +96,15 @@ fn switcher_name(browser: &Browser) -> String {
 }
 
 fn wait_for_switcher(browser: &Browser, name: &str) {
-    let mut shown = String::new();
+    let mut shown = None;
     assert!(
         wait_until(Duration::from_secs(15), || {
-            shown = browser
-                .script(
-                    "const n = document.querySelector('#switcher .name'); return n ? n.textContent : ''",
-                    &[],
-                )
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            shown == name
+            shown = browser.text_of("#switcher .name");
+            shown.as_deref() == Some(name)
         }),
-        "the switcher shows `{shown}`, not `{name}`"
+        "the switcher shows {shown:?}, not `{name}`"
     );
+    browser.settle();
 }
 
 /// The one `.eml` file of the mail folder.
@@ -267,6 +261,18 @@ fn seed_story(kind: Kind) {
     assert!(owner.find("#usage-agents").text().contains("1 of 3"));
     assert!(owner.exists("#usage-agents progress"));
     owner.screenshot(&shots.join("settings-billing.png"));
+    // Each organization has its own plan: upgrading Acme raises its limits.
+    owner.script("document.getElementById('plan-select').value = 'pro'", &[]);
+    owner.find("#change-plan").click();
+    let mut usage = String::new();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            usage = owner.text_of("#usage-agents").unwrap_or_default();
+            usage.contains("1 of 50")
+        }),
+        "after the upgrade: {usage}"
+    );
+    assert_eq!(owner.find("#plan-name").text(), "Pro");
 
     // The invitee opens the link from the .eml file: organization, inviter
     // and expiry; signs up from it, and is in.
