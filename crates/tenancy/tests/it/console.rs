@@ -12,6 +12,21 @@ use crate::support::{Mail, Server, wait_until};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// A connection's secret, which no page may ever hold after it is sent.
+const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+
+/// The page as it stands, with the values typed into its fields.
+fn page_source(browser: &Browser) -> String {
+    browser
+        .script(
+            "return document.documentElement.outerHTML + Array.from(document.querySelectorAll('input, textarea')).map((e) => e.value).join(' ')",
+            &[],
+        )
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Where the screenshots go for people to look at: `target/console/`.
 fn screenshots() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -79,11 +94,33 @@ fn assert_enabled(browser: &Browser, css: &str) {
     );
 }
 
+/// Every control of the page has a name a screen reader can say: form
+/// fields a `<label>` (or `aria-label`), buttons and links their text (or
+/// `aria-label`).
+fn assert_labelled(browser: &Browser, page: &str) {
+    let unnamed = browser.script(
+        "const unnamed = [];
+        for (const el of document.querySelectorAll('input, select, textarea')) {
+            if (el.type === 'hidden') continue;
+            const label = el.getAttribute('aria-label') || Array.from(el.labels || []).map((l) => l.textContent).join(' ');
+            if (!label.trim()) unnamed.push(el.outerHTML.slice(0, 160));
+        }
+        for (const el of document.querySelectorAll('button, a, [role=menuitem], [role=menuitemradio], [role=tab]')) {
+            const name = el.getAttribute('aria-label') || el.textContent;
+            if (!name.trim()) unnamed.push(el.outerHTML.slice(0, 160));
+        }
+        return unnamed",
+        &[],
+    );
+    assert_eq!(unnamed, json!([]), "controls without a name on {page}");
+}
+
 fn sign_up(browser: &Browser, base: &str, email: &str, name: &str) {
     browser.goto(&format!("{base}/"));
     browser.wait_for_path("/signin");
     browser.find("a[href='/signup']").click();
     browser.wait_for_path("/signup");
+    assert_labelled(browser, "the sign-up page");
     browser.find("#signup-email").fill(email);
     browser.find("#signup-name").fill(name);
     browser.find("#signup-password").fill(PASSWORD);
@@ -232,9 +269,56 @@ fn seed_story(kind: Kind) {
     owner
         .find("#agent-description")
         .fill("Watches the cloud bill");
+    assert_labelled(&owner, "the new agent dialog");
     owner.find("dialog[open] button[type=submit]").click();
     owner.find("#agents-table tr td");
     owner.wait_for_text("Cost watcher");
+    assert_labelled(&owner, "the agents page");
+
+    // A connection: its secret goes in once and never comes back, to anyone.
+    owner.find("#nav-connections").click();
+    owner.find("#create-connections").click();
+    owner.find("#connection-label").fill("Production AWS");
+    owner.find("#connection-type").fill("aws");
+    owner
+        .find("#connection-secret-name")
+        .fill("secret_access_key");
+    owner.find("#connection-secret-value").fill(SECRET);
+    owner.find("dialog[open] button[type=submit]").click();
+    owner.find("#connections-table tr td");
+    owner.wait_for_text("Production AWS");
+    assert!(
+        !owner.exists("dialog"),
+        "the dialog with the secret is gone"
+    );
+    assert!(!page_source(&owner).contains(SECRET));
+
+    // A report's definition must be JSON: the dialog says so and stays open.
+    owner.find("#nav-reports").click();
+    owner.find("#create-reports").click();
+    owner.find("#report-name").fill("Monthly costs");
+    owner.find("#report-definition").fill("{not json");
+    owner.find("dialog[open] button[type=submit]").click();
+    owner.wait_for_text("The definition is not valid JSON.");
+    owner
+        .find("#report-definition")
+        .fill(r#"{"query": "cost by service"}"#);
+    owner.find("dialog[open] button[type=submit]").click();
+    owner.find("#reports-table tr td");
+    owner.wait_for_text("Monthly costs");
+
+    // A knowledge file, uploaded from the file picker.
+    let runbook = dir.path().join("runbook.md");
+    std::fs::write(&runbook, "# Runbook\n\nRestart the thing.\n").unwrap();
+    owner.find("#nav-knowledge-files").click();
+    owner.find("#create-knowledge-files").click();
+    owner
+        .find("#knowledge-file")
+        .fill(runbook.to_str().unwrap());
+    owner.find("dialog[open] button[type=submit]").click();
+    owner.find("#knowledge-files-table tr td");
+    owner.wait_for_text("runbook.md");
+    owner.find("#nav-agents").click();
 
     // Settings > Organization: invite by email; the pending invitation shows
     // with its expiry date.
@@ -253,6 +337,7 @@ fn seed_story(kind: Kind) {
     assert!((7 * 24 - 1..=7 * 24).contains(&days), "expires in {days} h");
     assert!(row.text().contains("viewer"), "{}", row.text());
     owner.wait_for_text("Invitation sent to guest@example.com.");
+    assert_labelled(&owner, "the settings page");
     owner.screenshot(&shots.join("settings-organization.png"));
     // The billing tab is there for the owner, with a bar per limited quantity.
     owner.find("#tab-billing").click();
@@ -292,6 +377,7 @@ fn seed_story(kind: Kind) {
         json!("guest@example.com"),
         "the invited address is filled in"
     );
+    assert_labelled(&guest, "the invitation page");
     guest.screenshot(&shots.join("invitation.png"));
     guest.find("#signup-name").fill("Gus");
     guest.find("#signup-password").fill(PASSWORD);
@@ -320,6 +406,7 @@ fn seed_story(kind: Kind) {
     assert_eq!(own["crown"], true, "{own}");
     assert_eq!(own["badge"], Value::Null, "{own}");
     assert_eq!(own["check"], false, "{own}");
+    assert_labelled(&guest, "the app with the switcher open");
     guest.screenshot(&shots.join("switcher-viewer.png"));
     guest.press("\u{E00C}");
 
@@ -333,6 +420,11 @@ fn seed_story(kind: Kind) {
     }
     assert_view_only(&guest, "#nav-settings");
     guest.screenshot(&shots.join("viewer-disabled.png"));
+    // The viewer sees the connection's label and type, never its secret.
+    guest.find("#nav-connections").click();
+    guest.wait_for_text("Production AWS");
+    assert!(guest.text_of("#connections-table").unwrap().contains("aws"));
+    assert!(!page_source(&guest).contains(SECRET));
     // Typing the address of Settings shows it with every control disabled,
     // and no billing.
     guest.goto(&format!("{base}/settings/billing"));
