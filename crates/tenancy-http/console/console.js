@@ -567,18 +567,22 @@ async function signOut(go = true) {
 // page load, so that a removal shows at once (R19).
 async function loadContext() {
   for (let attempt = 0; attempt < 3; attempt += 1) {
-    const me = await api('GET', '/v1/me');
-    const active = await api('GET', '/v1/me/active-organization');
+    // The active organization first: asking for it is what falls back to the
+    // person's own organization after a removal (R19).
+    const [me, active] = await Promise.all([api('GET', '/v1/me'), api('GET', '/v1/me/active-organization')]);
     let organization;
+    let organizations;
     try {
-      organization = await api('GET', `/v1/organizations/${active.organization.id}`);
+      [organization, organizations] = await Promise.all([
+        api('GET', `/v1/organizations/${active.organization.id}`),
+        listAll('/v1/organizations'),
+      ]);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
-        continue; // Removed between the two calls: ask again, the server falls back.
+        continue; // Removed between the calls: ask again, the server falls back.
       }
       throw error;
     }
-    const organizations = await listAll('/v1/organizations');
     return { me: me.user, organization, organizations };
   }
   throw new Error('the active organization keeps changing');

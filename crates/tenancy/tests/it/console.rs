@@ -144,29 +144,36 @@ fn wait_for_switcher(browser: &Browser, name: &str) {
     browser.settle();
 }
 
-/// The one `.eml` file of the mail folder.
-fn invitation_link(mail_dir: &Path, base: &str) -> String {
-    let mut files = Vec::new();
+/// The accept link of the newest email to `email` in the mail folder,
+/// waiting for the mail worker to write it.
+fn link_for(mail_dir: &Path, base: &str, email: &str) -> String {
+    let mut link = None;
     assert!(
         wait_until(Duration::from_secs(15), || {
-            files = std::fs::read_dir(mail_dir)
+            let mut mails: Vec<(std::time::SystemTime, Mail)> = std::fs::read_dir(mail_dir)
                 .map(|entries| {
                     entries
                         .filter_map(Result::ok)
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                        .filter_map(|e| {
+                            let modified = e.metadata().ok()?.modified().ok()?;
+                            let text = std::fs::read_to_string(e.path()).ok()?;
+                            Some((modified, Mail::parse(&text)))
+                        })
+                        .filter(|(_, mail)| mail.header("To") == Some(email))
                         .collect()
                 })
                 .unwrap_or_default();
-            !files.is_empty()
+            mails.sort_by_key(|(modified, _)| *modified);
+            link = mails
+                .last()
+                .map(|(_, mail)| format!("{base}/invitations/{}", mail.invitation_token(base)));
+            link.is_some()
         }),
-        "no .eml file in {}",
+        "no email to {email} in {}",
         mail_dir.display()
     );
-    assert_eq!(files.len(), 1, "{files:?}");
-    let mail = Mail::parse(&std::fs::read_to_string(&files[0]).unwrap());
-    let token = mail.invitation_token(base);
-    format!("{base}/invitations/{token}")
+    link.unwrap()
 }
 
 #[test]
@@ -361,7 +368,7 @@ fn seed_story(kind: Kind) {
 
     // The invitee opens the link from the .eml file: organization, inviter
     // and expiry; signs up from it, and is in.
-    let link = invitation_link(&mail_dir, &base);
+    let link = link_for(&mail_dir, &base, "guest@example.com");
     guest.goto(&link);
     assert_eq!(
         guest.find("#invitation-organization").text(),
@@ -516,6 +523,29 @@ fn seed_story(kind: Kind) {
     assert_eq!(entries[0]["name"], "Gus's organization");
     guest.screenshot(&shots.join("removed-member.png"));
 
+    // The owner revokes an invitation from Settings; its link dies.
+    owner.goto(&format!("{base}/settings"));
+    owner.find("#invite-email").fill("temp@example.com");
+    owner.find("#invite").click();
+    let temp = "#invitations-table tr[data-email='temp@example.com']";
+    owner.find(&format!("{temp} button")).click();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            owner.settle();
+            !owner.exists(temp)
+        }),
+        "the revoked invitation is still listed"
+    );
+    let dead = link_for(&mail_dir, &base, "temp@example.com");
+    let token = dead.rsplit('/').next().unwrap();
+    let preview = server.get(&format!("/v1/invitations/{token}"), None);
+    assert_eq!(preview.json()["status"], "revoked", "{preview:?}");
+
+    // And renames the organization: the switcher follows.
+    owner.find("#organization-name").fill("Acme Rocketry");
+    owner.find("#rename").click();
+    wait_for_switcher(&owner, "Acme Rocketry");
+
     // No page broke its own Content-Security-Policy, failed a request or
     // threw: the browser logged no warning and no error (chromedriver alone
     // exposes the browser's log).
@@ -560,25 +590,8 @@ fn invite(
     );
     assert_eq!(reply.status, 201, "{reply:?}");
     let id = reply.json()["id"].as_str().unwrap().to_owned();
-    let base = server.base_url();
-    let mut link = None;
-    assert!(
-        wait_until(Duration::from_secs(15), || {
-            link = std::fs::read_dir(mail_dir).ok().and_then(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| Mail::parse(&std::fs::read_to_string(e.path()).unwrap_or_default()))
-                    .find(|mail| {
-                        mail.header("To") == Some(email)
-                            && mail.body.contains(&format!("{base}/invitations/"))
-                    })
-                    .map(|mail| format!("{base}/invitations/{}", mail.invitation_token(&base)))
-            });
-            link.is_some()
-        }),
-        "no email to {email}"
-    );
-    (id, link.unwrap())
+    let link = link_for(mail_dir, &server.base_url(), email);
+    (id, link)
 }
 
 /// The landing page of invitation links: an existing account signs in from
