@@ -193,12 +193,23 @@ function formatDateTime(value) {
   });
 }
 
+// The API's messages are lower-case phrases without a final period; the
+// page shows them as sentences.
+function sentence(text) {
+  const trimmed = String(text).trim();
+  if (!trimmed) {
+    return trimmed;
+  }
+  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
 function errorText(error) {
   if (error instanceof ApiError) {
     if (error.problem && Array.isArray(error.problem.errors) && error.problem.errors.length > 0) {
-      return error.problem.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      return error.problem.errors.map((e) => sentence(`${e.field}: ${e.message}`)).join(' ');
     }
-    return error.message;
+    return sentence(error.message);
   }
   if (error instanceof TypeError) {
     // What fetch throws when the network or the server is down.
@@ -314,19 +325,24 @@ async function draw() {
   const invitation = path.match(/^\/invitations\/([A-Za-z0-9_-]+)$/);
   try {
     if (invitation) {
+      document.title = 'Invitation \u00b7 tenancy';
       await invitationPage(invitation[1]);
+    } else if ((path === '/signin' || path === '/signup') && sessionToken()) {
+      navigate(afterSignIn(), { replace: true });
     } else if (path === '/signin') {
+      document.title = 'Sign in \u00b7 tenancy';
       signInPage();
     } else if (path === '/signup') {
+      document.title = 'Create your account \u00b7 tenancy';
       signUpPage();
     } else if (!sessionToken()) {
-      navigate('/signin', { replace: true });
+      signInFirst(path);
     } else {
       await appPage(path);
     }
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      navigate('/signin', { replace: true });
+      signInFirst(path);
       return;
     }
     render(h('div', { class: 'card-page' }, h('div', { class: 'card' },
@@ -337,6 +353,23 @@ async function draw() {
 }
 
 // ---- sign in and sign up ---------------------------------------------------------
+
+// A page of the app asked for without a session: sign in, then go there.
+const NEXT_KEY = 'tenancy.next';
+
+function signInFirst(path) {
+  if (path !== '/' && !path.startsWith('/invitations/')) {
+    window.sessionStorage.setItem(NEXT_KEY, path);
+  }
+  navigate('/signin', { replace: true });
+}
+
+function afterSignIn() {
+  const next = window.sessionStorage.getItem(NEXT_KEY);
+  window.sessionStorage.removeItem(NEXT_KEY);
+  // Only a path of this console: never somewhere else.
+  return next && /^\/[a-z/-]*$/.test(next) ? next : '/';
+}
 
 function brand() {
   return h('div', { class: 'brand' }, h('img', { src: '/console/icon.svg', alt: '' }), 'tenancy');
@@ -397,7 +430,7 @@ function signInPage() {
       h('button', { type: 'submit' }, 'Sign in'),
     ], async (data) => {
       await signIn(data);
-      navigate('/', { replace: true });
+      navigate(afterSignIn(), { replace: true });
     }),
     h('p', { class: 'switch' }, 'New here? ', h('a', { href: '/signup', 'data-link': true }, 'Create an account')),
   );
@@ -625,6 +658,8 @@ async function appPage(path) {
       window.history.replaceState(null, '', '/');
     }
   }
+  const title = section.startsWith('settings') ? 'Settings' : KINDS[section].title;
+  document.title = `${title} \u00b7 ${context.organization.name} \u00b7 tenancy`;
   const content = h('main', { class: 'content', id: 'content' }, notices);
   render(h('div', { class: 'shell' }, sidebar(context, section), content));
   if (section.startsWith('settings')) {

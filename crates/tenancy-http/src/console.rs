@@ -35,10 +35,9 @@ pub const PAGES: &[&str] = &[
 /// The landing page of an invitation link, `/invitations/{token}`.
 pub const INVITATION_PAGE: &str = "/invitations/:token";
 
-/// The policy of every console response. `img-src` allows `data:` for the
-/// icons browsers draw inside form controls; nothing else comes from
-/// anywhere but this origin.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The policy of every console response: nothing comes from anywhere but
+/// this origin, nothing inline runs, and no other site may frame the console.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// An embedded file with its content type and a strong validator.
 struct Asset {

@@ -677,4 +677,26 @@ fn invitation_page(kind: Kind) {
             .text()
             .contains("already been accepted")
     );
+
+    // Signed out, a page of the app asks her to sign in first, then shows.
+    carol.goto(&format!("{base}/agents"));
+    carol.find("#sign-out").click();
+    carol.wait_for_path("/signin");
+    assert_eq!(
+        carol.script("return sessionStorage.getItem('tenancy.session')", &[]),
+        Value::Null,
+        "the session is gone from the tab"
+    );
+    carol.goto(&format!("{base}/reports"));
+    carol.wait_for_path("/signin");
+    carol.find("#signin-email").fill("carol@example.com");
+    carol.find("#signin-password").fill("not her password");
+    carol.find("#signin-form button[type=submit]").click();
+    carol.wait_for_text("The email or the password is wrong.");
+    carol.find("#signin-password").fill(PASSWORD);
+    carol.find("#signin-form button[type=submit]").click();
+    carol.wait_for_path("/reports");
+    wait_for_switcher(&carol, "Globex");
+    let title = carol.script("return document.title", &[]);
+    assert_eq!(title, "Reports \u{b7} Globex \u{b7} tenancy");
 }
