@@ -11,7 +11,7 @@
 //! that the token in an invitation link's path never leaves in a `Referer`.
 
 use poem::http::{HeaderMap, HeaderValue, StatusCode, header};
-use poem::{Endpoint, EndpointExt, Request, Response, Route, get, handler};
+use poem::{Endpoint, EndpointExt, Request, Response, Route, get};
 
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/console.js");
@@ -141,36 +141,26 @@ fn serve(asset: &Asset, request: &Request) -> Response {
     response
 }
 
-#[handler]
-fn page(request: &Request) -> Response {
-    serve(&PAGE, request)
-}
+/// An embedded file as an endpoint.
+struct Served(&'static Asset);
 
-#[handler]
-fn script(request: &Request) -> Response {
-    serve(&SCRIPT_ASSET, request)
-}
+impl Endpoint for Served {
+    type Output = Response;
 
-#[handler]
-fn style(request: &Request) -> Response {
-    serve(&STYLE_ASSET, request)
-}
-
-#[handler]
-fn icon(request: &Request) -> Response {
-    serve(&ICON_ASSET, request)
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        Ok(serve(self.0, &request))
+    }
 }
 
 /// The console's routes, added to `route`.
 pub(crate) fn mount(mut route: Route) -> Route {
-    for path in PAGES {
-        route = route.at(*path, get(page));
+    for path in PAGES.iter().copied().chain([INVITATION_PAGE]) {
+        route = route.at(path, get(Served(&PAGE)));
     }
     route
-        .at(INVITATION_PAGE, get(page))
-        .at("/console/console.js", get(script))
-        .at("/console/console.css", get(style))
-        .at("/console/icon.svg", get(icon))
+        .at("/console/console.js", get(Served(&SCRIPT_ASSET)))
+        .at("/console/console.css", get(Served(&STYLE_ASSET)))
+        .at("/console/icon.svg", get(Served(&ICON_ASSET)))
 }
 
 /// The console alone, for hosts that mount it under their own router.
