@@ -302,6 +302,10 @@ const KINDS = {
 
 const SETTINGS_CAPABILITIES = ['rename_organization', 'manage_members', 'manage_billing'];
 
+// What may be pinned to the sidebar: the pin's item type and the list it is in.
+const PIN_KINDS = { agent: 'agents', connection: 'connections', report: 'reports' };
+const PIN_TYPES = { agents: 'agent', connections: 'connection', reports: 'report' };
+
 // Loads and draws the page of the current address. `#app` is aria-busy
 // meanwhile, which tells assistive technology (and the tests) to wait.
 let routing = 0;
@@ -605,10 +609,12 @@ async function loadContext() {
     const [me, active] = await Promise.all([api('GET', '/v1/me'), api('GET', '/v1/me/active-organization')]);
     let organization;
     let organizations;
+    let pinned;
     try {
-      [organization, organizations] = await Promise.all([
+      [organization, organizations, pinned] = await Promise.all([
         api('GET', `/v1/organizations/${active.organization.id}`),
         listAll('/v1/organizations'),
+        pinnedItems(active.organization.id),
       ]);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
@@ -616,9 +622,22 @@ async function loadContext() {
       }
       throw error;
     }
-    return { me: me.user, organization, organizations };
+    return { me: me.user, organization, organizations, pinned };
   }
   throw new Error('the active organization keeps changing');
+}
+
+// The items this person pinned in this organization, with their names.
+async function pinnedItems(organizationId) {
+  const base = `/v1/organizations/${organizationId}`;
+  const pins = await listAll(`${base}/pins`);
+  const kinds = [...new Set(pins.map((pin) => PIN_KINDS[pin.item_type]))];
+  const lists = await Promise.all(kinds.map((kind) => listAll(`${base}/${kind}`)));
+  const names = new Map();
+  lists.flat().forEach((item) => names.set(item.id, item.name || item.label));
+  return pins
+    .filter((pin) => names.has(pin.item_id))
+    .map((pin) => ({ pin, kind: PIN_KINDS[pin.item_type], name: names.get(pin.item_id) }));
 }
 
 function can(context, capability) {
@@ -703,6 +722,11 @@ function sidebar(context, section) {
         id: `nav-${kind}`,
         'aria-current': section === kind ? 'page' : undefined,
       }, spec.title)),
+      context.pinned.length === 0 ? null : [
+        h('div', { class: 'nav-heading', id: 'pinned-heading' }, 'Pinned'),
+        h('ul', { class: 'pinned', id: 'pinned', 'aria-labelledby': 'pinned-heading' }, context.pinned.map(({ pin, kind, name }) => h('li', {},
+          h('a', { href: `/${kind}`, 'data-link': true, 'data-item-id': pin.item_id }, name)))),
+      ],
       h('div', { class: 'nav-heading' }, 'Organization'),
       gate(settingsLink, settingsAllowed)),
     h('div', { class: 'account' },
@@ -845,7 +869,8 @@ function formatBytes(bytes) {
 async function resourcesPage(context, content, kind) {
   const spec = KINDS[kind];
   const { organization } = context;
-  const base = `/v1/organizations/${organization.id}/${kind}`;
+  const organizationBase = `/v1/organizations/${organization.id}`;
+  const base = `${organizationBase}/${kind}`;
   const createButton = h('button', {
     type: 'button', id: `create-${kind}`, onclick: () => createDialog(context, kind),
   }, icon('plus'), `New ${spec.singular}`);
@@ -861,9 +886,50 @@ async function resourcesPage(context, content, kind) {
     return;
   }
   const columns = COLUMNS[kind];
-  append(content, [h('table', { id: `${kind}-table`, 'aria-label': spec.title },
-    h('thead', {}, h('tr', {}, columns.map(([title]) => h('th', { scope: 'col' }, title)))),
-    h('tbody', {}, items.map((item) => h('tr', { 'data-id': item.id }, columns.map(([, value]) => h('td', {}, value(item)))))))]);
+  const alert = h('p', { class: 'error', role: 'alert', id: `${kind}-error` });
+  const act = (work) => async () => {
+    alert.textContent = '';
+    try {
+      await guarded(work);
+      navigate(`/${kind}`, { replace: true });
+    } catch (error) {
+      alert.textContent = errorText(error);
+    }
+  };
+  const pins = new Map(context.pinned.map(({ pin }) => [pin.item_id, pin.id]));
+  const mayPin = can(context, 'pin_items');
+  const mayManage = can(context, spec.capability);
+  const actions = (item) => {
+    const label = item.name || item.label;
+    const pinned = pins.get(item.id);
+    const pin = PIN_TYPES[kind] ? gate(h('button', {
+      type: 'button',
+      class: 'secondary',
+      'aria-pressed': pinned ? 'true' : 'false',
+      'aria-label': `${pinned ? 'Unpin' : 'Pin'} ${label}`,
+      'data-action': 'pin',
+      onclick: act(() => (pinned
+        ? api('DELETE', `${organizationBase}/pins/${pinned}`)
+        : api('POST', `${organizationBase}/pins`, { item_type: PIN_TYPES[kind], item_id: item.id }))),
+    }, pinned ? 'Unpin' : 'Pin'), mayPin) : null;
+    const remove = gate(h('button', {
+      type: 'button',
+      class: 'danger',
+      'aria-label': `Delete ${label}`,
+      'data-action': 'delete',
+      onclick: act(async () => {
+        if (window.confirm(`Delete ${label}? This cannot be undone.`)) {
+          await api('DELETE', `${base}/${item.id}`);
+        }
+      }),
+    }, 'Delete'), mayManage);
+    return h('td', { class: 'actions-cell' }, h('span', { class: 'row-actions' }, pin, remove));
+  };
+  append(content, [alert, h('table', { id: `${kind}-table`, 'aria-label': spec.title },
+    h('thead', {}, h('tr', {}, columns.map(([title]) => h('th', { scope: 'col' }, title)),
+      h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Actions')))),
+    h('tbody', {}, items.map((item) => h('tr', { 'data-id': item.id, 'data-name': item.name || item.label },
+      columns.map(([, value]) => h('td', {}, value(item))), actions(item)))))]);
 }
 
 function createDialog(context, kind) {

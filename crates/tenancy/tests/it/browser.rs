@@ -363,7 +363,12 @@ impl Browser {
                 "type": "pointer",
                 "id": "mouse",
                 "parameters": { "pointerType": "mouse" },
-                "actions": [{ "type": "pointerMove", "duration": 0, "origin": origin, "x": 0, "y": 0 }],
+                // Away first: a pointer that does not move hovers nothing new
+                // in Firefox, even when the page under it changed.
+                "actions": [
+                    { "type": "pointerMove", "duration": 0, "origin": "viewport", "x": 0, "y": 0 },
+                    { "type": "pointerMove", "duration": 0, "origin": origin, "x": 0, "y": 0 },
+                ],
             }] })),
         );
     }

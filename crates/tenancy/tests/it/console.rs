@@ -432,6 +432,32 @@ fn seed_story(kind: Kind) {
     guest.wait_for_text("Production AWS");
     assert!(guest.text_of("#connections-table").unwrap().contains("aws"));
     assert!(!page_source(&guest).contains(SECRET));
+    assert_view_only(&guest, "#connections-table [data-action=delete]");
+
+    // Pinning is for viewers too, and a pin shows in its owner's sidebar only.
+    guest.find("#nav-agents").click();
+    let row = "#agents-table tr[data-name='Cost watcher']";
+    assert_view_only(&guest, &format!("{row} [data-action=delete]"));
+    guest.find(&format!("{row} [data-action=pin]")).click();
+    let mut pinned = None;
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            pinned = guest.text_of("#pinned");
+            pinned.as_deref() == Some("Cost watcher")
+        }),
+        "the sidebar's pins: {pinned:?}"
+    );
+    guest.settle();
+    assert_eq!(
+        guest
+            .find(&format!("{row} [data-action=pin]"))
+            .attribute("aria-pressed")
+            .as_deref(),
+        Some("true")
+    );
+    owner.goto(&format!("{base}/agents"));
+    owner.find("#agents-table");
+    assert!(!owner.exists("#pinned"), "another member's pin shows");
     // Typing the address of Settings shows it with every control disabled,
     // and no billing.
     guest.goto(&format!("{base}/settings/billing"));
@@ -545,6 +571,15 @@ fn seed_story(kind: Kind) {
     owner.find("#organization-name").fill("Acme Rocketry");
     owner.find("#rename").click();
     wait_for_switcher(&owner, "Acme Rocketry");
+
+    // The owner deletes a report, after confirming.
+    owner.goto(&format!("{base}/reports"));
+    owner
+        .find("#reports-table tr[data-name='Monthly costs'] [data-action=delete]")
+        .click();
+    let question = owner.accept_dialog();
+    assert!(question.contains("Monthly costs"), "{question}");
+    owner.find("#reports-empty");
 
     // No page broke its own Content-Security-Policy, failed a request or
     // threw: the browser logged no warning and no error (chromedriver alone
