@@ -222,7 +222,7 @@ function errorText(error) {
 // submit button is busy meanwhile.
 function form(attributes, fields, action) {
   const alert = h('p', { class: 'error', role: 'alert' });
-  const element = h('form', { ...attributes, novalidate: false }, fields, alert);
+  const element = h('form', attributes, fields, alert);
   element.addEventListener('submit', async (event) => {
     event.preventDefault();
     const submit = element.querySelector('button[type="submit"]');
@@ -679,8 +679,16 @@ async function appPage(path) {
   }
   const title = section.startsWith('settings') ? 'Settings' : KINDS[section].title;
   document.title = `${title} \u00b7 ${context.organization.name} \u00b7 tenancy`;
-  const content = h('main', { class: 'content', id: 'content' }, notices);
-  render(h('div', { class: 'shell' }, sidebar(context, section), content));
+  const content = h('main', { class: 'content', id: 'content', tabindex: '-1' }, notices);
+  const skip = h('a', {
+    class: 'skip',
+    href: '#content',
+    onclick: (event) => {
+      event.preventDefault();
+      content.focus();
+    },
+  }, 'Skip to content');
+  render(skip, h('div', { class: 'shell' }, sidebar(context, section), content));
   if (section.startsWith('settings')) {
     await settingsPage(context, content, section === 'settings/billing' ? 'billing' : 'organization');
   } else {
@@ -994,11 +1002,13 @@ async function settingsPage(context, content, tab) {
   }
   append(content, [
     h('div', { class: 'content-head' }, h('div', {}, h('h1', {}, 'Settings'), h('p', { class: 'muted' }, organization.name))),
-    h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Settings' }, tabs.map(([id, title, href]) => h('a', {
-      href, 'data-link': true, role: 'tab', id: `tab-${id}`, 'aria-selected': tab === id ? 'true' : 'false',
+    // The tabs are links to pages of their own (each has its address), so
+    // they are a navigation, not an ARIA tab list.
+    h('nav', { class: 'tabs', 'aria-label': 'Settings' }, tabs.map(([id, title, href]) => h('a', {
+      href, 'data-link': true, id: `tab-${id}`, 'aria-current': tab === id ? 'page' : undefined,
     }, title))),
   ]);
-  const panel = h('div', { class: 'section', role: 'tabpanel', 'aria-labelledby': `tab-${tab}` });
+  const panel = h('section', { class: 'section', 'aria-labelledby': `tab-${tab}` });
   append(content, [panel]);
   if (tab === 'billing') {
     await billingTab(context, panel);

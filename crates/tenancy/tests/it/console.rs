@@ -482,6 +482,18 @@ fn seed_story(kind: Kind) {
     // arrow key, move to the other organization, press Enter.
     guest.goto(&format!("{base}/agents"));
     wait_for_switcher(&guest, "Acme Rockets");
+    // The first Tab reaches "Skip to content", which moves the focus to the
+    // page's content.
+    guest.press("\u{E004}");
+    assert_eq!(
+        guest.script("return document.activeElement.textContent", &[]),
+        json!("Skip to content")
+    );
+    guest.press("\u{E007}");
+    assert_eq!(
+        guest.script("return document.activeElement.id", &[]),
+        json!("content")
+    );
     guest.find("#switcher").focus();
     guest.press("\u{E015}"); // ArrowDown opens the menu on the active entry.
     assert_eq!(
