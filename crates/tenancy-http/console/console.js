@@ -68,29 +68,34 @@ async function api(method, path, body) {
   }
   if (!response.ok) {
     if (response.status === 401 && token && path !== '/v1/auth/signin') {
-      // The session ended (signed out elsewhere, or expired): start over.
+      // The session ended (signed out elsewhere, or expired): sign in again,
+      // whatever was under way. An invitation's page works without one.
       setSessionToken(null);
+      if (!window.location.pathname.startsWith('/invitations/')) {
+        window.queueMicrotask(() => signInFirst(window.location.pathname));
+      }
     }
     throw new ApiError(response.status, data);
   }
   return data;
 }
 
-// Every item of a list, following the cursor.
+// Every item of a list, following the cursor to the end.
 async function listAll(path) {
   const items = [];
+  const seen = new Set();
   let cursor = null;
-  for (let page = 0; page < 50; page += 1) {
+  for (;;) {
     const separator = path.includes('?') ? '&' : '?';
     const url = `${path}${separator}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
     const data = await api('GET', url);
     items.push(...data.items);
-    if (!data.next_cursor) {
-      break;
+    if (!data.next_cursor || seen.has(data.next_cursor)) {
+      return items;
     }
+    seen.add(data.next_cursor);
     cursor = data.next_cursor;
   }
-  return items;
 }
 
 // ---- the DOM -----------------------------------------------------------------
@@ -307,30 +312,43 @@ const PIN_KINDS = { agent: 'agents', connection: 'connections', report: 'reports
 const PIN_TYPES = { agents: 'agent', connections: 'connection', reports: 'report' };
 
 // Loads and draws the page of the current address. `#app` is aria-busy
-// meanwhile, which tells assistive technology (and the tests) to wait.
+// meanwhile, which tells assistive technology (and the tests) to wait. Only
+// the newest navigation draws: one that a later click overtook while it
+// waited for the server stops, so the page always matches the address.
 let routing = 0;
+let latest = 0;
 
 async function route() {
   const root = document.getElementById('app');
+  latest += 1;
+  const id = latest;
+  const first = id === 1;
+  const stale = () => id !== latest;
   routing += 1;
   root.setAttribute('aria-busy', 'true');
   try {
-    await draw();
+    await draw(stale);
   } finally {
     routing -= 1;
     if (routing === 0) {
       root.removeAttribute('aria-busy');
     }
   }
+  // After a navigation inside the console, the keyboard focus goes to the
+  // new content instead of falling back to the top of the document.
+  const content = document.getElementById('content');
+  if (!first && !stale() && content && (!document.activeElement || document.activeElement === document.body)) {
+    content.focus();
+  }
 }
 
-async function draw() {
+async function draw(stale) {
   const path = window.location.pathname;
-  const invitation = path.match(/^\/invitations\/([A-Za-z0-9_-]+)$/);
+  const invitation = path.match(/^\/invitations\/([^/]+)$/);
   try {
     if (invitation) {
       document.title = 'Invitation \u00b7 tenancy';
-      await invitationPage(invitation[1]);
+      await invitationPage(invitation[1], stale);
     } else if ((path === '/signin' || path === '/signup') && sessionToken()) {
       navigate(afterSignIn(), { replace: true });
     } else if (path === '/signin') {
@@ -342,9 +360,12 @@ async function draw() {
     } else if (!sessionToken()) {
       signInFirst(path);
     } else {
-      await appPage(path);
+      await appPage(path, stale);
     }
   } catch (error) {
+    if (stale()) {
+      return;
+    }
     if (error instanceof ApiError && error.status === 401) {
       signInFirst(path);
       return;
@@ -457,24 +478,48 @@ function signUpPage() {
 
 // ---- the invitation landing page ---------------------------------------------------
 
+// Leaves an invitation's page without keeping it in the history: its
+// address holds the token.
+function leaveLink() {
+  return h('a', {
+    href: '/',
+    onclick: (event) => {
+      event.preventDefault();
+      navigate('/', { replace: true });
+    },
+  }, 'Go to the console');
+}
+
 const DEAD_INVITATION = {
   accepted: 'This invitation has already been accepted.',
   revoked: 'This invitation was revoked by the organization.',
   expired: 'This invitation has expired. Ask the organization\u2019s owner for a new one.',
 };
 
-async function invitationPage(token) {
+// An invitation link's token: 43 base64url characters.
+const INVITATION_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+async function invitationPage(token, stale) {
   let preview;
   try {
+    if (!INVITATION_TOKEN.test(token)) {
+      throw new ApiError(404, null);
+    }
     preview = await api('GET', `/v1/invitations/${token}`);
   } catch (error) {
+    if (stale()) {
+      return;
+    }
     if (error instanceof ApiError && error.status === 404) {
       cardPage(h('h1', {}, 'Invitation not found'),
         h('p', {}, 'This invitation link is not valid. Check that you copied the whole link.'),
-        h('p', { class: 'switch' }, h('a', { href: '/', 'data-link': true }, 'Go to the console')));
+        h('p', { class: 'switch' }, leaveLink()));
       return;
     }
     throw error;
+  }
+  if (stale()) {
+    return;
   }
   const facts = h('ul', { class: 'facts', 'aria-label': 'Invitation' },
     h('li', {}, h('span', {}, 'Organization'), h('strong', { id: 'invitation-organization' }, preview.organization_name)),
@@ -486,7 +531,7 @@ async function invitationPage(token) {
 
   if (preview.status !== 'pending') {
     cardPage(heading, facts, h('p', { role: 'alert', id: 'invitation-status' }, DEAD_INVITATION[preview.status] || preview.status),
-      h('p', { class: 'switch' }, h('a', { href: '/', 'data-link': true }, 'Go to the console')));
+      h('p', { class: 'switch' }, leaveLink()));
     return;
   }
 
@@ -503,6 +548,9 @@ async function invitationPage(token) {
       if (!(error instanceof ApiError && error.status === 401)) {
         throw error;
       }
+    }
+    if (stale()) {
+      return;
     }
     if (me) {
       cardPage(heading, facts,
@@ -644,8 +692,11 @@ function can(context, capability) {
   return context.organization.capabilities.includes(capability);
 }
 
-async function appPage(path) {
+async function appPage(path, stale) {
   const context = await loadContext();
+  if (stale()) {
+    return;
+  }
   const notices = [];
   const shown = window.sessionStorage.getItem(SHOWN_ORG_KEY);
   if (shown) {
@@ -751,7 +802,7 @@ function switcher(context) {
     id: 'switcher',
     'aria-haspopup': 'menu',
     'aria-expanded': 'false',
-    'aria-controls': 'switcher-menu',
+    'aria-controls': 'switcher-list',
     'aria-label': `Organization: ${organization.name}. Switch organization`,
   }, h('span', { class: 'name' }, organization.name), icon('chevron'));
   const items = organizations.map((o) => h('li', { role: 'none' }, h('button', {
@@ -767,13 +818,23 @@ function switcher(context) {
   o.is_owner ? null : h('span', { class: 'badge', 'data-role': o.role }, o.role),
   o.is_active ? icon('check', 'Active') : h('span', { class: 'spacer' }))));
   const create = h('li', { role: 'none' }, h('button', {
-    type: 'button', role: 'menuitem', class: 'create', id: 'create-organization', onclick: () => { close(); createOrganizationDialog(); },
+    type: 'button',
+    role: 'menuitem',
+    class: 'create',
+    id: 'create-organization',
+    onclick: () => {
+      close();
+      // Cancelling the dialog gives the focus back to the switcher.
+      createOrganizationDialog(button);
+    },
   }, icon('plus'), 'Create New Organization'));
-  const menu = h('ul', { class: 'switcher-menu', id: 'switcher-menu', role: 'menu', 'aria-label': 'Organizations', hidden: true },
-    h('li', { role: 'presentation', class: 'heading' }, 'Organizations'),
-    items,
-    h('li', { role: 'separator', class: 'separator' }),
-    create);
+  // The visible heading stays outside the menu: a menu holds menu items only.
+  const menu = h('div', { class: 'switcher-menu', id: 'switcher-menu', hidden: true },
+    h('div', { class: 'heading', 'aria-hidden': 'true' }, 'Organizations'),
+    h('ul', { role: 'menu', id: 'switcher-list', 'aria-label': 'Organizations' },
+      items,
+      h('li', { role: 'separator', class: 'separator' }),
+      create));
   const entries = () => Array.from(menu.querySelectorAll('[role^="menuitem"]'));
   function open() {
     menu.hidden = false;
@@ -821,11 +882,17 @@ function switcher(context) {
 }
 
 async function switchTo(organizationId) {
-  await guarded(() => api('PUT', '/v1/me/active-organization', { organization_id: organizationId }));
+  try {
+    await guarded(() => api('PUT', '/v1/me/active-organization', { organization_id: organizationId }));
+  } catch (error) {
+    // Whatever went wrong, draw the page afresh: it shows where one stands.
+  }
   navigate('/');
 }
 
-function dialog(title, fields, submitLabel, action) {
+// A modal dialog with a form. When it closes, the focus returns to
+// `returnFocus` (by default whatever had it when the dialog opened).
+function dialog(title, fields, submitLabel, action, returnFocus = document.activeElement) {
   const element = h('dialog', { 'aria-label': title });
   const close = () => element.close();
   element.append(h('h2', {}, title), form({ method: 'dialog' }, [
@@ -837,13 +904,18 @@ function dialog(title, fields, submitLabel, action) {
     await action(data);
     close();
   }));
-  element.addEventListener('close', () => element.remove());
+  element.addEventListener('close', () => {
+    element.remove();
+    if (returnFocus && returnFocus.isConnected) {
+      returnFocus.focus();
+    }
+  });
   document.body.append(element);
   element.showModal();
   return element;
 }
 
-function createOrganizationDialog() {
+function createOrganizationDialog(returnFocus) {
   const element = dialog('Create New Organization', [
     field('Organization name', { name: 'name', required: true, maxlength: 100, id: 'new-organization-name' }),
     h('p', { class: 'muted' }, 'It starts on the free plan, with no resources.'),
@@ -851,11 +923,29 @@ function createOrganizationDialog() {
     await api('POST', '/v1/organizations', { name: data.get('name') });
     // The new organization is now the active one (R5).
     navigate('/');
-  });
+  }, returnFocus);
   element.id = 'create-organization-dialog';
 }
 
 // ---- resources ---------------------------------------------------------------------------
+
+// The action of a button in a table row: the button is disabled while it
+// runs (a second click sends nothing), an error shows in `alert`, and
+// `after` draws the page again.
+function rowAction(alert, work, after) {
+  return async (event) => {
+    const button = event.currentTarget;
+    alert.textContent = '';
+    button.disabled = true;
+    try {
+      await guarded(work);
+      after();
+    } catch (error) {
+      alert.textContent = errorText(error);
+      button.disabled = false;
+    }
+  };
+}
 
 const COLUMNS = {
   agents: [['Name', (a) => a.name], ['Description', (a) => a.description || '\u2014'], ['Connections', (a) => String(a.connection_ids.length)], ['Created', (a) => formatDate(a.created_at)]],
@@ -895,15 +985,7 @@ async function resourcesPage(context, content, kind) {
   }
   const columns = COLUMNS[kind];
   const alert = h('p', { class: 'error', role: 'alert', id: `${kind}-error` });
-  const act = (work) => async () => {
-    alert.textContent = '';
-    try {
-      await guarded(work);
-      navigate(`/${kind}`, { replace: true });
-    } catch (error) {
-      alert.textContent = errorText(error);
-    }
-  };
+  const act = (work) => rowAction(alert, work, () => navigate(`/${kind}`, { replace: true }));
   const pins = new Map(context.pinned.map(({ pin }) => [pin.item_id, pin.id]));
   const mayPin = can(context, 'pin_items');
   const mayManage = can(context, spec.capability);
@@ -913,7 +995,6 @@ async function resourcesPage(context, content, kind) {
     const pin = PIN_TYPES[kind] ? gate(h('button', {
       type: 'button',
       class: 'secondary',
-      'aria-pressed': pinned ? 'true' : 'false',
       'aria-label': `${pinned ? 'Unpin' : 'Pin'} ${label}`,
       'data-action': 'pin',
       onclick: act(() => (pinned
@@ -1065,15 +1146,7 @@ async function organizationTab(context, panel) {
     return;
   }
   const actionAlert = h('p', { class: 'error', role: 'alert', id: 'settings-error' });
-  const act = (work) => async () => {
-    actionAlert.textContent = '';
-    try {
-      await guarded(work);
-      reload();
-    } catch (error) {
-      actionAlert.textContent = errorText(error);
-    }
-  };
+  const act = (work) => rowAction(actionAlert, work, reload);
 
   append(panel, [
     actionAlert,

@@ -23,7 +23,7 @@ const FIREFOX: &str = "/usr/bin/firefox-esr";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How long a test waits for the page to show something.
-const PATIENCE: Duration = Duration::from_secs(15);
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The browsers the console is tested in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
