@@ -176,32 +176,24 @@ fn link_for(mail_dir: &Path, base: &str, email: &str) -> String {
     link.unwrap()
 }
 
-#[test]
-fn the_seed_story_in_chromium() {
-    if Kind::Chromium.available() {
-        seed_story(Kind::Chromium);
-    }
+/// One test per scenario and browser, each skipped (outside CI) when its
+/// browser is missing.
+macro_rules! in_browsers {
+    ($($test:ident: $scenario:ident in $kind:ident;)*) => {$(
+        #[test]
+        fn $test() {
+            if Kind::$kind.available() {
+                $scenario(Kind::$kind);
+            }
+        }
+    )*};
 }
 
-#[test]
-fn the_seed_story_in_firefox() {
-    if Kind::Firefox.available() {
-        seed_story(Kind::Firefox);
-    }
-}
-
-#[test]
-fn the_invitation_page_in_chromium() {
-    if Kind::Chromium.available() {
-        invitation_page(Kind::Chromium);
-    }
-}
-
-#[test]
-fn the_invitation_page_in_firefox() {
-    if Kind::Firefox.available() {
-        invitation_page(Kind::Firefox);
-    }
+in_browsers! {
+    the_seed_story_in_chromium: seed_story in Chromium;
+    the_seed_story_in_firefox: seed_story in Firefox;
+    the_invitation_page_in_chromium: invitation_page in Chromium;
+    the_invitation_page_in_firefox: invitation_page in Firefox;
 }
 
 /// The seed's story with an owner and an invitee, each in a browser of their own.
