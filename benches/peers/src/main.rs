@@ -219,30 +219,15 @@ fn work(kind: Kind, size: usize, settings: &Settings) -> Result<()> {
             let (verify, batched, per_call) = exercise(&reference, &workload, &expected, settings)?;
             (tenancy_setup, verify, batched, per_call)
         }
-        Kind::Cedar => {
-            drop(reference);
-            let start = Instant::now();
-            let engine = Cedar::build(&workload)?;
-            let setup = start.elapsed();
-            let (verify, batched, per_call) = exercise(&engine, &workload, &expected, settings)?;
-            (setup, verify, batched, per_call)
-        }
-        Kind::Casbin => {
-            drop(reference);
-            let start = Instant::now();
-            let engine = Casbin::build(&workload)?;
-            let setup = start.elapsed();
-            let (verify, batched, per_call) = exercise(&engine, &workload, &expected, settings)?;
-            (setup, verify, batched, per_call)
-        }
-        Kind::CasbinCached => {
-            drop(reference);
-            let start = Instant::now();
-            let engine = CasbinCached::build(&workload)?;
-            let setup = start.elapsed();
-            let (verify, batched, per_call) = exercise(&engine, &workload, &expected, settings)?;
-            (setup, verify, batched, per_call)
-        }
+        Kind::Cedar => peer(reference, Cedar::build, &workload, &expected, settings)?,
+        Kind::Casbin => peer(reference, Casbin::build, &workload, &expected, settings)?,
+        Kind::CasbinCached => peer(
+            reference,
+            CasbinCached::build,
+            &workload,
+            &expected,
+            settings,
+        )?,
     };
 
     let outcome = Outcome {
@@ -263,6 +248,23 @@ fn work(kind: Kind, size: usize, settings: &Settings) -> Result<()> {
 
 /// Verifies an engine on every request (which also warms it, and fills
 /// casbin's cache), then times it both ways.
+/// Builds a peer (timing its setup) once the reference index is dropped, so
+/// that the two never share the memory, then exercises it.
+fn peer<'w, E: Engine>(
+    reference: Tenancy<'_>,
+    build: impl FnOnce(&'w Workload) -> Result<E>,
+    workload: &'w Workload,
+    expected: &[bool],
+    settings: &Settings,
+) -> Result<(Duration, Duration, Summary, Summary)> {
+    drop(reference);
+    let start = Instant::now();
+    let engine = build(workload)?;
+    let setup = start.elapsed();
+    let (verify, batched, per_call) = exercise(&engine, workload, expected, settings)?;
+    Ok((setup, verify, batched, per_call))
+}
+
 fn exercise<E: Engine>(
     engine: &E,
     workload: &Workload,

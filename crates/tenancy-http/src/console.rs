@@ -11,7 +11,7 @@
 //! that the token in an invitation link's path never leaves in a `Referer`.
 
 use poem::http::{HeaderMap, HeaderValue, StatusCode, header};
-use poem::{Endpoint, EndpointExt, Request, Response, Route, get};
+use poem::{Endpoint, Request, Response, Route, get};
 
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/console.js");
@@ -161,11 +161,6 @@ pub(crate) fn mount(mut route: Route) -> Route {
         .at("/console/console.js", get(Served(&SCRIPT_ASSET)))
         .at("/console/console.css", get(Served(&STYLE_ASSET)))
         .at("/console/icon.svg", get(Served(&ICON_ASSET)))
-}
-
-/// The console alone, for hosts that mount it under their own router.
-pub fn endpoint() -> impl Endpoint {
-    mount(Route::new()).map_to_response()
 }
 
 #[cfg(test)]

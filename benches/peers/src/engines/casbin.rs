@@ -82,28 +82,31 @@ fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
         .block_on(future)
 }
 
-#[derive(Debug)]
-pub(crate) struct Casbin<'w> {
+/// casbin behind the `Engine` trait, with either of its enforcers: the plain
+/// one ([`Casbin`]) or the one that caches results ([`CasbinCached`]).
+pub(crate) struct CasbinEngine<'w, E> {
     user_names: &'w [String],
     organization_names: &'w [String],
-    enforcer: Wrapped<Enforcer>,
+    enforcer: E,
+}
+
+pub(crate) type Casbin<'w> = CasbinEngine<'w, Enforcer>;
+pub(crate) type CasbinCached<'w> = CasbinEngine<'w, CachedEnforcer>;
+
+impl<'w, E> CasbinEngine<'w, E> {
+    fn over(workload: &'w Workload, enforcer: E) -> Self {
+        Self {
+            user_names: &workload.user_names,
+            organization_names: &workload.organization_names,
+            enforcer,
+        }
+    }
 }
 
 impl<'w> Casbin<'w> {
     pub(crate) fn build(workload: &'w Workload) -> Result<Self> {
-        Ok(Self {
-            user_names: &workload.user_names,
-            organization_names: &workload.organization_names,
-            enforcer: Wrapped(block_on(enforcer(workload))?),
-        })
+        Ok(Self::over(workload, block_on(enforcer(workload))?))
     }
-}
-
-#[derive(Debug)]
-pub(crate) struct CasbinCached<'w> {
-    user_names: &'w [String],
-    organization_names: &'w [String],
-    enforcer: Wrapped<CachedEnforcer>,
 }
 
 impl<'w> CasbinCached<'w> {
@@ -113,46 +116,25 @@ impl<'w> CasbinCached<'w> {
         let mut enforcer: CachedEnforcer = block_on(enforcer(workload))?;
         let capacity = 2 * workload.requests.len().max(1);
         enforcer.set_cache(Box::new(DefaultCache::new(capacity)));
-        Ok(Self {
-            user_names: &workload.user_names,
-            organization_names: &workload.organization_names,
-            enforcer: Wrapped(enforcer),
-        })
+        Ok(Self::over(workload, enforcer))
     }
 }
 
-/// casbin's enforcers do not implement `Debug`; this says what it holds.
-struct Wrapped<E>(E);
-
-impl<E> std::fmt::Debug for Wrapped<E> {
+/// casbin's enforcers do not implement `Debug`; this says which one it holds.
+impl<E> std::fmt::Debug for CasbinEngine<'_, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(std::any::type_name::<E>())
+        f.debug_struct("CasbinEngine")
+            .field("enforcer", &std::any::type_name::<E>())
+            .finish_non_exhaustive()
     }
 }
 
-impl Engine for Casbin<'_> {
+impl<E: CoreApi> Engine for CasbinEngine<'_, E> {
     type Output = ::casbin::Result<bool>;
 
     #[inline]
     fn check(&self, request: &Request) -> Self::Output {
-        self.enforcer.0.enforce((
-            self.user_names[request.user as usize].as_str(),
-            self.organization_names[request.organization as usize].as_str(),
-            request.capability.name(),
-        ))
-    }
-
-    fn decide(&self, request: &Request) -> Result<bool> {
-        Ok(self.check(request)?)
-    }
-}
-
-impl Engine for CasbinCached<'_> {
-    type Output = ::casbin::Result<bool>;
-
-    #[inline]
-    fn check(&self, request: &Request) -> Self::Output {
-        self.enforcer.0.enforce((
+        self.enforcer.enforce((
             self.user_names[request.user as usize].as_str(),
             self.organization_names[request.organization as usize].as_str(),
             request.capability.name(),

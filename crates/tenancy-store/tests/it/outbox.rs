@@ -5,9 +5,8 @@ use sea_orm::ConnectionTrait;
 use tenancy_core::entity::MailContent;
 use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::Settings;
-use tenancy_core::value::EmailAddress;
 
-use crate::support::{TestDb, backends, live, sign_up};
+use crate::support::{TestDb, backends, invite, live, sign_up};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invitation_emails_wait_until_sent_and_retry_after_failures() {
@@ -15,15 +14,7 @@ async fn invitation_emails_wait_until_sent_and_retry_after_failures() {
         let db = TestDb::new(backend).await;
         let service = live(&db.store, Settings::default());
         let owner = sign_up(&service, "ann@example.com").await;
-        let invitation = service
-            .invite(
-                owner.user.id,
-                owner.default_organization.id,
-                EmailAddress::parse("bob@example.com").unwrap(),
-                None,
-            )
-            .await
-            .unwrap();
+        let invitation = invite(&service, &owner, "bob@example.com").await;
         let now = Utc::now();
         let due = db.store.due(now, 10).await.unwrap();
         assert_eq!(due.len(), 1, "{backend:?}");
@@ -66,15 +57,7 @@ async fn invitation_emails_wait_until_sent_and_retry_after_failures() {
         // A row that cannot be opened (here: sealed for another place) does
         // not block the others; it is set aside.
         for who in ["cy", "dee"] {
-            service
-                .invite(
-                    owner.user.id,
-                    owner.default_organization.id,
-                    EmailAddress::parse(&format!("{who}@example.com")).unwrap(),
-                    None,
-                )
-                .await
-                .unwrap();
+            invite(&service, &owner, &format!("{who}@example.com")).await;
         }
         db.store
             .connection()
@@ -106,15 +89,7 @@ async fn concurrent_claims_take_each_email_once() {
         let service = live(&db.store, Settings::default());
         let owner = sign_up(&service, "ann@example.com").await;
         for i in 0..60 {
-            service
-                .invite(
-                    owner.user.id,
-                    owner.default_organization.id,
-                    EmailAddress::parse(&format!("guest{i}@example.com")).unwrap(),
-                    None,
-                )
-                .await
-                .unwrap();
+            invite(&service, &owner, &format!("guest{i}@example.com")).await;
         }
         let now = Utc::now() + Duration::seconds(1);
         let lease = now + Duration::minutes(5);

@@ -193,3 +193,21 @@ pub async fn sign_up(service: &LiveService, email: &str) -> tenancy_core::decide
         .await
         .unwrap()
 }
+
+/// Invites `email` to the default organization of `owner`, who signed up
+/// with [`sign_up`].
+pub async fn invite(
+    service: &LiveService,
+    owner: &tenancy_core::decide::SignedUp,
+    email: &str,
+) -> tenancy_core::entity::Invitation {
+    service
+        .invite(
+            owner.user.id,
+            owner.default_organization.id,
+            tenancy_core::value::EmailAddress::parse(email).unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+}

@@ -6,10 +6,9 @@ use sea_orm::{ConnectionTrait, Statement};
 use tenancy_core::entity::MailContent;
 use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::Settings;
-use tenancy_core::value::EmailAddress;
 use tenancy_store::Backend;
 
-use crate::support::{TestDb, backends, live, sign_up};
+use crate::support::{TestDb, backends, invite, live, sign_up};
 
 const TABLES: [&str; 14] = [
     "connection_credentials",
@@ -76,15 +75,7 @@ async fn no_table_holds_a_plaintext_token() {
         let service = live(&db.store, Settings::default());
         let owner = sign_up(&service, "ann@example.com").await;
         for who in ["bob", "cy", "dee"] {
-            service
-                .invite(
-                    owner.user.id,
-                    owner.default_organization.id,
-                    EmailAddress::parse(&format!("{who}@example.com")).unwrap(),
-                    None,
-                )
-                .await
-                .unwrap();
+            invite(&service, &owner, &format!("{who}@example.com")).await;
         }
         let mut tokens: Vec<String> = db
             .store
