@@ -138,6 +138,9 @@ pub enum StoreErrorKind {
     /// Another transaction got in the way (a serialization failure, a busy
     /// database, a lost optimistic race): the use case is run again.
     Contention,
+    /// The database does not answer (no connection within the deadline):
+    /// the client is told to come back shortly.
+    Unavailable,
     /// Anything else.
     Other,
 }
@@ -146,6 +149,7 @@ impl std::fmt::Display for StoreErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Contention => "contention",
+            Self::Unavailable => "database unavailable",
             Self::Other => "store failure",
         })
     }
@@ -156,6 +160,14 @@ impl StoreError {
     pub fn contention(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self {
             kind: StoreErrorKind::Contention,
+            source: source.into(),
+        }
+    }
+
+    /// The database does not answer.
+    pub fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            kind: StoreErrorKind::Unavailable,
             source: source.into(),
         }
     }

@@ -222,7 +222,7 @@ impl Api {
     /// invitation token, the invitation accepted in the same transaction.
     #[oai(path = "/auth/signup", method = "post", tag = "Tag::Accounts")]
     async fn sign_up(&self, body: JsonBody<SignUpRequest>) -> Result<Created<SignUpResponse>> {
-        let request = body.0;
+        let request = body.value()?;
         let mut fields = Fields::default();
         let email = fields.check("email", EmailAddress::parse(&request.email));
         let password = fields.check("password", NewPassword::parse(&request.password));
@@ -274,7 +274,7 @@ impl Api {
     /// get the same answer.
     #[oai(path = "/auth/signin", method = "post", tag = "Tag::Accounts")]
     async fn sign_in(&self, body: JsonBody<SignInRequest>) -> Result<Json<SignInResponse>> {
-        let request = body.0;
+        let request = body.value()?;
         let account = match EmailAddress::parse(&request.email) {
             Ok(email) => self.0.tenancy.credentials(&email).await?,
             Err(_) => None,
@@ -340,8 +340,8 @@ impl Api {
         body: JsonBody<NameRequest>,
     ) -> Result<Created<Org>> {
         let caller = self.0.caller(&auth.0.token).await?;
-        let name =
-            OrganizationName::parse(&body.0.name).map_err(|e| ApiError::invalid("name", e))?;
+        let name = OrganizationName::parse(&body.value()?.name)
+            .map_err(|e| ApiError::invalid("name", e))?;
         let view = self.0.tenancy.create_organization(caller, name).await?;
         Ok(Created::Created(Json((&view).into())))
     }
@@ -381,8 +381,8 @@ impl Api {
             .0
             .authorized(&auth.0.token, org, Capability::RenameOrganization)
             .await?;
-        let name =
-            OrganizationName::parse(&body.0.name).map_err(|e| ApiError::invalid("name", e))?;
+        let name = OrganizationName::parse(&body.value()?.name)
+            .map_err(|e| ApiError::invalid("name", e))?;
         let view = self.0.tenancy.rename(caller, org, name).await?;
         Ok(Json((&view).into()))
     }
@@ -414,10 +414,11 @@ impl Api {
         body: JsonBody<SwitchRequest>,
     ) -> Result<Json<ActiveResponse>> {
         let caller = self.0.caller(&auth.0.token).await?;
+        let body = body.value()?;
         let view = self
             .0
             .tenancy
-            .switch_active(caller, OrganizationId::from_uuid(body.0.organization_id))
+            .switch_active(caller, OrganizationId::from_uuid(body.organization_id))
             .await?;
         Ok(Json(ActiveResponse {
             organization: (&view).into(),
@@ -492,12 +493,12 @@ impl Api {
             .0
             .authorized(&auth.0.token, org, Capability::ManageMembers)
             .await?;
-        let email =
-            EmailAddress::parse(&body.0.email).map_err(|e| ApiError::invalid("email", e))?;
+        let body = body.value()?;
+        let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::invalid("email", e))?;
         let invitation = self
             .0
             .tenancy
-            .invite(caller, org, email, body.0.role.as_deref())
+            .invite(caller, org, email, body.role.as_deref())
             .await?;
         Ok(Created::Created(Json(InvitationBody::new(
             &invitation,
@@ -572,7 +573,7 @@ impl Api {
         body: JsonBody<AcceptRequest>,
     ) -> Result<Json<ActiveResponse>> {
         let caller = self.0.caller(&auth.0.token).await?;
-        let view = self.0.tenancy.accept(caller, &body.0.token).await?;
+        let view = self.0.tenancy.accept(caller, &body.value()?.token).await?;
         Ok(Json(ActiveResponse {
             organization: (&view).into(),
         }))
@@ -631,15 +632,17 @@ impl Api {
         org_id: Path<Uuid>,
         body: JsonBody<PlanRequest>,
     ) -> Result<Json<BillingBody>> {
-        let caller = self.0.caller(&auth.0.token).await?;
+        let org = OrganizationId::from_uuid(org_id.0);
+        // Authorization comes before validation: a non-member or a viewer
+        // learns nothing from the body.
+        let caller = self
+            .0
+            .authorized(&auth.0.token, org, Capability::ManageBilling)
+            .await?;
         let billing = self
             .0
             .tenancy
-            .change_plan(
-                caller,
-                OrganizationId::from_uuid(org_id.0),
-                PlanId::new(body.0.plan),
-            )
+            .change_plan(caller, org, PlanId::new(body.value()?.plan))
             .await?;
         Ok(Json((&billing).into()))
     }
@@ -658,14 +661,15 @@ impl Api {
         if !constant_time_eq(auth.0.token.as_bytes(), expected.expose().as_bytes()) {
             return Err(ApiError::unauthenticated());
         }
-        let capability = Capability::parse(&body.0.capability)
-            .map_err(|e| ApiError::invalid("capability", e))?;
+        let body = body.value()?;
+        let capability =
+            Capability::parse(&body.capability).map_err(|e| ApiError::invalid("capability", e))?;
         let decided = self
             .0
             .tenancy
             .authorize(
-                UserId::from_uuid(body.0.user_id),
-                OrganizationId::from_uuid(body.0.organization_id),
+                UserId::from_uuid(body.user_id),
+                OrganizationId::from_uuid(body.organization_id),
                 capability,
             )
             .await?;
@@ -710,7 +714,7 @@ impl Operations {
             .store
             .ping()
             .await
-            .map_err(|_| ApiError::new(503, "unavailable", "the database does not answer"))?;
+            .map_err(|_| ApiError::database_unavailable())?;
         Ok(poem_openapi::payload::PlainText("ready"))
     }
 }

@@ -1,5 +1,10 @@
 //! A JSON request body that tells malformed JSON (400 `bad_request`) from
 //! well-formed JSON with invalid values (422 `validation_failed`).
+//!
+//! The body is read when the request is extracted, but what is wrong with it
+//! is kept until the handler asks with [`JsonBody::value`]: handlers
+//! authenticate and authorize first, so that a caller without a valid token
+//! gets 401 whatever its body, and a non-member learns nothing from a 422.
 
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
@@ -14,9 +19,17 @@ use crate::problem::{ApiError, FieldError};
 /// client cannot make the server buffer an unbounded body.
 pub(crate) const JSON_MAX_BYTES: u64 = 1024 * 1024;
 
-/// A JSON body of `T`.
-#[derive(Debug, Clone)]
-pub(crate) struct JsonBody<T>(pub T);
+/// A JSON body of `T`, or why it is not one.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(Result<T, ApiError>);
+
+impl<T> JsonBody<T> {
+    /// The body, or the problem with it (400, 413 or 422); called after
+    /// authentication and authorization.
+    pub(crate) fn value(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
 
 impl<T: Type> Payload for JsonBody<T> {
     const CONTENT_TYPE: &'static str = "application/json";
@@ -42,8 +55,18 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let _ = request;
+        Ok(Self(read_json(body).await))
+    }
+}
+
+/// Reads and checks a JSON body of `T`.
+async fn read_json<T: ParseFromJSON>(body: &mut RequestBody) -> Result<T, ApiError> {
+    {
+        let taken = body
+            .take()
+            .map_err(|_| ApiError::new(400, "bad_request", "the request body was already read"))?;
         let mut data = Vec::new();
-        body.take()?
+        taken
             .into_async_read()
             .take(JSON_MAX_BYTES + 1)
             .read_to_end(&mut data)
@@ -60,11 +83,14 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
                 413,
                 "payload_too_large",
                 format!("a JSON body may have at most {JSON_MAX_BYTES} bytes"),
-            )
-            .into());
+            ));
         }
         if data.is_empty() {
-            return Err(ApiError::new(400, "bad_request", "the request body is empty").into());
+            return Err(ApiError::new(
+                400,
+                "bad_request",
+                "the request body is empty",
+            ));
         }
         let value: serde_json::Value = serde_json::from_slice(&data).map_err(|e| {
             ApiError::new(
@@ -75,11 +101,9 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
         })?;
         let problems = field_errors::<T>(&value);
         if !problems.is_empty() {
-            return Err(ApiError::validation(problems).into());
+            return Err(ApiError::validation(problems));
         }
-        let value = T::parse_from_json(Some(value))
-            .map_err(|e| ApiError::invalid("body", e.into_message()))?;
-        Ok(Self(value))
+        T::parse_from_json(Some(value)).map_err(|e| ApiError::invalid("body", e.into_message()))
     }
 }
 
@@ -203,20 +227,18 @@ impl<'a, T: ParseFromJSON> poem_openapi::ApiExtractor<'a> for JsonBody<T> {
             Some(content_type) if Self::check_content_type(content_type) => {
                 <Self as ParsePayload>::from_request(request, body).await
             }
-            Some(content_type) => Err(ApiError::new(
+            Some(content_type) => Ok(Self(Err(ApiError::new(
                 400,
                 "bad_request",
                 format!(
                     "the content type `{content_type}` is not supported; send application/json"
                 ),
-            )
-            .into()),
-            None => Err(ApiError::new(
+            )))),
+            None => Ok(Self(Err(ApiError::new(
                 400,
                 "bad_request",
                 "the request has no content type; send application/json",
-            )
-            .into()),
+            )))),
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct Problem {
     /// The invalid fields, for `validation_failed`.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldError>>,
+    /// Seconds after which to try again, sent as `Retry-After` (429, 503).
+    #[oai(skip)]
+    pub retry_after: Option<u64>,
 }
 
 /// Problem details as a payload with their own media type; boxed, so that
@@ -65,10 +68,16 @@ impl IntoResponse for ProblemJson {
             .status(status)
             .content_type(PROBLEM_JSON)
             .body(body);
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        // A refusal that depends on time always says when to come back (D18).
+        let retry_after = match (self.0.retry_after, status) {
+            (Some(seconds), _) => Some(seconds.max(1)),
+            (None, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) => Some(1),
+            (None, _) => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 poem::http::header::RETRY_AFTER,
-                poem::http::HeaderValue::from_static("1"),
+                poem::http::HeaderValue::from(seconds),
             );
         }
         response
@@ -156,6 +165,7 @@ impl ApiError {
             code: code.to_owned(),
             detail: detail.into(),
             errors,
+            retry_after: None,
         }));
         match status {
             400 => Self::BadRequest(problem),
@@ -172,6 +182,42 @@ impl ApiError {
             503 => Self::Unavailable(problem),
             _ => Self::Internal(problem),
         }
+    }
+
+    /// A refusal that lasts a while (429 `rate_limited`, 503 `unavailable`),
+    /// with `Retry-After: seconds`.
+    pub fn retry_later(status: u16, code: &str, detail: impl Into<String>, seconds: u64) -> Self {
+        let mut error = Self::new(status, code, detail);
+        error.set_retry_after(seconds);
+        error
+    }
+
+    fn set_retry_after(&mut self, seconds: u64) {
+        match self {
+            Self::BadRequest(p)
+            | Self::Unauthorized(p)
+            | Self::PaymentRequired(p)
+            | Self::Forbidden(p)
+            | Self::NotFound(p)
+            | Self::MethodNotAllowed(p)
+            | Self::Conflict(p)
+            | Self::Gone(p)
+            | Self::PayloadTooLarge(p)
+            | Self::Unprocessable(p)
+            | Self::TooManyRequests(p)
+            | Self::Internal(p)
+            | Self::Unavailable(p) => p.0.retry_after = Some(seconds),
+        }
+    }
+
+    /// `503 unavailable`: the database does not answer.
+    pub fn database_unavailable() -> Self {
+        Self::retry_later(
+            503,
+            "unavailable",
+            "the database does not answer; try again shortly",
+            2,
+        )
     }
 
     /// `422 validation_failed` naming the invalid fields.
@@ -241,6 +287,12 @@ impl From<Error> for ApiError {
                 return Self::invalid("plan", error.to_string());
             }
             Error::Invalid { field, message } => return Self::invalid(field, message),
+            Error::Store(store)
+                if store.kind() == tenancy_core::error::StoreErrorKind::Unavailable =>
+            {
+                tracing::warn!(error = %store, "the database does not answer");
+                return Self::database_unavailable();
+            }
             Error::Store(store) => {
                 // The details stay in the log; the client learns nothing of
                 // the database.

@@ -608,17 +608,19 @@ impl Kinds<'_> {
     }
 
     /// Authorizes, then parses the body with `parse`, then creates.
-    async fn create<B: FromResource>(
+    async fn create<B: FromResource, T>(
         &self,
         auth: &Session,
         org: OrganizationId,
-        parse: impl FnOnce(&mut Fields) -> Option<NewResource>,
+        body: JsonBody<T>,
+        parse: impl FnOnce(&mut Fields, T) -> Option<NewResource>,
     ) -> Result<Created<B>> {
         let caller = self
             .authorized(auth, org, B::KIND.manage_capability())
             .await?;
+        let body = body.value()?;
         let mut fields = Fields::default();
-        let input = parse(&mut fields);
+        let input = parse(&mut fields, body);
         let input = all_good(fields, input)?;
         let created = self.0.tenancy.create_resource(caller, org, input).await?;
         Ok(Created::Created(Json(B::from_resource(
@@ -628,18 +630,20 @@ impl Kinds<'_> {
     }
 
     /// Authorizes, then parses the patch with `parse`, then edits.
-    async fn update<B: FromResource>(
+    async fn update<B: FromResource, T>(
         &self,
         auth: &Session,
         org: OrganizationId,
         id: Uuid,
-        parse: impl FnOnce(&mut Fields) -> Option<ResourcePatch>,
+        body: JsonBody<T>,
+        parse: impl FnOnce(&mut Fields, T) -> Option<ResourcePatch>,
     ) -> Result<Json<B>> {
         let caller = self
             .authorized(auth, org, B::KIND.manage_capability())
             .await?;
+        let body = body.value()?;
         let mut fields = Fields::default();
-        let patch = parse(&mut fields);
+        let patch = parse(&mut fields, body);
         let patch = all_good(fields, patch)?;
         let updated = self
             .0
@@ -706,9 +710,8 @@ impl ResourcesApi {
         org_id: Path<Uuid>,
         body: JsonBody<AgentRequest>,
     ) -> Result<Created<AgentBody>> {
-        let body = body.0;
         Kinds(&self.0)
-            .create(&auth, org(&org_id), |f| {
+            .create(&auth, org(&org_id), body, |f, body| {
                 let name = f.check("name", ResourceName::parse(&body.name));
                 let description = match body.description.as_deref() {
                     None => Some(Description::empty()),
@@ -744,9 +747,8 @@ impl ResourcesApi {
         id: Path<Uuid>,
         body: JsonBody<AgentPatch>,
     ) -> Result<Json<AgentBody>> {
-        let body = body.0;
         Kinds(&self.0)
-            .update(&auth, org(&org_id), id.0, |f| {
+            .update(&auth, org(&org_id), id.0, body, |f, body| {
                 let name = optional(f, "name", body.name, ResourceName::parse);
                 let description = optional(f, "description", body.description, Description::parse);
                 Some(ResourcePatch::Agent {
@@ -797,9 +799,8 @@ impl ResourcesApi {
         org_id: Path<Uuid>,
         body: JsonBody<ConnectionRequest>,
     ) -> Result<Created<ConnectionBody>> {
-        let body = body.0;
         Kinds(&self.0)
-            .create(&auth, org(&org_id), |f| {
+            .create(&auth, org(&org_id), body, |f, body| {
                 let label = f.check("label", ResourceName::parse(&body.label));
                 let connection_type = f.check("type", ConnectionType::parse(&body.connection_type));
                 let credentials = credentials(f, body.credentials);
@@ -840,9 +841,8 @@ impl ResourcesApi {
         id: Path<Uuid>,
         body: JsonBody<ConnectionPatch>,
     ) -> Result<Json<ConnectionBody>> {
-        let body = body.0;
         Kinds(&self.0)
-            .update(&auth, org(&org_id), id.0, |f| {
+            .update(&auth, org(&org_id), id.0, body, |f, body| {
                 let label = optional(f, "label", body.label, ResourceName::parse);
                 Some(ResourcePatch::Connection { label: label? })
             })
@@ -868,7 +868,7 @@ impl ResourcesApi {
             .authorized(&auth, org, Capability::ManageConnections)
             .await?;
         let mut fields = Fields::default();
-        let parsed = credentials(&mut fields, body.0.credentials);
+        let parsed = credentials(&mut fields, body.value()?.credentials);
         let parsed = all_good(fields, parsed)?;
         self.0
             .tenancy
@@ -916,9 +916,8 @@ impl ResourcesApi {
         org_id: Path<Uuid>,
         body: JsonBody<ReportRequest>,
     ) -> Result<Created<ReportBody>> {
-        let body = body.0;
         Kinds(&self.0)
-            .create(&auth, org(&org_id), |f| {
+            .create(&auth, org(&org_id), body, |f, body| {
                 let name = f.check("name", ResourceName::parse(&body.name));
                 let definition = definition(f, body.definition);
                 Some(NewResource::Report {
@@ -953,9 +952,8 @@ impl ResourcesApi {
         id: Path<Uuid>,
         body: JsonBody<ReportPatch>,
     ) -> Result<Json<ReportBody>> {
-        let body = body.0;
         Kinds(&self.0)
-            .update(&auth, org(&org_id), id.0, |f| {
+            .update(&auth, org(&org_id), id.0, body, |f, body| {
                 let name = optional(f, "name", body.name, ResourceName::parse);
                 let definition = match body.definition {
                     None => Some(None),
@@ -1049,7 +1047,7 @@ impl ResourcesApi {
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::ManageSchedules)
             .await?;
-        let body = body.0;
+        let body = body.value()?;
         let schedule = Schedule::parse(&body.cron, body.timezone.as_deref()).map_err(|e| {
             let field = if matches!(e, ValueError::TimeZone(_)) {
                 "timezone"
@@ -1249,14 +1247,15 @@ impl ResourcesApi {
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::PinItems)
             .await?;
+        let body = body.value()?;
         let pin = self
             .0
             .tenancy
             .pin(
                 caller,
                 org,
-                body.0.item_type.kind(),
-                ResourceId::from_uuid(body.0.item_id),
+                body.item_type.kind(),
+                ResourceId::from_uuid(body.item_id),
             )
             .await?;
         Ok(Created::Created(Json((&pin).into())))
@@ -1308,7 +1307,8 @@ impl ResourcesApi {
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::ViewResources)
             .await?;
-        let about = match (body.0.agent_id, body.0.report_run_id) {
+        let body = body.value()?;
+        let about = match (body.agent_id, body.report_run_id) {
             (Some(agent), None) => ChatAbout::Agent(ResourceId::from_uuid(agent)),
             (None, Some(run)) => ChatAbout::ReportRun(ReportRunId::from_uuid(run)),
             _ => {
@@ -1367,7 +1367,8 @@ impl ResourcesApi {
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::ViewResources)
             .await?;
-        let content = Text::parse(&body.0.content).map_err(|e| ApiError::invalid("content", e))?;
+        let content =
+            Text::parse(&body.value()?.content).map_err(|e| ApiError::invalid("content", e))?;
         let message = self
             .0
             .tenancy
@@ -1415,17 +1416,12 @@ impl ResourcesApi {
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::RunInvestigations)
             .await?;
-        let question =
-            Text::parse(&body.0.question).map_err(|e| ApiError::invalid("question", e))?;
+        let body = body.value()?;
+        let question = Text::parse(&body.question).map_err(|e| ApiError::invalid("question", e))?;
         let investigation = self
             .0
             .tenancy
-            .start_investigation(
-                caller,
-                org,
-                ResourceId::from_uuid(body.0.agent_id),
-                question,
-            )
+            .start_investigation(caller, org, ResourceId::from_uuid(body.agent_id), question)
             .await?;
         Ok(Accepted::Accepted(Json((&investigation).into())))
     }

@@ -1,5 +1,6 @@
 //! A multipart upload of one `file` part, read only when the handler asks,
-//! after authorization, and never beyond the configured size.
+//! after authorization, and never beyond the configured size. Even a wrong
+//! content type is told only then, so that authentication comes first.
 
 use poem::web::Multipart;
 use poem::{FromRequest, Request, RequestBody};
@@ -9,8 +10,8 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::problem::ApiError;
 
-/// The upload's parts, not yet read.
-pub(crate) struct FileUpload(Multipart);
+/// The upload's parts, not yet read, or why there are none.
+pub(crate) struct FileUpload(Result<Multipart, ApiError>);
 
 impl std::fmt::Debug for FileUpload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -37,7 +38,8 @@ fn too_large(max: u64) -> ApiError {
 impl FileUpload {
     /// Reads the `file` part, refusing it (413) as soon as it passes `max`
     /// bytes; other parts are skipped.
-    pub(crate) async fn read(mut self, max: u64) -> Result<UploadedFile, ApiError> {
+    pub(crate) async fn read(self, max: u64) -> Result<UploadedFile, ApiError> {
+        let mut parts = self.0?;
         let malformed = |e: poem::error::ParseMultipartError| {
             ApiError::new(
                 400,
@@ -45,7 +47,7 @@ impl FileUpload {
                 format!("the multipart body is malformed: {e}"),
             )
         };
-        while let Some(field) = self.0.next_field().await.map_err(malformed)? {
+        while let Some(field) = parts.next_field().await.map_err(malformed)? {
             if field.name() != Some("file") {
                 continue;
             }
@@ -113,15 +115,22 @@ impl<'a> ApiExtractor<'a> for FileUpload {
             .and_then(|ct| ct.split(';').next())
             .is_some_and(|media| media.trim().eq_ignore_ascii_case("multipart/form-data"));
         if !is_multipart {
-            return Err(ApiError::new(
+            return Ok(Self(Err(ApiError::new(
                 400,
                 "bad_request",
                 "send the file as multipart/form-data with one part named `file`",
-            )
-            .into());
+            ))));
         }
         Ok(Self(
-            <Multipart as FromRequest>::from_request(request, body).await?,
+            <Multipart as FromRequest>::from_request(request, body)
+                .await
+                .map_err(|e| {
+                    ApiError::new(
+                        400,
+                        "bad_request",
+                        format!("the multipart body is malformed: {e}"),
+                    )
+                }),
         ))
     }
 }

@@ -195,3 +195,61 @@ async fn an_oversized_json_body_is_refused_unread() {
     .await
     .expect(201);
 }
+
+/// Authentication comes first: every operation that needs a session answers
+/// 401 to an unknown token whatever its body (malformed JSON, the wrong
+/// content type, invalid values), and its path's ids.
+#[tokio::test(flavor = "multi_thread")]
+async fn authentication_comes_before_any_body() {
+    let app = TestApp::new().await;
+    let document: serde_json::Value =
+        serde_json::from_str(&tenancy_http::openapi_json(&app.state)).unwrap();
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let needs_session = operation["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("session").is_some()));
+            if !needs_session || operation.get("requestBody").is_none() {
+                continue;
+            }
+            let concrete = path
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        uuid::Uuid::now_v7().to_string()
+                    } else {
+                        segment.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for (content_type, body) in [
+                ("application/json", "{\"name\": "),
+                ("text/plain", "hello"),
+                ("application/json", "{\"name\": 42, \"email\": []}"),
+                ("multipart/form-data; boundary=x", "--x\r\nbroken"),
+            ] {
+                let reply = app
+                    .client
+                    .request(method.clone(), &concrete)
+                    .header("authorization", "Bearer not-a-session-token")
+                    .content_type(content_type)
+                    .body(body)
+                    .send()
+                    .await;
+                let reply = crate::support::Reply::read(reply).await;
+                assert_eq!(
+                    reply.status,
+                    401,
+                    "{method} {path} with {content_type}: {}",
+                    reply.json()
+                );
+                reply.problem(401, "unauthenticated");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 19, "only {checked} operations with a body");
+}
