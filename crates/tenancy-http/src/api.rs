@@ -10,7 +10,6 @@ use tenancy_core::{Capability, InvitationId, OrganizationId, UserId};
 use uuid::Uuid;
 
 use crate::body::JsonBody;
-use crate::passwords;
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use crate::types::*;
@@ -234,7 +233,7 @@ impl Api {
         let (Some(email), Some(password)) = (email, password) else {
             return Err(ApiError::invalid("body", "invalid sign-up"));
         };
-        let hash = passwords::hash(password).await?;
+        let hash = self.0.config.passwords.hash(password).await?;
         let signed = self
             .0
             .tenancy
@@ -283,7 +282,12 @@ impl Api {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
-        let matches = passwords::verify(request.password, hash).await?;
+        let matches = self
+            .0
+            .config
+            .passwords
+            .verify(request.password, hash)
+            .await?;
         let (_, token) = self.0.tenancy.sign_in(user.as_ref(), matches).await?;
         let user = user.ok_or_else(|| ApiError::from(tenancy_core::Error::InvalidCredentials))?;
         Ok(Json(SignInResponse {

@@ -21,6 +21,7 @@ use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
 use poem_openapi::OpenApiService;
 
+pub use crate::passwords::{Passwords, default_max_concurrent as default_max_concurrent_hashes};
 pub use crate::state::{ApiConfig, AppState, DEFAULT_MAX_UPLOAD_BYTES, Tenancy};
 
 /// The OpenAPI service of the app.

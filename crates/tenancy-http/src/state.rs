@@ -9,6 +9,7 @@ use tenancy_core::{Capability, OrganizationId, UserId};
 use tenancy_store::Store;
 use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 
+use crate::passwords::Passwords;
 use crate::problem::ApiError;
 
 /// The use cases over the store, with a clock that tests can replace.
@@ -21,17 +22,21 @@ pub struct ApiConfig {
     pub service_token: Option<SecretToken>,
     /// The largest knowledge file accepted, in bytes (413 above it).
     pub max_upload_bytes: u64,
+    /// The password hasher, which bounds how many hashes run at once.
+    pub passwords: Passwords,
 }
 
 /// The default of `--max-upload-bytes`: 10 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 
 impl Default for ApiConfig {
-    /// No service token (`POST /v1/authorize` answers 404), uploads up to 10 MiB.
+    /// No service token (`POST /v1/authorize` answers 404), uploads up to
+    /// 10 MiB, two password hashes per CPU at once.
     fn default() -> Self {
         Self {
             service_token: None,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            passwords: Passwords::default(),
         }
     }
 }

@@ -168,6 +168,42 @@ pub struct ServeArgs {
         default_value_t = 10_485_760
     )]
     pub max_upload_bytes: u64,
+
+    /// How many password hashes (sign-up, sign-in, password change) run at
+    /// once; each takes 19 MiB while it runs. A request that cannot start
+    /// within 5 s gets 503 with `Retry-After`. Defaults to twice the CPUs.
+    #[arg(long, env = "TENANCY_MAX_CONCURRENT_HASHES", value_name = "N")]
+    pub max_concurrent_hashes: Option<usize>,
+
+    /// A client that has not sent its whole request head within this time
+    /// is disconnected (slow clients hold no connection for long).
+    #[arg(
+        long,
+        env = "TENANCY_HEADER_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s"
+    )]
+    pub header_timeout: String,
+
+    /// A keep-alive connection with no request for this long is closed.
+    #[arg(
+        long,
+        env = "TENANCY_IDLE_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "60s"
+    )]
+    pub idle_timeout: String,
+
+    /// The most connections open at once; past that, new ones wait (and the
+    /// longest-idle connection is closed to make room). Also bounded by the
+    /// process's limit of open files, raised to its hard limit at start.
+    #[arg(
+        long,
+        env = "TENANCY_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub max_connections: usize,
 }
 
 /// An option's value that may hold a secret (a token, a password in a

@@ -40,6 +40,19 @@ pub struct ServeConfig {
     pub blob_dir: PathBuf,
     /// The largest knowledge file accepted.
     pub max_upload_bytes: u64,
+    /// How many password hashes run at once.
+    pub max_concurrent_hashes: usize,
+    /// How clients' connections are held.
+    pub connections: ConnectionLimits,
+}
+
+/// How long a connection may take over its request head, may sit idle, and
+/// how many may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: usize,
 }
 
 /// How emails leave.
@@ -82,6 +95,27 @@ impl ServeConfig {
                 "`--max-upload-bytes` must be at least 1; the default is 10485760 (10 MiB)",
             ));
         }
+        let max_concurrent_hashes = match args.max_concurrent_hashes {
+            Some(0) => {
+                return Err(Error::config(
+                    "`--max-concurrent-hashes` must be at least 1; the default is twice the CPUs",
+                ));
+            }
+            Some(n) => n,
+            None => tenancy_http::default_max_concurrent_hashes(),
+        };
+        let connections = ConnectionLimits {
+            header_timeout: parse_timeout("--header-timeout", &args.header_timeout)?,
+            idle_timeout: parse_timeout("--idle-timeout", &args.idle_timeout)?,
+            max_connections: match args.max_connections {
+                0 => {
+                    return Err(Error::config(
+                        "`--max-connections` must be at least 1; the default is 10000",
+                    ));
+                }
+                n => n,
+            },
+        };
         let key = crate::key::load_or_create(&args.secret_key_file)?;
         Ok(Self {
             listen: args.listen,
@@ -95,6 +129,8 @@ impl ServeConfig {
             service_token,
             blob_dir: args.blob_dir,
             max_upload_bytes: args.max_upload_bytes,
+            max_concurrent_hashes,
+            connections,
         })
     }
 }
@@ -301,6 +337,22 @@ pub fn parse_invitation_ttl(input: &str) -> Result<chrono::Duration, Error> {
     Ok(ttl)
 }
 
+/// Parses a timeout of the connection options: a positive humantime
+/// duration of at most a day.
+fn parse_timeout(option: &str, input: &str) -> Result<std::time::Duration, Error> {
+    let duration = humantime::parse_duration(input.trim()).map_err(|e| {
+        Error::config(format!(
+            "`{option}` `{input}` is not a duration ({e}); expected e.g. `10s` or `2m`"
+        ))
+    })?;
+    if duration.is_zero() || duration > std::time::Duration::from_secs(86_400) {
+        return Err(Error::config(format!(
+            "`{option}` must be more than 0 and at most a day, not `{input}`"
+        )));
+    }
+    Ok(duration)
+}
+
 fn parse_service_token(input: &str) -> Result<SecretToken, Error> {
     SecretToken::parse(input.trim()).map_err(|_| {
         Error::config(
@@ -390,6 +442,20 @@ mod tests {
             .to_string();
         assert!(error.contains("mysql://***@db/x"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn connection_timeouts_are_positive_and_at_most_a_day() {
+        assert_eq!(
+            parse_timeout("--header-timeout", "10s").unwrap(),
+            std::time::Duration::from_secs(10)
+        );
+        for bad in ["0s", "", "soon", "2days"] {
+            let error = parse_timeout("--idle-timeout", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("`--idle-timeout`"), "{error}");
+        }
     }
 
     #[test]

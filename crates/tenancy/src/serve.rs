@@ -92,6 +92,7 @@ pub async fn serve_until(
         config: Arc::new(ApiConfig {
             service_token: config.service_token,
             max_upload_bytes: config.max_upload_bytes,
+            passwords: tenancy_http::Passwords::new(config.max_concurrent_hashes),
         }),
     });
 

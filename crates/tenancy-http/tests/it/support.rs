@@ -133,6 +133,7 @@ impl TestApp {
             config: Arc::new(ApiConfig {
                 service_token: Some(SecretToken::parse(SERVICE_TOKEN).unwrap()),
                 max_upload_bytes: MAX_UPLOAD_BYTES,
+                ..ApiConfig::default()
             }),
         };
         let app = tenancy_http::app(state.clone()).map_to_response().boxed();
