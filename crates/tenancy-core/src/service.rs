@@ -85,15 +85,25 @@ pub struct Billing {
     pub usage: Usage,
 }
 
-/// What the landing page of an invitation link shows.
+/// What the landing page of an invitation link shows: its status, and,
+/// only while it is pending, what it is about. A dead link (found in an old
+/// email, a forwarded message, a browser's history) no longer tells who
+/// invited whom to what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvitationPreview {
+    pub status: InvitationStatus,
+    /// `None` unless the invitation is pending.
+    pub details: Option<InvitationDetails>,
+}
+
+/// What a pending invitation is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationDetails {
     pub organization_name: OrganizationName,
     pub email: EmailAddress,
     /// The email of the member who sent it.
     pub inviter_email: EmailAddress,
     pub role: Role,
-    pub status: InvitationStatus,
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -581,6 +591,13 @@ where
             .invitation_by_token(&token.hash())
             .await?
             .ok_or(Error::NotFound(Missing::Invitation))?;
+        let status = invitation.status_at(self.clock.now());
+        if status != InvitationStatus::Pending {
+            return Ok(InvitationPreview {
+                status,
+                details: None,
+            });
+        }
         let organization = tx
             .organization(invitation.organization_id)
             .await?
@@ -590,12 +607,14 @@ where
             .await?
             .ok_or(Error::NotFound(Missing::Invitation))?;
         Ok(InvitationPreview {
-            organization_name: organization.name,
-            email: invitation.email.clone(),
-            inviter_email: inviter.email,
-            role: invitation.role,
-            status: invitation.status_at(self.clock.now()),
-            expires_at: invitation.expires_at,
+            status,
+            details: Some(InvitationDetails {
+                organization_name: organization.name,
+                email: invitation.email.clone(),
+                inviter_email: inviter.email,
+                role: invitation.role,
+                expires_at: invitation.expires_at,
+            }),
         })
     }
 

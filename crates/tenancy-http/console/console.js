@@ -490,6 +490,12 @@ function leaveLink() {
   }, 'Go to the console');
 }
 
+const DEAD_INVITATION_TITLE = {
+  accepted: 'Invitation already accepted',
+  revoked: 'Invitation revoked',
+  expired: 'Invitation expired',
+};
+
 const DEAD_INVITATION = {
   accepted: 'This invitation has already been accepted.',
   revoked: 'This invitation was revoked by the organization.',
@@ -521,6 +527,13 @@ async function invitationPage(token, stale) {
   if (stale()) {
     return;
   }
+  // A dead link tells its status only: the API no longer says who invited whom to what.
+  if (preview.status !== 'pending') {
+    cardPage(h('h1', {}, DEAD_INVITATION_TITLE[preview.status] || 'Invitation unavailable'),
+      h('p', { role: 'alert', id: 'invitation-status' }, DEAD_INVITATION[preview.status] || preview.status),
+      h('p', { class: 'switch' }, leaveLink()));
+    return;
+  }
   const facts = h('ul', { class: 'facts', 'aria-label': 'Invitation' },
     h('li', {}, h('span', {}, 'Organization'), h('strong', { id: 'invitation-organization' }, preview.organization_name)),
     h('li', {}, h('span', {}, 'Invited by'), h('span', { id: 'invitation-inviter' }, preview.inviter_email)),
@@ -529,11 +542,6 @@ async function invitationPage(token, stale) {
     h('li', {}, h('span', {}, 'Expires'), h('time', { id: 'invitation-expires', datetime: preview.expires_at }, formatDateTime(preview.expires_at))));
   const heading = h('h1', {}, 'Join ', preview.organization_name);
 
-  if (preview.status !== 'pending') {
-    cardPage(heading, facts, h('p', { role: 'alert', id: 'invitation-status' }, DEAD_INVITATION[preview.status] || preview.status),
-      h('p', { class: 'switch' }, leaveLink()));
-    return;
-  }
 
   const accepted = () => {
     // The link has done its work: keep its token out of the history.

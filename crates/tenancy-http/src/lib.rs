@@ -8,6 +8,7 @@
 mod api;
 mod body;
 pub mod console;
+mod headers;
 mod log;
 mod paging;
 mod passwords;
@@ -52,7 +53,11 @@ pub fn openapi_json(state: &AppState) -> String {
 pub fn app(state: AppState) -> impl Endpoint {
     let api = service(&state);
     let spec = api.spec_endpoint();
-    let ui = api.swagger_ui();
+    let mut ui_headers = poem::middleware::SetHeader::new();
+    for (name, value) in headers::docs_headers(&api.swagger_ui_html()) {
+        ui_headers = ui_headers.overriding(name, value);
+    }
+    let ui = api.swagger_ui().with(ui_headers);
     // The API owns `/v1` and the health checks (its paths are whole, hence
     // no prefix stripping); the console owns `/` and its pages.
     let api = std::sync::Arc::new(api.into_endpoint());
@@ -65,5 +70,6 @@ pub fn app(state: AppState) -> impl Endpoint {
     console::mount(routes)
         .catch_all_error(|error| async move { problem::from_poem(error) })
         .with(CatchPanic::new())
+        .around(headers::api)
         .around(log::requests)
 }

@@ -190,25 +190,32 @@ impl InvitationBody {
 /// What the landing page of an invitation link shows.
 #[derive(Debug, Clone, Object)]
 pub(crate) struct InvitationPreviewBody {
-    pub(crate) organization_name: String,
+    /// `null` unless the invitation is pending, as every field but `status`.
+    #[oai(nullable)]
+    pub(crate) organization_name: Option<String>,
     /// The invited email address.
-    pub(crate) email: String,
+    #[oai(nullable)]
+    pub(crate) email: Option<String>,
     /// The email address of the member who sent the invitation.
-    pub(crate) inviter_email: String,
-    pub(crate) role: RoleName,
+    #[oai(nullable)]
+    pub(crate) inviter_email: Option<String>,
+    #[oai(nullable)]
+    pub(crate) role: Option<RoleName>,
     pub(crate) status: InvitationStatusName,
-    pub(crate) expires_at: DateTime<Utc>,
+    #[oai(nullable)]
+    pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<&InvitationPreview> for InvitationPreviewBody {
     fn from(p: &InvitationPreview) -> Self {
+        let details = p.details.as_ref();
         Self {
-            organization_name: p.organization_name.as_str().to_owned(),
-            email: p.email.as_str().to_owned(),
-            inviter_email: p.inviter_email.as_str().to_owned(),
-            role: p.role.into(),
+            organization_name: details.map(|d| d.organization_name.as_str().to_owned()),
+            email: details.map(|d| d.email.as_str().to_owned()),
+            inviter_email: details.map(|d| d.inviter_email.as_str().to_owned()),
+            role: details.map(|d| d.role.into()),
             status: p.status.into(),
-            expires_at: p.expires_at,
+            expires_at: details.map(|d| d.expires_at),
         }
     }
 }

@@ -9,11 +9,13 @@
 pub mod cli;
 pub mod config;
 mod error;
+pub mod files;
 pub mod key;
 pub mod logging;
 pub mod mail;
 pub mod plans;
 pub mod serve;
+pub mod server;
 
 pub use crate::error::Error;
 

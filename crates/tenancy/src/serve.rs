@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::TcpAcceptor;
 use tenancy_core::ports::Clock;
 use tenancy_core::service::{Service, Settings};
 use tenancy_http::{ApiConfig, AppState};
@@ -37,6 +36,21 @@ pub async fn serve_until(
     shutdown: impl Future<Output = ()> + Send,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), Error> {
+    crate::files::restrict_new_files();
+    let mut private = crate::files::sqlite_files(&config.database);
+    private.push(config.blob_dir.clone());
+    if let MailConfig::Dir(dir) = &config.mail {
+        private.push(dir.clone());
+    }
+    for path in &private {
+        crate::files::tighten(path).map_err(|e| {
+            Error::io(
+                format!("cannot restrict the permissions of `{}`", path.display()),
+                e,
+            )
+        })?;
+    }
+
     let transport: Arc<dyn Transport> = match &config.mail {
         MailConfig::Dir(dir) => Arc::new(MailDir::create(dir).map_err(|e| {
             Error::config(format!(
@@ -106,13 +120,19 @@ pub async fn serve_until(
     let mut worker =
         tokio::spawn(Worker::new(store.clone(), transport, composer, clock).run(stopping));
 
-    let acceptor = TcpAcceptor::from_tokio(listener)
-        .map_err(|e| Error::io(format!("cannot listen on {addr}"), e))?;
+    let open_files = crate::server::raise_open_files_limit();
+    let cap = crate::server::connection_cap(&config.connections, open_files);
+    if cap < config.connections.max_connections {
+        tracing::warn!(
+            open_files = ?open_files,
+            cap,
+            "the limit of open files allows fewer connections than `--max-connections`"
+        );
+    }
     tracing::info!(address = %addr, public_url = %public_url, "listening on http://{addr}");
     on_ready(addr);
-    let served = poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown, Some(GRACE))
-        .await;
+    let served =
+        crate::server::serve(listener, app, config.connections, cap, shutdown, GRACE).await;
 
     let _ = stop_worker.send(true);
     if tokio::time::timeout(GRACE, &mut worker).await.is_err() {

@@ -247,6 +247,16 @@ async fn dead_invitations_each_say_what_happened() {
         .expect(200)
         .json();
     assert_eq!(preview["status"], "revoked");
+    // A dead link tells its status and nothing else.
+    for field in [
+        "organization_name",
+        "email",
+        "inviter_email",
+        "role",
+        "expires_at",
+    ] {
+        assert!(preview[field].is_null(), "{field}: {preview}");
+    }
     // Expired after the lifetime (7 days by default).
     let (_, late) = app.invite(&ann, &org, "dee@example.com").await;
     app.clock.advance(Duration::days(7));

@@ -8,62 +8,14 @@
 //! note, except under `CI=true`, where it fails.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Mail, Server, request, wait_until};
+use crate::support::{Database, Mail, Server, request, wait_until};
 
 const ROUNDS: usize = 50;
 const PUBLIC_URL: &str = "http://tenancy.test";
-
-/// A fresh database on the test server, dropped at the end.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create() -> Option<Self> {
-        let Ok(admin) = std::env::var("TENANCY_TEST_POSTGRES_URL") else {
-            let note = "TENANCY_TEST_POSTGRES_URL is not set";
-            assert!(
-                !std::env::var("CI").is_ok_and(|v| v == "true"),
-                "{note}: under CI=true the several-instances test must run"
-            );
-            eprintln!("skipping: {note} (under CI=true this fails)");
-            return None;
-        };
-        let name = format!("tenancy_instances_{}", uuid::Uuid::now_v7().simple());
-        psql(&admin, &format!("CREATE DATABASE {name}"));
-        let url = match admin.rsplit_once('/') {
-            Some((root, _)) if root.contains("://") && root.matches('/').count() >= 2 => {
-                format!("{root}/{name}")
-            }
-            _ => format!("{admin}/{name}"),
-        };
-        Some(Self { admin, name, url })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        psql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let status = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .status()
-        .expect("psql runs");
-    assert!(status.success(), "psql failed: {sql}");
-}
 
 /// Two instances on one database, sharing the key and the mail folder, with
 /// a plan of 3 agents so that a quota is quick to reach.

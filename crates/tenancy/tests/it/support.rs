@@ -213,10 +213,20 @@ impl Drop for Server {
 /// An HTTP response.
 pub(crate) struct Response {
     pub(crate) status: u16,
+    /// Names in lower case.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
 }
 
 impl Response {
+    /// The first value of a header.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -229,6 +239,30 @@ impl std::fmt::Debug for Response {
     }
 }
 
+/// A knowledge file upload: one multipart `file` part.
+pub(crate) fn upload(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    file_name: &str,
+    bytes: &[u8],
+) -> Response {
+    let boundary = "tenancy-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/markdown\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    raw_request(
+        addr,
+        "POST",
+        path,
+        Some(token),
+        Some((&format!("multipart/form-data; boundary={boundary}"), &body)),
+    )
+}
+
 /// One HTTP/1.1 request on its own connection.
 pub(crate) fn request(
     addr: SocketAddr,
@@ -237,15 +271,31 @@ pub(crate) fn request(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Response {
-    let body = body
-        .map(|b| serde_json::to_vec(b).unwrap())
-        .unwrap_or_default();
+    let body = body.map(|b| serde_json::to_vec(b).unwrap());
+    raw_request(
+        addr,
+        method,
+        path,
+        token,
+        body.as_deref().map(|b| ("application/json", b)),
+    )
+}
+
+/// One HTTP/1.1 request on its own connection, with a body of a media type.
+pub(crate) fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> Response {
+    let (content_type, body) = body.unwrap_or(("", &[]));
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
@@ -256,7 +306,7 @@ pub(crate) fn request(
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&body).unwrap();
+    stream.write_all(body).unwrap();
     // Read the head, then as much body as it announces: some servers
     // (chromedriver) keep the connection open despite `Connection: close`.
     let mut raw = Vec::new();
@@ -278,7 +328,7 @@ pub(crate) fn request(
         .expect("a status line");
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let length = headers
         .iter()
@@ -308,7 +358,11 @@ pub(crate) fn request(
     if chunked {
         body = dechunk(&body);
     }
-    Response { status, body }
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {
@@ -540,4 +594,52 @@ fn decode_quoted_printable(text: &str) -> String {
         }
     }
     String::from_utf8(out).unwrap()
+}
+
+/// A fresh database on the test server, dropped at the end.
+pub(crate) struct Database {
+    admin: String,
+    name: String,
+    pub(crate) url: String,
+}
+
+impl Database {
+    /// `None` (with a note) when no PostgreSQL is configured, outside CI.
+    pub(crate) fn create() -> Option<Self> {
+        let Ok(admin) = std::env::var("TENANCY_TEST_POSTGRES_URL") else {
+            let note = "TENANCY_TEST_POSTGRES_URL is not set";
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "{note}: under CI=true the PostgreSQL tests must run"
+            );
+            eprintln!("skipping: {note} (under CI=true this fails)");
+            return None;
+        };
+        let name = format!("tenancy_bin_{}", uuid::Uuid::now_v7().simple());
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let url = match admin.rsplit_once('/') {
+            Some((root, _)) if root.contains("://") && root.matches('/').count() >= 2 => {
+                format!("{root}/{name}")
+            }
+            _ => format!("{admin}/{name}"),
+        };
+        Some(Self { admin, name, url })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+pub(crate) fn psql(url: &str, sql: &str) {
+    let status = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "psql failed: {sql}");
 }
