@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod bench_http;
 pub mod bench_soak;
+pub mod bench_storm;
 pub mod ci;
 pub mod codegen;
 pub mod tidy;
@@ -31,6 +32,9 @@ tasks:
   bench peers [--quick]
                      tenancy-core's authorization against cedar-policy and casbin in one process
                      (benches/peers, a workspace of its own), at 50k, 100k and 1M memberships
+  bench storm [--baseline BINARY]
+                     500 sign-ins, 64 at a time, against the release build: the server's peak
+                     resident memory and sign-ins per second (and the same against BINARY)
   bench soak [--duration 10m] [--rate 100]
                      mixed traffic at a steady rate against the SQLite default, reporting
                      errors, p99 over time and the server's peak memory
@@ -94,7 +98,12 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             bench::store(bench::Size::Full)?;
             bench_http::run(&[])?;
             bench::peers(false)?;
+            bench_storm::run(&[])?;
             bench_soak::run(&[])
+        }
+        ["bench", "storm", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
+            bench_storm::run(&rest)
         }
         ["bench", "peers"] => bench::peers(false),
         ["bench", "peers", "--quick"] => bench::peers(true),
