@@ -16,5 +16,6 @@ mod options;
 mod plans;
 mod serve;
 mod smtp;
+mod subject;
 mod support;
 mod worker;
