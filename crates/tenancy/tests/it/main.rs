@@ -10,6 +10,7 @@
 
 mod browser;
 mod console;
+mod crash;
 mod instances;
 mod maildir;
 mod options;
