@@ -281,8 +281,12 @@ pub trait MailOutbox: Send + Sync {
     /// Gives back an email `worker` claimed and did not try: due again at
     /// `at`, with no attempt counted. Nothing changes if `worker` no longer
     /// holds it.
-    async fn release(&self, worker: WorkerId, id: MailId, at: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn release(
+        &self,
+        worker: WorkerId,
+        id: MailId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Records the delivery, whoever holds the email now (it was delivered),
     /// and erases the email's token: a sent email keeps no secret.
     async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError>;

@@ -28,9 +28,7 @@ use crate::id::{
 };
 use crate::plan::{Month, Usage};
 use crate::policy::{Membership, Role};
-use crate::ports::{
-    BlobKey, BlobStore, MailOutbox, QueuedMail, Repository, Transaction, WorkerId,
-};
+use crate::ports::{BlobKey, BlobStore, MailOutbox, QueuedMail, Repository, Transaction, WorkerId};
 use crate::resource::{Credentials, Investigation, Pin, ReportRun};
 use crate::token::TokenHash;
 use crate::value::{EmailAddress, PasswordHash};

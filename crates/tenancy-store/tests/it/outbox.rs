@@ -197,7 +197,11 @@ async fn holder(db: &TestDb, id: MailId) -> WorkerId {
         .await
         .unwrap()
         .unwrap();
-    WorkerId::from_uuid(row.try_get::<Option<Uuid>>("", "claimed_by").unwrap().unwrap())
+    WorkerId::from_uuid(
+        row.try_get::<Option<Uuid>>("", "claimed_by")
+            .unwrap()
+            .unwrap(),
+    )
 }
 
 /// A worker renews the lease of what it holds, and nothing else; once its
@@ -235,7 +239,13 @@ async fn a_lease_is_renewed_by_its_worker_alone() {
             "{backend:?}: a renewed lease was taken"
         );
         // Another worker renews nothing of it, and leaves it as it is.
-        assert!(db.store.renew(b, &ids, now + lease * 9).await.unwrap().is_empty());
+        assert!(
+            db.store
+                .renew(b, &ids, now + lease * 9)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(db.store.due(renewed, 10).await.unwrap().len(), 2);
 
         // A sent email is held no more.
@@ -253,7 +263,13 @@ async fn a_lease_is_renewed_by_its_worker_alone() {
         assert_eq!(retaken[0].mail.id, ids[1]);
         // The first worker, late, holds nothing: its renewal, failure and
         // release change nothing, and the email stays leased to the second.
-        assert!(db.store.renew(a, &ids, later + lease * 9).await.unwrap().is_empty());
+        assert!(
+            db.store
+                .renew(a, &ids, later + lease * 9)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         db.store
             .mark_failed(a, ids[1], later, "timed out")
             .await
@@ -269,7 +285,10 @@ async fn a_lease_is_renewed_by_its_worker_alone() {
         );
         let due = db.store.due(later + lease, 10).await.unwrap();
         assert_eq!(due.len(), 1, "{backend:?}");
-        assert_eq!(due[0].attempts, 0, "{backend:?}: a late failure was counted");
+        assert_eq!(
+            due[0].attempts, 0,
+            "{backend:?}: a late failure was counted"
+        );
         // The holder's own failure counts.
         db.store
             .mark_failed(b, ids[1], later, "timed out")
@@ -303,7 +322,11 @@ async fn a_delivered_row_keeps_no_sealed_token() {
         assert!(sealed.len() > 32, "{backend:?}: a sealed token is stored");
 
         db.store.mark_sent(sent, now).await.unwrap();
-        assert_eq!(raw_row(&db.store, sent).await, (Vec::new(), true), "{backend:?}");
+        assert_eq!(
+            raw_row(&db.store, sent).await,
+            (Vec::new(), true),
+            "{backend:?}"
+        );
         let (sealed, is_sent) = raw_row(&db.store, waiting).await;
         assert!(!is_sent && sealed.len() > 32, "{backend:?}");
         // The erased row is not due again, so it is never opened.
@@ -326,7 +349,11 @@ async fn the_lease_migration_erases_the_tokens_of_rows_sent_before_it() {
         for who in ["bob", "cy"] {
             invite(&service, &owner, &format!("{who}@example.com")).await;
         }
-        let due = db.store.due(Utc::now() + Duration::seconds(1), 10).await.unwrap();
+        let due = db
+            .store
+            .due(Utc::now() + Duration::seconds(1), 10)
+            .await
+            .unwrap();
         let (sent, waiting) = (due[0].mail.id, due[1].mail.id);
         let (sealed_before, _) = raw_row(&db.store, waiting).await;
         // Back to the outbox of the version before: one row marked sent as
@@ -347,18 +374,29 @@ async fn the_lease_migration_erases_the_tokens_of_rows_sent_before_it() {
         let (sealed, is_sent) = raw_row(&db.store, sent).await;
         assert!(is_sent && !sealed.is_empty(), "{backend:?}");
         assert_eq!(
-            Migrator::get_pending_migrations(connection).await.unwrap().len(),
+            Migrator::get_pending_migrations(connection)
+                .await
+                .unwrap()
+                .len(),
             1
         );
 
         db.store.migrate().await.unwrap();
-        assert_eq!(raw_row(&db.store, sent).await, (Vec::new(), true), "{backend:?}");
+        assert_eq!(
+            raw_row(&db.store, sent).await,
+            (Vec::new(), true),
+            "{backend:?}"
+        );
         assert_eq!(
             raw_row(&db.store, waiting).await,
             (sealed_before, false),
             "{backend:?}"
         );
-        let due = db.store.due(Utc::now() + Duration::seconds(1), 10).await.unwrap();
+        let due = db
+            .store
+            .due(Utc::now() + Duration::seconds(1), 10)
+            .await
+            .unwrap();
         assert_eq!(due.len(), 1, "{backend:?}: the waiting email still opens");
         assert_eq!(due[0].mail.id, waiting);
         db.remove().await;

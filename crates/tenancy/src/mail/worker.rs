@@ -356,10 +356,7 @@ mod tests {
     #[test]
     fn negative_spans_are_no_pause() {
         assert_eq!(std_duration(chrono::Duration::seconds(-3)), Duration::ZERO);
-        assert_eq!(
-            std_duration(lease_of(LEASE) / 3),
-            Duration::from_secs(10)
-        );
+        assert_eq!(std_duration(lease_of(LEASE) / 3), Duration::from_secs(10));
     }
 
     #[test]

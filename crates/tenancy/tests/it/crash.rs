@@ -54,7 +54,10 @@ impl Relay {
     /// The first time a message to `to` was accepted, and how many were.
     fn accepted(&self, to: &str) -> (Option<Instant>, usize) {
         let accepted = self.seen.accepted.lock().unwrap();
-        let mut times = accepted.iter().filter(|(rcpt, _)| rcpt == to).map(|(_, at)| *at);
+        let mut times = accepted
+            .iter()
+            .filter(|(rcpt, _)| rcpt == to)
+            .map(|(_, at)| *at);
         let first = times.next();
         (first, usize::from(first.is_some()) + times.count())
     }

@@ -51,7 +51,10 @@ fn python_reads(raws: &[&str]) -> Vec<Read> {
     let input = serde_json::to_vec(raws).unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), &input).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "python3 could not read the messages");
+    assert!(
+        output.status.success(),
+        "python3 could not read the messages"
+    );
     let reads: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     reads
         .into_iter()
@@ -98,7 +101,11 @@ fn raw_subject(raw: &str) -> Vec<&str> {
 fn check_written(raw: &str, text: &str) {
     let lines = raw_subject(raw);
     for (i, line) in lines.iter().enumerate() {
-        assert!(line.len() <= 76, "a line of {} characters: {line}", line.len());
+        assert!(
+            line.len() <= 76,
+            "a line of {} characters: {line}",
+            line.len()
+        );
         let word = if i == 0 {
             line.strip_prefix("Subject: ").unwrap()
         } else {

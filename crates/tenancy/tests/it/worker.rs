@@ -466,7 +466,11 @@ async fn a_worker_that_cannot_renew_abandons_its_delivery_before_the_lease_ends(
         error.to_string().contains("could not be renewed in time"),
         "{error}"
     );
-    let abandoned = stuck.abandoned.lock().unwrap().expect("the delivery was dropped");
+    let abandoned = stuck
+        .abandoned
+        .lock()
+        .unwrap()
+        .expect("the delivery was dropped");
     let after = abandoned - claimed;
     assert!(
         after > lease / 2 && after < lease,
