@@ -119,11 +119,6 @@ impl<O: MailOutbox> Worker<O> {
         }
     }
 
-    /// The id its claims are made under.
-    pub fn id(&self) -> WorkerId {
-        self.id
-    }
-
     /// One pass: delivers what is due now, up to [`BATCH`] emails.
     pub async fn deliver_due(&self) -> Result<Pass, StoreError> {
         self.pass(None).await
@@ -133,7 +128,7 @@ impl<O: MailOutbox> Worker<O> {
     /// A pass under way finishes the email it is delivering first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut failed_passes: u32 = 0;
-        tracing::debug!(transport = ?self.transport, "mail delivery worker started");
+        tracing::debug!(transport = ?self.transport, worker_id = %self.id.as_uuid(), "mail delivery worker started");
         while !*shutdown.borrow() {
             let wait = match self.pass(Some(&shutdown)).await {
                 Ok(pass) if pass.transport_failed => {
