@@ -229,29 +229,73 @@ pub struct QueuedMail {
     pub attempts: u32,
 }
 
+/// One running delivery worker, as the holder of the emails it claimed: a
+/// fresh random id each time a worker starts. A claim names its worker, so
+/// that a worker whose lease ran out, and whose emails another worker then
+/// took, can no longer renew, fail or release them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorkerId(Uuid);
+
+impl WorkerId {
+    pub const fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    pub const fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
 /// The delivery side of the outbox (D11): the worker takes what is due,
 /// hands it to a transport, and records the result.
+///
+/// A claim is a lease: the worker that holds it renews it while it is still
+/// delivering, and a worker that stops (a crash, `kill -9`) leaves emails
+/// that are due again for anyone once the lease ends.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait MailOutbox: Send + Sync {
     /// Emails not yet sent whose next attempt is due at `now`, oldest first.
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>, StoreError>;
-    /// Takes up to `limit` emails due at `now` for one worker alone, oldest
-    /// first: they are due for no one else until `lease_until`, unless marked
-    /// sent or failed, or released, before. Workers of several instances on
-    /// one outbox take different emails, so each is sent once.
+    /// Takes up to `limit` emails due at `now` for `worker` alone, oldest
+    /// first: they are due for no one else until `lease_until` (or until the
+    /// end of a renewed lease), unless marked sent or failed, or released,
+    /// before. Workers of several instances on one outbox take different
+    /// emails, so each is sent once while its worker lives.
     async fn claim(
         &self,
+        worker: WorkerId,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedMail>, StoreError>;
-    /// Gives back a claimed email that was not tried: due again at `at`,
-    /// with no attempt counted.
-    async fn release(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Extends to `lease_until` the lease of those of `ids` that `worker`
+    /// still holds (claimed by it, not sent, not released or failed, not
+    /// taken by another worker after its lease ran out), and returns them.
+    async fn renew(
+        &self,
+        worker: WorkerId,
+        ids: &[MailId],
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<MailId>, StoreError>;
+    /// Gives back an email `worker` claimed and did not try: due again at
+    /// `at`, with no attempt counted. Nothing changes if `worker` no longer
+    /// holds it.
+    async fn release(
+        &self,
+        worker: WorkerId,
+        id: MailId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Records the delivery, whoever holds the email now (it was delivered),
+    /// and erases the email's token: a sent email keeps no secret.
     async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a failed attempt of an email `worker` holds: one more attempt,
+    /// due again at `next_attempt_at`. Nothing changes if `worker` no longer
+    /// holds it, so that a late failure cannot shorten another worker's lease.
     async fn mark_failed(
         &self,
+        worker: WorkerId,
         id: MailId,
         next_attempt_at: DateTime<Utc>,
         error: &str,

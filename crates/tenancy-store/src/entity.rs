@@ -233,6 +233,7 @@ pub mod mail {
         pub invitation_id: Uuid,
         pub organization_name: String,
         pub inviter_email: String,
+        /// The link's token, sealed; empty once the email is sent.
         pub sealed_token: Vec<u8>,
         pub key_id: String,
         pub expires_at: DateTimeUtc,
@@ -241,6 +242,9 @@ pub mod mail {
         pub next_attempt_at: DateTimeUtc,
         pub sent_at: Option<DateTimeUtc>,
         pub last_error: Option<String>,
+        /// The worker holding the email's lease, which runs until
+        /// `next_attempt_at`; none once it is sent, failed or released.
+        pub claimed_by: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

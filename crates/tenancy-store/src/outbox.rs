@@ -6,10 +6,11 @@ use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use tenancy_core::entity::{MailContent, OutgoingMail};
-use tenancy_core::ports::{MailOutbox, QueuedMail};
+use tenancy_core::ports::{MailOutbox, QueuedMail, WorkerId};
 use tenancy_core::token::SecretToken;
 use tenancy_core::value::{EmailAddress, OrganizationName};
 use tenancy_core::{InvitationId, MailId, StoreError};
+use uuid::Uuid;
 
 use crate::entity::mail;
 use crate::repo::mail_place;
@@ -71,24 +72,26 @@ impl MailOutbox for Store {
 
     async fn claim(
         &self,
+        worker: WorkerId,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedMail>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // One statement takes the rows and pushes their next attempt past the
-        // lease. On PostgreSQL, rows another instance is taking right now are
-        // skipped rather than waited for; SQLite has one writer at a time.
+        // One statement takes the rows for the worker and pushes their next
+        // attempt past the lease. On PostgreSQL, rows another instance is
+        // taking right now are skipped rather than waited for; SQLite has one
+        // writer at a time.
         let (backend, sql) = match self.backend {
             Backend::Postgres => (
                 DbBackend::Postgres,
-                "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id IN (\
-                 SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
-                 ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *",
+                "UPDATE mail_outbox SET next_attempt_at = $1, claimed_by = $2 WHERE id IN (\
+                 SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $3 \
+                 ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *",
             ),
             Backend::Sqlite => (
                 DbBackend::Sqlite,
-                "UPDATE mail_outbox SET next_attempt_at = ? WHERE id IN (\
+                "UPDATE mail_outbox SET next_attempt_at = ?, claimed_by = ? WHERE id IN (\
                  SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ? \
                  ORDER BY created_at, id LIMIT ?) RETURNING *",
             ),
@@ -97,7 +100,12 @@ impl MailOutbox for Store {
             .from_raw_sql(Statement::from_sql_and_values(
                 backend,
                 sql,
-                [lease_until.into(), now.into(), limit.into()],
+                [
+                    lease_until.into(),
+                    worker.as_uuid().into(),
+                    now.into(),
+                    limit.into(),
+                ],
             ))
             .all(&self.db)
             .await
@@ -106,10 +114,39 @@ impl MailOutbox for Store {
         self.readable(rows, now).await
     }
 
-    async fn release(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn renew(
+        &self,
+        worker: WorkerId,
+        ids: &[MailId],
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<MailId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A row another worker took after this one's lease ran out names that
+        // worker now, and stays as it is.
+        let held = mail::Entity::update_many()
+            .col_expr(mail::Column::NextAttemptAt, lease_until.into())
+            .filter(mail::Column::Id.is_in(ids.iter().map(MailId::as_uuid)))
+            .filter(mail::Column::ClaimedBy.eq(worker.as_uuid()))
+            .filter(mail::Column::SentAt.is_null())
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(held.into_iter().map(|m| MailId::from_uuid(m.id)).collect())
+    }
+
+    async fn release(
+        &self,
+        worker: WorkerId,
+        id: MailId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         mail::Entity::update_many()
             .col_expr(mail::Column::NextAttemptAt, at.into())
+            .col_expr(mail::Column::ClaimedBy, Option::<Uuid>::None.into())
             .filter(mail::Column::Id.eq(id.as_uuid()))
+            .filter(mail::Column::ClaimedBy.eq(worker.as_uuid()))
             .filter(mail::Column::SentAt.is_null())
             .exec(&self.db)
             .await
@@ -118,9 +155,13 @@ impl MailOutbox for Store {
     }
 
     async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        // The token is needed no more: erased, so that the delivered rows of
+        // the outbox hold no secret, sealed or not.
         mail::Entity::update_many()
             .col_expr(mail::Column::SentAt, Some(at).into())
             .col_expr(mail::Column::LastError, Option::<String>::None.into())
+            .col_expr(mail::Column::SealedToken, Vec::<u8>::new().into())
+            .col_expr(mail::Column::ClaimedBy, Option::<Uuid>::None.into())
             .filter(mail::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
             .await
@@ -130,6 +171,7 @@ impl MailOutbox for Store {
 
     async fn mark_failed(
         &self,
+        worker: WorkerId,
         id: MailId,
         next_attempt_at: DateTime<Utc>,
         error: &str,
@@ -142,7 +184,10 @@ impl MailOutbox for Store {
             )
             .col_expr(mail::Column::NextAttemptAt, next_attempt_at.into())
             .col_expr(mail::Column::LastError, Some(error.to_owned()).into())
+            .col_expr(mail::Column::ClaimedBy, Option::<Uuid>::None.into())
             .filter(mail::Column::Id.eq(id.as_uuid()))
+            .filter(mail::Column::ClaimedBy.eq(worker.as_uuid()))
+            .filter(mail::Column::SentAt.is_null())
             .exec(&self.db)
             .await
             .map_err(db_error)?;
@@ -165,11 +210,36 @@ impl Store {
             match self.to_queued(row) {
                 Ok(queued) => due.push(queued),
                 Err(error) => {
-                    self.mark_failed(id, now + chrono::Duration::days(1), &error.to_string())
+                    self.set_aside(id, now + chrono::Duration::days(1), &error.to_string())
                         .await?;
                 }
             }
         }
         Ok(due)
+    }
+
+    /// Counts a failed attempt of an unreadable row, whoever claimed it, and
+    /// frees it from any claim.
+    async fn set_aside(
+        &self,
+        id: MailId,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        mail::Entity::update_many()
+            .col_expr(
+                mail::Column::Attempts,
+                Expr::col(mail::Column::Attempts).add(1),
+            )
+            .col_expr(mail::Column::NextAttemptAt, next_attempt_at.into())
+            .col_expr(mail::Column::LastError, Some(error.to_owned()).into())
+            .col_expr(mail::Column::ClaimedBy, Option::<Uuid>::None.into())
+            .filter(mail::Column::Id.eq(id.as_uuid()))
+            .filter(mail::Column::SentAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 }

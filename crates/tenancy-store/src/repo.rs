@@ -1127,6 +1127,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     next_attempt_at: Set(outgoing.created_at),
                     sent_at: Set(None),
                     last_error: Set(None),
+                    claimed_by: Set(None),
                 })
                 .exec_without_returning(c)
                 .await

@@ -28,7 +28,7 @@ use crate::id::{
 };
 use crate::plan::{Month, Usage};
 use crate::policy::{Membership, Role};
-use crate::ports::{BlobKey, BlobStore, MailOutbox, QueuedMail, Repository, Transaction};
+use crate::ports::{BlobKey, BlobStore, MailOutbox, QueuedMail, Repository, Transaction, WorkerId};
 use crate::resource::{Credentials, Investigation, Pin, ReportRun};
 use crate::token::TokenHash;
 use crate::value::{EmailAddress, PasswordHash};
@@ -39,6 +39,9 @@ struct OutboxEntry {
     attempts: u32,
     next_attempt_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
+    /// The worker of the last claim, until the email is sent, failed or
+    /// released.
+    claimed_by: Option<WorkerId>,
 }
 
 /// A resource's row. Deletion is soft, as in the store: the row stays for
@@ -802,6 +805,7 @@ impl Transaction for MemoryTransaction {
                         mail,
                         attempts: 0,
                         sent_at: None,
+                        claimed_by: None,
                     },
                 );
             }
@@ -866,34 +870,77 @@ impl MailOutbox for MemoryRepository {
 
     async fn claim(
         &self,
+        worker: WorkerId,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedMail>, StoreError> {
         let taken = self.due(now, limit).await?;
         for queued in &taken {
-            self.update_outbox(queued.mail.id, |entry| entry.next_attempt_at = lease_until)?;
+            self.update_outbox(queued.mail.id, |entry| {
+                entry.next_attempt_at = lease_until;
+                entry.claimed_by = Some(worker);
+            })?;
         }
         Ok(taken)
     }
 
-    async fn release(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_outbox(id, |entry| entry.next_attempt_at = at)
+    async fn renew(
+        &self,
+        worker: WorkerId,
+        ids: &[MailId],
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<MailId>, StoreError> {
+        let mut shared = self.lock();
+        let state = Arc::make_mut(&mut shared.state);
+        let mut held = Vec::new();
+        for id in ids {
+            if let Some(entry) = state.outbox.get_mut(id)
+                && entry.sent_at.is_none()
+                && entry.claimed_by == Some(worker)
+            {
+                entry.next_attempt_at = lease_until;
+                held.push(*id);
+            }
+        }
+        shared.version += 1;
+        Ok(held)
+    }
+
+    async fn release(
+        &self,
+        worker: WorkerId,
+        id: MailId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.update_outbox(id, |entry| {
+            if entry.sent_at.is_none() && entry.claimed_by == Some(worker) {
+                entry.next_attempt_at = at;
+                entry.claimed_by = None;
+            }
+        })
     }
 
     async fn mark_sent(&self, id: MailId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_outbox(id, |entry| entry.sent_at = Some(at))
+        self.update_outbox(id, |entry| {
+            entry.sent_at = Some(at);
+            entry.claimed_by = None;
+        })
     }
 
     async fn mark_failed(
         &self,
+        worker: WorkerId,
         id: MailId,
         next_attempt_at: DateTime<Utc>,
         _error: &str,
     ) -> Result<(), StoreError> {
         self.update_outbox(id, |entry| {
-            entry.attempts += 1;
-            entry.next_attempt_at = next_attempt_at;
+            if entry.sent_at.is_none() && entry.claimed_by == Some(worker) {
+                entry.attempts += 1;
+                entry.next_attempt_at = next_attempt_at;
+                entry.claimed_by = None;
+            }
         })
     }
 }

@@ -13,14 +13,17 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use lettre::Message;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, SinglePart};
 use tenancy_core::MailId;
 use tenancy_core::entity::OutgoingMail;
 
 pub use self::dir::MailDir;
 pub use self::smtp::Smtp;
-pub use self::worker::{BATCH, Pass, Worker};
+pub use self::worker::{BATCH, LEASE, Pass, Worker};
 use crate::config::PublicUrl;
 
 /// A formatted message, ready for a transport.
@@ -95,7 +98,8 @@ impl Composer {
         &self.from
     }
 
-    /// The message of an outbox email: `From`, `To`, `Subject`, `Date` (when
+    /// The message of an outbox email: `From`, `To`, `Subject` (always
+    /// encoded, see [`EncodedSubject`]), `Date` (when
     /// it was queued), a `Message-ID` made of the mail's id (so a retried
     /// delivery is recognizably the same message), and a plain-text UTF-8
     /// body.
@@ -107,7 +111,7 @@ impl Composer {
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(rendered.subject)
+            .header(EncodedSubject::new(rendered.subject))
             .date(SystemTime::from(mail.created_at))
             .message_id(Some(format!(
                 "<{}@{}>",
@@ -120,6 +124,72 @@ impl Composer {
             id: mail.id,
             message,
         })
+    }
+}
+
+/// The `Subject` header, always written whole as RFC 2047 encoded words
+/// (UTF-8, base64), however plain its text. The subject names the
+/// organization, whose name is anyone's input: left as it is, a name such as
+/// `=?utf-8?q?...?=` would be decoded by mail readers as an encoded word of
+/// its own. Encoded, nothing of it is read as an encoded word, a header or a
+/// line break, and readers show the text exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedSubject(String);
+
+/// The most bytes of text in one encoded word: 39 bytes are 52 base64
+/// characters, a word of 64, so that even the first line (`Subject: ` and a
+/// word) stays within RFC 2047's 76 characters.
+const MAX_WORD_BYTES: usize = 39;
+
+const SUBJECT: HeaderName = HeaderName::new_from_ascii_str("Subject");
+
+impl EncodedSubject {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The text, as readers show it.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The header's value as written: one encoded word per line, folded with
+    /// CRLF and a space. Words split between characters, never inside one
+    /// (RFC 2047 wants whole characters in each).
+    pub fn encoded(&self) -> String {
+        let text = self.0.as_str();
+        let mut words = Vec::new();
+        let mut start = 0;
+        for (at, c) in text.char_indices() {
+            if at > start && at + c.len_utf8() - start > MAX_WORD_BYTES {
+                words.push(&text[start..at]);
+                start = at;
+            }
+        }
+        if start < text.len() {
+            words.push(&text[start..]);
+        }
+        words
+            .iter()
+            .map(|word| format!("=?utf-8?b?{}?=", BASE64.encode(word)))
+            .collect::<Vec<_>>()
+            .join("\r\n ")
+    }
+}
+
+impl Header for EncodedSubject {
+    fn name() -> HeaderName {
+        SUBJECT
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self::new(s))
+    }
+
+    fn display(&self) -> HeaderValue {
+        // Pre-encoded, so that lettre leaves plain ASCII words unencoded no
+        // more: the value is base64 and folding whitespace only.
+        HeaderValue::dangerous_new_pre_encoded(SUBJECT, self.0.clone(), self.encoded())
     }
 }
 
@@ -147,5 +217,33 @@ mod tests {
         assert_eq!(from.to_string(), "tenancy <no-reply@app.example.com>");
         let from = default_from(&PublicUrl::parse("http://127.0.0.1:8080").unwrap());
         assert_eq!(from.email.domain(), "localhost");
+    }
+
+    #[test]
+    fn the_subject_is_base64_words_of_whole_characters_in_short_lines() {
+        assert_eq!(EncodedSubject::new("Hi").encoded(), "=?utf-8?b?SGk=?=");
+        assert_eq!(EncodedSubject::new("").encoded(), "");
+        // 13 three-byte characters fill a word; the 14th starts the next.
+        let text = "€".repeat(14);
+        let encoded = EncodedSubject::new(text.as_str()).encoded();
+        let lines: Vec<&str> = encoded.split("\r\n ").collect();
+        assert_eq!(lines.len(), 2, "{encoded}");
+        let decoded: Vec<String> = lines
+            .iter()
+            .map(|word| {
+                let inner = word
+                    .strip_prefix("=?utf-8?b?")
+                    .and_then(|w| w.strip_suffix("?="))
+                    .unwrap();
+                String::from_utf8(BASE64.decode(inner).unwrap()).unwrap()
+            })
+            .collect();
+        assert_eq!(decoded, ["€".repeat(13), "€".to_owned()]);
+        let long = EncodedSubject::new("x".repeat(1000)).encoded();
+        assert!(
+            long.split("\r\n ")
+                .all(|word| "Subject: ".len() + word.len() <= 76)
+        );
+        assert!(long.is_ascii());
     }
 }

@@ -11,11 +11,13 @@
 mod attack;
 mod browser;
 mod console;
+mod crash;
 mod instances;
 mod maildir;
 mod options;
 mod plans;
 mod serve;
 mod smtp;
+mod subject;
 mod support;
 mod worker;
