@@ -12,6 +12,7 @@ mod browser;
 mod console;
 mod instances;
 mod maildir;
+mod normalization;
 mod options;
 mod plans;
 mod serve;
