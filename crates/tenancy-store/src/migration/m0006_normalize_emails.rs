@@ -241,6 +241,15 @@ async fn plan_users(
     Ok(changes)
 }
 
+/// A pending invitation, ordered by age (ids break ties: they are v7, so
+/// time-ordered too).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Pending {
+    created_at: DateTime<Utc>,
+    id: Uuid,
+    expires_at: DateTime<Utc>,
+}
+
 /// What becomes of the invitations.
 #[derive(Default)]
 struct InvitationPlan {
@@ -268,9 +277,7 @@ async fn plan_invitations(
         .order_by(Invitations::Id, Order::Asc)
         .to_owned();
     let mut plan = InvitationPlan::default();
-    // Pending invitations by (organization, address): (created at, id, expires at).
-    let mut pending: BTreeMap<(Uuid, String), Vec<(DateTime<Utc>, Uuid, DateTime<Utc>)>> =
-        BTreeMap::new();
+    let mut pending: BTreeMap<(Uuid, String), Vec<Pending>> = BTreeMap::new();
     for row in db.query_all(&select).await? {
         let id: Uuid = get(&row, "id")?;
         let raw: String = get(&row, "email")?;
@@ -282,18 +289,18 @@ async fn plan_invitations(
         }
         if get::<String>(&row, "state")? == "pending" {
             let organization: Uuid = get(&row, "organization_id")?;
-            pending.entry((organization, email)).or_default().push((
-                get(&row, "created_at")?,
+            pending.entry((organization, email)).or_default().push(Pending {
+                created_at: get(&row, "created_at")?,
                 id,
-                get(&row, "expires_at")?,
-            ));
+                expires_at: get(&row, "expires_at")?,
+            });
         }
     }
     for (_, mut group) in pending.into_iter().filter(|(_, g)| g.len() > 1) {
-        // The newest stays; ids break ties (they are v7, so time-ordered too).
+        // The newest stays.
         group.sort_unstable();
         group.pop();
-        for (_, id, expires_at) in group {
+        for Pending { id, expires_at, .. } in group {
             // As a re-invite does: one whose time was up says "expired",
             // any other says "revoked".
             plan.closed.push(if now >= expires_at {
