@@ -289,11 +289,14 @@ async fn plan_invitations(
         }
         if get::<String>(&row, "state")? == "pending" {
             let organization: Uuid = get(&row, "organization_id")?;
-            pending.entry((organization, email)).or_default().push(Pending {
-                created_at: get(&row, "created_at")?,
-                id,
-                expires_at: get(&row, "expires_at")?,
-            });
+            pending
+                .entry((organization, email))
+                .or_default()
+                .push(Pending {
+                    created_at: get(&row, "created_at")?,
+                    id,
+                    expires_at: get(&row, "expires_at")?,
+                });
         }
     }
     for (_, mut group) in pending.into_iter().filter(|(_, g)| g.len() > 1) {

@@ -293,7 +293,10 @@ async fn stored_addresses_and_names_are_normalized() {
         )
         .await;
 
+        // Less a millisecond: PostgreSQL keeps microseconds only.
+        let started = Utc::now() - Duration::milliseconds(1);
         db.store.migrate().await.unwrap();
+        let finished = Utc::now();
         assert!(applied(conn).await);
 
         let alice_email = "alice@xn--exmple-cua.test";
@@ -355,6 +358,24 @@ async fn stored_addresses_and_names_are_normalized() {
                 "{backend:?}"
             );
         }
+        // Revoked when the migration ran; the expired one records no time, as a re-invite does.
+        let changed_at = |id| async move {
+            let select = Query::select()
+                .column(Alias::new("state_changed_at"))
+                .from(Alias::new("invitations"))
+                .and_where(Expr::col(Alias::new("id")).eq(id))
+                .to_owned();
+            let row = conn.query_one(&select).await.unwrap().unwrap();
+            row.try_get::<Option<DateTime<Utc>>>("", "state_changed_at")
+                .unwrap()
+        };
+        let revoked_at = changed_at(older).await.unwrap();
+        assert!(
+            started <= revoked_at && revoked_at <= finished,
+            "{revoked_at}"
+        );
+        assert_eq!(changed_at(oldest).await, None);
+        assert_eq!(changed_at(newest).await, None);
         assert_eq!(
             text(conn, "mail_outbox", "to_email", queued)
                 .await
