@@ -15,6 +15,7 @@ mod concurrency;
 mod constraints;
 mod credentials;
 mod differential;
+mod normalization;
 mod outbox;
 mod support;
 mod tokens;

@@ -72,6 +72,13 @@ pub fn test_key() -> SecretKey {
 
 impl TestDb {
     pub async fn new(backend: Backend) -> Self {
+        let db = Self::unmigrated(backend).await;
+        db.store.migrate().await.unwrap();
+        db
+    }
+
+    /// A fresh database without any table, for tests of the migrations.
+    pub async fn unmigrated(backend: Backend) -> Self {
         let name = unique_name();
         let (url, cleanup) = match backend {
             Backend::Sqlite => {
@@ -100,7 +107,7 @@ impl TestDb {
                 )
             }
         };
-        let store = Store::open(StoreOptions::new(url.clone(), test_key()))
+        let store = Store::connect(StoreOptions::new(url.clone(), test_key()))
             .await
             .unwrap();
         Self {

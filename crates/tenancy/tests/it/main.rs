@@ -14,6 +14,7 @@ mod console;
 mod crash;
 mod instances;
 mod maildir;
+mod normalization;
 mod options;
 mod plans;
 mod serve;
