@@ -8,6 +8,7 @@ mod m0001_initial;
 mod m0002_sessions;
 mod m0003_resources;
 mod m0004_live_resources;
+mod m0005_rate_limits;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_sessions::Migration),
             Box::new(m0003_resources::Migration),
             Box::new(m0004_live_resources::Migration),
+            Box::new(m0005_rate_limits::Migration),
         ]
     }
 }

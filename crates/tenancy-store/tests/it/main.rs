@@ -15,6 +15,7 @@ mod concurrency;
 mod constraints;
 mod credentials;
 mod differential;
+mod limits;
 mod outbox;
 mod support;
 mod tokens;
