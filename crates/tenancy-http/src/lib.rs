@@ -8,6 +8,7 @@
 mod api;
 mod body;
 pub mod console;
+mod limits;
 mod log;
 mod paging;
 mod passwords;
@@ -21,6 +22,7 @@ use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
 use poem_openapi::OpenApiService;
 
+pub use crate::limits::{Cidr, CidrError, TrustedProxies};
 pub use crate::state::{ApiConfig, AppState, DEFAULT_MAX_UPLOAD_BYTES, Tenancy};
 
 /// The OpenAPI service of the app.
