@@ -181,7 +181,10 @@ impl LimitKey {
     /// The failed sign-ins of an email (normalized, so that spellings of one
     /// address share one count).
     pub fn sign_in_failures(email: &EmailAddress) -> Self {
-        Self::new(LimitKind::SignInFailures, email.as_str().as_bytes().to_vec())
+        Self::new(
+            LimitKind::SignInFailures,
+            email.as_str().as_bytes().to_vec(),
+        )
     }
 
     /// The sign-in and sign-up attempts of a client address. An IPv6 client
@@ -384,9 +387,7 @@ mod tests {
         let now = at(0);
         assert_eq!(
             judge(limit, &[], now),
-            Judgement::Allowed {
-                expires_at: at(60)
-            }
+            Judgement::Allowed { expires_at: at(60) }
         );
         assert!(matches!(
             judge(limit, &[at(10), at(20)], now),
@@ -476,7 +477,10 @@ mod tests {
     fn hmac_matches_rfc_4231() {
         // Test case 2: a short key.
         assert_eq!(
-            hex(&hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"])),
+            hex(&hmac_sha256(
+                b"Jefe",
+                &[b"what do ya want ", b"for nothing?"]
+            )),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         // Test case 6: a key longer than the block is hashed first.

@@ -10,7 +10,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
+};
 use tenancy_core::StoreError;
 use tenancy_core::error::StoreErrorKind;
 use tenancy_core::limits::{Judgement, LimitKey, Pepper, RateLimit, RetryAfter, judge};
@@ -97,7 +99,11 @@ impl Store {
                 tx.execute_raw(statement(
                     self.backend,
                     "INSERT INTO rate_limit_hits (id, key_hash, expires_at) VALUES (?, ?, ?)",
-                    vec![Uuid::now_v7().into(), name.to_vec().into(), expires_at.into()],
+                    vec![
+                        Uuid::now_v7().into(),
+                        name.to_vec().into(),
+                        expires_at.into(),
+                    ],
                 ))
                 .await
                 .map_err(db_error)?;

@@ -82,7 +82,8 @@ fn concurrent_hits_at_a_limit_pass_exactly_max() {
             let db = TestDb::new(backend).await;
             for round in 0..20 {
                 let limit = RateLimit::of(LimitKind::Invitations, 7).unwrap();
-                let passed = race(std::slice::from_ref(&db.store), &org_key(round), limit, 30).await;
+                let passed =
+                    race(std::slice::from_ref(&db.store), &org_key(round), limit, 30).await;
                 assert_eq!(passed, 7, "{backend:?}, round {round}");
             }
             db.remove().await;
@@ -176,7 +177,10 @@ async fn account_emails_are_counted_per_address_and_kind() {
         let limit = RateLimit::of(LimitKind::AccountEmails, 5).unwrap();
         let alice = LimitKey::account_emails(&email("alice@example.com"));
         for minute in 0..5 {
-            assert_eq!(store.hit(&alice, limit, at(minute * 60)).await.unwrap(), Ok(()));
+            assert_eq!(
+                store.hit(&alice, limit, at(minute * 60)).await.unwrap(),
+                Ok(())
+            );
         }
         // Another spelling of the same address is the same address.
         let shouted = LimitKey::account_emails(&email("  ALICE@Example.COM "));
