@@ -19,14 +19,14 @@ const ROUNDS: usize = 50;
 const PUBLIC_URL: &str = "http://tenancy.test";
 
 /// A fresh database on the test server, dropped at the end.
-struct Database {
+pub(crate) struct Database {
     admin: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Database {
-    fn create() -> Option<Self> {
+    pub(crate) fn create() -> Option<Self> {
         let Ok(admin) = std::env::var("TENANCY_TEST_POSTGRES_URL") else {
             let note = "TENANCY_TEST_POSTGRES_URL is not set";
             assert!(

@@ -11,6 +11,7 @@
 mod browser;
 mod console;
 mod instances;
+mod limits;
 mod maildir;
 mod options;
 mod plans;
