@@ -296,7 +296,8 @@ impl Api {
         // failure until its password matches and the count is cleared:
         // guesses sent at once cannot slip past the count while they hash.
         // Unknown emails count alike, so that a 429 tells nobody whether an
-        // account exists.
+        // account exists; an address that does not parse names no account,
+        // and only the client's count applies to it.
         let failures = email.as_ref().map(LimitKey::sign_in_failures);
         if let Some(key) = &failures {
             limits::enforce(&self.0, key).await?;
