@@ -653,6 +653,16 @@ impl Server {
                 command.env_remove(name);
             }
         }
+        // The benchmarks sign up and invite from one address far faster than people do: the rate limits would
+        // measure 429s, so they are off.
+        for limit in [
+            "TENANCY_SIGNIN_FAILURES_PER_EMAIL",
+            "TENANCY_AUTH_ATTEMPTS_PER_IP",
+            "TENANCY_ACCOUNT_EMAILS_PER_ADDRESS",
+            "TENANCY_INVITATIONS_PER_ORGANIZATION",
+        ] {
+            command.env(limit, "0");
+        }
         // The token goes in the environment, as the server's README advises, not on a command line others can read.
         command
             .env_remove("RUST_LOG")
@@ -662,7 +672,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         println!(
-            "$ TENANCY_LOG={LOG_FILTER} TENANCY_SERVICE_TOKEN=<43 random base64url characters> {} serve --listen 127.0.0.1:0 --database {} --mail-dir {} --secret-key-file {}",
+            "$ TENANCY_LOG={LOG_FILTER} TENANCY_SERVICE_TOKEN=<43 random base64url characters> TENANCY_*_PER_*=0 {} serve --listen 127.0.0.1:0 --database {} --mail-dir {} --secret-key-file {}",
             binary.display(),
             redact_url(database_url),
             mail_dir.display(),

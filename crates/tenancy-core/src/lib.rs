@@ -14,6 +14,7 @@ pub mod decide;
 pub mod entity;
 pub mod error;
 pub mod id;
+pub mod limits;
 pub mod plan;
 pub mod policy;
 pub mod ports;

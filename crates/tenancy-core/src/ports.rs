@@ -1,5 +1,6 @@
 //! What the core needs from the outside, as traits: a transactional
-//! repository, a clock, fresh ids, random tokens and the mail outbox.
+//! repository, a clock, fresh ids, random tokens, the mail outbox and the
+//! counts of the rate limits.
 //!
 //! Time and randomness are ports so that tests control them; the core has no
 //! clock and no randomness of its own.
@@ -14,6 +15,7 @@ use crate::entity::{
 };
 use crate::error::StoreError;
 use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ReportRunId, ResourceId, UserId};
+use crate::limits::{LimitKey, RateLimit, RetryAfter};
 use crate::plan::{Month, Usage};
 use crate::policy::Membership;
 use crate::resource::{Credentials, Investigation, Pin, ReportRun, ResourceKind};
@@ -300,6 +302,25 @@ pub trait MailOutbox: Send + Sync {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError>;
+}
+
+/// The counts of the rate limits, kept where every instance sees them (the
+/// database), so that a limit holds however many instances share it.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts a hit of `key` at `now` if [`crate::limits::judge`] allows it
+    /// under `limit`, atomically with every other hit of the key on every
+    /// instance: of hits racing for the last slots, exactly as many pass as
+    /// there are slots. A refused hit is not recorded.
+    async fn hit(
+        &self,
+        key: &LimitKey,
+        limit: RateLimit,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), RetryAfter>, StoreError>;
+    /// Forgets every hit of `key` (a successful sign-in clears its failures).
+    async fn clear(&self, key: &LimitKey) -> Result<(), StoreError>;
 }
 
 /// How long to wait before the next delivery attempt after `attempts` failed

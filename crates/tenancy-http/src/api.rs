@@ -4,12 +4,14 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use tenancy_core::limits::LimitKey;
 use tenancy_core::plan::PlanId;
 use tenancy_core::value::{DisplayName, EmailAddress, NewPassword, OrganizationName};
 use tenancy_core::{Capability, InvitationId, OrganizationId, UserId};
 use uuid::Uuid;
 
 use crate::body::JsonBody;
+use crate::limits;
 use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use crate::types::*;
@@ -220,7 +222,14 @@ impl Api {
     /// Sign up: an account, a session and a default organization; with an
     /// invitation token, the invitation accepted in the same transaction.
     #[oai(path = "/auth/signup", method = "post", tag = "Tag::Accounts")]
-    async fn sign_up(&self, body: JsonBody<SignUpRequest>) -> Result<Created<SignUpResponse>> {
+    async fn sign_up(
+        &self,
+        http: &poem::Request,
+        body: JsonBody<SignUpRequest>,
+    ) -> Result<Created<SignUpResponse>> {
+        // The client's attempts are counted before the body is judged.
+        let client = limits::client_ip(http, &self.0.config.trusted_proxies);
+        limits::enforce(&self.0, &LimitKey::auth_attempts(client)).await?;
         let request = body.value()?;
         let mut fields = Fields::default();
         let email = fields.check("email", EmailAddress::parse(&request.email));
@@ -272,11 +281,30 @@ impl Api {
     /// Sign in with email and password; an unknown email and a wrong password
     /// get the same answer.
     #[oai(path = "/auth/signin", method = "post", tag = "Tag::Accounts")]
-    async fn sign_in(&self, body: JsonBody<SignInRequest>) -> Result<Json<SignInResponse>> {
+    async fn sign_in(
+        &self,
+        http: &poem::Request,
+        body: JsonBody<SignInRequest>,
+    ) -> Result<Json<SignInResponse>> {
+        // The client's attempts are counted before the body is judged.
+        let client = limits::client_ip(http, &self.0.config.trusted_proxies);
+        limits::enforce(&self.0, &LimitKey::auth_attempts(client)).await?;
         let request = body.value()?;
-        let account = match EmailAddress::parse(&request.email) {
-            Ok(email) => self.0.tenancy.credentials(&email).await?,
-            Err(_) => None,
+        let email = EmailAddress::parse(&request.email).ok();
+        // The email's failures are judged before the password is hashed, so
+        // that a refused email costs no hashing. Every attempt counts as a
+        // failure until its password matches and the count is cleared:
+        // guesses sent at once cannot slip past the count while they hash.
+        // Unknown emails count alike, so that a 429 tells nobody whether an
+        // account exists; an address that does not parse names no account,
+        // and only the client's count applies to it.
+        let failures = email.as_ref().map(LimitKey::sign_in_failures);
+        if let Some(key) = &failures {
+            limits::enforce(&self.0, key).await?;
+        }
+        let account = match &email {
+            Some(email) => self.0.tenancy.credentials(email).await?,
+            None => None,
         };
         let (user, hash) = match account {
             Some((user, hash)) => (Some(user), Some(hash)),
@@ -288,6 +316,9 @@ impl Api {
             .passwords
             .verify(request.password, hash)
             .await?;
+        if let (true, Some(key)) = (matches, &failures) {
+            limits::clear(&self.0, key).await?;
+        }
         let (_, token) = self.0.tenancy.sign_in(user.as_ref(), matches).await?;
         let user = user.ok_or_else(|| ApiError::from(tenancy_core::Error::InvalidCredentials))?;
         Ok(Json(SignInResponse {
@@ -497,6 +528,8 @@ impl Api {
             .0
             .authorized(&auth.0.token, org, Capability::ManageMembers)
             .await?;
+        // Counted once the caller may invite, before the body is judged.
+        limits::enforce(&self.0, &LimitKey::invitations(org)).await?;
         let body = body.value()?;
         let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::invalid("email", e))?;
         let invitation = self

@@ -9,6 +9,7 @@ mod api;
 mod body;
 pub mod console;
 mod headers;
+mod limits;
 mod log;
 mod paging;
 mod passwords;
@@ -22,6 +23,7 @@ use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
 use poem_openapi::OpenApiService;
 
+pub use crate::limits::{Cidr, CidrError, TrustedProxies};
 pub use crate::passwords::{Passwords, default_max_concurrent as default_max_concurrent_hashes};
 pub use crate::state::{ApiConfig, AppState, DEFAULT_MAX_UPLOAD_BYTES, Tenancy};
 

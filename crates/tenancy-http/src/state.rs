@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tenancy_core::limits::RateLimits;
 use tenancy_core::ports::{BlobStore, Clock};
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::token::SecretToken;
@@ -9,6 +10,7 @@ use tenancy_core::{Capability, OrganizationId, UserId};
 use tenancy_store::Store;
 use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 
+use crate::limits::TrustedProxies;
 use crate::passwords::Passwords;
 use crate::problem::ApiError;
 
@@ -24,6 +26,11 @@ pub struct ApiConfig {
     pub max_upload_bytes: u64,
     /// The password hasher, which bounds how many hashes run at once.
     pub passwords: Passwords,
+    /// The rate limits of sign-in, sign-up, account emails and invitations;
+    /// the API's defaults unless told otherwise.
+    pub limits: RateLimits,
+    /// The peers whose `X-Forwarded-For` names the client; none by default.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The default of `--max-upload-bytes`: 10 MiB.
@@ -31,12 +38,15 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 
 impl Default for ApiConfig {
     /// No service token (`POST /v1/authorize` answers 404), uploads up to
-    /// 10 MiB, two password hashes per CPU at once.
+    /// 10 MiB, two password hashes per CPU at once, the API's rate limits
+    /// on, no trusted proxy.
     fn default() -> Self {
         Self {
             service_token: None,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             passwords: Passwords::default(),
+            limits: RateLimits::default(),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }

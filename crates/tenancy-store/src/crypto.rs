@@ -91,6 +91,12 @@ impl Sealer {
         self.key.id()
     }
 
+    /// The key, for what derives a key of its own from it (the pepper of
+    /// the rate limits' keys).
+    pub(crate) fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
     fn cipher(&self) -> Result<XChaCha20Poly1305, CryptoError> {
         XChaCha20Poly1305::new_from_slice(self.key.bytes.as_slice()).map_err(|_| CryptoError::Seal)
     }

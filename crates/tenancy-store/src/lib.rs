@@ -14,6 +14,7 @@
 pub mod blobs;
 pub mod crypto;
 mod entity;
+mod limits;
 pub mod migration;
 mod outbox;
 mod repo;

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tenancy_core::limits::LimitKind;
 
 /// The organizations-and-teams service.
 #[derive(Debug, Parser)]
@@ -204,6 +205,57 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     pub max_connections: usize,
+
+    // Rate limits (API.md "Rate limits and abuse"): counts in fixed windows
+    // that slide, kept in the database so that they hold across instances.
+    /// Failed sign-ins per email in 15 minutes; then that email is refused
+    /// (429) for the rest of the window, even with the right password. A
+    /// successful sign-in before that clears the count. `0` turns it off.
+    #[arg(
+        long,
+        env = "TENANCY_SIGNIN_FAILURES_PER_EMAIL",
+        value_name = "COUNT",
+        default_value_t = LimitKind::SignInFailures.default_max()
+    )]
+    pub signin_failures_per_email: u32,
+
+    /// Sign-in and sign-up attempts per client address in a minute (429
+    /// beyond). IPv6 clients count by their /64. `0` turns it off.
+    #[arg(
+        long,
+        env = "TENANCY_AUTH_ATTEMPTS_PER_IP",
+        value_name = "COUNT",
+        default_value_t = LimitKind::AuthAttempts.default_max()
+    )]
+    pub auth_attempts_per_ip: u32,
+
+    /// Password reset and verification emails per email address in an
+    /// hour, the one sent at sign-up included; beyond, the email is not
+    /// sent. `0` turns it off.
+    #[arg(
+        long,
+        env = "TENANCY_ACCOUNT_EMAILS_PER_ADDRESS",
+        value_name = "COUNT",
+        default_value_t = LimitKind::AccountEmails.default_max()
+    )]
+    pub account_emails_per_address: u32,
+
+    /// Invitations (new and resent) per organization in an hour (429
+    /// beyond). `0` turns it off.
+    #[arg(
+        long,
+        env = "TENANCY_INVITATIONS_PER_ORGANIZATION",
+        value_name = "COUNT",
+        default_value_t = LimitKind::Invitations.default_max()
+    )]
+    pub invitations_per_organization: u32,
+
+    /// Reverse proxies whose `X-Forwarded-For` names the client, as a
+    /// comma-separated list of CIDR blocks or addresses, e.g.
+    /// `127.0.0.1,10.0.0.0/8`. The client is then the header's first
+    /// address. Default: none, the peer is the client.
+    #[arg(long, env = "TENANCY_TRUSTED_PROXIES", value_name = "CIDRS")]
+    pub trusted_proxies: Option<String>,
 }
 
 /// An option's value that may hold a secret (a token, a password in a

@@ -9,8 +9,10 @@ use std::str::FromStr;
 
 use lettre::message::Mailbox;
 use poem::http::Uri;
+use tenancy_core::limits::RateLimits;
 use tenancy_core::plan::PlanCatalog;
 use tenancy_core::token::SecretToken;
+use tenancy_http::TrustedProxies;
 use tenancy_store::SecretKey;
 
 use crate::Error;
@@ -44,6 +46,10 @@ pub struct ServeConfig {
     pub max_concurrent_hashes: usize,
     /// How clients' connections are held.
     pub connections: ConnectionLimits,
+    /// The rate limits in force.
+    pub limits: RateLimits,
+    /// The peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// How long a connection may take over its request head, may sit idle, and
@@ -116,6 +122,13 @@ impl ServeConfig {
                 n => n,
             },
         };
+        let limits = RateLimits::from_counts(
+            args.signin_failures_per_email,
+            args.auth_attempts_per_ip,
+            args.account_emails_per_address,
+            args.invitations_per_organization,
+        );
+        let trusted_proxies = parse_trusted_proxies(args.trusted_proxies.as_deref())?;
         let key = crate::key::load_or_create(&args.secret_key_file)?;
         Ok(Self {
             listen: args.listen,
@@ -131,8 +144,19 @@ impl ServeConfig {
             max_upload_bytes: args.max_upload_bytes,
             max_concurrent_hashes,
             connections,
+            limits,
+            trusted_proxies,
         })
     }
+}
+
+/// Parses `--trusted-proxies`: comma-separated CIDR blocks or addresses.
+pub fn parse_trusted_proxies(input: Option<&str>) -> Result<TrustedProxies, Error> {
+    TrustedProxies::parse(input.unwrap_or_default()).map_err(|e| {
+        Error::config(format!(
+            "`--trusted-proxies`: {e}; expected a comma-separated list such as `127.0.0.1,10.0.0.0/8`"
+        ))
+    })
 }
 
 /// The database URL, if the store knows its scheme.
@@ -455,6 +479,17 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(error.contains("`--idle-timeout`"), "{error}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_lists_and_none_by_default() {
+        assert_eq!(parse_trusted_proxies(None).unwrap(), TrustedProxies::none());
+        let list = parse_trusted_proxies(Some("127.0.0.1, 10.0.0.0/8,fd00::/8")).unwrap();
+        assert!(list.contains("10.1.2.3".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.0/8,", "10.1.0.0/8"] {
+            let error = parse_trusted_proxies(Some(bad)).unwrap_err().to_string();
+            assert!(error.starts_with("`--trusted-proxies`"), "{error}");
         }
     }
 

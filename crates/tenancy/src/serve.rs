@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tenancy_core::limits::LimitKind;
 use tenancy_core::ports::Clock;
 use tenancy_core::service::{Service, Settings};
 use tenancy_http::{ApiConfig, AppState};
@@ -100,6 +101,15 @@ pub async fn serve_until(
         settings,
     )
     .with_blobs(Arc::new(FsBlobs::new(config.blob_dir)));
+    let count = |kind| config.limits.get(kind).map_or(0, |limit| limit.max());
+    tracing::info!(
+        signin_failures_per_email = count(LimitKind::SignInFailures),
+        auth_attempts_per_ip = count(LimitKind::AuthAttempts),
+        account_emails_per_address = count(LimitKind::AccountEmails),
+        invitations_per_organization = count(LimitKind::Invitations),
+        trusted_proxies = ?config.trusted_proxies.blocks(),
+        "rate limits (0 is off)"
+    );
     let app = tenancy_http::app(AppState {
         tenancy: Arc::new(tenancy),
         store: store.clone(),
@@ -107,6 +117,8 @@ pub async fn serve_until(
             service_token: config.service_token,
             max_upload_bytes: config.max_upload_bytes,
             passwords: tenancy_http::Passwords::new(config.max_concurrent_hashes),
+            limits: config.limits,
+            trusted_proxies: config.trusted_proxies,
         }),
     });
 

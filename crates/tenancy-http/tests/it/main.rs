@@ -14,6 +14,7 @@ mod canary;
 mod console;
 mod errors;
 mod flows;
+mod limits;
 mod openapi;
 mod resources;
 mod support;

@@ -10,6 +10,7 @@ use poem::http::{HeaderMap, Method, StatusCode};
 use poem::test::{TestClient, TestForm, TestFormField};
 use serde_json::{Value, json};
 use tenancy_core::entity::MailContent;
+use tenancy_core::limits::RateLimits;
 use tenancy_core::ports::{Clock, MailOutbox};
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::testing::fakes::ManualClock;
@@ -111,6 +112,22 @@ impl TestApp {
     }
 
     pub async fn with_settings(settings: Settings) -> Self {
+        Self::with_config(
+            settings,
+            ApiConfig {
+                service_token: Some(SecretToken::parse(SERVICE_TOKEN).unwrap()),
+                max_upload_bytes: MAX_UPLOAD_BYTES,
+                // The tests sign in and up far more often than a person
+                // would, all from one address; the limits' own tests
+                // (`limits.rs`) turn them on.
+                limits: RateLimits::off(),
+                ..ApiConfig::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn with_config(settings: Settings, config: ApiConfig) -> Self {
         let path = std::env::temp_dir().join(format!("tenancy-http-{}.db", uuid::Uuid::now_v7()));
         let store = Store::open(StoreOptions::new(
             format!("sqlite://{}", path.display()),
@@ -130,11 +147,7 @@ impl TestApp {
         let state = AppState {
             tenancy: Arc::new(tenancy),
             store: store.clone(),
-            config: Arc::new(ApiConfig {
-                service_token: Some(SecretToken::parse(SERVICE_TOKEN).unwrap()),
-                max_upload_bytes: MAX_UPLOAD_BYTES,
-                ..ApiConfig::default()
-            }),
+            config: Arc::new(config),
         };
         let app = tenancy_http::app(state.clone()).map_to_response().boxed();
         Self {

@@ -8,6 +8,7 @@ mod m0001_initial;
 mod m0002_sessions;
 mod m0003_resources;
 mod m0004_live_resources;
+mod m0005_rate_limits;
 mod m0006_normalize_emails;
 mod m0007_outbox_lease;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_sessions::Migration),
             Box::new(m0003_resources::Migration),
             Box::new(m0004_live_resources::Migration),
+            Box::new(m0005_rate_limits::Migration),
             Box::new(m0006_normalize_emails::Migration),
             Box::new(m0007_outbox_lease::Migration),
         ]

@@ -15,6 +15,7 @@ mod concurrency;
 mod constraints;
 mod credentials;
 mod differential;
+mod limits;
 mod normalization;
 mod outbox;
 mod support;

@@ -13,6 +13,7 @@ mod browser;
 mod console;
 mod crash;
 mod instances;
+mod limits;
 mod maildir;
 mod normalization;
 mod options;

@@ -29,7 +29,16 @@ const OWN_VARIABLES: &[&str] = &[
     "TENANCY_BLOB_DIR",
     "TENANCY_MAX_UPLOAD_BYTES",
     "TENANCY_LOG_FORMAT",
+    "TENANCY_TRUSTED_PROXIES",
     "RUST_LOG",
+];
+
+/// The rate limits' variables, which [`command`] sets to `0`.
+pub(crate) const LIMIT_VARIABLES: &[&str] = &[
+    "TENANCY_SIGNIN_FAILURES_PER_EMAIL",
+    "TENANCY_AUTH_ATTEMPTS_PER_IP",
+    "TENANCY_ACCOUNT_EMAILS_PER_ADDRESS",
+    "TENANCY_INVITATIONS_PER_ORGANIZATION",
 ];
 
 /// The binary, run in `dir` with a clean environment and info logs.
@@ -38,6 +47,12 @@ pub(crate) fn command(dir: &Path) -> Command {
     command.current_dir(dir);
     for name in OWN_VARIABLES {
         command.env_remove(name);
+    }
+    // The tests sign in, sign up and invite far faster than people do, all
+    // from 127.0.0.1, so the rate limits are off unless a test is about
+    // them (`limits.rs` removes these or overrides them on the command line).
+    for name in LIMIT_VARIABLES {
+        command.env(name, "0");
     }
     command.env("TENANCY_LOG", "info").env("NO_COLOR", "1");
     command
