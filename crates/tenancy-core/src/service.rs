@@ -4,7 +4,9 @@
 
 use chrono::Duration;
 
-use crate::decide::{self, Accepted, Decision, Invite, InviteSnapshot, PresentedInvitation};
+use crate::decide::{
+    self, Accepted, Decision, Invite, InviteSnapshot, PlanChanger, PresentedInvitation,
+};
 use crate::decide::{SignUp, SignedUp};
 use crate::entity::{DEFAULT_INVITATION_TTL, Invitation, InvitationStatus, Organization, User};
 use crate::error::{Error, Missing};
@@ -701,10 +703,11 @@ where
         })
     }
 
-    /// Changes the plan (R20).
+    /// Changes the plan (R20): a member picks a self-serve plan, the host's
+    /// billing system ([`PlanChanger::Host`]) sets any plan.
     pub async fn change_plan(
         &self,
-        actor: UserId,
+        by: PlanChanger,
         organization: OrganizationId,
         plan: PlanId,
     ) -> Result<Billing, Error> {
@@ -712,9 +715,12 @@ where
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let org = tx.organization(organization).await?;
-            let membership = tx.membership(organization, actor).await?;
+            let membership = match by {
+                PlanChanger::Member(actor) => tx.membership(organization, actor).await?,
+                PlanChanger::Host => None,
+            };
             let decision = decide::change_plan(
-                actor,
+                by,
                 org.as_ref(),
                 membership.as_ref(),
                 &plan,
