@@ -703,6 +703,18 @@ where
         })
     }
 
+    /// The organization, for the host's billing system, which is no member:
+    /// `not_found` when it does not exist. Nothing else of it is checked.
+    pub async fn organization_for_host(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Organization, Error> {
+        let mut tx = self.repository.read().await?;
+        tx.organization(organization)
+            .await?
+            .ok_or(Error::NotFound(Missing::Organization))
+    }
+
     /// Changes the plan (R20): a member picks a self-serve plan, the host's
     /// billing system ([`PlanChanger::Host`]) sets any plan.
     pub async fn change_plan(

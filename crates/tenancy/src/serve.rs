@@ -73,6 +73,16 @@ pub async fn serve_until(
         }
     };
 
+    let blobs = FsBlobs::new(config.blob_dir);
+    // Uploads a previous run left staged (it died mid-upload) are no one's.
+    match blobs.sweep_staging().await {
+        Ok(0) => {}
+        Ok(erased) => tracing::info!(erased, "erased uploads left staged by an earlier run"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot sweep the staged uploads; they stay until the next sweep")
+        }
+    }
+
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let settings = Settings {
         catalog: config.catalog,
@@ -85,7 +95,7 @@ pub async fn serve_until(
         OsTokens,
         settings,
     )
-    .with_blobs(Arc::new(FsBlobs::new(config.blob_dir)));
+    .with_blobs(Arc::new(blobs));
     let app = tenancy_http::app(AppState {
         tenancy: Arc::new(tenancy),
         store: store.clone(),

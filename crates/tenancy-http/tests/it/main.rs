@@ -15,5 +15,6 @@ mod console;
 mod errors;
 mod flows;
 mod openapi;
+mod plans;
 mod resources;
 mod support;
