@@ -348,7 +348,7 @@ fn bench_backend(
         &sessions_file,
         seed.users.iter().map(|user| user.token.as_str()),
     )?;
-    let (agents_path, owner_token) = seed_agents(server.addr, &seed)?;
+    let (agents_path, owner_token) = seed_agents(server.addr, &seed, &service_token)?;
     let owner_file = dir.join("owner-token.txt");
     write_lines(&owner_file, [owner_token.as_str()])?;
     let endpoints = [
@@ -438,9 +438,13 @@ fn bench_backend(
     })
 }
 
-/// The first organization of the seed, moved to the enterprise plan (no agent limit) with three agents: the path
-/// of its agents and its owner's session token.
-fn seed_agents(addr: SocketAddr, seed: &Seed) -> Result<(String, String), Error> {
+/// The first organization of the seed, moved to the enterprise plan (no agent limit, set with the service token:
+/// it is not self-serve) with three agents: the path of its agents and its owner's session token.
+fn seed_agents(
+    addr: SocketAddr,
+    seed: &Seed,
+    service_token: &str,
+) -> Result<(String, String), Error> {
     let (org, owner) = seed
         .organizations
         .first()
@@ -451,7 +455,7 @@ fn seed_agents(addr: SocketAddr, seed: &Seed) -> Result<(String, String), Error>
         addr,
         "PUT",
         &format!("{base}/billing/plan"),
-        Some(token),
+        Some(service_token),
         Some(&json!({"plan": "enterprise"})),
         200,
     )?;

@@ -116,12 +116,13 @@ fn seed(addr: SocketAddr, service_token: String) -> Result<Seed, Error> {
     let owner_token = string_at(&owner, "/token")?;
     let org = string_at(&owner, "/default_organization/id")?;
     let base = format!("/v1/organizations/{org}");
-    // Unlimited, so that ten minutes of creates and messages never meet a quota.
+    // Unlimited, so that ten minutes of creates and messages never meet a
+    // quota; only the host's service token sets a plan that is not self-serve.
     call(
         addr,
         "PUT",
         &format!("{base}/billing/plan"),
-        Some(&owner_token),
+        Some(&service_token),
         Some(&json!({"plan": "enterprise"})),
         200,
     )?;

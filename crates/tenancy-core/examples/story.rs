@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Duration};
 use futures::executor::block_on;
+use tenancy_core::decide::PlanChanger;
 use tenancy_core::plan::PlanId;
 use tenancy_core::resource::{
     ConnectionType, Credentials, Description, Details, NewResource, ResourceKind, ResourceName,
@@ -138,7 +139,7 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("   Ann upgrades Acme to pro and connects the warehouse; the fourth agent uses it.");
     tenancy
-        .change_plan(ann_id, acme_id, PlanId::new("pro"))
+        .change_plan(PlanChanger::Member(ann_id), acme_id, PlanId::new("pro"))
         .await?;
     let credentials = Credentials::parse([
         ("user".to_owned(), Zeroizing::new("reporting".to_owned())),

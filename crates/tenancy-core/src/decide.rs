@@ -614,23 +614,44 @@ pub fn resolve_active(
     Decision::new(changes, fallback)
 }
 
-/// Changing an organization's plan (R20, `manage_billing`). Downgrading below
-/// current usage is allowed (D10).
+/// Who asks to change an organization's plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanChanger {
+    /// A member, who needs `manage_billing` and may pick self-serve plans only.
+    Member(UserId),
+    /// The host's billing system, after payment (over HTTP, the holder of the
+    /// service token): any plan of the catalog, in any organization that
+    /// exists. It is no member, so there is no grant to check.
+    Host,
+}
+
+/// Changing an organization's plan (R20). A member needs `manage_billing`
+/// and picks among the self-serve plans; the host sets any plan. An
+/// unknown plan is invalid whoever asks; it is told before a plan that is
+/// not selectable, as the body is judged before the state. Downgrading
+/// below current usage is allowed (D10).
 pub fn change_plan(
-    actor: UserId,
+    by: PlanChanger,
     organization: Option<&Organization>,
     membership: Option<&Membership>,
     plan: &PlanId,
     catalog: &PlanCatalog,
 ) -> Result<Decision<Organization>, Error> {
-    let (grant, organization) =
-        authorize_in(actor, organization, membership, Capability::ManageBilling)?;
-    if catalog.get(plan).is_none() {
-        return Err(Error::UnknownPlan(plan.clone()));
+    let organization = match by {
+        PlanChanger::Member(actor) => {
+            authorize_in(actor, organization, membership, Capability::ManageBilling)?.1
+        }
+        PlanChanger::Host => organization.ok_or(Error::NotFound(Missing::Organization))?,
+    };
+    let chosen = catalog
+        .get(plan)
+        .ok_or_else(|| Error::UnknownPlan(plan.clone()))?;
+    if matches!(by, PlanChanger::Member(_)) && !chosen.self_serve {
+        return Err(Error::PlanNotSelectable(plan.clone()));
     }
     Ok(Decision::new(
         vec![Change::ChangePlan {
-            organization_id: grant.organization_id(),
+            organization_id: organization.id,
             plan: plan.clone(),
         }],
         Organization {

@@ -69,6 +69,13 @@ pub enum Error {
     QuotaExceeded(#[from] QuotaExceeded),
     #[error("unknown plan `{0}`")]
     UnknownPlan(PlanId),
+    #[error("plan `{0}` is not self-serve: only the host's billing system can set it")]
+    PlanNotSelectable(PlanId),
+    #[error("the file is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    /// The client's upload stopped or was malformed before its end.
+    #[error("the upload broke off: {0}")]
+    UploadBroken(String),
     /// A value that is well-formed but refers to nothing valid, found while
     /// deciding (an agent's connection of another organization, say).
     #[error("{field}: {message}")]
@@ -97,6 +104,9 @@ impl Error {
             Self::InvitationEmailMismatch => "invitation_email_mismatch",
             Self::RoleNotAssignable(_) => "role_not_assignable",
             Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::PlanNotSelectable(_) => "plan_not_selectable",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UploadBroken(_) => "bad_request",
             Self::UnknownPlan(_) | Self::Invalid { .. } => "validation_failed",
             Self::Store(_) => "internal",
         }

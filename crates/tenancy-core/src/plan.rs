@@ -50,15 +50,20 @@ pub enum Metered {
     Connections,
     Reports,
     ChatMessagesPerMonth,
+    KnowledgeFiles,
+    /// The bytes of every knowledge file together.
+    StorageBytes,
 }
 
 impl Metered {
     /// Every metered quantity.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::Agents,
         Self::Connections,
         Self::Reports,
         Self::ChatMessagesPerMonth,
+        Self::KnowledgeFiles,
+        Self::StorageBytes,
     ];
 
     /// The stable name used in the API.
@@ -68,6 +73,8 @@ impl Metered {
             Self::Connections => "connections",
             Self::Reports => "reports",
             Self::ChatMessagesPerMonth => "chat_messages_per_month",
+            Self::KnowledgeFiles => "knowledge_files",
+            Self::StorageBytes => "storage_bytes",
         }
     }
 }
@@ -80,9 +87,22 @@ pub struct Limits {
     pub connections: Option<u64>,
     pub reports: Option<u64>,
     pub chat_messages_per_month: Option<u64>,
+    pub knowledge_files: Option<u64>,
+    /// The bytes that all knowledge files may take together.
+    pub storage_bytes: Option<u64>,
 }
 
 impl Limits {
+    /// No limit on anything.
+    pub const UNLIMITED: Self = Self {
+        agents: None,
+        connections: None,
+        reports: None,
+        chat_messages_per_month: None,
+        knowledge_files: None,
+        storage_bytes: None,
+    };
+
     /// The limit on one quantity.
     pub const fn of(&self, metered: Metered) -> Option<u64> {
         match metered {
@@ -90,6 +110,8 @@ impl Limits {
             Metered::Connections => self.connections,
             Metered::Reports => self.reports,
             Metered::ChatMessagesPerMonth => self.chat_messages_per_month,
+            Metered::KnowledgeFiles => self.knowledge_files,
+            Metered::StorageBytes => self.storage_bytes,
         }
     }
 }
@@ -100,6 +122,11 @@ impl Limits {
 pub struct Plan {
     pub id: PlanId,
     pub name: String,
+    /// Whether members (with `manage_billing`) may pick it themselves; the
+    /// others only a host's billing system sets, after payment. A plan that
+    /// does not say is not self-serve.
+    #[serde(default)]
+    pub self_serve: bool,
     pub limits: Limits,
 }
 
@@ -142,24 +169,54 @@ impl PlanCatalog {
         Ok(Self { plans })
     }
 
-    /// The defaults of the API: `free` 3/3/5/100, `pro` 50/50/100/10000,
-    /// `enterprise` unlimited.
+    /// The defaults of the API (agents, connections, reports, chat messages
+    /// a month, knowledge files, storage): `free` 3 / 3 / 5 / 100 / 20 /
+    /// 100 MiB and `pro` 50 / 50 / 100 / 10000 / 1000 / 10 GiB, both
+    /// self-serve; `enterprise` unlimited, set only by the host.
     pub fn builtin() -> Self {
-        let plan = |id: &str, name: &str, limits: [Option<u64>; 4]| Plan {
+        const MIB: u64 = 1024 * 1024;
+        let plan = |id: &str, name: &str, self_serve: bool, limits: [Option<u64>; 6]| Plan {
             id: PlanId::new(id),
             name: name.to_owned(),
+            self_serve,
             limits: Limits {
                 agents: limits[0],
                 connections: limits[1],
                 reports: limits[2],
                 chat_messages_per_month: limits[3],
+                knowledge_files: limits[4],
+                storage_bytes: limits[5],
             },
         };
         Self {
             plans: vec![
-                plan("free", "Free", [Some(3), Some(3), Some(5), Some(100)]),
-                plan("pro", "Pro", [Some(50), Some(50), Some(100), Some(10_000)]),
-                plan("enterprise", "Enterprise", [None; 4]),
+                plan(
+                    "free",
+                    "Free",
+                    true,
+                    [
+                        Some(3),
+                        Some(3),
+                        Some(5),
+                        Some(100),
+                        Some(20),
+                        Some(100 * MIB),
+                    ],
+                ),
+                plan(
+                    "pro",
+                    "Pro",
+                    true,
+                    [
+                        Some(50),
+                        Some(50),
+                        Some(100),
+                        Some(10_000),
+                        Some(1000),
+                        Some(10 * 1024 * MIB),
+                    ],
+                ),
+                plan("enterprise", "Enterprise", false, [None; 6]),
             ],
         }
     }
@@ -214,14 +271,17 @@ impl fmt::Display for Month {
     }
 }
 
-/// What an organization uses now: existing agents, connections and reports,
-/// and chat messages of the current month.
+/// What an organization uses now: existing agents, connections, reports and
+/// knowledge files with their bytes, and chat messages of the current month.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Usage {
     pub agents: u64,
     pub connections: u64,
     pub reports: u64,
     pub chat_messages_this_month: u64,
+    pub knowledge_files: u64,
+    /// The sizes of the existing knowledge files, summed.
+    pub storage_bytes: u64,
 }
 
 impl Usage {
@@ -232,27 +292,60 @@ impl Usage {
             Metered::Connections => self.connections,
             Metered::Reports => self.reports,
             Metered::ChatMessagesPerMonth => self.chat_messages_this_month,
+            Metered::KnowledgeFiles => self.knowledge_files,
+            Metered::StorageBytes => self.storage_bytes,
         }
     }
 }
 
 /// A create that would take usage past the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the plan allows {limit} {}, and {used} are in use", .metered.name())]
+#[error("{}", quota_message(self))]
 pub struct QuotaExceeded {
     pub metered: Metered,
     pub limit: u64,
     pub used: u64,
+    /// What the create would add: one, or a file's bytes.
+    pub adding: u64,
+}
+
+fn quota_message(q: &QuotaExceeded) -> String {
+    match q.metered {
+        Metered::StorageBytes => format!(
+            "the plan allows {} bytes of knowledge files, {} are in use, and the file has {}",
+            q.limit, q.used, q.adding
+        ),
+        metered => format!(
+            "the plan allows {} {}, and {} are in use",
+            q.limit,
+            metered.name(),
+            q.used
+        ),
+    }
 }
 
 /// Decides whether one more of `metered` fits the limit (D10). Usage above
 /// the limit (after a downgrade) is allowed to stand; it only blocks creates.
 pub fn check_quota(limits: &Limits, usage: &Usage, metered: Metered) -> Result<(), QuotaExceeded> {
+    check_quota_for(limits, usage, metered, 1)
+}
+
+/// Decides whether `adding` more of `metered` (a file's bytes, say) fit the
+/// limit: usage after the create may reach the limit, never pass it.
+pub fn check_quota_for(
+    limits: &Limits,
+    usage: &Usage,
+    metered: Metered,
+    adding: u64,
+) -> Result<(), QuotaExceeded> {
+    let used = usage.of(metered);
     match limits.of(metered) {
-        Some(limit) if usage.of(metered) >= limit => Err(QuotaExceeded {
+        // Saturating: a sum past `u64::MAX` is past every limit.
+        Some(limit) if used.saturating_add(adding) > limit => Err(QuotaExceeded {
             metered,
             limit,
-            used: usage.of(metered),
+            used,
+            adding,
         }),
         _ => Ok(()),
     }
@@ -264,24 +357,55 @@ mod tests {
 
     #[test]
     fn builtin_catalog_has_the_api_defaults() {
+        const MIB: u64 = 1024 * 1024;
         let catalog = PlanCatalog::builtin();
         let free = catalog.limits_of(&PlanId::free());
         assert_eq!(
+            Metered::ALL.map(|m| free.of(m)),
             [
-                free.agents,
-                free.connections,
-                free.reports,
-                free.chat_messages_per_month
-            ],
-            [Some(3), Some(3), Some(5), Some(100)]
+                Some(3),
+                Some(3),
+                Some(5),
+                Some(100),
+                Some(20),
+                Some(100 * MIB)
+            ]
         );
         let pro = catalog.limits_of(&PlanId::new("pro"));
-        assert_eq!(pro.chat_messages_per_month, Some(10_000));
+        assert_eq!(
+            Metered::ALL.map(|m| pro.of(m)),
+            [
+                Some(50),
+                Some(50),
+                Some(100),
+                Some(10_000),
+                Some(1000),
+                Some(10 * 1024 * MIB)
+            ]
+        );
         assert_eq!(
             catalog.limits_of(&PlanId::new("enterprise")),
-            Limits::default()
+            Limits::UNLIMITED
+        );
+        assert_eq!(Limits::UNLIMITED, Limits::default());
+        let self_serve: Vec<(&str, bool)> = catalog
+            .plans()
+            .iter()
+            .map(|p| (p.id.as_str(), p.self_serve))
+            .collect();
+        assert_eq!(
+            self_serve,
+            [("free", true), ("pro", true), ("enterprise", false)]
         );
         assert!(PlanCatalog::new(catalog.plans().to_vec()).is_ok());
+    }
+
+    #[test]
+    fn a_plan_that_does_not_say_is_not_self_serve() {
+        let plan: Plan = serde_json::from_str(r#"{"id": "team", "name": "Team", "limits": {}}"#)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(!plan.self_serve);
+        assert_eq!(plan.limits, Limits::UNLIMITED);
     }
 
     #[test]
@@ -329,12 +453,54 @@ mod tests {
             Err(QuotaExceeded {
                 metered: Metered::Agents,
                 limit: 3,
-                used: 3
+                used: 3,
+                adding: 1,
             })
         );
         usage.agents = 40;
         assert!(check_quota(&limits, &usage, Metered::Agents).is_err());
         assert!(check_quota(&Limits::default(), &usage, Metered::Agents).is_ok());
+    }
+
+    #[test]
+    fn bytes_may_reach_the_limit_but_not_pass_it() {
+        let limits = Limits {
+            storage_bytes: Some(100),
+            ..Limits::UNLIMITED
+        };
+        let usage = Usage {
+            storage_bytes: 60,
+            ..Usage::default()
+        };
+        assert!(check_quota_for(&limits, &usage, Metered::StorageBytes, 40).is_ok());
+        let refused = check_quota_for(&limits, &usage, Metered::StorageBytes, 41);
+        assert_eq!(
+            refused,
+            Err(QuotaExceeded {
+                metered: Metered::StorageBytes,
+                limit: 100,
+                used: 60,
+                adding: 41,
+            })
+        );
+        assert_eq!(
+            refused.map_err(|e| e.to_string()),
+            Err(
+                "the plan allows 100 bytes of knowledge files, 60 are in use, and the file has 41"
+                    .to_owned()
+            )
+        );
+        // A sum that would overflow is past every limit, not back below it.
+        let full = Usage {
+            storage_bytes: u64::MAX,
+            ..Usage::default()
+        };
+        let huge = Limits {
+            storage_bytes: Some(u64::MAX - 1),
+            ..Limits::UNLIMITED
+        };
+        assert!(check_quota_for(&huge, &full, Metered::StorageBytes, 2).is_err());
+        assert!(check_quota_for(&Limits::UNLIMITED, &full, Metered::StorageBytes, 2).is_ok());
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! What the core needs from the outside, as traits: a transactional
 //! repository, a clock, fresh ids, random tokens, the mail outbox and the
-//! counts of the rate limits.
+//! counts of the rate limits, and the blob store of knowledge files.
 //!
 //! Time and randomness are ports so that tests control them; the core has no
 //! clock and no randomness of its own.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use futures::io::AsyncRead;
 use uuid::Uuid;
 
 use crate::decide::Change;
@@ -207,20 +208,59 @@ pub struct BlobKey {
     pub file_id: ResourceId,
 }
 
+/// Content written to a blob store's staging area: whole, but under no key,
+/// so that no reader sees it until it is published. The store names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StagedBlob(String);
+
+impl StagedBlob {
+    /// The staged blob of the store's name for it.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+
+    /// The store's name for it.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Bytes to read in chunks, never held whole: an upload on its way in, a
+/// blob on its way out.
+pub trait Content: AsyncRead + Send + Unpin {}
+
+impl<T: AsyncRead + Send + Unpin + ?Sized> Content for T {}
+
+/// An upload's content, borrowed for as long as it is read.
+pub type Incoming<'a> = dyn Content + 'a;
+
+/// A blob's content, to read in chunks.
+pub type BlobReader = Box<dyn Content>;
+
 /// The contents of knowledge files, kept apart from the database (a folder
-/// by default; an object store fits the same three calls).
+/// by default; an object store fits the same calls).
 ///
-/// A use case writes the blob before it commits the file's row and erases it
-/// if the commit fails, so a committed row always has its content; a crash
-/// between the two leaves at worst an unreferenced blob.
+/// An upload streams into a staged blob first. The use case publishes it
+/// under the file's key once the file is decided on (capability, quota),
+/// just before the row is committed, and erases the key again if the commit
+/// fails; the staged blob goes in the end either way. So a committed row
+/// always has its content, and a refused upload leaves nothing. A crash
+/// leaves at worst a staged blob, which no reader sees and which the store
+/// sweeps away, or a published blob that no row names.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Stores the bytes under the key, replacing any before.
-    async fn put(&self, key: BlobKey, bytes: Vec<u8>) -> Result<(), StoreError>;
-    /// The bytes under the key, if any.
-    async fn get(&self, key: BlobKey) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Erases the bytes under the key; erasing what is not there is no error.
+    /// Copies `content` to its end into a new staged blob. When reading
+    /// `content` or writing fails, nothing is left staged.
+    async fn stage<'a>(&self, content: &'a mut Incoming<'a>) -> Result<StagedBlob, StoreError>;
+    /// Makes a staged blob's content readable under `key`, at once (a reader
+    /// sees all of it or nothing). The staged blob stays until discarded.
+    async fn publish(&self, staged: &StagedBlob, key: BlobKey) -> Result<(), StoreError>;
+    /// Erases a staged blob; erasing what is not there is no error.
+    async fn discard(&self, staged: &StagedBlob) -> Result<(), StoreError>;
+    /// The content under the key, if any, to read in chunks.
+    async fn open(&self, key: BlobKey) -> Result<Option<BlobReader>, StoreError>;
+    /// Erases the content under the key; erasing what is not there is no error.
     async fn delete(&self, key: BlobKey) -> Result<(), StoreError>;
 }
 

@@ -482,7 +482,9 @@ impl ResourceKind {
         Self::KnowledgeFile,
     ];
 
-    /// The kinds that count toward a quota by existing (D10).
+    /// The kinds created from a request body alone, each counting toward a
+    /// quota by existing (D10). Knowledge files count too, by number and by
+    /// bytes, but they come with their content.
     pub const METERED: [Self; 3] = [Self::Agent, Self::Connection, Self::Report];
 
     /// The stable name used in the API and the store.
@@ -510,13 +512,14 @@ impl ResourceKind {
         }
     }
 
-    /// The quota it counts toward, if any.
+    /// The quota its number counts toward, if any. A knowledge file's bytes
+    /// also count toward [`Metered::StorageBytes`].
     pub const fn metered(self) -> Option<Metered> {
         match self {
             Self::Agent => Some(Metered::Agents),
             Self::Connection => Some(Metered::Connections),
             Self::Report => Some(Metered::Reports),
-            Self::KnowledgeFile => None,
+            Self::KnowledgeFile => Some(Metered::KnowledgeFiles),
         }
     }
 
@@ -857,9 +860,13 @@ mod tests {
             assert_eq!(ResourceKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(
-            ResourceKind::METERED.map(|k| k.metered().is_some()),
-            [true; 3]
+            ResourceKind::ALL.map(|k| k.metered()),
+            [
+                Some(Metered::Agents),
+                Some(Metered::Connections),
+                Some(Metered::Reports),
+                Some(Metered::KnowledgeFiles)
+            ]
         );
-        assert_eq!(ResourceKind::KnowledgeFile.metered(), None);
     }
 }

@@ -4,7 +4,9 @@
 
 use chrono::Duration;
 
-use crate::decide::{self, Accepted, Decision, Invite, InviteSnapshot, PresentedInvitation};
+use crate::decide::{
+    self, Accepted, Decision, Invite, InviteSnapshot, PlanChanger, PresentedInvitation,
+};
 use crate::decide::{SignUp, SignedUp};
 use crate::entity::{DEFAULT_INVITATION_TTL, Invitation, InvitationStatus, Organization, User};
 use crate::error::{Error, Missing};
@@ -720,10 +722,23 @@ where
         })
     }
 
-    /// Changes the plan (R20).
+    /// The organization, for the host's billing system, which is no member:
+    /// `not_found` when it does not exist. Nothing else of it is checked.
+    pub async fn organization_for_host(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Organization, Error> {
+        let mut tx = self.repository.read().await?;
+        tx.organization(organization)
+            .await?
+            .ok_or(Error::NotFound(Missing::Organization))
+    }
+
+    /// Changes the plan (R20): a member picks a self-serve plan, the host's
+    /// billing system ([`PlanChanger::Host`]) sets any plan.
     pub async fn change_plan(
         &self,
-        actor: UserId,
+        by: PlanChanger,
         organization: OrganizationId,
         plan: PlanId,
     ) -> Result<Billing, Error> {
@@ -731,9 +746,12 @@ where
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let org = tx.organization(organization).await?;
-            let membership = tx.membership(organization, actor).await?;
+            let membership = match by {
+                PlanChanger::Member(actor) => tx.membership(organization, actor).await?,
+                PlanChanger::Host => None,
+            };
             let decision = decide::change_plan(
-                actor,
+                by,
                 org.as_ref(),
                 membership.as_ref(),
                 &plan,

@@ -1,15 +1,24 @@
 //! Knowledge files through the use cases, over the in-memory repository and
-//! blob store: the capability is checked before any content is stored, the
-//! content and its row go together, and a failed commit leaves no blob.
+//! blob store: the capability and a full quota are refused before any
+//! content is read, the content streams through a staged blob, the file's
+//! number and bytes count toward the plan, and whatever is refused or fails
+//! leaves no row and no blob.
 
 use std::sync::Arc;
 
 use chrono::DateTime;
+use futures::FutureExt as _;
 use futures::executor::block_on;
+use futures::io::{AsyncRead, AsyncReadExt as _, Cursor};
+use tenancy_core::decide::PlanChanger;
 use tenancy_core::entity::MailContent;
-use tenancy_core::plan::Usage;
-use tenancy_core::ports::{BlobKey, MockBlobStore, MockRepository, MockTransaction, Repository};
-use tenancy_core::resource::{ContentType, Details, KnowledgeFile, ResourceKind, ResourceName};
+use tenancy_core::plan::{Limits, Plan, PlanCatalog, PlanId, Usage};
+use tenancy_core::ports::{
+    BlobKey, MockBlobStore, MockRepository, MockTransaction, Repository, StagedBlob,
+};
+use tenancy_core::resource::{
+    ContentType, Details, KnowledgeFile, Resource, ResourceKind, ResourceName,
+};
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
 use tenancy_core::testing::{MemoryBlobs, MemoryRepository};
@@ -19,18 +28,49 @@ use tenancy_core::{Error, OrganizationId, StoreError, UserId};
 /// SHA-256 of `hello`, computed independently of the code under test.
 const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
+/// The largest upload the tests allow.
+const MAX: u64 = 1024;
+
 fn service<R: Repository>(
     repository: R,
     blobs: &MemoryBlobs,
+    settings: Settings,
 ) -> Service<R, ManualClock, SequentialIds, CountingTokens> {
     Service::new(
         repository,
         ManualClock::at(DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()),
         SequentialIds::default(),
         CountingTokens::default(),
-        Settings::default(),
+        settings,
     )
     .with_blobs(Arc::new(blobs.clone()))
+}
+
+/// Plans whose knowledge files quotas the tests reach: `free` allows two
+/// files and ten bytes, `roomy` (self-serve) nearly anything.
+#[expect(
+    clippy::unwrap_used,
+    reason = "a fixture that cannot be built should stop the test loudly, like the test itself"
+)]
+fn small_plans() -> Settings {
+    let plan = |id: &str, files, bytes| Plan {
+        id: PlanId::new(id),
+        name: id.to_owned(),
+        self_serve: true,
+        limits: Limits {
+            knowledge_files: files,
+            storage_bytes: bytes,
+            ..Limits::UNLIMITED
+        },
+    };
+    Settings {
+        catalog: PlanCatalog::new(vec![
+            plan("free", Some(2), Some(10)),
+            plan("roomy", Some(100), None),
+        ])
+        .unwrap(),
+        ..Settings::default()
+    }
 }
 
 #[expect(
@@ -50,6 +90,25 @@ fn markdown() -> ContentType {
 }
 
 type Tenancy = Service<MemoryRepository, ManualClock, SequentialIds, CountingTokens>;
+
+/// Uploads `bytes` as `notes.md`, and tells how many bytes were read.
+fn upload(
+    tenancy: &Tenancy,
+    actor: UserId,
+    organization: OrganizationId,
+    bytes: &[u8],
+) -> (Result<Resource, Error>, u64) {
+    let mut content = Cursor::new(bytes.to_vec());
+    let result = block_on(tenancy.upload_knowledge_file(
+        actor,
+        organization,
+        name("notes.md"),
+        markdown(),
+        &mut content,
+        MAX,
+    ));
+    (result, content.position())
+}
 
 /// Ann owns Acme (her default organization); Bob joined it as a viewer
 /// from his invitation's link.
@@ -91,22 +150,23 @@ fn acme_with_a_viewer(
     (ann.user.id, bob.user.id, acme)
 }
 
+fn read_all(mut content: impl AsyncRead + Unpin) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    block_on(content.read_to_end(&mut bytes)).unwrap_or_default();
+    bytes
+}
+
 #[test]
-fn a_viewer_is_refused_before_anything_is_stored() {
+fn a_viewer_is_refused_before_any_content_is_read() {
     let (repository, blobs) = (MemoryRepository::new(), MemoryBlobs::new());
-    let tenancy = service(repository.clone(), &blobs);
+    let tenancy = service(repository.clone(), &blobs, Settings::default());
     let (_, bob, acme) = acme_with_a_viewer(&tenancy, &repository);
-    let refused = block_on(tenancy.upload_knowledge_file(
-        bob,
-        acme,
-        name("notes.md"),
-        markdown(),
-        b"hello".to_vec(),
-    ));
+    let (refused, read) = upload(&tenancy, bob, acme, b"hello");
     assert!(
         matches!(refused, Err(Error::Forbidden { .. })),
         "{refused:?}"
     );
+    assert_eq!(read, 0);
     assert!(blobs.is_empty(), "{:?}", blobs.keys());
     assert!(repository.snapshot().resources.is_empty());
 }
@@ -114,16 +174,11 @@ fn a_viewer_is_refused_before_anything_is_stored() {
 #[test]
 fn an_upload_stores_the_content_and_its_digest_and_a_delete_erases_both() {
     let (repository, blobs) = (MemoryRepository::new(), MemoryBlobs::new());
-    let tenancy = service(repository.clone(), &blobs);
+    let tenancy = service(repository.clone(), &blobs, Settings::default());
     let (ann, bob, acme) = acme_with_a_viewer(&tenancy, &repository);
-    let file = block_on(tenancy.upload_knowledge_file(
-        ann,
-        acme,
-        name("notes.md"),
-        markdown(),
-        b"hello".to_vec(),
-    ))
-    .unwrap();
+    let (file, read) = upload(&tenancy, ann, acme, b"hello");
+    let file = file.unwrap();
+    assert_eq!(read, 5);
     assert_eq!(
         file.details,
         Details::KnowledgeFile(KnowledgeFile {
@@ -138,15 +193,25 @@ fn an_upload_stores_the_content_and_its_digest_and_a_delete_erases_both() {
         file_id: file.id,
     };
     assert_eq!(blobs.keys(), [key]);
+    assert_eq!(blobs.content(key).as_deref(), Some(&b"hello"[..]));
+    // The staged copy has gone once the file is published.
+    assert_eq!(blobs.staged(), 0);
 
-    // Viewers see the file and download it; it counts toward no quota.
+    // Viewers see the file and download it; it counts toward the plan.
     let listed = block_on(tenancy.resources(bob, acme, ResourceKind::KnowledgeFile)).unwrap();
     assert_eq!(listed, std::slice::from_ref(&file));
-    let (found, bytes) = block_on(tenancy.knowledge_file_content(bob, acme, file.id)).unwrap();
-    assert_eq!((found, bytes.as_slice()), (file.clone(), &b"hello"[..]));
+    let (found, content) = block_on(tenancy.knowledge_file_content(bob, acme, file.id))
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(found, file);
+    assert_eq!(read_all(content), b"hello");
     assert_eq!(
         block_on(tenancy.billing(ann, acme)).unwrap().usage,
-        Usage::default()
+        Usage {
+            knowledge_files: 1,
+            storage_bytes: 5,
+            ..Usage::default()
+        }
     );
 
     // Only the capability deletes, and the content goes with the row.
@@ -156,28 +221,25 @@ fn an_upload_stores_the_content_and_its_digest_and_a_delete_erases_both() {
     assert_eq!(blobs.len(), 1);
     block_on(tenancy.delete_resource(ann, acme, ResourceKind::KnowledgeFile, file.id)).unwrap();
     assert!(blobs.is_empty());
-    let gone = block_on(tenancy.knowledge_file_content(ann, acme, file.id));
+    let gone = block_on(tenancy.knowledge_file_content(ann, acme, file.id)).map(|(f, _)| f);
     assert_eq!(gone.unwrap_err().code(), "not_found");
     assert!(
         block_on(tenancy.resources(ann, acme, ResourceKind::KnowledgeFile))
             .unwrap()
             .is_empty()
     );
+    assert_eq!(
+        block_on(tenancy.billing(ann, acme)).unwrap().usage,
+        Usage::default()
+    );
 }
 
 #[test]
 fn another_organizations_file_is_missing() {
     let (repository, blobs) = (MemoryRepository::new(), MemoryBlobs::new());
-    let tenancy = service(repository.clone(), &blobs);
+    let tenancy = service(repository.clone(), &blobs, Settings::default());
     let (ann, bob, acme) = acme_with_a_viewer(&tenancy, &repository);
-    let file = block_on(tenancy.upload_knowledge_file(
-        ann,
-        acme,
-        name("notes.md"),
-        markdown(),
-        b"hello".to_vec(),
-    ))
-    .unwrap();
+    let file = upload(&tenancy, ann, acme, b"hello").0.unwrap();
     // Bob owns his own default organization; Acme's file is not in it.
     let bobs = block_on(tenancy.organizations(bob))
         .unwrap()
@@ -186,7 +248,7 @@ fn another_organizations_file_is_missing() {
         .unwrap()
         .organization
         .id;
-    let elsewhere = block_on(tenancy.knowledge_file_content(bob, bobs, file.id));
+    let elsewhere = block_on(tenancy.knowledge_file_content(bob, bobs, file.id)).map(|(f, _)| f);
     assert_eq!(elsewhere.unwrap_err().code(), "not_found");
     let deleted =
         block_on(tenancy.delete_resource(bob, bobs, ResourceKind::KnowledgeFile, file.id));
@@ -197,18 +259,119 @@ fn another_organizations_file_is_missing() {
 #[test]
 fn an_unknown_organization_stores_nothing() {
     let (repository, blobs) = (MemoryRepository::new(), MemoryBlobs::new());
-    let tenancy = service(repository.clone(), &blobs);
+    let tenancy = service(repository.clone(), &blobs, Settings::default());
     let (ann, _, _) = acme_with_a_viewer(&tenancy, &repository);
     let nowhere = OrganizationId::from_uuid(uuid::Uuid::from_u128(u128::MAX));
-    let refused = block_on(tenancy.upload_knowledge_file(
+    let (refused, read) = upload(&tenancy, ann, nowhere, b"hello");
+    assert_eq!(refused.unwrap_err().code(), "not_found");
+    assert_eq!(read, 0);
+    assert!(blobs.is_empty());
+}
+
+#[test]
+fn content_past_the_limit_is_refused_and_never_read_further() {
+    let (repository, blobs) = (MemoryRepository::new(), MemoryBlobs::new());
+    let tenancy = service(repository.clone(), &blobs, Settings::default());
+    let (ann, _, acme) = acme_with_a_viewer(&tenancy, &repository);
+    let max = usize::try_from(MAX).unwrap();
+    let (refused, read) = upload(&tenancy, ann, acme, &vec![b'a'; max * 10]);
+    assert!(
+        matches!(refused, Err(Error::PayloadTooLarge { limit: MAX })),
+        "{refused:?}"
+    );
+    // One byte past the limit tells; the rest is never asked for.
+    assert_eq!(read, MAX + 1);
+    assert!(blobs.is_empty(), "{:?}", blobs.keys());
+    assert!(repository.snapshot().resources.is_empty());
+    // Exactly the limit is fine.
+    let (file, read) = upload(&tenancy, ann, acme, &vec![b'a'; max]);
+    assert_eq!(read, MAX);
+    assert!(matches!(&file.unwrap().details, Details::KnowledgeFile(f) if f.size_bytes == MAX));
+}
+
+/// Content that breaks off after a few bytes, as a client that goes away.
+struct BrokenOff(usize);
+
+impl AsyncRead for BrokenOff {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("connection reset")));
+        }
+        let n = self.0.min(buf.len());
+        buf[..n].fill(b'x');
+        self.0 -= n;
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+#[test]
+fn an_upload_that_breaks_off_leaves_nothing() {
+    let (repository, blobs) = (MemoryRepository::new(), MemoryBlobs::new());
+    let tenancy = service(repository.clone(), &blobs, Settings::default());
+    let (ann, _, acme) = acme_with_a_viewer(&tenancy, &repository);
+    let broken = block_on(tenancy.upload_knowledge_file(
         ann,
-        nowhere,
+        acme,
         name("notes.md"),
         markdown(),
-        b"hello".to_vec(),
+        &mut BrokenOff(3),
+        MAX,
     ));
-    assert_eq!(refused.unwrap_err().code(), "not_found");
+    let error = broken.unwrap_err();
+    assert_eq!(error.code(), "bad_request");
+    assert!(error.to_string().contains("connection reset"), "{error}");
     assert!(blobs.is_empty());
+    assert!(repository.snapshot().resources.is_empty());
+}
+
+#[test]
+fn files_count_toward_their_number_and_their_bytes_and_a_refusal_leaves_nothing() {
+    let (repository, blobs) = (MemoryRepository::new(), MemoryBlobs::new());
+    let tenancy = service(repository.clone(), &blobs, small_plans());
+    let (ann, _, acme) = acme_with_a_viewer(&tenancy, &repository);
+    // Ten bytes in all: six fit, five more do not, four do, exactly.
+    assert!(upload(&tenancy, ann, acme, b"123456").0.is_ok());
+    let (refused, read) = upload(&tenancy, ann, acme, b"12345");
+    let Err(Error::QuotaExceeded(quota)) = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(
+        (quota.metered.name(), quota.limit, quota.used, quota.adding),
+        ("storage_bytes", 10, 6, 5)
+    );
+    // The bytes had to be read to be counted; none of them stayed.
+    assert_eq!(read, 5);
+    assert_eq!((blobs.len(), blobs.staged()), (1, 0));
+    assert!(upload(&tenancy, ann, acme, b"1234").0.is_ok());
+    let usage = block_on(tenancy.billing(ann, acme)).unwrap().usage;
+    assert_eq!((usage.knowledge_files, usage.storage_bytes), (2, 10));
+    // Two files in all: a third is refused before its content is read,
+    // even an empty one.
+    let (refused, read) = upload(&tenancy, ann, acme, b"");
+    assert_eq!(refused.unwrap_err().code(), "quota_exceeded");
+    assert_eq!(read, 0);
+    assert_eq!((blobs.len(), blobs.staged()), (2, 0));
+    assert_eq!(repository.snapshot().resources.len(), 2);
+
+    // A downgrade below usage is allowed (D10); usage stands, uploads stop.
+    block_on(tenancy.change_plan(PlanChanger::Member(ann), acme, PlanId::new("roomy"))).unwrap();
+    for _ in 0..3 {
+        assert!(upload(&tenancy, ann, acme, b"more").0.is_ok());
+    }
+    let billing =
+        block_on(tenancy.change_plan(PlanChanger::Member(ann), acme, PlanId::free())).unwrap();
+    assert_eq!(
+        (billing.usage.knowledge_files, billing.usage.storage_bytes),
+        (5, 22)
+    );
+    let (refused, read) = upload(&tenancy, ann, acme, b"x");
+    assert_eq!(refused.unwrap_err().code(), "quota_exceeded");
+    assert_eq!(read, 0);
+    assert_eq!(blobs.len(), 5);
 }
 
 #[test]
@@ -254,24 +417,44 @@ fn a_failed_commit_leaves_no_blob() {
         .expect_begin()
         .times(1)
         .return_once(move || Ok(Box::new(writer)));
-    // The content is stored, then erased again under the same key.
+    // The content is staged, published under the file's key just before the
+    // commit, erased from the key when the commit fails, and the staged copy
+    // is discarded last.
     let mut blobs = MockBlobStore::new();
     let mut seq = mockall::Sequence::new();
-    let stored = Arc::new(std::sync::Mutex::new(None));
-    let put = Arc::clone(&stored);
     blobs
-        .expect_put()
-        .withf(|_, bytes| bytes == b"hello")
+        .expect_stage()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(move |key, _| {
+        .returning(|content| {
+            // The content is ready at once; a mock cannot await it.
+            let mut bytes = Vec::new();
+            let read = content.read_to_end(&mut bytes).now_or_never();
+            assert_eq!(read.map(Result::ok), Some(Some(5)));
+            assert_eq!(bytes, b"hello");
+            Ok(StagedBlob::new("staged-1"))
+        });
+    let published = Arc::new(std::sync::Mutex::new(None));
+    let put = Arc::clone(&published);
+    blobs
+        .expect_publish()
+        .withf(|staged, _| staged.name() == "staged-1")
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, key| {
             *put.lock().unwrap() = Some(key);
             Ok(())
         });
-    let erased = Arc::clone(&stored);
+    let erased = Arc::clone(&published);
     blobs
         .expect_delete()
         .withf(move |key| *erased.lock().unwrap() == Some(*key))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    blobs
+        .expect_discard()
+        .withf(|staged| staged.name() == "staged-1")
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
@@ -288,10 +471,11 @@ fn a_failed_commit_leaves_no_blob() {
         acme.id,
         name("notes.md"),
         markdown(),
-        b"hello".to_vec(),
+        &mut Cursor::new(b"hello".to_vec()),
+        MAX,
     ));
     assert_eq!(failed.unwrap_err().code(), "internal");
-    let key = stored.lock().unwrap().unwrap();
+    let key = published.lock().unwrap().unwrap();
     assert_eq!(key.organization_id, acme.id);
 }
 
@@ -306,13 +490,8 @@ fn without_a_blob_store_uploads_fail_and_store_nothing() {
         Settings::default(),
     );
     let (ann, _, acme) = acme_with_a_viewer(&tenancy, &repository);
-    let failed = block_on(tenancy.upload_knowledge_file(
-        ann,
-        acme,
-        name("notes.md"),
-        markdown(),
-        b"hello".to_vec(),
-    ));
+    let (failed, read) = upload(&tenancy, ann, acme, b"hello");
     assert_eq!(failed.unwrap_err().code(), "internal");
+    assert_eq!(read, 0);
     assert!(repository.snapshot().resources.is_empty());
 }

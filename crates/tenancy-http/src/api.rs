@@ -4,6 +4,7 @@ use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, Tags};
+use tenancy_core::decide::PlanChanger;
 use tenancy_core::limits::LimitKey;
 use tenancy_core::plan::PlanId;
 use tenancy_core::value::{DisplayName, EmailAddress, NewPassword, OrganizationName};
@@ -25,6 +26,24 @@ pub(crate) struct Session(pub(crate) Bearer);
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", rename = "service_token")]
 pub(crate) struct ServiceToken(Bearer);
+
+/// Who may change a plan: a member's session or the host's service token.
+/// Both are bearer tokens, so the first always matches; the handler tells
+/// them apart by comparing the token with the service token.
+#[derive(SecurityScheme)]
+pub(crate) enum BillingAuth {
+    Session(Session),
+    ServiceToken(ServiceToken),
+}
+
+impl BillingAuth {
+    fn token(&self) -> &str {
+        match self {
+            Self::Session(session) => &session.0.token,
+            Self::ServiceToken(service) => &service.0.token,
+        }
+    }
+}
 
 #[derive(Tags)]
 pub(crate) enum Tag {
@@ -657,7 +676,13 @@ impl Api {
         Ok(Json((&billing).into()))
     }
 
-    /// Change the plan (`manage_billing`); an unknown plan is invalid.
+    /// Change the plan: members (`manage_billing`) pick self-serve plans,
+    /// the service token sets any.
+    ///
+    /// With a member's session, a plan that is not self-serve is
+    /// `plan_not_selectable`. With the service token (the host's billing
+    /// system, after payment) there is no member: the organization is the
+    /// one the path names. An unknown plan is invalid either way.
     #[oai(
         path = "/organizations/:org_id/billing/plan",
         method = "put",
@@ -665,21 +690,28 @@ impl Api {
     )]
     async fn change_plan(
         &self,
-        auth: Session,
+        auth: BillingAuth,
         org_id: Path<Uuid>,
         body: JsonBody<PlanRequest>,
     ) -> Result<Json<BillingBody>> {
         let org = OrganizationId::from_uuid(org_id.0);
         // Authorization comes before validation: a non-member or a viewer
         // learns nothing from the body.
-        let caller = self
-            .0
-            .authorized(&auth.0.token, org, Capability::ManageBilling)
-            .await?;
+        let token = auth.token();
+        let by = if self.is_service_token(token) {
+            self.0.tenancy.organization_for_host(org).await?;
+            PlanChanger::Host
+        } else {
+            let caller = self
+                .0
+                .authorized(token, org, Capability::ManageBilling)
+                .await?;
+            PlanChanger::Member(caller)
+        };
         let billing = self
             .0
             .tenancy
-            .change_plan(caller, org, PlanId::new(body.value()?.plan))
+            .change_plan(by, org, PlanId::new(body.value()?.plan))
             .await?;
         Ok(Json((&billing).into()))
     }
@@ -724,6 +756,19 @@ impl Api {
                 role: None,
             },
         }))
+    }
+}
+
+impl Api {
+    /// Whether a bearer token is the service token (never, without one).
+    fn is_service_token(&self, token: &str) -> bool {
+        self.0
+            .config
+            .service_token
+            .as_ref()
+            .is_some_and(|expected| {
+                constant_time_eq(token.as_bytes(), expected.expose().as_bytes())
+            })
     }
 }
 

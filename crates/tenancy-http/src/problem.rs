@@ -96,7 +96,7 @@ pub enum ApiError {
     /// The plan's limit is reached (`quota_exceeded`).
     #[oai(status = 402)]
     PaymentRequired(ProblemJson),
-    /// The caller lacks the capability (`forbidden`, view-only access), or an invitation does not fit (`invitation_email_mismatch`, `role_not_assignable`).
+    /// The caller lacks the capability (`forbidden`, view-only access), an invitation does not fit (`invitation_email_mismatch`, `role_not_assignable`), or a member picks a plan that is not self-serve (`plan_not_selectable`).
     #[oai(status = 403)]
     Forbidden(ProblemJson),
     /// Nothing here, or nothing the caller may know of (`not_found`).
@@ -276,7 +276,10 @@ impl From<Error> for ApiError {
             Error::Unauthenticated | Error::InvalidCredentials => 401,
             Error::Forbidden { .. }
             | Error::InvitationEmailMismatch
-            | Error::RoleNotAssignable(_) => 403,
+            | Error::RoleNotAssignable(_)
+            | Error::PlanNotSelectable(_) => 403,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::UploadBroken(_) => 400,
             Error::EmailTaken
             | Error::AlreadyMember
             | Error::InvitationAlreadyAccepted

@@ -27,7 +27,7 @@ use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::types::list;
-use crate::upload::FileUpload;
+use crate::upload::{FileUpload, body_of, last_segment};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -679,7 +679,7 @@ fn org(id: &Path<Uuid>) -> OrganizationId {
 enum Content {
     /// The bytes, with the media type declared at upload.
     #[oai(status = 200, content_type = "*/*")]
-    Ok(Binary<Vec<u8>>),
+    Ok(Binary<poem::Body>),
 }
 
 // ---- the operations -----------------------------------------------------
@@ -1103,6 +1103,10 @@ impl ResourcesApi {
 
     /// Upload a knowledge file (`upload_knowledge_files`): multipart with
     /// one `file` part, up to the server's `--max-upload-bytes` (413 above).
+    ///
+    /// It counts toward `knowledge_files` and its bytes toward
+    /// `storage_bytes`: beyond either, 402 and nothing is stored. Its name
+    /// is the last path segment of the part's file name.
     #[oai(
         path = "/:org_id/knowledge-files",
         method = "post",
@@ -1118,12 +1122,13 @@ impl ResourcesApi {
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::UploadKnowledgeFiles)
             .await?;
-        let file = upload.read(self.0.config.max_upload_bytes).await?;
+        let mut file = upload.open().await?;
         let mut fields = Fields::default();
         let name = fields.check(
             "file",
-            ResourceName::parse(file.file_name.as_deref().unwrap_or_default())
-                .map_err(|e| format!("the file name {e}")),
+            last_segment(file.file_name.as_deref()).and_then(|name| {
+                ResourceName::parse(name).map_err(|e| format!("the file name `{name}` {e}"))
+            }),
         );
         let content_type = match file.content_type.as_deref() {
             None => Some(ContentType::octet_stream()),
@@ -1136,7 +1141,14 @@ impl ResourcesApi {
         let created = self
             .0
             .tenancy
-            .upload_knowledge_file(caller, org, name, content_type, file.bytes)
+            .upload_knowledge_file(
+                caller,
+                org,
+                name,
+                content_type,
+                &mut file.content,
+                self.0.config.max_upload_bytes,
+            )
             .await?;
         let body = KnowledgeFileBody::from_resource(&created, self.0.tenancy.now())?;
         Ok(Created::Created(Json(body)))
@@ -1170,14 +1182,16 @@ impl ResourcesApi {
         id: Path<Uuid>,
     ) -> Result<Response<Content>> {
         let caller = Kinds(&self.0).caller(&auth).await?;
-        let (file, bytes) = self
+        let (file, content) = self
             .0
             .tenancy
             .knowledge_file_content(caller, org(&org_id), ResourceId::from_uuid(id.0))
             .await?;
-        let content_type = match &file.details {
-            Details::KnowledgeFile(details) => details.content_type.as_str().to_owned(),
-            _ => ContentType::octet_stream().as_str().to_owned(),
+        let (content_type, size) = match &file.details {
+            Details::KnowledgeFile(details) => {
+                (details.content_type.as_str().to_owned(), details.size_bytes)
+            }
+            _ => (ContentType::octet_stream().as_str().to_owned(), 0),
         };
         // The name is quoted with anything that could break the header
         // replaced; the bytes never run as a page of this origin.
@@ -1193,8 +1207,11 @@ impl ResourcesApi {
                 }
             })
             .collect();
-        Ok(Response::new(Content::Ok(Binary(bytes)))
+        // Streamed as the client reads it; the length is the one recorded
+        // at upload, so a client can tell a download cut short.
+        Ok(Response::new(Content::Ok(Binary(body_of(content))))
             .header("Content-Type", content_type)
+            .header("Content-Length", size)
             .header(
                 "Content-Disposition",
                 format!("attachment; filename=\"{safe_name}\""),

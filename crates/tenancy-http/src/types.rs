@@ -231,6 +231,11 @@ pub(crate) struct LimitsBody {
     pub(crate) reports: Option<u64>,
     #[oai(nullable)]
     pub(crate) chat_messages_per_month: Option<u64>,
+    #[oai(nullable)]
+    pub(crate) knowledge_files: Option<u64>,
+    /// The bytes that all knowledge files may take together.
+    #[oai(nullable)]
+    pub(crate) storage_bytes: Option<u64>,
 }
 
 impl From<&Limits> for LimitsBody {
@@ -240,6 +245,8 @@ impl From<&Limits> for LimitsBody {
             connections: l.connections,
             reports: l.reports,
             chat_messages_per_month: l.chat_messages_per_month,
+            knowledge_files: l.knowledge_files,
+            storage_bytes: l.storage_bytes,
         }
     }
 }
@@ -249,6 +256,9 @@ impl From<&Limits> for LimitsBody {
 pub(crate) struct PlanBody {
     pub(crate) id: String,
     pub(crate) name: String,
+    /// Whether members with `manage_billing` may pick it themselves; the
+    /// others only the host's billing system sets.
+    pub(crate) self_serve: bool,
     pub(crate) limits: LimitsBody,
 }
 
@@ -257,6 +267,7 @@ impl From<&Plan> for PlanBody {
         Self {
             id: plan.id.as_str().to_owned(),
             name: plan.name.clone(),
+            self_serve: plan.self_serve,
             limits: (&plan.limits).into(),
         }
     }
@@ -269,6 +280,9 @@ pub(crate) struct UsageBody {
     pub(crate) connections: u64,
     pub(crate) reports: u64,
     pub(crate) chat_messages_this_month: u64,
+    pub(crate) knowledge_files: u64,
+    /// The sizes of the knowledge files, summed.
+    pub(crate) storage_bytes: u64,
 }
 
 impl From<&Usage> for UsageBody {
@@ -278,6 +292,8 @@ impl From<&Usage> for UsageBody {
             connections: u.connections,
             reports: u.reports,
             chat_messages_this_month: u.chat_messages_this_month,
+            knowledge_files: u.knowledge_files,
+            storage_bytes: u.storage_bytes,
         }
     }
 }

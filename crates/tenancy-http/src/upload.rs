@@ -1,12 +1,18 @@
-//! A multipart upload of one `file` part, read only when the handler asks,
-//! after authorization, and never beyond the configured size. Even a wrong
-//! content type is told only then, so that authentication comes first.
+//! Knowledge files' bytes over HTTP, never held whole: the multipart upload
+//! of one `file` part, opened only when the handler asks (after
+//! authorization) and streamed to the use case, and the download's body.
+//! Even a wrong content type is told only when opened, so that
+//! authentication comes first.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use poem::web::Multipart;
-use poem::{FromRequest, Request, RequestBody};
+use poem::{Body, FromRequest, Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
-use tokio::io::AsyncReadExt as _;
+use tenancy_core::ports::BlobReader;
+use tokio::io::ReadBuf;
 
 use crate::problem::ApiError;
 
@@ -19,26 +25,26 @@ impl std::fmt::Debug for FileUpload {
     }
 }
 
-/// The `file` part as read.
-#[derive(Debug)]
-pub(crate) struct UploadedFile {
+/// The `file` part: its headers, and its bytes still to come.
+pub(crate) struct FilePart {
     pub(crate) file_name: Option<String>,
     pub(crate) content_type: Option<String>,
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) content: PartContent,
 }
 
-fn too_large(max: u64) -> ApiError {
-    ApiError::new(
-        413,
-        "payload_too_large",
-        format!("the file is larger than the limit of {max} bytes"),
-    )
+impl std::fmt::Debug for FilePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilePart")
+            .field("file_name", &self.file_name)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FileUpload {
-    /// Reads the `file` part, refusing it (413) as soon as it passes `max`
-    /// bytes; other parts are skipped.
-    pub(crate) async fn read(self, max: u64) -> Result<UploadedFile, ApiError> {
+    /// Finds the `file` part, skipping the others, and hands it over with
+    /// its bytes unread.
+    pub(crate) async fn open(self) -> Result<FilePart, ApiError> {
         let mut parts = self.0?;
         let malformed = |e: poem::error::ParseMultipartError| {
             ApiError::new(
@@ -51,30 +57,73 @@ impl FileUpload {
             if field.name() != Some("file") {
                 continue;
             }
-            let file_name = field.file_name().map(str::to_owned);
-            let content_type = field.content_type().map(str::to_owned);
-            let mut bytes = Vec::new();
-            field
-                .into_async_read()
-                .take(max.saturating_add(1))
-                .read_to_end(&mut bytes)
-                .await
-                .map_err(|e| {
-                    ApiError::new(400, "bad_request", format!("the upload broke off: {e}"))
-                })?;
-            if bytes.len() as u64 > max {
-                return Err(too_large(max));
-            }
-            return Ok(UploadedFile {
-                file_name,
-                content_type,
-                bytes,
+            return Ok(FilePart {
+                file_name: field.file_name().map(str::to_owned),
+                content_type: field.content_type().map(str::to_owned),
+                content: PartContent(Box::pin(field.into_async_read())),
             });
         }
         Err(ApiError::invalid(
             "file",
             "is required: send one part named `file`",
         ))
+    }
+}
+
+/// The name of an uploaded file: the last path segment of the part's file
+/// name, whichever separator the client's system uses (`../../x.md` and
+/// `..\..\x.md` are `x.md`), so that no path leaves the client.
+pub(crate) fn last_segment(file_name: Option<&str>) -> Result<&str, String> {
+    let raw = file_name.unwrap_or_default();
+    let segment = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    match segment {
+        "" | "." | ".." => Err(format!(
+            "the part's file name `{raw}` names no file; send the file's name"
+        )),
+        name => Ok(name),
+    }
+}
+
+/// The bytes of the `file` part as they arrive, to the end of the part.
+pub(crate) struct PartContent(Pin<Box<dyn tokio::io::AsyncRead + Send>>);
+
+impl futures::io::AsyncRead for PartContent {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
+        match self.0.as_mut().poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A response body that reads a blob in chunks as the client takes them.
+pub(crate) fn body_of(content: BlobReader) -> Body {
+    Body::from_async_read(BlobBody(content))
+}
+
+struct BlobBody(BlobReader);
+
+impl tokio::io::AsyncRead for BlobBody {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let unfilled = buf.initialize_unfilled();
+        match futures::io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, unfilled) {
+            Poll::Ready(Ok(read)) => {
+                buf.advance(read);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -132,5 +181,32 @@ impl<'a> ApiExtractor<'a> for FileUpload {
                     )
                 }),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_segment;
+
+    #[test]
+    fn a_file_name_is_its_last_path_segment() {
+        for (raw, name) in [
+            ("x.md", "x.md"),
+            ("../../x.md", "x.md"),
+            ("..\\..\\x.md", "x.md"),
+            ("/etc/passwd", "passwd"),
+            ("C:\\Users\\ann\\notes 1.md", "notes 1.md"),
+            ("a/b\\c.txt", "c.txt"),
+            ("  spaced.txt ", "spaced.txt"),
+        ] {
+            assert_eq!(last_segment(Some(raw)), Ok(name), "{raw}");
+        }
+        for raw in [
+            "", " ", "dir/", "..", ".", "../..", "a/.", "x\\..", "a/ .. ",
+        ] {
+            let refused = last_segment(Some(raw)).unwrap_err();
+            assert!(refused.contains(&format!("`{raw}`")), "{refused}");
+        }
+        assert!(last_segment(None).is_err());
     }
 }

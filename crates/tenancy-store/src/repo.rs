@@ -278,6 +278,35 @@ impl<C: Unit> SeaUnit<C> {
     fn c(&self) -> Result<&C, StoreError> {
         self.conn.as_ref().ok_or_else(finished)
     }
+
+    /// The sizes of an organization's live knowledge files, summed in the
+    /// database: each size is in the file's details, which are JSON, so the
+    /// sum reads them there rather than loading every row. The partial
+    /// index of live resources serves the `WHERE`.
+    async fn storage_bytes(&self, organization: OrganizationId) -> Result<u64, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT CAST(COALESCE(SUM(json_extract(details, '$.size_bytes')), 0) AS INTEGER) \
+                 FROM resources \
+                 WHERE organization_id = ? AND kind = 'knowledge_file' AND deleted_at IS NULL"
+            }
+            Backend::Postgres => {
+                "SELECT CAST(COALESCE(SUM(CAST(CAST(details AS jsonb) ->> 'size_bytes' AS BIGINT)), 0) AS BIGINT) \
+                 FROM resources \
+                 WHERE organization_id = $1 AND kind = 'knowledge_file' AND deleted_at IS NULL"
+            }
+        };
+        let statement = Statement::from_sql_and_values(
+            self.c()?.get_database_backend(),
+            sql,
+            [organization.as_uuid().into()],
+        );
+        let total: i64 = match self.c()?.query_one_raw(statement).await.map_err(db_error)? {
+            Some(row) => row.try_get_by_index(0).map_err(db_error)?,
+            None => 0,
+        };
+        u64::try_from(total).map_err(|e| corrupt("storage bytes", e))
+    }
 }
 
 /// Where a queued invitation email's sealed token belongs: its mail and its
@@ -533,8 +562,11 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                 ResourceKind::Agent => usage.agents = count,
                 ResourceKind::Connection => usage.connections = count,
                 ResourceKind::Report => usage.reports = count,
-                ResourceKind::KnowledgeFile => {}
+                ResourceKind::KnowledgeFile => usage.knowledge_files = count,
             }
+        }
+        if usage.knowledge_files > 0 {
+            usage.storage_bytes = self.storage_bytes(organization).await?;
         }
         let (start, end) = month_range(month)?;
         usage.chat_messages_this_month = chat_message::Entity::find()

@@ -5,11 +5,14 @@
 //! [[plans]]
 //! id = "free"            # required; new organizations start on `free`
 //! name = "Free"          # required, shown to people
+//! self_serve = true      # members may pick it; absent: only the host sets it
 //! [plans.limits]         # each limit is optional; an absent one is unlimited
 //! agents = 3
 //! connections = 3
 //! reports = 5
 //! chat_messages_per_month = 100
+//! knowledge_files = 20
+//! storage_bytes = 104857600
 //!
 //! [[plans]]
 //! id = "enterprise"
@@ -18,7 +21,9 @@
 //!
 //! The catalog must hold a `free` plan, ids must be unique and names
 //! non-empty; unknown keys are refused, so that a typo (`agent = 3`) does not
-//! silently make a quantity unlimited. Plans are listed in file order.
+//! silently make a quantity unlimited. A plan without `self_serve` is not
+//! self-serve: leaving it out never opens a paid plan to members. Plans are
+//! listed in file order.
 
 use std::path::Path;
 
@@ -38,6 +43,8 @@ struct PlansFile {
 struct PlanEntry {
     id: String,
     name: String,
+    #[serde(default)]
+    self_serve: bool,
     #[serde(default)]
     limits: Limits,
 }
@@ -69,6 +76,7 @@ pub fn parse(text: &str, path: &Path) -> Result<PlanCatalog, Error> {
         .map(|entry| Plan {
             id: PlanId::new(entry.id),
             name: entry.name,
+            self_serve: entry.self_serve,
             limits: entry.limits,
         })
         .collect();

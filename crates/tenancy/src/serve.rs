@@ -88,6 +88,16 @@ pub async fn serve_until(
         }
     };
 
+    let blobs = FsBlobs::new(config.blob_dir);
+    // Uploads a previous run left staged (it died mid-upload) are no one's.
+    match blobs.sweep_staging().await {
+        Ok(0) => {}
+        Ok(erased) => tracing::info!(erased, "erased uploads left staged by an earlier run"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot sweep the staged uploads; they stay until the next sweep")
+        }
+    }
+
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let settings = Settings {
         catalog: config.catalog,
@@ -100,7 +110,7 @@ pub async fn serve_until(
         OsTokens,
         settings,
     )
-    .with_blobs(Arc::new(FsBlobs::new(config.blob_dir)));
+    .with_blobs(Arc::new(blobs));
     let count = |kind| config.limits.get(kind).map_or(0, |limit| limit.max());
     tracing::info!(
         signin_failures_per_email = count(LimitKind::SignInFailures),

@@ -14,7 +14,7 @@ use super::{Change, Decision, authorize_in};
 use crate::entity::{Chat, ChatMessage, ChatSubject, Organization};
 use crate::error::{Error, Missing};
 use crate::id::{ChatId, InvestigationId, MessageId, PinId, ReportRunId, ResourceId, UserId};
-use crate::plan::{Limits, Metered, Usage, check_quota};
+use crate::plan::{Limits, Metered, Usage, check_quota, check_quota_for};
 use crate::policy::{Capability, Grant, Membership};
 use crate::resource::{
     AGENT_CONNECTIONS_MAX, Agent, Connection, Credentials, Details, Investigation, KnowledgeFile,
@@ -95,8 +95,9 @@ fn agent_connections(
 }
 
 /// Creating a resource: the kind's capability, valid references, then the
-/// quota (R14, R21, D10). A connection's credentials are stored apart,
-/// sealed (D9).
+/// quota (R14, R21, D10): one more of the kind, and for a knowledge file
+/// its bytes within the storage. A connection's credentials are stored
+/// apart, sealed (D9).
 pub fn create_resource(
     access: Access<'_>,
     quota: Quota<'_>,
@@ -110,6 +111,14 @@ pub fn create_resource(
     let connection_ids = agent_connections(&grant, input.connection_ids(), connections)?;
     if let Some(metered) = kind.metered() {
         check_quota(quota.limits, quota.usage, metered)?;
+    }
+    if let NewResource::KnowledgeFile { size_bytes, .. } = &input {
+        check_quota_for(
+            quota.limits,
+            quota.usage,
+            Metered::StorageBytes,
+            *size_bytes,
+        )?;
     }
     let mut changes = Vec::with_capacity(2);
     let (name, details) = match input {
@@ -174,6 +183,18 @@ pub fn create_resource(
     // The resource row first: the credentials row refers to it.
     changes.insert(0, Change::InsertResource(resource.clone()));
     Ok(Decision::new(changes, resource))
+}
+
+/// Whether an upload may begin, before any of its content is read: the
+/// capability, and room for one more knowledge file (its bytes are not
+/// known yet, so only storage already full refuses it). A refused upload
+/// costs no transfer; [`create_resource`] decides again with the bytes,
+/// under the organization's lock.
+pub fn start_upload(access: Access<'_>, quota: Quota<'_>) -> Result<Grant, Error> {
+    let grant = access.grant(Capability::UploadKnowledgeFiles)?;
+    check_quota(quota.limits, quota.usage, Metered::KnowledgeFiles)?;
+    check_quota_for(quota.limits, quota.usage, Metered::StorageBytes, 0)?;
+    Ok(grant)
 }
 
 /// Editing a resource's name and details (the kind's capability).

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::*;
 use crate::entity::{ChatSubject, InvitationState, InvitationStatus};
 use crate::id::{ChatId, InvestigationId, MessageId, ReportRunId};
-use crate::plan::{Limits, PlanCatalog, Usage};
+use crate::plan::{Limits, Metered, Plan, PlanCatalog, Usage};
 use crate::resource::{
     AGENT_CONNECTIONS_MAX, Agent, Connection, ConnectionType, ContentType, Definition, Description,
     Details, KnowledgeFile, NewResource, Report, ResourceKind, ResourceName, ResourcePatch,
@@ -517,12 +517,19 @@ fn plan_changes_need_billing_and_a_known_plan() {
     let w = world();
     let catalog = PlanCatalog::builtin();
     let pro = PlanId::new("pro");
-    let decision =
-        change_plan(w.ann.id, Some(&w.acme), Some(&w.ann_owner), &pro, &catalog).unwrap();
+    let ann = PlanChanger::Member(w.ann.id);
+    let decision = change_plan(ann, Some(&w.acme), Some(&w.ann_owner), &pro, &catalog).unwrap();
     assert_eq!(decision.outcome().plan, pro);
     assert_eq!(
+        decision.changes(),
+        [Change::ChangePlan {
+            organization_id: w.acme.id,
+            plan: pro.clone()
+        }]
+    );
+    assert_eq!(
         codes(change_plan(
-            w.bob.id,
+            PlanChanger::Member(w.bob.id),
             Some(&w.acme),
             Some(&w.bob_viewer),
             &pro,
@@ -532,13 +539,132 @@ fn plan_changes_need_billing_and_a_known_plan() {
     );
     assert_eq!(
         codes(change_plan(
-            w.ann.id,
+            ann,
             Some(&w.acme),
             Some(&w.ann_owner),
             &PlanId::new("gold"),
             &catalog
         )),
         "validation_failed"
+    );
+}
+
+#[test]
+fn members_pick_only_self_serve_plans_and_the_host_sets_any() {
+    let w = world();
+    let catalog = PlanCatalog::builtin();
+    let enterprise = PlanId::new("enterprise");
+    let ann = PlanChanger::Member(w.ann.id);
+    // Even the owner cannot pick a plan that is not self-serve.
+    let refused = change_plan(
+        ann,
+        Some(&w.acme),
+        Some(&w.ann_owner),
+        &enterprise,
+        &catalog,
+    );
+    assert!(
+        matches!(&refused, Err(Error::PlanNotSelectable(plan)) if *plan == enterprise),
+        "{refused:?}"
+    );
+    assert_eq!(codes(refused), "plan_not_selectable");
+    // The capability and the organization come first: a viewer is told
+    // `forbidden`, a non-member `not_found`, never which plans are closed.
+    assert_eq!(
+        codes(change_plan(
+            PlanChanger::Member(w.bob.id),
+            Some(&w.acme),
+            Some(&w.bob_viewer),
+            &enterprise,
+            &catalog
+        )),
+        "forbidden"
+    );
+    assert_eq!(
+        codes(change_plan(
+            PlanChanger::Member(w.bob.id),
+            Some(&w.acme),
+            None,
+            &enterprise,
+            &catalog
+        )),
+        "not_found"
+    );
+    // The host sets it, without a membership.
+    let decision = change_plan(
+        PlanChanger::Host,
+        Some(&w.acme),
+        None,
+        &enterprise,
+        &catalog,
+    )
+    .unwrap();
+    assert_eq!(
+        decision.changes(),
+        [Change::ChangePlan {
+            organization_id: w.acme.id,
+            plan: enterprise.clone()
+        }]
+    );
+    assert_eq!(decision.outcome().plan, enterprise);
+    // ... and back down to a self-serve one.
+    let free = PlanId::free();
+    assert_eq!(
+        codes(change_plan(
+            PlanChanger::Host,
+            Some(&w.acme),
+            None,
+            &free,
+            &catalog
+        )),
+        "ok"
+    );
+    // But not an unknown plan, nor in an organization that does not exist.
+    assert_eq!(
+        codes(change_plan(
+            PlanChanger::Host,
+            Some(&w.acme),
+            None,
+            &PlanId::new("gold"),
+            &catalog
+        )),
+        "validation_failed"
+    );
+    assert_eq!(
+        codes(change_plan(
+            PlanChanger::Host,
+            None,
+            None,
+            &enterprise,
+            &catalog
+        )),
+        "not_found"
+    );
+    // An unknown plan is invalid before any plan is judged selectable.
+    let closed = PlanCatalog::new(vec![Plan {
+        self_serve: false,
+        ..catalog.plans()[0].clone()
+    }])
+    .unwrap();
+    assert_eq!(
+        codes(change_plan(
+            ann,
+            Some(&w.acme),
+            Some(&w.ann_owner),
+            &PlanId::new("gold"),
+            &closed
+        )),
+        "validation_failed"
+    );
+    assert_eq!(
+        codes(change_plan(
+            ann,
+            Some(&w.acme),
+            Some(&w.ann_owner),
+            &free,
+            &closed
+        )),
+        "plan_not_selectable"
     );
 }
 
@@ -672,12 +798,7 @@ fn nowhere(w: &World) -> Access<'_> {
     }
 }
 
-const NO_LIMITS: Limits = Limits {
-    agents: None,
-    connections: None,
-    reports: None,
-    chat_messages_per_month: None,
-};
+const NO_LIMITS: Limits = Limits::UNLIMITED;
 
 fn unlimited() -> Quota<'static> {
     const NOTHING_USED: Usage = Usage {
@@ -685,6 +806,8 @@ fn unlimited() -> Quota<'static> {
         connections: 0,
         reports: 0,
         chat_messages_this_month: 0,
+        knowledge_files: 0,
+        storage_bytes: 0,
     };
     Quota {
         limits: &NO_LIMITS,
@@ -1027,26 +1150,25 @@ fn creates_check_the_capability_then_the_quota_and_change_nothing_when_full() {
         connections: Some(2),
         reports: Some(0),
         chat_messages_per_month: Some(0),
+        knowledge_files: Some(4),
+        storage_bytes: None,
     };
     for (kind, limit) in [
         (ResourceKind::Agent, 1),
         (ResourceKind::Connection, 2),
         (ResourceKind::Report, 0),
+        (ResourceKind::KnowledgeFile, 4),
     ] {
         let metered = kind.metered().unwrap();
-        let usage_of = |used: u64| Usage {
-            agents: if kind == ResourceKind::Agent { used } else { 0 },
-            connections: if kind == ResourceKind::Connection {
-                used
-            } else {
-                0
-            },
-            reports: if kind == ResourceKind::Report {
-                used
-            } else {
-                0
-            },
-            chat_messages_this_month: 0,
+        let usage_of = |used: u64| {
+            let mut usage = Usage::default();
+            match metered {
+                Metered::Agents => usage.agents = used,
+                Metered::Connections => usage.connections = used,
+                Metered::Reports => usage.reports = used,
+                _ => usage.knowledge_files = used,
+            }
+            usage
         };
         let create = |access: Access<'_>, used: u64| {
             let usage = usage_of(used);
@@ -1077,18 +1199,21 @@ fn creates_check_the_capability_then_the_quota_and_change_nothing_when_full() {
             kind.manage_capability()
         ));
     }
-    // Knowledge files count toward no quota, whatever the limits and usage.
+    // Other kinds' quotas do not hold a knowledge file back.
     let full = Usage {
         agents: 99,
         connections: 99,
         reports: 99,
         chat_messages_this_month: 99,
+        knowledge_files: 0,
+        storage_bytes: 0,
     };
     let zero = Limits {
         agents: Some(0),
         connections: Some(0),
         reports: Some(0),
         chat_messages_per_month: Some(0),
+        ..Limits::UNLIMITED
     };
     let quota = Quota {
         limits: &zero,
@@ -1103,6 +1228,125 @@ fn creates_check_the_capability_then_the_quota_and_change_nothing_when_full() {
         at(1),
     );
     assert_eq!(codes(file), "ok");
+}
+
+#[test]
+fn a_knowledge_file_fits_when_its_bytes_reach_the_storage_limit_and_not_past_it() {
+    let w = world();
+    let limits = Limits {
+        knowledge_files: Some(10),
+        storage_bytes: Some(100),
+        ..Limits::UNLIMITED
+    };
+    let file_of = |size_bytes: u64| NewResource::KnowledgeFile {
+        name: ResourceName::parse("notes.md").unwrap(),
+        content_type: ContentType::octet_stream(),
+        size_bytes,
+        sha256: "ab".repeat(32),
+    };
+    let upload = |access: Access<'_>, stored: u64, size: u64| {
+        let usage = Usage {
+            knowledge_files: 3,
+            storage_bytes: stored,
+            ..Usage::default()
+        };
+        let quota = Quota {
+            limits: &limits,
+            usage: &usage,
+        };
+        create_resource(access, quota, &[], file_of(size), rid(5), at(1))
+    };
+    // Exactly up to the limit: stored.
+    let decision = upload(owner(&w), 60, 40).unwrap();
+    assert!(matches!(
+        decision.changes(),
+        [Change::InsertResource(Resource {
+            details: Details::KnowledgeFile(KnowledgeFile { size_bytes: 40, .. }),
+            ..
+        })]
+    ));
+    // One byte more, or any file once over the limit after a downgrade: refused.
+    for (stored, size) in [(60, 41), (100, 1), (150, 0), (0, 101)] {
+        let refused = upload(owner(&w), stored, size);
+        assert!(
+            matches!(
+                &refused,
+                Err(Error::QuotaExceeded(q))
+                    if q.metered == Metered::StorageBytes
+                        && (q.limit, q.used, q.adding) == (100, stored, size)
+            ),
+            "{stored} + {size}: {refused:?}"
+        );
+    }
+    // The count is judged first; a viewer learns neither.
+    let usage = Usage {
+        knowledge_files: 10,
+        storage_bytes: 100,
+        ..Usage::default()
+    };
+    let full = Quota {
+        limits: &limits,
+        usage: &usage,
+    };
+    let refused = create_resource(owner(&w), full, &[], file_of(1), rid(5), at(1));
+    assert!(
+        matches!(&refused, Err(Error::QuotaExceeded(q)) if q.metered == Metered::KnowledgeFiles),
+        "{refused:?}"
+    );
+    assert!(is_forbidden(
+        create_resource(viewer(&w), full, &[], file_of(1), rid(5), at(1)),
+        Capability::UploadKnowledgeFiles
+    ));
+    // Without limits, any size is stored.
+    assert_eq!(
+        codes(create_resource(
+            owner(&w),
+            unlimited(),
+            &[],
+            file_of(u64::MAX),
+            rid(5),
+            at(1)
+        )),
+        "ok"
+    );
+}
+
+#[test]
+fn an_upload_starts_only_with_the_capability_and_room_for_a_file() {
+    let w = world();
+    let limits = Limits {
+        knowledge_files: Some(2),
+        storage_bytes: Some(100),
+        ..Limits::UNLIMITED
+    };
+    let start = |access: Access<'_>, files: u64, bytes: u64| {
+        let usage = Usage {
+            knowledge_files: files,
+            storage_bytes: bytes,
+            ..Usage::default()
+        };
+        start_upload(
+            access,
+            Quota {
+                limits: &limits,
+                usage: &usage,
+            },
+        )
+        .map(|grant| grant.capability())
+    };
+    assert_eq!(
+        start(owner(&w), 1, 100).ok(),
+        Some(Capability::UploadKnowledgeFiles)
+    );
+    // The next file's bytes are unknown: only storage already past the
+    // limit (after a downgrade) refuses before the content is read.
+    assert_eq!(codes(start(owner(&w), 1, 101)), "quota_exceeded");
+    assert_eq!(codes(start(owner(&w), 2, 0)), "quota_exceeded");
+    assert!(is_forbidden(
+        start(viewer(&w), 2, 101),
+        Capability::UploadKnowledgeFiles
+    ));
+    assert_eq!(codes(start(nowhere(&w), 0, 0)), "not_found");
 }
 
 #[test]

@@ -3,7 +3,11 @@
 //! quota count, a reference check or a cascade cannot be overtaken by a
 //! concurrent transaction (D10).
 
+use std::pin::Pin as Pinned;
+use std::task::{Context, Poll};
+
 use chrono::{DateTime, Utc};
+use futures::io::AsyncRead;
 use sha2::{Digest as _, Sha256};
 
 use super::{Blobs, Service};
@@ -15,7 +19,9 @@ use crate::id::{
 };
 use crate::plan::{Limits, Metered, Month, Usage};
 use crate::policy::{Capability, Grant, Membership};
-use crate::ports::{BlobKey, Clock, IdGenerator, Repository, TokenGenerator, Transaction};
+use crate::ports::{
+    BlobKey, BlobReader, Clock, Content, IdGenerator, Repository, TokenGenerator, Transaction,
+};
 use crate::resource::{
     ContentType, Credentials, Investigation, NewResource, Pin, ReportRun, Resource, ResourceKind,
     ResourceName, ResourcePatch, Schedule, Text,
@@ -93,24 +99,23 @@ where
     }
 
     /// Limits and usage at `now`, for a decision metered by `metered`.
-    /// Usage is counted only when the plan limits that quantity: counting is
-    /// the costly read of a create, and an unlimited quantity needs none.
+    /// Usage is counted only when the plan limits one of those quantities:
+    /// counting is the costly read of a create, and unlimited ones need none.
     async fn quota_of(
         &self,
         tx: &mut Box<dyn Transaction>,
         scope: &Scope,
-        metered: Option<Metered>,
+        metered: &[Metered],
         now: DateTime<Utc>,
     ) -> Result<(Limits, Usage), Error> {
         let Some(org) = &scope.organization else {
             return Ok((Limits::default(), Usage::default()));
         };
         let limits = self.settings.catalog.limits_of(&org.plan);
-        let usage = match metered {
-            Some(metered) if limits.of(metered).is_some() => {
-                tx.usage(org.id, Month::of(now)).await?
-            }
-            _ => Usage::default(),
+        let usage = if metered.iter().any(|m| limits.of(*m).is_some()) {
+            tx.usage(org.id, Month::of(now)).await?
+        } else {
+            Usage::default()
         };
         Ok((limits, usage))
     }
@@ -139,7 +144,7 @@ where
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             let now = self.clock.now();
             let (limits, usage) = self
-                .quota_of(&mut tx, &scope, input.kind().metered(), now)
+                .quota_of(&mut tx, &scope, metered_by(input), now)
                 .await?;
             let connections =
                 Self::connections_for(&mut tx, organization, input.connection_ids()).await?;
@@ -177,61 +182,118 @@ where
         self.create_in(actor, organization, id, &input).await
     }
 
-    /// Uploads a knowledge file (`upload_knowledge_files`). The capability
-    /// is checked before the content is stored; the content is stored
-    /// before the row is committed, and erased again if the commit fails.
+    /// Uploads a knowledge file (`upload_knowledge_files`), streaming its
+    /// content to the blob store, never holding it whole; `content` is read
+    /// to its end, at most `max_bytes` of it ([`Error::PayloadTooLarge`]
+    /// past that).
+    ///
+    /// The capability and a quota already reached are checked before any
+    /// content is read. The content is staged where no reader sees it, its
+    /// size and SHA-256 computed as it passes; the file is then decided on
+    /// with them, in the organization's lock, so that concurrent uploads
+    /// cannot pass the quota together (D10). Only a file decided on is
+    /// published, just before its row is committed; whatever is refused or
+    /// fails leaves no row and no blob.
     pub async fn upload_knowledge_file(
         &self,
         actor: UserId,
         organization: OrganizationId,
         name: ResourceName,
         content_type: ContentType,
-        content: Vec<u8>,
+        content: &mut dyn Content,
+        max_bytes: u64,
     ) -> Result<Resource, Error> {
         let blobs = self.blobs()?;
         {
             let mut tx = self.repository.read().await?;
             let scope = Scope::read(&mut tx, organization, actor).await?;
-            scope.access().grant(Capability::UploadKnowledgeFiles)?;
+            let (limits, usage) = self
+                .quota_of(&mut tx, &scope, &FILE_QUOTAS, self.clock.now())
+                .await?;
+            decide::start_upload(
+                scope.access(),
+                Quota {
+                    limits: &limits,
+                    usage: &usage,
+                },
+            )?;
         }
+        let mut metering = Metering::new(content, max_bytes);
+        let staged = blobs.0.stage(&mut metering).await;
+        // The client's side of a failure is told as such (too large, broken
+        // off), whatever the store made of it.
+        if let Some(stop) = metering.stop.take() {
+            if let Ok(staged) = &staged {
+                let _ = blobs.0.discard(staged).await;
+            }
+            return Err(stop.into_error(max_bytes));
+        }
+        let staged = staged?;
+        let (size_bytes, sha256) = metering.finish();
         let id = ResourceId::from_uuid(self.ids.new_id());
+        let key = Blobs::key(organization, id);
         let input = NewResource::KnowledgeFile {
             name,
             content_type,
-            size_bytes: content.len() as u64,
-            sha256: hex(&Sha256::digest(&content)),
+            size_bytes,
+            sha256,
         };
-        let key = Blobs::key(organization, id);
-        blobs.0.put(key, content).await?;
-        let created = self.create_in(actor, organization, id, &input).await;
-        if created.is_err() {
-            // Nothing refers to it: the row was not committed.
-            let _ = blobs.0.delete(key).await;
-        }
+        let created = retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let now = self.clock.now();
+            let (limits, usage) = self.quota_of(&mut tx, &scope, &FILE_QUOTAS, now).await?;
+            let decision = decide::create_resource(
+                scope.access(),
+                Quota {
+                    limits: &limits,
+                    usage: &usage,
+                },
+                &[],
+                input.clone(),
+                id,
+                now,
+            )?;
+            let (changes, file) = decision.into_parts();
+            for change in &changes {
+                tx.apply(change).await?;
+            }
+            // Published last, so that a row never commits without its
+            // content; erased again when the commit fails.
+            blobs.0.publish(&staged, key).await?;
+            if let Err(error) = tx.commit().await {
+                let _ = blobs.0.delete(key).await;
+                return Err(Error::Store(error));
+            }
+            Ok(file)
+        });
+        // Published or refused, the staged copy has served; one left behind
+        // by a failure here is swept away by the store.
+        let _ = blobs.0.discard(&staged).await;
         created
     }
 
-    /// The content of a knowledge file (`view_resources`).
+    /// The content of a knowledge file (`view_resources`), to read in chunks.
     pub async fn knowledge_file_content(
         &self,
         actor: UserId,
         organization: OrganizationId,
         id: ResourceId,
-    ) -> Result<(Resource, Vec<u8>), Error> {
+    ) -> Result<(Resource, BlobReader), Error> {
         let file = self
             .resource(actor, organization, ResourceKind::KnowledgeFile, id)
             .await?;
-        let bytes = self
+        let content = self
             .blobs()?
             .0
-            .get(Blobs::key(organization, id))
+            .open(Blobs::key(organization, id))
             .await?
             .ok_or_else(|| {
                 Error::Store(StoreError::other(std::io::Error::other(format!(
                     "the content of knowledge file `{id}` is missing from the blob store"
                 ))))
             })?;
-        Ok((file, bytes))
+        Ok((file, content))
     }
 
     /// The organization's resources of a kind, oldest first (`view_resources`).
@@ -530,7 +592,7 @@ where
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             let now = self.clock.now();
             let (limits, usage) = self
-                .quota_of(&mut tx, &scope, Some(Metered::ChatMessagesPerMonth), now)
+                .quota_of(&mut tx, &scope, &[Metered::ChatMessagesPerMonth], now)
                 .await?;
             let found = tx.chat(organization, chat).await?;
             let decision = decide::send_chat_message(
@@ -599,6 +661,101 @@ where
         let scope = Scope::read(&mut tx, organization, actor).await?;
         scope.access().grant(Capability::RunInvestigations)?;
         Ok(tx.investigations(organization, actor).await?)
+    }
+}
+
+/// The quotas a knowledge file counts toward.
+const FILE_QUOTAS: [Metered; 2] = [Metered::KnowledgeFiles, Metered::StorageBytes];
+
+/// The quotas that creating `input` counts toward.
+fn metered_by(input: &NewResource) -> &'static [Metered] {
+    match input.kind() {
+        ResourceKind::Agent => &[Metered::Agents],
+        ResourceKind::Connection => &[Metered::Connections],
+        ResourceKind::Report => &[Metered::Reports],
+        ResourceKind::KnowledgeFile => &FILE_QUOTAS,
+    }
+}
+
+/// Why an upload's content stopped before its end.
+#[derive(Debug)]
+enum Stop {
+    TooLarge,
+    Broken(String),
+}
+
+impl Stop {
+    fn into_error(self, max_bytes: u64) -> Error {
+        match self {
+            Self::TooLarge => Error::PayloadTooLarge { limit: max_bytes },
+            Self::Broken(why) => Error::UploadBroken(why),
+        }
+    }
+}
+
+/// An upload's content on its way to the blob store: counted and hashed as
+/// it passes, and stopped as soon as it is one byte past `max`, so that an
+/// oversized upload is never read further.
+struct Metering<'a> {
+    content: &'a mut dyn Content,
+    max: u64,
+    size: u64,
+    digest: Sha256,
+    stop: Option<Stop>,
+}
+
+impl<'a> Metering<'a> {
+    fn new(content: &'a mut dyn Content, max: u64) -> Self {
+        Self {
+            content,
+            max,
+            size: 0,
+            digest: Sha256::new(),
+            stop: None,
+        }
+    }
+
+    /// The size and the SHA-256 (lower-case hex) of what passed.
+    fn finish(self) -> (u64, String) {
+        (self.size, hex(&self.digest.finalize()))
+    }
+}
+
+impl AsyncRead for Metering<'_> {
+    fn poll_read(
+        self: Pinned<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.stop.is_some() {
+            return Poll::Ready(Err(std::io::Error::other("the upload was stopped")));
+        }
+        // Never ask for more than one byte past the limit.
+        let room = this.max.saturating_sub(this.size).saturating_add(1);
+        let len = usize::try_from(room).map_or(buf.len(), |room| room.min(buf.len()));
+        let Some(window) = buf.get_mut(..len) else {
+            return Poll::Ready(Ok(0));
+        };
+        match Pinned::new(&mut *this.content).poll_read(cx, window) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(error)) => {
+                this.stop = Some(Stop::Broken(error.to_string()));
+                Poll::Ready(Err(error))
+            }
+            Poll::Ready(Ok(read)) => {
+                this.size = this.size.saturating_add(read as u64);
+                if this.size > this.max {
+                    this.stop = Some(Stop::TooLarge);
+                    return Poll::Ready(Err(std::io::Error::other(format!(
+                        "the upload is larger than {} bytes",
+                        this.max
+                    ))));
+                }
+                this.digest.update(window.get(..read).unwrap_or_default());
+                Poll::Ready(Ok(read))
+            }
+        }
     }
 }
 

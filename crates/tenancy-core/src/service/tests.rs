@@ -401,3 +401,74 @@ fn a_host_reads_credentials_without_writing_and_checks_the_grant_again() {
     // Removed since the grant was made: the very next read is refused (D12).
     assert_eq!(read().unwrap_err().code(), "not_found");
 }
+
+/// A plan change's snapshot: the organization locked, then read, and for a
+/// member their membership.
+fn plan_snapshot(tx: &mut MockTransaction, seq: &mut Sequence, member: Option<Role>) {
+    tx.expect_lock_organization()
+        .withf(|id| *id == acme().id)
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(()));
+    tx.expect_organization()
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(Some(acme())));
+    match member {
+        Some(role) => {
+            tx.expect_membership()
+                .times(1)
+                .in_sequence(seq)
+                .returning(move |_, _| Ok(Some(membership(role))));
+        }
+        None => {
+            tx.expect_membership().never();
+        }
+    }
+}
+
+#[test]
+fn the_host_sets_any_plan_without_reading_a_membership() {
+    let mut tx = MockTransaction::new();
+    let mut seq = Sequence::new();
+    plan_snapshot(&mut tx, &mut seq, None);
+    tx.expect_usage()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(Usage::default()));
+    tx.expect_apply()
+        .withf(|change| {
+            matches!(change, Change::ChangePlan { plan, .. } if plan.as_str() == "enterprise")
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    tx.expect_commit()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|| Ok(()));
+    let billing = futures::executor::block_on(service(repository_of(vec![tx])).change_plan(
+        PlanChanger::Host,
+        acme().id,
+        PlanId::new("enterprise"),
+    ))
+    .unwrap();
+    assert_eq!(billing.plan.as_str(), "enterprise");
+    assert_eq!(billing.limits, crate::plan::Limits::UNLIMITED);
+}
+
+#[test]
+fn a_member_picking_a_closed_plan_writes_nothing() {
+    let mut tx = MockTransaction::new();
+    let mut seq = Sequence::new();
+    plan_snapshot(&mut tx, &mut seq, Some(Role::Owner));
+    tx.expect_apply().never();
+    tx.expect_commit().never();
+    let error = futures::executor::block_on(service(repository_of(vec![tx])).change_plan(
+        PlanChanger::Member(ann().id),
+        acme().id,
+        PlanId::new("enterprise"),
+    ))
+    .unwrap_err();
+    assert_eq!(error.code(), "plan_not_selectable");
+}

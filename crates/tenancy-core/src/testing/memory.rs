@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::io::AsyncReadExt as _;
 use zeroize::Zeroizing;
 
 use crate::decide::Change;
@@ -28,8 +29,11 @@ use crate::id::{
 };
 use crate::plan::{Month, Usage};
 use crate::policy::{Membership, Role};
-use crate::ports::{BlobKey, BlobStore, MailOutbox, QueuedMail, Repository, Transaction, WorkerId};
-use crate::resource::{Credentials, Investigation, Pin, ReportRun};
+use crate::ports::{
+    BlobKey, BlobReader, BlobStore, Incoming, MailOutbox, QueuedMail, Repository, StagedBlob,
+    Transaction, WorkerId,
+};
+use crate::resource::{Credentials, Details, Investigation, Pin, ReportRun};
 use crate::token::TokenHash;
 use crate::value::{EmailAddress, PasswordHash};
 
@@ -356,10 +360,22 @@ impl Transaction for MemoryTransaction {
                 .filter(|r| r.kind() == kind)
                 .count() as u64
         };
+        let storage_bytes = self
+            .state
+            .resources
+            .values()
+            .filter_map(|stored| stored.live_in(organization))
+            .map(|r| match &r.details {
+                Details::KnowledgeFile(file) => file.size_bytes,
+                _ => 0,
+            })
+            .fold(0_u64, u64::saturating_add);
         Ok(Usage {
             agents: count(ResourceKind::Agent),
             connections: count(ResourceKind::Connection),
             reports: count(ResourceKind::Report),
+            knowledge_files: count(ResourceKind::KnowledgeFile),
+            storage_bytes,
             chat_messages_this_month: self
                 .state
                 .messages
@@ -945,9 +961,17 @@ impl MailOutbox for MemoryRepository {
     }
 }
 
-/// Knowledge files' contents in memory; clones share them.
+/// Knowledge files' contents in memory; clones share them. Staged blobs are
+/// kept apart from published ones, so that tests see what an upload left.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryBlobs(Arc<Mutex<HashMap<BlobKey, Vec<u8>>>>);
+pub struct MemoryBlobs(Arc<Mutex<Blobs>>);
+
+#[derive(Debug, Default)]
+struct Blobs {
+    published: HashMap<BlobKey, Vec<u8>>,
+    staged: HashMap<String, Vec<u8>>,
+    staged_so_far: u64,
+}
 
 impl MemoryBlobs {
     /// An empty blob store.
@@ -955,39 +979,79 @@ impl MemoryBlobs {
         Self::default()
     }
 
-    /// The keys stored, in no particular order.
+    /// The keys published, in no particular order.
     pub fn keys(&self) -> Vec<BlobKey> {
-        self.lock().keys().copied().collect()
+        self.lock().published.keys().copied().collect()
     }
 
-    /// How many blobs are stored.
+    /// The content published under a key.
+    pub fn content(&self, key: BlobKey) -> Option<Vec<u8>> {
+        self.lock().published.get(&key).cloned()
+    }
+
+    /// How many blobs are published.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().published.len()
     }
 
-    /// Whether nothing is stored.
+    /// How many blobs are staged and not yet discarded.
+    pub fn staged(&self) -> usize {
+        self.lock().staged.len()
+    }
+
+    /// Whether nothing is stored, published or staged.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        let blobs = self.lock();
+        blobs.published.is_empty() && blobs.staged.is_empty()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BlobKey, Vec<u8>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Blobs> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 #[async_trait]
 impl BlobStore for MemoryBlobs {
-    async fn put(&self, key: BlobKey, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.lock().insert(key, bytes);
+    async fn stage<'a>(&self, content: &'a mut Incoming<'a>) -> Result<StagedBlob, StoreError> {
+        let mut bytes = Vec::new();
+        content
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(StoreError::other)?;
+        let mut blobs = self.lock();
+        blobs.staged_so_far += 1;
+        let name = format!("staged-{}", blobs.staged_so_far);
+        blobs.staged.insert(name.clone(), bytes);
+        Ok(StagedBlob::new(name))
+    }
+
+    async fn publish(&self, staged: &StagedBlob, key: BlobKey) -> Result<(), StoreError> {
+        let mut blobs = self.lock();
+        let bytes = blobs
+            .staged
+            .get(staged.name())
+            .cloned()
+            .ok_or_else(|| StoreError::other(format!("no staged blob `{}`", staged.name())))?;
+        blobs.published.insert(key, bytes);
         Ok(())
     }
 
-    async fn get(&self, key: BlobKey) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.lock().get(&key).cloned())
+    async fn discard(&self, staged: &StagedBlob) -> Result<(), StoreError> {
+        self.lock().staged.remove(staged.name());
+        Ok(())
+    }
+
+    async fn open(&self, key: BlobKey) -> Result<Option<BlobReader>, StoreError> {
+        Ok(self
+            .lock()
+            .published
+            .get(&key)
+            .cloned()
+            .map(|bytes| Box::new(futures::io::Cursor::new(bytes)) as BlobReader))
     }
 
     async fn delete(&self, key: BlobKey) -> Result<(), StoreError> {
-        self.lock().remove(&key);
+        self.lock().published.remove(&key);
         Ok(())
     }
 }

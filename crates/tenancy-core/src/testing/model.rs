@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::decide::InvitationOutcome;
+use crate::decide::{InvitationOutcome, PlanChanger};
 use crate::entity::{ChatSubject, InvitationStatus, MailContent, ResourceKind};
 use crate::error::Error;
 use crate::id::{
@@ -50,25 +50,40 @@ pub fn start_time() -> DateTime<Utc> {
         - Duration::days(3)
 }
 
-/// A catalog with small limits, so that random sequences reach them.
+/// A catalog with small limits, so that random sequences reach them; like
+/// the built-in one, `enterprise` is not self-serve.
 pub fn catalog() -> PlanCatalog {
-    let plan = |id: &str, limits: [Option<u64>; 4]| Plan {
+    let plan = |id: &str, self_serve: bool, limits: [Option<u64>; 6]| Plan {
         id: PlanId::new(id),
         name: id.to_owned(),
+        self_serve,
         limits: Limits {
             agents: limits[0],
             connections: limits[1],
             reports: limits[2],
             chat_messages_per_month: limits[3],
+            knowledge_files: limits[4],
+            storage_bytes: limits[5],
         },
     };
     PlanCatalog::new(vec![
-        plan("free", [Some(2), Some(1), Some(3), Some(4)]),
-        plan("pro", [Some(4), Some(3), Some(5), Some(8)]),
-        plan("enterprise", [None; 4]),
+        plan(
+            "free",
+            true,
+            [Some(2), Some(1), Some(3), Some(4), Some(2), Some(64)],
+        ),
+        plan(
+            "pro",
+            true,
+            [Some(4), Some(3), Some(5), Some(8), Some(4), Some(256)],
+        ),
+        plan("enterprise", false, [None; 6]),
     ])
     .unwrap_or_default()
 }
+
+/// The plans that members may pick themselves.
+const SELF_SERVE: [&str; 2] = ["free", "pro"];
 
 /// The role an invitation asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,10 +151,12 @@ pub enum Op {
         user: usize,
         org: usize,
     },
+    /// A member's change of plan, or with `host` the host's billing system's.
     ChangePlan {
         actor: usize,
         org: usize,
         plan: usize,
+        host: bool,
     },
     /// Creates an agent, a connection or a report (knowledge files need a
     /// blob store and count toward no quota). An agent names `connection`
@@ -232,7 +249,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (i(), i(), i()).prop_map(|(actor, org, invitation)| Op::Revoke { actor, org, invitation }),
         2 => (who(), i(), i()).prop_map(|(actor, org, member)| Op::Remove { actor, org, member }),
         2 => (i(), i()).prop_map(|(user, org)| Op::Switch { user, org }),
-        1 => (i(), i(), i()).prop_map(|(actor, org, plan)| Op::ChangePlan { actor, org, plan }),
+        1 => (i(), i(), i(), proptest::bool::weighted(0.25))
+            .prop_map(|(actor, org, plan, host)| Op::ChangePlan { actor, org, plan, host }),
         5 => (who(), i(), super::strategies::resource_kind(), proptest::option::weighted(0.4, i()))
             .prop_map(|(actor, org, kind, connection)| Op::CreateResource { actor, org, kind, connection }),
         3 => (proptest::option::weighted(0.4, i()), i(), elsewhere())
@@ -321,7 +339,7 @@ fn metered(kind: ResourceKind) -> Option<Metered> {
         ResourceKind::Agent => Some(Metered::Agents),
         ResourceKind::Connection => Some(Metered::Connections),
         ResourceKind::Report => Some(Metered::Reports),
-        ResourceKind::KnowledgeFile => None,
+        ResourceKind::KnowledgeFile => Some(Metered::KnowledgeFiles),
     }
 }
 
@@ -1040,26 +1058,39 @@ where
                 }
                 Ok(Some(o))
             }
-            Op::ChangePlan { actor, org, plan } => {
+            Op::ChangePlan {
+                actor,
+                org,
+                plan,
+                host,
+            } => {
                 if users == 0 || orgs == 0 {
                     return Ok(None);
                 }
                 let (a, o) = (actor % users, org % orgs);
                 let plan = PLANS[plan % PLANS.len()];
-                let expected = self.model.require(a, o, Capability::ManageBilling).and({
-                    if plan == "platinum" {
-                        Err("validation_failed")
-                    } else {
-                        Ok(())
-                    }
+                // The host needs no membership; a member needs the
+                // capability, then a known plan, then a self-serve one.
+                let access = if host {
+                    Ok(())
+                } else {
+                    self.model.require(a, o, Capability::ManageBilling)
+                };
+                let expected = access.and(if plan == "platinum" {
+                    Err("validation_failed")
+                } else if !host && !SELF_SERVE.contains(&plan) {
+                    Err("plan_not_selectable")
+                } else {
+                    Ok(())
                 });
+                let by = if host {
+                    PlanChanger::Host
+                } else {
+                    PlanChanger::Member(self.model.users[a].id)
+                };
                 let result = self
                     .service
-                    .change_plan(
-                        self.model.users[a].id,
-                        self.model.orgs[o].id,
-                        PlanId::new(plan),
-                    )
+                    .change_plan(by, self.model.orgs[o].id, PlanId::new(plan))
                     .await;
                 compare("change plan", expected, code(&result))?;
                 if expected.is_ok() {
@@ -2044,12 +2075,17 @@ where
                 billing.usage.connections,
                 billing.usage.reports,
                 billing.usage.chat_messages_this_month,
+                billing.usage.knowledge_files,
+                billing.usage.storage_bytes,
             ];
+            // The harness uploads no knowledge files: none, and no bytes.
             let expected_usage = [
                 count(ResourceKind::Agent),
                 count(ResourceKind::Connection),
                 count(ResourceKind::Report),
                 org.messages.get(&Month::of(now)).copied().unwrap_or(0),
+                count(ResourceKind::KnowledgeFile),
+                0,
             ];
             ensure!(
                 billing.plan.as_str() == org.plan && usage == expected_usage,

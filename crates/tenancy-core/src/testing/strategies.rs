@@ -76,8 +76,8 @@ pub fn capability() -> impl Strategy<Value = Capability> {
     select(Capability::ALL.to_vec())
 }
 
-/// Any resource kind that counts toward a quota (not knowledge files, which
-/// also need a blob store to be created).
+/// Any resource kind created from a body alone (not knowledge files, which
+/// come with their content and need a blob store).
 pub fn resource_kind() -> impl Strategy<Value = ResourceKind> {
     select(ResourceKind::METERED.to_vec())
 }

@@ -330,6 +330,21 @@ pub(crate) fn cases() -> Vec<Case> {
             |_| Some(json!({"plan": "pro"})),
             member_op!(200, 403),
         ),
+        // Only the host's billing system sets a plan that is not self-serve.
+        case(
+            Method::PUT,
+            "/v1/organizations/{org_id}/billing/plan",
+            |_| Some(json!({"plan": "enterprise"})),
+            member_op!(403, 403),
+        ),
+        Case {
+            method: Method::PUT,
+            template: "/v1/organizations/{org_id}/billing/plan",
+            body: |_| Some(json!({"plan": "enterprise"})),
+            service: true,
+            upload: false,
+            expect: |_| 200,
+        },
         // A user's session is not the service token: everyone gets 401.
         case(
             Method::POST,

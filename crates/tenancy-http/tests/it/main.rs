@@ -16,5 +16,6 @@ mod errors;
 mod flows;
 mod limits;
 mod openapi;
+mod plans;
 mod resources;
 mod support;

@@ -147,7 +147,7 @@ async fn quotas_count_existing_resources_and_billing_reports_them() {
         .await
         .problem(404, "not_found");
     t.create("agents", json!({"name": "Replacement"})).await;
-    // Knowledge files count toward nothing.
+    // Knowledge files count toward their own quotas, not the agents'.
     for i in 0..4 {
         t.app
             .upload(
@@ -155,11 +155,29 @@ async fn quotas_count_existing_resources_and_billing_reports_them() {
                 Some(&t.owner.token),
                 &format!("f{i}.txt"),
                 "text/plain",
-                b"x".to_vec(),
+                b"xy".to_vec(),
             )
             .await
             .expect(201);
     }
+    let usage = t
+        .app
+        .get(&format!("{}/billing", t.base), Some(&t.owner.token))
+        .await
+        .expect(200)
+        .json()["usage"]
+        .clone();
+    assert_eq!(
+        usage,
+        json!({
+            "agents": 3,
+            "connections": 0,
+            "reports": 0,
+            "chat_messages_this_month": 0,
+            "knowledge_files": 4,
+            "storage_bytes": 8
+        })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -615,6 +633,12 @@ async fn oversized_uploads_get_413_and_store_nothing() {
         )
         .await
         .problem(413, "payload_too_large");
+    // Nothing of it stays, not even staged.
+    let leftovers: Vec<_> = std::fs::read_dir(t.app.blob_dir().join(".staging"))
+        .map(|dir| dir.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!t.app.blob_dir().join(&t.owner.org).exists());
     let just_right = vec![b'a'; usize::try_from(MAX_UPLOAD_BYTES).unwrap()];
     t.app
         .upload(

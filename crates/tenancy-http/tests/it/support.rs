@@ -190,6 +190,11 @@ impl TestApp {
         bytes
     }
 
+    /// The folder of the knowledge files' contents.
+    pub fn blob_dir(&self) -> std::path::PathBuf {
+        self.path.with_extension("blobs")
+    }
+
     /// A multipart upload of one part named `file`.
     pub async fn upload(
         &self,
@@ -304,6 +309,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.blob_dir());
         for suffix in ["", "-wal", "-shm"] {
             let mut file = self.path.clone().into_os_string();
             file.push(suffix);

@@ -2,6 +2,7 @@
 //! whatever the interleaving, the invariants hold and nothing surfaces as an
 //! internal error.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use futures::future::join_all;
@@ -9,12 +10,13 @@ use tenancy_core::entity::MailContent;
 use tenancy_core::plan::{Limits, Plan, PlanCatalog, PlanId};
 use tenancy_core::ports::MailOutbox;
 use tenancy_core::resource::{
-    ConnectionType, Credentials, Definition, Description, NewResource, ResourceKind, ResourceName,
-    Text,
+    ConnectionType, ContentType, Credentials, Definition, Description, NewResource, ResourceKind,
+    ResourceName, Text,
 };
 use tenancy_core::service::{ChatRequest, Settings};
 use tenancy_core::value::EmailAddress;
 use tenancy_core::{Error, OrganizationId, UserId};
+use tenancy_store::FsBlobs;
 
 use crate::support::{LiveService, TestDb, backends, live};
 
@@ -58,6 +60,10 @@ fn no_internal_errors<T>(results: &[Result<T, Error>]) {
 }
 
 fn run(test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
+    run_rounds(ROUNDS, test);
+}
+
+fn run_rounds(rounds: usize, test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -67,7 +73,7 @@ fn run(test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
         for backend in backends() {
             let db = Arc::new(TestDb::new(backend).await);
             let service = live(&db.store, settings());
-            for round in 0..ROUNDS {
+            for round in 0..rounds {
                 test(Arc::clone(&db), service.clone(), round).await;
             }
             Arc::into_inner(db).unwrap().remove().await;
@@ -75,16 +81,19 @@ fn run(test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
     });
 }
 
-/// The free plan allows 3 of everything.
+/// The free plan allows 3 of everything, and 10 bytes of knowledge files.
 fn settings() -> Settings {
-    let plan = |id: &str, agents| Plan {
+    let plan = |id: &str, agents: Option<u64>| Plan {
         id: PlanId::new(id),
         name: id.into(),
+        self_serve: true,
         limits: Limits {
             agents,
             connections: agents,
             reports: agents,
             chat_messages_per_month: agents,
+            knowledge_files: agents,
+            storage_bytes: agents.map(|_| 10),
         },
     };
     Settings {
@@ -222,6 +231,90 @@ fn fifty_concurrent_creates_at_a_limit_of_three_leave_three() {
             None => usage.chat_messages_this_month,
         };
         assert_eq!(used, 3, "round {round} ({kind:?})");
+    });
+}
+
+/// The files under a folder and its subfolders.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// 20 concurrent uploads at the free plan's limits of 3 files and 10 bytes
+/// (D10), each checked in the organization's lock: 1-byte files stop at
+/// the count (3 stored), 4-byte files at the bytes (2 stored, 8 bytes).
+/// The rest are `quota_exceeded` and leave no row and no file, staged or
+/// published.
+#[test]
+fn twenty_concurrent_uploads_at_the_file_and_byte_limits_never_overshoot() {
+    run_rounds(20, async |_db, service, round| {
+        let dir = std::env::temp_dir().join(format!("tenancy-race-{}", uuid::Uuid::now_v7()));
+        let blobs = FsBlobs::new(&dir);
+        let service = service.with_blobs(Arc::new(blobs.clone()));
+        let (owner, org) = sign_up(&service, email(round, "owner")).await;
+        let (size, stored) = if round % 2 == 0 { (1, 3) } else { (4, 2) };
+        let results: Vec<Result<(), Error>> = join_all((0..20).map(|i| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let mut content = futures::io::Cursor::new(vec![b'x'; size]);
+                service
+                    .upload_knowledge_file(
+                        owner,
+                        org,
+                        ResourceName::parse(&format!("file {i}.txt")).unwrap(),
+                        ContentType::parse("text/plain").unwrap(),
+                        &mut content,
+                        1024,
+                    )
+                    .await
+                    .map(drop)
+            })
+        }))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+        no_internal_errors(&results);
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            stored,
+            "round {round}: {results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| e.code() == "quota_exceeded")
+        );
+        let usage = service.billing(owner, org).await.unwrap().usage;
+        assert_eq!(
+            (usage.knowledge_files, usage.storage_bytes),
+            (stored as u64, (stored * size) as u64),
+            "round {round}"
+        );
+        let files = service
+            .resources(owner, org, ResourceKind::KnowledgeFile)
+            .await
+            .unwrap();
+        assert_eq!(files.len(), stored);
+        // Exactly the stored files' contents are on disk, none staged.
+        let mut on_disk = files_under(&dir);
+        on_disk.sort();
+        let mut expected: Vec<_> = files
+            .iter()
+            .map(|f| dir.join(org.to_string()).join(f.id.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(on_disk, expected, "round {round}");
+        std::fs::remove_dir_all(&dir).unwrap();
     });
 }
 
