@@ -1200,7 +1200,20 @@ const QUANTITIES = [
   ['connections', 'connections', 'Connections'],
   ['reports', 'reports', 'Reports'],
   ['chat_messages_per_month', 'chat_messages_this_month', 'Chat messages this month'],
+  ['knowledge_files', 'knowledge_files', 'Knowledge files'],
+  ['storage_bytes', 'storage_bytes', 'Storage', formatBytes],
 ];
+
+function formatBytes(bytes) {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
 
 async function billingTab(context, panel) {
   const base = `/v1/organizations/${context.organization.id}/billing`;
@@ -1209,19 +1222,22 @@ async function billingTab(context, panel) {
     return;
   }
   const current = plans.find((p) => p.id === billing.plan);
+  // Members may pick the self-serve plans only; the others are set by the
+  // provider's billing system. The current plan stays listed either way.
+  const choices = plans.filter((p) => p.self_serve || p.id === billing.plan);
   append(panel, [
     h('h2', {}, 'Plan'),
     h('p', {}, 'This organization is on the ', h('span', { class: 'plan-name', id: 'plan-name' }, current ? current.name : billing.plan),
       ' plan. Each organization has its own plan; its members share its limits.'),
     form({ id: 'plan-form', class: 'inline-form', 'aria-label': 'Change plan' }, [
-      field('Switch to', { name: 'plan', tag: 'select', id: 'plan-select', options: plans.map((p) => [p.id, p.name]) }),
+      field('Switch to', { name: 'plan', tag: 'select', id: 'plan-select', options: choices.map((p) => [p.id, p.name]) }),
       gate(h('button', { type: 'submit', id: 'change-plan' }, 'Change plan'), can(context, 'manage_billing')),
     ], async (data) => {
       await guarded(() => api('PUT', `${base}/plan`, { plan: data.get('plan') }));
       navigate('/settings/billing', { replace: true });
     }),
     h('h2', {}, 'Usage'),
-    QUANTITIES.map(([limitKey, usageKey, title]) => {
+    QUANTITIES.map(([limitKey, usageKey, title, format = String]) => {
       const used = billing.usage[usageKey];
       const limit = billing.limits[limitKey];
       const id = `usage-${usageKey}`;
@@ -1230,7 +1246,7 @@ async function billingTab(context, panel) {
         limit === null
           ? h('span', { class: 'muted' }, 'unlimited')
           : h('progress', { max: limit, value: Math.min(used, limit), 'aria-labelledby': `${id}-label` }),
-        h('span', { class: 'figure' }, limit === null ? `${used}` : `${used} of ${limit}`));
+        h('span', { class: 'figure' }, limit === null ? format(used) : `${format(used)} of ${format(limit)}`));
     }),
   ]);
   const select = panel.querySelector('#plan-select');

@@ -357,6 +357,15 @@ fn seed_story(kind: Kind) {
     assert_eq!(owner.find("#plan-name").text(), "Free");
     assert!(owner.find("#usage-agents").text().contains("1 of 3"));
     assert!(owner.exists("#usage-agents progress"));
+    assert!(
+        owner
+            .find("#usage-storage_bytes")
+            .text()
+            .contains("of 100 MiB")
+    );
+    // Only the self-serve plans are offered: enterprise is set by the host.
+    assert!(owner.exists("#plan-select option[value=pro]"));
+    assert!(!owner.exists("#plan-select option[value=enterprise]"));
     owner.screenshot(&shots.join("settings-billing.png"));
     // Each organization has its own plan: upgrading Acme raises its limits.
     owner.script("document.getElementById('plan-select').value = 'pro'", &[]);
