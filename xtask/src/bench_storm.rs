@@ -231,6 +231,9 @@ struct Running {
 
 impl Running {
     fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status();

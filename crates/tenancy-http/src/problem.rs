@@ -158,7 +158,7 @@ impl ApiError {
         detail: impl Into<String>,
         errors: Option<Vec<FieldError>>,
     ) -> Self {
-        let problem = ProblemJson(Box::new(Problem {
+        Self::of(Problem {
             kind: format!("urn:tenancy:problem:{code}"),
             title: title(status).to_owned(),
             status,
@@ -166,7 +166,13 @@ impl ApiError {
             detail: detail.into(),
             errors,
             retry_after: None,
-        }));
+        })
+    }
+
+    /// The variant of a problem's status.
+    fn of(problem: Problem) -> Self {
+        let status = problem.status;
+        let problem = ProblemJson(Box::new(problem));
         match status {
             400 => Self::BadRequest(problem),
             401 => Self::Unauthorized(problem),
@@ -187,27 +193,9 @@ impl ApiError {
     /// A refusal that lasts a while (429 `rate_limited`, 503 `unavailable`),
     /// with `Retry-After: seconds`.
     pub fn retry_later(status: u16, code: &str, detail: impl Into<String>, seconds: u64) -> Self {
-        let mut error = Self::new(status, code, detail);
-        error.set_retry_after(seconds);
-        error
-    }
-
-    fn set_retry_after(&mut self, seconds: u64) {
-        match self {
-            Self::BadRequest(p)
-            | Self::Unauthorized(p)
-            | Self::PaymentRequired(p)
-            | Self::Forbidden(p)
-            | Self::NotFound(p)
-            | Self::MethodNotAllowed(p)
-            | Self::Conflict(p)
-            | Self::Gone(p)
-            | Self::PayloadTooLarge(p)
-            | Self::Unprocessable(p)
-            | Self::TooManyRequests(p)
-            | Self::Internal(p)
-            | Self::Unavailable(p) => p.0.retry_after = Some(seconds),
-        }
+        let mut problem = Self::new(status, code, detail).problem().clone();
+        problem.retry_after = Some(seconds);
+        Self::of(problem)
     }
 
     /// `503 unavailable`: the database does not answer.

@@ -8,16 +8,14 @@
 //! The windows are real time here (a minute at least), far longer than the
 //! tests take, so no window slides under them; the HTTP tests move a clock.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::Database;
-use crate::support::{LIMIT_VARIABLES, Server, command};
+use crate::support::{LIMIT_VARIABLES, Response, Server, command, raw_request};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -30,26 +28,7 @@ fn with_default_limits(dir: &Path) -> Command {
     command
 }
 
-/// A response with its headers.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
+impl Response {
     /// Asserts 429 `rate_limited` with a `Retry-After` of 1 to `most`
     /// seconds.
     fn limited(&self, most: u64) {
@@ -70,49 +49,16 @@ fn send(
     token: Option<&str>,
     body: &Value,
     headers: &[(&str, &str)],
-) -> Reply {
+) -> Response {
     let body = serde_json::to_vec(body).unwrap();
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    // Bodies of problems and of the JSON answers here are never chunked.
-    Reply {
-        status,
+    raw_request(
+        addr,
+        "POST",
+        path,
+        token,
+        Some(("application/json", &body)),
         headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    )
 }
 
 fn sign_up(addr: SocketAddr, email: &str) -> Value {
@@ -127,7 +73,7 @@ fn sign_up(addr: SocketAddr, email: &str) -> Value {
     reply.json()
 }
 
-fn sign_in(addr: SocketAddr, email: &str, password: &str) -> Reply {
+fn sign_in(addr: SocketAddr, email: &str, password: &str) -> Response {
     send(
         addr,
         "/v1/auth/signin",
@@ -137,7 +83,7 @@ fn sign_in(addr: SocketAddr, email: &str, password: &str) -> Reply {
     )
 }
 
-fn invite(addr: SocketAddr, owner: &Value, email: &str) -> Reply {
+fn invite(addr: SocketAddr, owner: &Value, email: &str) -> Response {
     let org = owner["default_organization"]["id"].as_str().unwrap();
     send(
         addr,

@@ -7,7 +7,7 @@ use serde_json::json;
 use tenancy::plans::parse;
 use tenancy_core::plan::PlanId;
 
-use crate::support::{Server, request, upload};
+use crate::support::{Server, files_under, request, upload};
 
 const VALID: &str = r#"
 # Limits that are left out are unlimited; plans that do not say are not self-serve.
@@ -183,20 +183,6 @@ fn the_server_serves_the_plans_of_the_file() {
         .map(|p| p["self_serve"].as_bool().unwrap())
         .collect();
     assert_eq!(self_serve, [true, false, false]);
-}
-
-/// Every file under a folder and its subfolders.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
 }
 
 const SMALL: &str = r#"

@@ -275,6 +275,7 @@ pub(crate) fn upload(
         path,
         Some(token),
         Some((&format!("multipart/form-data; boundary={boundary}"), &body)),
+        &[],
     )
 }
 
@@ -293,16 +294,19 @@ pub(crate) fn request(
         path,
         token,
         body.as_deref().map(|b| ("application/json", b)),
+        &[],
     )
 }
 
-/// One HTTP/1.1 request on its own connection, with a body of a media type.
+/// One HTTP/1.1 request on its own connection, with a body of a media type
+/// and extra headers.
 pub(crate) fn raw_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: Option<(&str, &[u8])>,
+    extra: &[(&str, &str)],
 ) -> Response {
     let (content_type, body) = body.unwrap_or(("", &[]));
     let mut head = format!(
@@ -314,6 +318,9 @@ pub(crate) fn raw_request(
     }
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -657,4 +664,18 @@ pub(crate) fn psql(url: &str, sql: &str) {
         .status()
         .expect("psql runs");
     assert!(status.success(), "psql failed: {sql}");
+}
+
+/// Every file under a folder and its subfolders (not the folders).
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
