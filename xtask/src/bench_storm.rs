@@ -7,18 +7,15 @@
 //! so that the two stand side by side; without it the section quotes the figure of issue 12 for the build before it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bench_http::{Scratch, build_release, call, request};
+use crate::bench_http::{Scratch, Server, base64url, build_release, call, random_bytes, request};
 use crate::{Error, bench};
 
 const HEADING: &str = "## Sign-in storm";
@@ -29,15 +26,6 @@ const PASSWORD: &str = "correct horse battery";
 const BEFORE: &str = "1.7 GiB after 64 concurrent sign-ins, 4.1 GiB after 128 more (issue 12)";
 /// The server's peak resident memory the issue asks for.
 const TARGET_MIB: f64 = 160.0;
-
-/// The options that turn off the rate limits of sign-in: the storm comes from one address here, and stands for an
-/// attacker with many, whom those limits would not stop.
-const NO_AUTH_LIMITS: &[&str] = &[
-    "--auth-attempts-per-ip",
-    "0",
-    "--signin-failures-per-email",
-    "0",
-];
 
 pub fn run(args: &[String]) -> Result<(), Error> {
     let baseline = match args {
@@ -50,11 +38,8 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         }
     };
     let binary = build_release()?;
-    let current = storm(&binary, NO_AUTH_LIMITS)?;
-    let previous = baseline
-        .as_deref()
-        .map(|path| storm(path, &[]))
-        .transpose()?;
+    let current = storm(&binary)?;
+    let previous = baseline.as_deref().map(storm).transpose()?;
     let section = section(&current, previous.as_ref());
     println!("\n{section}");
     bench::write_section(&section, "cargo xtask bench storm")
@@ -74,9 +59,13 @@ struct Storm {
     max_ms: f64,
 }
 
-fn storm(binary: &Path, extra: &[&str]) -> Result<Storm, Error> {
+/// One storm against `binary` on SQLite. The benchmarks' server turns the rate limits off: the storm comes from one
+/// address here, and stands for an attacker with many, whom those limits would not stop.
+fn storm(binary: &Path) -> Result<Storm, Error> {
     let dir = Scratch::create()?;
-    let mut server = start(binary, &dir.0, extra)?;
+    let database = format!("sqlite://{}", dir.0.join("tenancy.db").display());
+    let service_token = base64url(&random_bytes::<32>()?);
+    let mut server = Server::start(binary, &database, &dir.0, &service_token)?;
     let addr = server.addr;
     call(
         addr,
@@ -134,7 +123,7 @@ fn storm(binary: &Path, extra: &[&str]) -> Result<Storm, Error> {
     let peak_rss_mib = rss_mib(server.pid, "VmHWM:")?;
     thread::sleep(Duration::from_secs(1));
     let after_rss_mib = rss_mib(server.pid, "VmRSS:")?;
-    server.stop();
+    server.stop()?;
     let mut statuses = BTreeMap::new();
     for (status, _) in &answers {
         *statuses.entry(*status).or_insert(0) += 1;
@@ -220,81 +209,4 @@ fn section(current: &Storm, previous: Option<&Storm>) -> String {
         ));
     }
     out
-}
-
-/// `tenancy serve` on SQLite in `dir`, on a free port.
-struct Running {
-    child: Child,
-    pid: u32,
-    addr: SocketAddr,
-}
-
-impl Running {
-    fn stop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn start(binary: &Path, dir: &Path, extra: &[&str]) -> Result<Running, Error> {
-    let mut command = Command::new(binary);
-    command
-        .current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TENANCY_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env_remove("RUST_LOG")
-        .env("TENANCY_LOG", "warn,tenancy=info");
-    let mut child = command
-        .spawn()
-        .map_err(|error| format!("cannot start `{}`: {error}", binary.display()))?;
-    let pid = child.id();
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| Error::Other("the server has no stderr".to_owned()))?;
-    let (ready, listening) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.split("listening on http://").nth(1)
-                && let Some(addr) = rest.split_whitespace().next().and_then(|a| a.parse().ok())
-            {
-                let _ = ready.send(addr);
-            }
-        }
-    });
-    let addr: SocketAddr = listening
-        .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| {
-            Error::Other("the server did not say where it listens within 60 s".to_owned())
-        })?;
-    Ok(Running { child, pid, addr })
 }

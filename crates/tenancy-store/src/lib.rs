@@ -163,6 +163,19 @@ impl Store {
         }
     }
 
+    /// A transaction that writes: on SQLite it takes the write lock before
+    /// it reads (`BEGIN IMMEDIATE`), so that what it reads stays true until
+    /// it commits.
+    pub(crate) async fn begin_writing(&self) -> Result<sea_orm::DatabaseTransaction, StoreError> {
+        use sea_orm::TransactionTrait;
+        let options = sea_orm::TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        };
+        self.db.begin_with_options(options).await.map_err(db_error)
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -10,9 +10,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 use tenancy_core::StoreError;
 use tenancy_core::error::StoreErrorKind;
 use tenancy_core::limits::{Judgement, LimitKey, Pepper, RateLimit, RetryAfter, judge};
@@ -67,18 +65,9 @@ impl Store {
         limit: RateLimit,
         now: DateTime<Utc>,
     ) -> Result<Result<(), RetryAfter>, StoreError> {
-        let options = sea_orm::TransactionOptions {
-            isolation_level: None,
-            access_mode: None,
-            // The write lock first, so that no other hit slips in between
-            // the count and the record.
-            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-        };
-        let tx = self
-            .db
-            .begin_with_options(options)
-            .await
-            .map_err(db_error)?;
+        // The write lock first, so that no other hit slips in between the
+        // count and the record.
+        let tx = self.begin_writing().await?;
         if self.backend == Backend::Postgres {
             let [a, b, c, d, ..] = *name;
             tx.execute_raw(statement(

@@ -176,22 +176,8 @@ impl MailOutbox for Store {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        use sea_orm::sea_query::{Expr, ExprTrait};
-        mail::Entity::update_many()
-            .col_expr(
-                mail::Column::Attempts,
-                Expr::col(mail::Column::Attempts).add(1),
-            )
-            .col_expr(mail::Column::NextAttemptAt, next_attempt_at.into())
-            .col_expr(mail::Column::LastError, Some(error.to_owned()).into())
-            .col_expr(mail::Column::ClaimedBy, Option::<Uuid>::None.into())
-            .filter(mail::Column::Id.eq(id.as_uuid()))
-            .filter(mail::Column::ClaimedBy.eq(worker.as_uuid()))
-            .filter(mail::Column::SentAt.is_null())
-            .exec(&self.db)
+        self.record_failure(Some(worker), id, next_attempt_at, error)
             .await
-            .map_err(db_error)?;
-        Ok(())
     }
 }
 
@@ -210,24 +196,31 @@ impl Store {
             match self.to_queued(row) {
                 Ok(queued) => due.push(queued),
                 Err(error) => {
-                    self.set_aside(id, now + chrono::Duration::days(1), &error.to_string())
-                        .await?;
+                    self.record_failure(
+                        None,
+                        id,
+                        now + chrono::Duration::days(1),
+                        &error.to_string(),
+                    )
+                    .await?;
                 }
             }
         }
         Ok(due)
     }
 
-    /// Counts a failed attempt of an unreadable row, whoever claimed it, and
-    /// frees it from any claim.
-    async fn set_aside(
+    /// Counts a failed attempt and frees the row from its claim: the claim
+    /// of `worker` only (a late worker changes nothing of another's lease),
+    /// or whoever claimed it when `None` (an unreadable row set aside).
+    async fn record_failure(
         &self,
+        worker: Option<WorkerId>,
         id: MailId,
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
         use sea_orm::sea_query::{Expr, ExprTrait};
-        mail::Entity::update_many()
+        let mut update = mail::Entity::update_many()
             .col_expr(
                 mail::Column::Attempts,
                 Expr::col(mail::Column::Attempts).add(1),
@@ -236,10 +229,11 @@ impl Store {
             .col_expr(mail::Column::LastError, Some(error.to_owned()).into())
             .col_expr(mail::Column::ClaimedBy, Option::<Uuid>::None.into())
             .filter(mail::Column::Id.eq(id.as_uuid()))
-            .filter(mail::Column::SentAt.is_null())
-            .exec(&self.db)
-            .await
-            .map_err(db_error)?;
+            .filter(mail::Column::SentAt.is_null());
+        if let Some(worker) = worker {
+            update = update.filter(mail::Column::ClaimedBy.eq(worker.as_uuid()));
+        }
+        update.exec(&self.db).await.map_err(db_error)?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use sea_orm::Statement;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use tenancy_core::decide::Change;
 use tenancy_core::entity::{
@@ -69,18 +69,7 @@ struct SeaUnit<C> {
 #[async_trait]
 impl Repository for Store {
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
-        let options = sea_orm::TransactionOptions {
-            isolation_level: None,
-            access_mode: None,
-            // Take the write lock before reading, so that what this
-            // transaction reads stays true until it commits.
-            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-        };
-        let tx = self
-            .db
-            .begin_with_options(options)
-            .await
-            .map_err(db_error)?;
+        let tx = self.begin_writing().await?;
         Ok(Box::new(SeaUnit {
             conn: Some(tx),
             backend: self.backend,

@@ -173,30 +173,22 @@ impl Connection {
         self.changed.notify_one();
     }
 
+    /// When the connection overstays unless something happens first: its
+    /// head's or its idle spell's deadline; none while a request is in flight.
+    fn deadline(&self, limits: ConnectionLimits) -> Option<Instant> {
+        match *self.phase.lock().ok()? {
+            Phase::Head(since) => Some(since + limits.header_timeout),
+            Phase::Idle(since) => Some(since + limits.idle_timeout),
+            Phase::Busy(_) => None,
+        }
+    }
+
     /// Completes when the connection has overstayed: its head took too
     /// long, it sat idle too long, or it was evicted.
     async fn overstayed(&self, limits: ConnectionLimits) {
-        loop {
-            if self.evicted.load(Ordering::Acquire) {
-                return;
-            }
-            let deadline = match self.phase.lock().map(|p| *p) {
-                Ok(Phase::Head(since)) => Some(since + limits.header_timeout),
-                Ok(Phase::Idle(since)) => Some(since + limits.idle_timeout),
-                Ok(Phase::Busy(_)) | Err(_) => None,
-            };
-            match deadline {
-                Some(deadline) if deadline <= Instant::now() => {
-                    // Traffic may have moved an idle deadline; look again.
-                    let still = match self.phase.lock().map(|p| *p) {
-                        Ok(Phase::Head(since)) => since + limits.header_timeout,
-                        Ok(Phase::Idle(since)) => since + limits.idle_timeout,
-                        _ => continue,
-                    };
-                    if still <= Instant::now() {
-                        return;
-                    }
-                }
+        while !self.evicted.load(Ordering::Acquire) {
+            match self.deadline(limits) {
+                Some(deadline) if deadline <= Instant::now() => return,
                 Some(deadline) => {
                     tokio::select! {
                         () = tokio::time::sleep_until(deadline) => {}
