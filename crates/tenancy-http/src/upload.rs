@@ -5,14 +5,13 @@
 //! authentication comes first.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use poem::web::Multipart;
 use poem::{Body, FromRequest, Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use tenancy_core::ports::BlobReader;
-use tokio::io::ReadBuf;
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt as _, TokioAsyncReadCompatExt as _};
 
 use crate::problem::ApiError;
 
@@ -60,7 +59,11 @@ impl FileUpload {
             return Ok(FilePart {
                 file_name: field.file_name().map(str::to_owned),
                 content_type: field.content_type().map(str::to_owned),
-                content: PartContent(Box::pin(field.into_async_read())),
+                content: {
+                    let part: Pin<Box<dyn tokio::io::AsyncRead + Send>> =
+                        Box::pin(field.into_async_read());
+                    part.compat()
+                },
             });
         }
         Err(ApiError::invalid(
@@ -84,47 +87,13 @@ pub(crate) fn last_segment(file_name: Option<&str>) -> Result<&str, String> {
     }
 }
 
-/// The bytes of the `file` part as they arrive, to the end of the part.
-pub(crate) struct PartContent(Pin<Box<dyn tokio::io::AsyncRead + Send>>);
-
-impl futures::io::AsyncRead for PartContent {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let mut buf = ReadBuf::new(buf);
-        match self.0.as_mut().poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
+/// The bytes of the `file` part as they arrive, to the end of the part,
+/// through the core's runtime-free reader trait.
+pub(crate) type PartContent = Compat<Pin<Box<dyn tokio::io::AsyncRead + Send>>>;
 
 /// A response body that reads a blob in chunks as the client takes them.
 pub(crate) fn body_of(content: BlobReader) -> Body {
-    Body::from_async_read(BlobBody(content))
-}
-
-struct BlobBody(BlobReader);
-
-impl tokio::io::AsyncRead for BlobBody {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let unfilled = buf.initialize_unfilled();
-        match futures::io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, unfilled) {
-            Poll::Ready(Ok(read)) => {
-                buf.advance(read);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
+    Body::from_async_read(content.compat())
 }
 
 impl<'a> ApiExtractor<'a> for FileUpload {

@@ -3,16 +3,15 @@
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use futures::io::AsyncReadExt as _;
 use tenancy_core::StoreError;
 use tenancy_core::ports::{BlobKey, BlobReader, BlobStore, Incoming, StagedBlob};
-use tokio::io::{AsyncWriteExt as _, ReadBuf};
+use tokio::io::AsyncWriteExt as _;
+use tokio_util::compat::TokioAsyncReadCompatExt as _;
 use uuid::Uuid;
 
 /// Where uploads are staged, beside the organizations' folders; their names
@@ -220,7 +219,7 @@ impl BlobStore for FsBlobs {
 
     async fn open(&self, key: BlobKey) -> Result<Option<BlobReader>, StoreError> {
         match tokio::fs::File::open(self.path(key)).await {
-            Ok(file) => Ok(Some(Box::new(FileReader(file)))),
+            Ok(file) => Ok(Some(Box::new(file.compat()))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(e)),
         }
@@ -231,26 +230,11 @@ impl BlobStore for FsBlobs {
     }
 }
 
-/// A file read through the runtime-free reader trait of the core's port.
-struct FileReader(tokio::fs::File);
-
-impl futures::io::AsyncRead for FileReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let mut buf = ReadBuf::new(buf);
-        match tokio::io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, &mut buf) {
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
     use futures::io::Cursor;
     use tenancy_core::{OrganizationId, ResourceId};
 
