@@ -240,7 +240,12 @@ pub(crate) struct Api(pub AppState);
 impl Api {
     /// Sign up: an account, a session and a default organization; with an
     /// invitation token, the invitation accepted in the same transaction.
-    #[oai(path = "/auth/signup", method = "post", tag = "Tag::Accounts")]
+    #[oai(
+        path = "/auth/signup",
+        method = "post",
+        tag = "Tag::Accounts",
+        operation_id = "signUp"
+    )]
     async fn sign_up(
         &self,
         http: &poem::Request,
@@ -299,7 +304,12 @@ impl Api {
 
     /// Sign in with email and password; an unknown email and a wrong password
     /// get the same answer.
-    #[oai(path = "/auth/signin", method = "post", tag = "Tag::Accounts")]
+    #[oai(
+        path = "/auth/signin",
+        method = "post",
+        tag = "Tag::Accounts",
+        operation_id = "signIn"
+    )]
     async fn sign_in(
         &self,
         http: &poem::Request,
@@ -347,14 +357,24 @@ impl Api {
     }
 
     /// Sign out: the token stops working at once.
-    #[oai(path = "/auth/signout", method = "post", tag = "Tag::Accounts")]
+    #[oai(
+        path = "/auth/signout",
+        method = "post",
+        tag = "Tag::Accounts",
+        operation_id = "signOut"
+    )]
     async fn sign_out(&self, auth: Session) -> Result<NoContent> {
         self.0.tenancy.sign_out(&auth.0.token).await?;
         Ok(NoContent::NoContent)
     }
 
     /// The caller and their active organization.
-    #[oai(path = "/me", method = "get", tag = "Tag::Accounts")]
+    #[oai(
+        path = "/me",
+        method = "get",
+        tag = "Tag::Accounts",
+        operation_id = "getMe"
+    )]
     async fn me(&self, auth: Session) -> Result<Json<MeResponse>> {
         let caller = self.0.caller(&auth.0.token).await?;
         let user = self.0.tenancy.user(caller).await?;
@@ -373,7 +393,12 @@ impl Api {
     }
 
     /// Every organization the caller owns or belongs to (R7).
-    #[oai(path = "/organizations", method = "get", tag = "Tag::Organizations")]
+    #[oai(
+        path = "/organizations",
+        method = "get",
+        tag = "Tag::Organizations",
+        operation_id = "listOrganizations"
+    )]
     async fn organizations(
         &self,
         auth: Session,
@@ -387,7 +412,12 @@ impl Api {
     }
 
     /// Create an organization; it becomes the caller's active one (R5).
-    #[oai(path = "/organizations", method = "post", tag = "Tag::Organizations")]
+    #[oai(
+        path = "/organizations",
+        method = "post",
+        tag = "Tag::Organizations",
+        operation_id = "createOrganization"
+    )]
     async fn create_organization(
         &self,
         auth: Session,
@@ -404,7 +434,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id",
         method = "get",
-        tag = "Tag::Organizations"
+        tag = "Tag::Organizations",
+        operation_id = "getOrganization"
     )]
     async fn organization(&self, auth: Session, org_id: Path<Uuid>) -> Result<Json<Org>> {
         let caller = self.0.caller(&auth.0.token).await?;
@@ -420,7 +451,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id",
         method = "patch",
-        tag = "Tag::Organizations"
+        tag = "Tag::Organizations",
+        operation_id = "renameOrganization"
     )]
     async fn rename(
         &self,
@@ -446,7 +478,8 @@ impl Api {
     #[oai(
         path = "/me/active-organization",
         method = "get",
-        tag = "Tag::Organizations"
+        tag = "Tag::Organizations",
+        operation_id = "getActiveOrganization"
     )]
     async fn active(&self, auth: Session) -> Result<Json<ActiveResponse>> {
         let caller = self.0.caller(&auth.0.token).await?;
@@ -460,7 +493,8 @@ impl Api {
     #[oai(
         path = "/me/active-organization",
         method = "put",
-        tag = "Tag::Organizations"
+        tag = "Tag::Organizations",
+        operation_id = "setActiveOrganization"
     )]
     async fn switch(
         &self,
@@ -483,7 +517,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id/members",
         method = "get",
-        tag = "Tag::Members"
+        tag = "Tag::Members",
+        operation_id = "listMembers"
     )]
     async fn members(
         &self,
@@ -507,7 +542,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id/members/:user_id",
         method = "delete",
-        tag = "Tag::Members"
+        tag = "Tag::Members",
+        operation_id = "removeMember"
     )]
     async fn remove_member(
         &self,
@@ -532,7 +568,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id/invitations",
         method = "post",
-        tag = "Tag::Members"
+        tag = "Tag::Members",
+        operation_id = "createInvitation"
     )]
     async fn invite(
         &self,
@@ -566,7 +603,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id/invitations",
         method = "get",
-        tag = "Tag::Members"
+        tag = "Tag::Members",
+        operation_id = "listInvitations"
     )]
     async fn invitations(
         &self,
@@ -593,7 +631,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id/invitations/:invitation_id",
         method = "delete",
-        tag = "Tag::Members"
+        tag = "Tag::Members",
+        operation_id = "revokeInvitation"
     )]
     async fn revoke(
         &self,
@@ -614,7 +653,12 @@ impl Api {
     }
 
     /// What an invitation link's landing page shows (no authentication).
-    #[oai(path = "/invitations/:token", method = "get", tag = "Tag::Members")]
+    #[oai(
+        path = "/invitations/:token",
+        method = "get",
+        tag = "Tag::Members",
+        operation_id = "previewInvitation"
+    )]
     async fn preview(&self, token: Path<String>) -> Result<Json<InvitationPreviewBody>> {
         let preview = self.0.tenancy.preview_invitation(&token.0).await?;
         Ok(Json((&preview).into()))
@@ -622,7 +666,12 @@ impl Api {
 
     /// Accept an invitation as the invited account; the organization becomes
     /// active. Accepting again while a member changes nothing.
-    #[oai(path = "/invitations/accept", method = "post", tag = "Tag::Members")]
+    #[oai(
+        path = "/invitations/accept",
+        method = "post",
+        tag = "Tag::Members",
+        operation_id = "acceptInvitation"
+    )]
     async fn accept(
         &self,
         auth: Session,
@@ -636,7 +685,12 @@ impl Api {
     }
 
     /// The plans (no authentication).
-    #[oai(path = "/plans", method = "get", tag = "Tag::Plans")]
+    #[oai(
+        path = "/plans",
+        method = "get",
+        tag = "Tag::Plans",
+        operation_id = "listPlans"
+    )]
     async fn plans(
         &self,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
@@ -655,7 +709,12 @@ impl Api {
     }
 
     /// The roles and their capabilities (no authentication).
-    #[oai(path = "/roles", method = "get", tag = "Tag::Plans")]
+    #[oai(
+        path = "/roles",
+        method = "get",
+        tag = "Tag::Plans",
+        operation_id = "listRoles"
+    )]
     async fn roles(&self) -> Json<RolesBody> {
         Json(RolesBody::matrix())
     }
@@ -664,7 +723,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id/billing",
         method = "get",
-        tag = "Tag::Plans"
+        tag = "Tag::Plans",
+        operation_id = "getBilling"
     )]
     async fn billing(&self, auth: Session, org_id: Path<Uuid>) -> Result<Json<BillingBody>> {
         let caller = self.0.caller(&auth.0.token).await?;
@@ -686,7 +746,8 @@ impl Api {
     #[oai(
         path = "/organizations/:org_id/billing/plan",
         method = "put",
-        tag = "Tag::Plans"
+        tag = "Tag::Plans",
+        operation_id = "changePlan"
     )]
     async fn change_plan(
         &self,
@@ -718,7 +779,12 @@ impl Api {
 
     /// May this user use this capability in this organization? For hosts
     /// outside the process, with the service token.
-    #[oai(path = "/authorize", method = "post", tag = "Tag::Host")]
+    #[oai(
+        path = "/authorize",
+        method = "post",
+        tag = "Tag::Host",
+        operation_id = "authorize"
+    )]
     async fn authorize(
         &self,
         auth: ServiceToken,
@@ -784,13 +850,23 @@ pub(crate) struct Operations(pub AppState);
 #[OpenApi]
 impl Operations {
     /// 200 while the process runs.
-    #[oai(path = "/healthz", method = "get", tag = "Tag::Operations")]
+    #[oai(
+        path = "/healthz",
+        method = "get",
+        tag = "Tag::Operations",
+        operation_id = "healthz"
+    )]
     async fn healthz(&self) -> poem_openapi::payload::PlainText<&'static str> {
         poem_openapi::payload::PlainText("ok")
     }
 
     /// 200 when the database answers, 503 otherwise.
-    #[oai(path = "/readyz", method = "get", tag = "Tag::Operations")]
+    #[oai(
+        path = "/readyz",
+        method = "get",
+        tag = "Tag::Operations",
+        operation_id = "readyz"
+    )]
     async fn readyz(&self) -> Result<poem_openapi::payload::PlainText<&'static str>> {
         self.0
             .store

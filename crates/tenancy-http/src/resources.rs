@@ -690,7 +690,12 @@ pub(crate) struct ResourcesApi(pub AppState);
 #[OpenApi(prefix_path = "/v1/organizations")]
 impl ResourcesApi {
     /// The organization's agents (`view_resources`).
-    #[oai(path = "/:org_id/agents", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/agents",
+        method = "get",
+        tag = "Tag::Resources",
+        operation_id = "listAgents"
+    )]
     async fn agents(
         &self,
         auth: Session,
@@ -703,7 +708,12 @@ impl ResourcesApi {
     }
 
     /// Create an agent (`manage_agents`; counts toward `agents`).
-    #[oai(path = "/:org_id/agents", method = "post", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/agents",
+        method = "post",
+        tag = "Tag::Resources",
+        operation_id = "createAgent"
+    )]
     async fn create_agent(
         &self,
         auth: Session,
@@ -728,7 +738,12 @@ impl ResourcesApi {
     }
 
     /// One agent (`view_resources`).
-    #[oai(path = "/:org_id/agents/:id", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/agents/:id",
+        method = "get",
+        tag = "Tag::Resources",
+        operation_id = "getAgent"
+    )]
     async fn agent(
         &self,
         auth: Session,
@@ -739,7 +754,12 @@ impl ResourcesApi {
     }
 
     /// Edit an agent (`manage_agents`).
-    #[oai(path = "/:org_id/agents/:id", method = "patch", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/agents/:id",
+        method = "patch",
+        tag = "Tag::Resources",
+        operation_id = "updateAgent"
+    )]
     async fn update_agent(
         &self,
         auth: Session,
@@ -764,7 +784,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/agents/:id",
         method = "delete",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "deleteAgent"
     )]
     async fn delete_agent(
         &self,
@@ -778,7 +799,12 @@ impl ResourcesApi {
     }
 
     /// The organization's connections, without credentials (`view_resources`).
-    #[oai(path = "/:org_id/connections", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/connections",
+        method = "get",
+        tag = "Tag::Resources",
+        operation_id = "listConnections"
+    )]
     async fn connections(
         &self,
         auth: Session,
@@ -792,7 +818,12 @@ impl ResourcesApi {
 
     /// Create a connection (`manage_connections`; counts toward
     /// `connections`). The credentials are sealed and never returned.
-    #[oai(path = "/:org_id/connections", method = "post", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/connections",
+        method = "post",
+        tag = "Tag::Resources",
+        operation_id = "createConnection"
+    )]
     async fn create_connection(
         &self,
         auth: Session,
@@ -817,7 +848,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/connections/:id",
         method = "get",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "getConnection"
     )]
     async fn connection(
         &self,
@@ -832,7 +864,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/connections/:id",
         method = "patch",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "updateConnection"
     )]
     async fn update_connection(
         &self,
@@ -853,7 +886,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/connections/:id/credentials",
         method = "put",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "rotateConnectionCredentials"
     )]
     async fn rotate_credentials(
         &self,
@@ -882,7 +916,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/connections/:id",
         method = "delete",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "deleteConnection"
     )]
     async fn delete_connection(
         &self,
@@ -896,7 +931,12 @@ impl ResourcesApi {
     }
 
     /// The organization's reports (`view_resources`).
-    #[oai(path = "/:org_id/reports", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/reports",
+        method = "get",
+        tag = "Tag::Resources",
+        operation_id = "listReports"
+    )]
     async fn reports(
         &self,
         auth: Session,
@@ -909,7 +949,12 @@ impl ResourcesApi {
     }
 
     /// Create a report (`manage_reports`; counts toward `reports`).
-    #[oai(path = "/:org_id/reports", method = "post", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/reports",
+        method = "post",
+        tag = "Tag::Resources",
+        operation_id = "createReport"
+    )]
     async fn create_report(
         &self,
         auth: Session,
@@ -929,7 +974,12 @@ impl ResourcesApi {
     }
 
     /// One report (`view_resources`).
-    #[oai(path = "/:org_id/reports/:id", method = "get", tag = "Tag::Resources")]
+    #[oai(
+        path = "/:org_id/reports/:id",
+        method = "get",
+        tag = "Tag::Resources",
+        operation_id = "getReport"
+    )]
     async fn report(
         &self,
         auth: Session,
@@ -943,7 +993,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/reports/:id",
         method = "patch",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "updateReport"
     )]
     async fn update_report(
         &self,
@@ -971,7 +1022,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/reports/:id",
         method = "delete",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "deleteReport"
     )]
     async fn delete_report(
         &self,
@@ -989,7 +1041,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/reports/:id/runs",
         method = "post",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "triggerReportRun"
     )]
     async fn trigger_run(
         &self,
@@ -1010,7 +1063,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/reports/:id/runs",
         method = "get",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "listReportRuns"
     )]
     async fn runs(
         &self,
@@ -1034,7 +1088,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/reports/:id/schedule",
         method = "put",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "setReportSchedule"
     )]
     async fn set_schedule(
         &self,
@@ -1068,7 +1123,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/reports/:id/schedule",
         method = "delete",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "clearReportSchedule"
     )]
     async fn clear_schedule(
         &self,
@@ -1088,7 +1144,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/knowledge-files",
         method = "get",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "listKnowledgeFiles"
     )]
     async fn knowledge_files(
         &self,
@@ -1110,7 +1167,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/knowledge-files",
         method = "post",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "uploadKnowledgeFile"
     )]
     async fn upload(
         &self,
@@ -1158,7 +1216,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/knowledge-files/:id",
         method = "get",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "getKnowledgeFile"
     )]
     async fn knowledge_file(
         &self,
@@ -1173,7 +1232,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/knowledge-files/:id/content",
         method = "get",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "getKnowledgeFileContent"
     )]
     async fn knowledge_file_content(
         &self,
@@ -1224,7 +1284,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/knowledge-files/:id",
         method = "delete",
-        tag = "Tag::Resources"
+        tag = "Tag::Resources",
+        operation_id = "deleteKnowledgeFile"
     )]
     async fn delete_knowledge_file(
         &self,
@@ -1238,7 +1299,12 @@ impl ResourcesApi {
     }
 
     /// The caller's pins in this organization (`pin_items`).
-    #[oai(path = "/:org_id/pins", method = "get", tag = "Tag::Collaboration")]
+    #[oai(
+        path = "/:org_id/pins",
+        method = "get",
+        tag = "Tag::Collaboration",
+        operation_id = "listPins"
+    )]
     async fn pins(
         &self,
         auth: Session,
@@ -1253,7 +1319,12 @@ impl ResourcesApi {
 
     /// Pin an agent, a connection or a report to the caller's sidebar
     /// (`pin_items`); pinning it again answers the same pin.
-    #[oai(path = "/:org_id/pins", method = "post", tag = "Tag::Collaboration")]
+    #[oai(
+        path = "/:org_id/pins",
+        method = "post",
+        tag = "Tag::Collaboration",
+        operation_id = "createPin"
+    )]
     async fn pin(
         &self,
         auth: Session,
@@ -1282,7 +1353,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/pins/:id",
         method = "delete",
-        tag = "Tag::Collaboration"
+        tag = "Tag::Collaboration",
+        operation_id = "deletePin"
     )]
     async fn unpin(&self, auth: Session, org_id: Path<Uuid>, id: Path<Uuid>) -> Result<NoContent> {
         let caller = Kinds(&self.0).caller(&auth).await?;
@@ -1294,7 +1366,12 @@ impl ResourcesApi {
     }
 
     /// The caller's own chats in this organization (`view_resources`).
-    #[oai(path = "/:org_id/chats", method = "get", tag = "Tag::Collaboration")]
+    #[oai(
+        path = "/:org_id/chats",
+        method = "get",
+        tag = "Tag::Collaboration",
+        operation_id = "listChats"
+    )]
     async fn chats(
         &self,
         auth: Session,
@@ -1313,7 +1390,12 @@ impl ResourcesApi {
 
     /// Start a chat with an agent (`chat_with_agents`) or about a report
     /// run (`chat_with_report_results`); it belongs to the caller.
-    #[oai(path = "/:org_id/chats", method = "post", tag = "Tag::Collaboration")]
+    #[oai(
+        path = "/:org_id/chats",
+        method = "post",
+        tag = "Tag::Collaboration",
+        operation_id = "createChat"
+    )]
     async fn open_chat(
         &self,
         auth: Session,
@@ -1343,7 +1425,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/chats/:id/messages",
         method = "get",
-        tag = "Tag::Collaboration"
+        tag = "Tag::Collaboration",
+        operation_id = "listChatMessages"
     )]
     async fn messages(
         &self,
@@ -1371,7 +1454,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/chats/:id/messages",
         method = "post",
-        tag = "Tag::Collaboration"
+        tag = "Tag::Collaboration",
+        operation_id = "sendChatMessage"
     )]
     async fn send_message(
         &self,
@@ -1398,7 +1482,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/investigations",
         method = "get",
-        tag = "Tag::Collaboration"
+        tag = "Tag::Collaboration",
+        operation_id = "listInvestigations"
     )]
     async fn investigations(
         &self,
@@ -1421,7 +1506,8 @@ impl ResourcesApi {
     #[oai(
         path = "/:org_id/investigations",
         method = "post",
-        tag = "Tag::Collaboration"
+        tag = "Tag::Collaboration",
+        operation_id = "createInvestigation"
     )]
     async fn investigate(
         &self,
