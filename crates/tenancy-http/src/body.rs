@@ -59,6 +59,37 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     }
 }
 
+/// Collects field errors so that a request learns everything wrong at once.
+#[derive(Default)]
+pub(crate) struct Fields(Vec<FieldError>);
+
+impl Fields {
+    pub(crate) fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        parsed: Result<T, E>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(FieldError {
+                    field: field.to_owned(),
+                    message: error.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
+}
+
 /// Reads and checks a JSON body of `T`.
 async fn read_json<T: ParseFromJSON>(body: &mut RequestBody) -> Result<T, ApiError> {
     {

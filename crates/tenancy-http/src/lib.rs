@@ -5,7 +5,7 @@
 //! use case and convert the outcome. No policy lives here. Every error leaves
 //! as RFC 9457 problem details, mapped in [`problem`].
 
-mod api;
+mod auth;
 mod body;
 pub mod console;
 mod headers;
@@ -14,9 +14,9 @@ mod log;
 mod paging;
 mod passwords;
 pub mod problem;
-mod resources;
+mod respond;
+mod routes;
 mod state;
-mod types;
 mod upload;
 
 use poem::middleware::CatchPanic;
@@ -28,15 +28,9 @@ pub use crate::passwords::{Passwords, default_max_concurrent as default_max_conc
 pub use crate::state::{ApiConfig, AppState, DEFAULT_MAX_UPLOAD_BYTES, Tenancy};
 
 /// The OpenAPI service of the app.
-fn service(
-    state: &AppState,
-) -> OpenApiService<(api::Api, resources::ResourcesApi, api::Operations), ()> {
+fn service(state: &AppState) -> OpenApiService<routes::Apis, ()> {
     OpenApiService::new(
-        (
-            api::Api(state.clone()),
-            resources::ResourcesApi(state.clone()),
-            api::Operations(state.clone()),
-        ),
+        routes::apis(state),
         "tenancy",
         env!("CARGO_PKG_VERSION"),
     )

@@ -33,6 +33,34 @@ pub(crate) fn page<T>(
     Ok((items, next))
 }
 
+/// A page type of a list, with the constructor that cuts the page.
+macro_rules! list {
+    ($(#[$meta:meta])* $name:ident, $item:ty) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, poem_openapi::Object)]
+        pub(crate) struct $name {
+            pub items: Vec<$item>,
+            /// Pass as `cursor` for the next page; `null` on the last page.
+            #[oai(nullable)]
+            pub next_cursor: Option<String>,
+        }
+
+        impl $name {
+            /// The page of `items` (in their stable order) that `limit` and
+            /// `cursor` ask for.
+            pub(crate) fn of(
+                items: Vec<$item>,
+                limit: Option<u32>,
+                cursor: Option<String>,
+            ) -> std::result::Result<poem_openapi::payload::Json<Self>, crate::problem::ApiError> {
+                let (items, next_cursor) = crate::paging::page(items, limit, cursor.as_deref())?;
+                Ok(poem_openapi::payload::Json(Self { items, next_cursor }))
+            }
+        }
+    };
+}
+pub(crate) use list;
+
 fn encode(offset: usize) -> String {
     URL_SAFE_NO_PAD.encode(format!("o{offset}"))
 }

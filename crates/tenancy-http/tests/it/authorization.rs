@@ -389,19 +389,19 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
-            "/v1/organizations/{org_id}/agents/{id}",
+            "/v1/organizations/{org_id}/agents/{agent_id}",
             none,
             member_op!(200, 200),
         ),
         case(
             Method::PATCH,
-            "/v1/organizations/{org_id}/agents/{id}",
+            "/v1/organizations/{org_id}/agents/{agent_id}",
             |_| Some(json!({"description": "Finds cost spikes"})),
             member_op!(200, 403),
         ),
         case(
             Method::DELETE,
-            "/v1/organizations/{org_id}/agents/{id}",
+            "/v1/organizations/{org_id}/agents/{agent_id}",
             none,
             member_op!(204, 403),
         ),
@@ -419,25 +419,25 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
-            "/v1/organizations/{org_id}/connections/{id}",
+            "/v1/organizations/{org_id}/connections/{connection_id}",
             none,
             member_op!(200, 200),
         ),
         case(
             Method::PATCH,
-            "/v1/organizations/{org_id}/connections/{id}",
+            "/v1/organizations/{org_id}/connections/{connection_id}",
             |_| Some(json!({"label": "Warehouse (prod)"})),
             member_op!(200, 403),
         ),
         case(
             Method::PUT,
-            "/v1/organizations/{org_id}/connections/{id}/credentials",
+            "/v1/organizations/{org_id}/connections/{connection_id}/credentials",
             |f| Some(json!({"credentials": {"password": f.canaries[2]}})),
             member_op!(204, 403),
         ),
         case(
             Method::DELETE,
-            "/v1/organizations/{org_id}/connections/{id}",
+            "/v1/organizations/{org_id}/connections/{connection_id}",
             none,
             member_op!(204, 403),
         ),
@@ -455,43 +455,43 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
-            "/v1/organizations/{org_id}/reports/{id}",
+            "/v1/organizations/{org_id}/reports/{report_id}",
             none,
             member_op!(200, 200),
         ),
         case(
             Method::PATCH,
-            "/v1/organizations/{org_id}/reports/{id}",
+            "/v1/organizations/{org_id}/reports/{report_id}",
             |_| Some(json!({"name": "Weekly costs"})),
             member_op!(200, 403),
         ),
         case(
             Method::DELETE,
-            "/v1/organizations/{org_id}/reports/{id}",
+            "/v1/organizations/{org_id}/reports/{report_id}",
             none,
             member_op!(204, 403),
         ),
         case(
             Method::POST,
-            "/v1/organizations/{org_id}/reports/{id}/runs",
+            "/v1/organizations/{org_id}/reports/{report_id}/runs",
             none,
             member_op!(202, 403),
         ),
         case(
             Method::GET,
-            "/v1/organizations/{org_id}/reports/{id}/runs",
+            "/v1/organizations/{org_id}/reports/{report_id}/runs",
             none,
             member_op!(200, 200),
         ),
         case(
             Method::PUT,
-            "/v1/organizations/{org_id}/reports/{id}/schedule",
+            "/v1/organizations/{org_id}/reports/{report_id}/schedule",
             |_| Some(json!({"cron": "0 9 * * 1-5", "timezone": "Europe/Paris"})),
             member_op!(200, 403),
         ),
         case(
             Method::DELETE,
-            "/v1/organizations/{org_id}/reports/{id}/schedule",
+            "/v1/organizations/{org_id}/reports/{report_id}/schedule",
             none,
             member_op!(204, 403),
         ),
@@ -511,19 +511,19 @@ pub(crate) fn cases() -> Vec<Case> {
         },
         case(
             Method::GET,
-            "/v1/organizations/{org_id}/knowledge-files/{id}",
+            "/v1/organizations/{org_id}/knowledge-files/{file_id}",
             none,
             member_op!(200, 200),
         ),
         case(
             Method::GET,
-            "/v1/organizations/{org_id}/knowledge-files/{id}/content",
+            "/v1/organizations/{org_id}/knowledge-files/{file_id}/content",
             none,
             member_op!(200, 200),
         ),
         case(
             Method::DELETE,
-            "/v1/organizations/{org_id}/knowledge-files/{id}",
+            "/v1/organizations/{org_id}/knowledge-files/{file_id}",
             none,
             member_op!(204, 403),
         ),
@@ -541,7 +541,7 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(
             Method::DELETE,
-            "/v1/organizations/{org_id}/pins/{id}",
+            "/v1/organizations/{org_id}/pins/{pin_id}",
             none,
             member_op!(204, 204),
         ),
@@ -559,13 +559,13 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(
             Method::GET,
-            "/v1/organizations/{org_id}/chats/{id}/messages",
+            "/v1/organizations/{org_id}/chats/{chat_id}/messages",
             none,
             member_op!(200, 200),
         ),
         case(
             Method::POST,
-            "/v1/organizations/{org_id}/chats/{id}/messages",
+            "/v1/organizations/{org_id}/chats/{chat_id}/messages",
             |_| Some(json!({"content": "Why did costs spike?"})),
             member_op!(201, 201),
         ),
@@ -584,33 +584,23 @@ pub(crate) fn cases() -> Vec<Case> {
     ]
 }
 
-/// The path of a case for a caller: `{id}` names the thing the path is
-/// about, and for pins and chats the caller's own (the owner's for callers
-/// who have none).
+/// The path of a case for a caller: each parameter names the fixture's
+/// thing of its kind, and for pins and chats the caller's own (the owner's
+/// for callers who have none).
 pub(crate) fn path(template: &str, f: &Fixture, who: Who) -> String {
     let own = match who {
         Who::Viewer => 1,
         Who::Removed => 2,
         _ => 0,
     };
-    let id = if template.contains("/agents/") {
-        &f.agent
-    } else if template.contains("/connections/") {
-        &f.connection
-    } else if template.contains("/reports/") {
-        &f.report
-    } else if template.contains("/knowledge-files/") {
-        &f.file
-    } else if template.contains("/pins/") {
-        &f.pins[own]
-    } else if template.contains("/chats/") {
-        &f.chats[own]
-    } else {
-        ""
-    };
     template
-        .replace("{id}", id)
         .replace("{org_id}", &f.owner.org)
+        .replace("{agent_id}", &f.agent)
+        .replace("{connection_id}", &f.connection)
+        .replace("{report_id}", &f.report)
+        .replace("{file_id}", &f.file)
+        .replace("{pin_id}", &f.pins[own])
+        .replace("{chat_id}", &f.chats[own])
         .replace("{user_id}", &f.spare.id)
         .replace("{invitation_id}", &f.invitation_id)
         .replace("{token}", &f.invitation_token)

@@ -1,0 +1,82 @@
+//! Host integration: `POST /v1/authorize`, for hosts outside the process,
+//! with the service token.
+
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use tenancy_core::{Capability, OrganizationId, UserId};
+use uuid::Uuid;
+
+use super::{Result, RoleName, Tag};
+use crate::auth::{ServiceToken, is_service_token};
+use crate::body::JsonBody;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// A question from a host: may this user do this here?
+#[derive(Debug, Object)]
+pub(crate) struct AuthorizeRequest {
+    pub(crate) user_id: Uuid,
+    pub(crate) organization_id: Uuid,
+    pub(crate) capability: String,
+}
+
+/// The answer, decided from the committed state.
+#[derive(Debug, Object)]
+pub(crate) struct AuthorizeResponse {
+    pub(crate) allowed: bool,
+    #[oai(nullable)]
+    pub(crate) role: Option<RoleName>,
+}
+
+/// The operations of this area.
+pub(crate) struct HostApi(pub(crate) AppState);
+
+#[OpenApi(prefix_path = "/v1")]
+impl HostApi {
+    /// May this user use this capability in this organization? For hosts
+    /// outside the process, with the service token.
+    #[oai(
+        path = "/authorize",
+        method = "post",
+        tag = "Tag::Host",
+        operation_id = "authorize"
+    )]
+    async fn authorize(
+        &self,
+        auth: ServiceToken,
+        body: JsonBody<AuthorizeRequest>,
+    ) -> Result<Json<AuthorizeResponse>> {
+        if self.0.config.service_token.is_none() {
+            return Err(ApiError::new(404, "not_found", "no such route"));
+        }
+        if !is_service_token(&self.0, &auth.0.token) {
+            return Err(ApiError::unauthenticated());
+        }
+        let body = body.value()?;
+        let capability =
+            Capability::parse(&body.capability).map_err(|e| ApiError::invalid("capability", e))?;
+        let decided = self
+            .0
+            .tenancy
+            .authorize(
+                UserId::from_uuid(body.user_id),
+                OrganizationId::from_uuid(body.organization_id),
+                capability,
+            )
+            .await?;
+        Ok(Json(match decided {
+            Ok(grant) => AuthorizeResponse {
+                allowed: true,
+                role: Some(grant.role().into()),
+            },
+            Err(tenancy_core::Denial::LacksCapability { role, .. }) => AuthorizeResponse {
+                allowed: false,
+                role: Some(role.into()),
+            },
+            Err(tenancy_core::Denial::NotAMember) => AuthorizeResponse {
+                allowed: false,
+                role: None,
+            },
+        }))
+    }
+}

@@ -1,0 +1,336 @@
+//! Members and invitations: the members of an organization, inviting and
+//! revoking, and an invitation link's preview and acceptance.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
+use tenancy_core::entity::{Invitation, InvitationStatus};
+use tenancy_core::limits::LimitKey;
+use tenancy_core::service::{InvitationPreview, Member};
+use tenancy_core::value::EmailAddress;
+use tenancy_core::{Capability, InvitationId, OrganizationId, UserId};
+use uuid::Uuid;
+
+use super::organizations::ActiveResponse;
+use super::{Result, RoleName, Tag};
+use crate::auth::Session;
+use crate::body::JsonBody;
+use crate::limits;
+use crate::paging::list;
+use crate::problem::ApiError;
+use crate::respond::{Created, NoContent};
+use crate::state::AppState;
+
+/// A member of an organization (R18).
+#[derive(Debug, Clone, Object)]
+pub(crate) struct MemberBody {
+    pub(crate) user_id: Uuid,
+    pub(crate) email: String,
+    #[oai(nullable)]
+    pub(crate) display_name: Option<String>,
+    pub(crate) role: RoleName,
+    pub(crate) joined_at: DateTime<Utc>,
+}
+
+impl From<&Member> for MemberBody {
+    fn from(member: &Member) -> Self {
+        Self {
+            user_id: member.user.id.as_uuid(),
+            email: member.user.email.as_str().to_owned(),
+            display_name: member
+                .user
+                .display_name
+                .as_ref()
+                .map(|n| n.as_str().to_owned()),
+            role: member.role.into(),
+            joined_at: member.joined_at,
+        }
+    }
+}
+
+/// An invitation's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum InvitationStatusName {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+impl From<InvitationStatus> for InvitationStatusName {
+    fn from(status: InvitationStatus) -> Self {
+        match status {
+            InvitationStatus::Pending => Self::Pending,
+            InvitationStatus::Accepted => Self::Accepted,
+            InvitationStatus::Revoked => Self::Revoked,
+            InvitationStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+/// An invitation. Its token never appears here: it travels only in the email.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct InvitationBody {
+    pub(crate) id: Uuid,
+    pub(crate) organization_id: Uuid,
+    pub(crate) email: String,
+    pub(crate) role: RoleName,
+    pub(crate) status: InvitationStatusName,
+    pub(crate) invited_by: Uuid,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+impl InvitationBody {
+    pub(crate) fn new(invitation: &Invitation, now: DateTime<Utc>) -> Self {
+        Self {
+            id: invitation.id.as_uuid(),
+            organization_id: invitation.organization_id.as_uuid(),
+            email: invitation.email.as_str().to_owned(),
+            role: invitation.role.into(),
+            status: invitation.status_at(now).into(),
+            invited_by: invitation.invited_by.as_uuid(),
+            created_at: invitation.created_at,
+            expires_at: invitation.expires_at,
+        }
+    }
+}
+
+/// What the landing page of an invitation link shows.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct InvitationPreviewBody {
+    /// `null` unless the invitation is pending, as every field but `status`.
+    #[oai(nullable)]
+    pub(crate) organization_name: Option<String>,
+    /// The invited email address.
+    #[oai(nullable)]
+    pub(crate) email: Option<String>,
+    /// The email address of the member who sent the invitation.
+    #[oai(nullable)]
+    pub(crate) inviter_email: Option<String>,
+    #[oai(nullable)]
+    pub(crate) role: Option<RoleName>,
+    pub(crate) status: InvitationStatusName,
+    #[oai(nullable)]
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&InvitationPreview> for InvitationPreviewBody {
+    fn from(p: &InvitationPreview) -> Self {
+        let details = p.details.as_ref();
+        Self {
+            organization_name: details.map(|d| d.organization_name.as_str().to_owned()),
+            email: details.map(|d| d.email.as_str().to_owned()),
+            inviter_email: details.map(|d| d.inviter_email.as_str().to_owned()),
+            role: details.map(|d| d.role.into()),
+            status: p.status.into(),
+            expires_at: details.map(|d| d.expires_at),
+        }
+    }
+}
+
+list!(
+    /// A page of members.
+    MemberList,
+    MemberBody
+);
+
+list!(
+    /// A page of pending invitations.
+    InvitationList,
+    InvitationBody
+);
+
+/// An invitation to send.
+#[derive(Debug, Object)]
+pub(crate) struct InviteRequest {
+    pub(crate) email: String,
+    /// Only `viewer` can be invited; the default.
+    #[oai(nullable)]
+    pub(crate) role: Option<String>,
+}
+
+/// An invitation token to accept.
+#[derive(Debug, Object)]
+pub(crate) struct AcceptRequest {
+    pub(crate) token: String,
+}
+
+/// The operations of this area.
+pub(crate) struct MembersApi(pub(crate) AppState);
+
+#[OpenApi(prefix_path = "/v1")]
+impl MembersApi {
+    /// The members with roles and join dates (`manage_members`).
+    #[oai(
+        path = "/organizations/:org_id/members",
+        method = "get",
+        tag = "Tag::Members",
+        operation_id = "list_members"
+    )]
+    async fn members(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<MemberList>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let members = self
+            .0
+            .tenancy
+            .members(caller, OrganizationId::from_uuid(org_id.0))
+            .await?;
+        let bodies = members.iter().map(MemberBody::from).collect();
+        MemberList::of(bodies, limit.0, cursor.0)
+    }
+
+    /// Remove a member (`manage_members`); never the owner. Their access ends
+    /// with their next request.
+    #[oai(
+        path = "/organizations/:org_id/members/:user_id",
+        method = "delete",
+        tag = "Tag::Members",
+        operation_id = "remove_member"
+    )]
+    async fn remove_member(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        user_id: Path<Uuid>,
+    ) -> Result<NoContent> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        self.0
+            .tenancy
+            .remove_member(
+                caller,
+                OrganizationId::from_uuid(org_id.0),
+                UserId::from_uuid(user_id.0),
+            )
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Invite an email as a viewer (`manage_members`); a pending invitation
+    /// of the same email is replaced.
+    #[oai(
+        path = "/organizations/:org_id/invitations",
+        method = "post",
+        tag = "Tag::Members",
+        operation_id = "create_invitation"
+    )]
+    async fn invite(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        body: JsonBody<InviteRequest>,
+    ) -> Result<Created<InvitationBody>> {
+        let org = OrganizationId::from_uuid(org_id.0);
+        // Authorization comes before validation: a non-member or a viewer
+        // learns nothing from the body.
+        let caller = self
+            .0
+            .authorized(&auth.0.token, org, Capability::ManageMembers)
+            .await?;
+        // Counted once the caller may invite, before the body is judged.
+        limits::enforce(&self.0, &LimitKey::invitations(org)).await?;
+        let body = body.value()?;
+        let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::invalid("email", e))?;
+        let invitation = self
+            .0
+            .tenancy
+            .invite(caller, org, email, body.role.as_deref())
+            .await?;
+        Ok(Created::Created(Json(InvitationBody::new(
+            &invitation,
+            invitation.created_at,
+        ))))
+    }
+
+    /// The pending invitations with their expiry (`manage_members`).
+    #[oai(
+        path = "/organizations/:org_id/invitations",
+        method = "get",
+        tag = "Tag::Members",
+        operation_id = "list_invitations"
+    )]
+    async fn invitations(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<InvitationList>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let pending = self
+            .0
+            .tenancy
+            .pending_invitations(caller, OrganizationId::from_uuid(org_id.0))
+            .await?;
+        let now = self.0.tenancy.now();
+        let bodies = pending
+            .iter()
+            .map(|i| InvitationBody::new(i, now))
+            .collect();
+        InvitationList::of(bodies, limit.0, cursor.0)
+    }
+
+    /// Revoke an invitation (`manage_members`): its link stops working.
+    #[oai(
+        path = "/organizations/:org_id/invitations/:invitation_id",
+        method = "delete",
+        tag = "Tag::Members",
+        operation_id = "revoke_invitation"
+    )]
+    async fn revoke(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        invitation_id: Path<Uuid>,
+    ) -> Result<NoContent> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        self.0
+            .tenancy
+            .revoke(
+                caller,
+                OrganizationId::from_uuid(org_id.0),
+                InvitationId::from_uuid(invitation_id.0),
+            )
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// What an invitation link's landing page shows (no authentication).
+    #[oai(
+        path = "/invitations/:token",
+        method = "get",
+        tag = "Tag::Members",
+        operation_id = "preview_invitation"
+    )]
+    async fn preview(&self, token: Path<String>) -> Result<Json<InvitationPreviewBody>> {
+        let preview = self.0.tenancy.preview_invitation(&token.0).await?;
+        Ok(Json((&preview).into()))
+    }
+
+    /// Accept an invitation as the invited account; the organization becomes
+    /// active. Accepting again while a member changes nothing.
+    #[oai(
+        path = "/invitations/accept",
+        method = "post",
+        tag = "Tag::Members",
+        operation_id = "accept_invitation"
+    )]
+    async fn accept(
+        &self,
+        auth: Session,
+        body: JsonBody<AcceptRequest>,
+    ) -> Result<Json<ActiveResponse>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let view = self.0.tenancy.accept(caller, &body.value()?.token).await?;
+        Ok(Json(ActiveResponse {
+            organization: (&view).into(),
+        }))
+    }
+}

@@ -1,0 +1,40 @@
+//! Operations: health of the process and of its database.
+
+use poem_openapi::OpenApi;
+
+use super::{Result, Tag};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The operations of this area.
+pub(crate) struct OperationsApi(pub(crate) AppState);
+
+#[OpenApi]
+impl OperationsApi {
+    /// 200 while the process runs.
+    #[oai(
+        path = "/healthz",
+        method = "get",
+        tag = "Tag::Operations",
+        operation_id = "healthz"
+    )]
+    async fn healthz(&self) -> poem_openapi::payload::PlainText<&'static str> {
+        poem_openapi::payload::PlainText("ok")
+    }
+
+    /// 200 when the database answers, 503 otherwise.
+    #[oai(
+        path = "/readyz",
+        method = "get",
+        tag = "Tag::Operations",
+        operation_id = "readyz"
+    )]
+    async fn readyz(&self) -> Result<poem_openapi::payload::PlainText<&'static str>> {
+        self.0
+            .store
+            .ping()
+            .await
+            .map_err(|_| ApiError::database_unavailable())?;
+        Ok(poem_openapi::payload::PlainText("ready"))
+    }
+}

@@ -1,0 +1,228 @@
+//! Organizations and the switcher: the caller's organizations, creating and
+//! renaming one, and the active organization.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use tenancy_core::service::OrganizationView;
+use tenancy_core::value::OrganizationName;
+use tenancy_core::{Capability, OrganizationId};
+use uuid::Uuid;
+
+use super::{Result, RoleName, Tag, capability_names};
+use crate::auth::Session;
+use crate::body::JsonBody;
+use crate::paging::list;
+use crate::problem::ApiError;
+use crate::respond::Created;
+use crate::state::AppState;
+
+/// An organization with the caller's own role and capabilities (R15).
+#[derive(Debug, Clone, Object)]
+pub(crate) struct Org {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    /// The plan id.
+    pub(crate) plan: String,
+    pub(crate) owner_id: Uuid,
+    pub(crate) created_at: DateTime<Utc>,
+    /// The caller's role.
+    pub(crate) role: RoleName,
+    /// Whether the caller owns it.
+    pub(crate) is_owner: bool,
+    /// What the caller may do here: a client disables what is missing.
+    pub(crate) capabilities: Vec<String>,
+}
+
+impl From<&OrganizationView> for Org {
+    fn from(view: &OrganizationView) -> Self {
+        let o = &view.organization;
+        Self {
+            id: o.id.as_uuid(),
+            name: o.name.as_str().to_owned(),
+            plan: o.plan.as_str().to_owned(),
+            owner_id: o.owner_id.as_uuid(),
+            created_at: o.created_at,
+            role: view.role.into(),
+            is_owner: view.is_owner(),
+            capabilities: capability_names(view.role),
+        }
+    }
+}
+
+/// An organization in the switcher (R7).
+#[derive(Debug, Clone, Object)]
+pub(crate) struct SwitcherEntry {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) role: RoleName,
+    /// A crown in the switcher.
+    pub(crate) is_owner: bool,
+    /// A checkmark in the switcher.
+    pub(crate) is_active: bool,
+}
+
+impl From<&OrganizationView> for SwitcherEntry {
+    fn from(view: &OrganizationView) -> Self {
+        Self {
+            id: view.organization.id.as_uuid(),
+            name: view.organization.name.as_str().to_owned(),
+            role: view.role.into(),
+            is_owner: view.is_owner(),
+            is_active: view.is_active,
+        }
+    }
+}
+
+list!(
+    /// A page of the caller's organizations.
+    OrganizationList,
+    SwitcherEntry
+);
+
+/// A name for an organization.
+#[derive(Debug, Object)]
+pub(crate) struct NameRequest {
+    /// Trimmed, 1 to 100 characters, no control characters.
+    pub(crate) name: String,
+}
+
+/// The active organization.
+#[derive(Debug, Object)]
+pub(crate) struct ActiveResponse {
+    pub(crate) organization: SwitcherEntry,
+}
+
+/// A choice of active organization.
+#[derive(Debug, Object)]
+pub(crate) struct SwitchRequest {
+    pub(crate) organization_id: Uuid,
+}
+
+/// The operations of this area.
+pub(crate) struct OrganizationsApi(pub(crate) AppState);
+
+#[OpenApi(prefix_path = "/v1")]
+impl OrganizationsApi {
+    /// Every organization the caller owns or belongs to (R7).
+    #[oai(
+        path = "/organizations",
+        method = "get",
+        tag = "Tag::Organizations",
+        operation_id = "list_organizations"
+    )]
+    async fn organizations(
+        &self,
+        auth: Session,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<OrganizationList>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let views = self.0.tenancy.organizations(caller).await?;
+        let entries = views.iter().map(SwitcherEntry::from).collect();
+        OrganizationList::of(entries, limit.0, cursor.0)
+    }
+
+    /// Create an organization; it becomes the caller's active one (R5).
+    #[oai(
+        path = "/organizations",
+        method = "post",
+        tag = "Tag::Organizations",
+        operation_id = "create_organization"
+    )]
+    async fn create_organization(
+        &self,
+        auth: Session,
+        body: JsonBody<NameRequest>,
+    ) -> Result<Created<Org>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let name = OrganizationName::parse(&body.value()?.name)
+            .map_err(|e| ApiError::invalid("name", e))?;
+        let view = self.0.tenancy.create_organization(caller, name).await?;
+        Ok(Created::Created(Json((&view).into())))
+    }
+
+    /// One organization, with the caller's role and capabilities.
+    #[oai(
+        path = "/organizations/:org_id",
+        method = "get",
+        tag = "Tag::Organizations",
+        operation_id = "get_organization"
+    )]
+    async fn organization(&self, auth: Session, org_id: Path<Uuid>) -> Result<Json<Org>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let view = self
+            .0
+            .tenancy
+            .organization(caller, OrganizationId::from_uuid(org_id.0))
+            .await?;
+        Ok(Json((&view).into()))
+    }
+
+    /// Rename an organization (`rename_organization`).
+    #[oai(
+        path = "/organizations/:org_id",
+        method = "patch",
+        tag = "Tag::Organizations",
+        operation_id = "rename_organization"
+    )]
+    async fn rename(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        body: JsonBody<NameRequest>,
+    ) -> Result<Json<Org>> {
+        let org = OrganizationId::from_uuid(org_id.0);
+        // Authorization comes before validation: a non-member or a viewer
+        // learns nothing from the body.
+        let caller = self
+            .0
+            .authorized(&auth.0.token, org, Capability::RenameOrganization)
+            .await?;
+        let name = OrganizationName::parse(&body.value()?.name)
+            .map_err(|e| ApiError::invalid("name", e))?;
+        let view = self.0.tenancy.rename(caller, org, name).await?;
+        Ok(Json((&view).into()))
+    }
+
+    /// The active organization, falling back to the caller's own when the
+    /// stored one is no longer accessible (R8, R19).
+    #[oai(
+        path = "/me/active-organization",
+        method = "get",
+        tag = "Tag::Organizations",
+        operation_id = "get_active_organization"
+    )]
+    async fn active(&self, auth: Session) -> Result<Json<ActiveResponse>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let view = self.0.tenancy.active_organization(caller).await?;
+        Ok(Json(ActiveResponse {
+            organization: (&view).into(),
+        }))
+    }
+
+    /// Switch the active organization.
+    #[oai(
+        path = "/me/active-organization",
+        method = "put",
+        tag = "Tag::Organizations",
+        operation_id = "set_active_organization"
+    )]
+    async fn switch(
+        &self,
+        auth: Session,
+        body: JsonBody<SwitchRequest>,
+    ) -> Result<Json<ActiveResponse>> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        let body = body.value()?;
+        let view = self
+            .0
+            .tenancy
+            .switch_active(caller, OrganizationId::from_uuid(body.organization_id))
+            .await?;
+        Ok(Json(ActiveResponse {
+            organization: (&view).into(),
+        }))
+    }
+}

@@ -1,0 +1,380 @@
+//! Reports of an organization, on the generic path of resources, with their
+//! runs and schedules.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
+use tenancy_core::resource::{
+    Definition, Details, NewResource, ReportRun, Resource, ResourceKind, ResourceName,
+    ResourcePatch, Schedule, ValueError,
+};
+use tenancy_core::{Capability, ResourceId};
+use uuid::Uuid;
+
+use super::kinds::{FromResource, Kinds, optional, org};
+use super::{Result, Tag};
+use crate::auth::Session;
+use crate::body::{Fields, JsonBody};
+use crate::paging::list;
+use crate::problem::ApiError;
+use crate::respond::{Accepted, Created, NoContent};
+use crate::state::AppState;
+
+/// A report.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ReportBody {
+    id: Uuid,
+    name: String,
+    /// Opaque to tenancy; the host's report engine reads it.
+    definition: BTreeMap<String, serde_json::Value>,
+    #[oai(nullable)]
+    schedule: Option<ScheduleBody>,
+    created_by: Uuid,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// When a report runs by itself.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct ScheduleBody {
+    report_id: Uuid,
+    cron: String,
+    /// IANA time zone name.
+    timezone: String,
+    /// The next time it runs.
+    #[oai(nullable)]
+    next_run_at: Option<DateTime<Utc>>,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum RunStatusName {
+    Queued,
+}
+
+/// A run of a report.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct RunBody {
+    id: Uuid,
+    report_id: Uuid,
+    status: RunStatusName,
+    triggered_by: Uuid,
+    created_at: DateTime<Utc>,
+}
+
+fn schedule_body(report: ResourceId, schedule: &Schedule, now: DateTime<Utc>) -> ScheduleBody {
+    ScheduleBody {
+        report_id: report.as_uuid(),
+        cron: schedule.cron().to_owned(),
+        timezone: schedule.timezone().to_owned(),
+        next_run_at: schedule.next_run_after(now),
+    }
+}
+
+impl FromResource for ReportBody {
+    const KIND: ResourceKind = ResourceKind::Report;
+    fn convert(r: &Resource, now: DateTime<Utc>) -> Option<Self> {
+        let Details::Report(report) = &r.details else {
+            return None;
+        };
+        Some(Self {
+            id: r.id.as_uuid(),
+            name: r.name.as_str().to_owned(),
+            definition: report
+                .definition
+                .as_object()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            schedule: report
+                .schedule
+                .as_ref()
+                .map(|s| schedule_body(r.id, s, now)),
+            created_by: r.created_by.as_uuid(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl From<&ReportRun> for RunBody {
+    fn from(run: &ReportRun) -> Self {
+        Self {
+            id: run.id.as_uuid(),
+            report_id: run.report_id.as_uuid(),
+            status: RunStatusName::Queued,
+            triggered_by: run.triggered_by.as_uuid(),
+            created_at: run.created_at,
+        }
+    }
+}
+
+list!(
+    /// A page of reports.
+    ReportList,
+    ReportBody
+);
+
+list!(
+    /// A page of runs of a report.
+    RunList,
+    RunBody
+);
+
+/// A new report.
+#[derive(Debug, Object)]
+pub(crate) struct ReportRequest {
+    name: String,
+    /// A JSON object of at most 64 KiB.
+    definition: BTreeMap<String, serde_json::Value>,
+}
+
+/// Changes to a report.
+#[derive(Debug, Object)]
+pub(crate) struct ReportPatch {
+    #[oai(nullable)]
+    name: Option<String>,
+    #[oai(nullable)]
+    definition: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// A schedule.
+#[derive(Debug, Object)]
+pub(crate) struct ScheduleRequest {
+    /// Five fields (`0 9 * * 1-5`), or six with seconds first.
+    cron: String,
+    /// IANA time zone name; UTC when absent.
+    #[oai(nullable)]
+    timezone: Option<String>,
+}
+
+fn definition(fields: &mut Fields, raw: BTreeMap<String, serde_json::Value>) -> Option<Definition> {
+    fields.check("definition", Definition::parse(raw.into_iter().collect()))
+}
+
+/// The operations of this area.
+pub(crate) struct ReportsApi(pub(crate) AppState);
+
+#[OpenApi(prefix_path = "/v1/organizations")]
+impl ReportsApi {
+    /// The organization's reports (`view_resources`).
+    #[oai(
+        path = "/:org_id/reports",
+        method = "get",
+        tag = "Tag::Resources",
+        operation_id = "list_reports"
+    )]
+    async fn reports(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<ReportList>> {
+        let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
+        ReportList::of(items, limit.0, cursor.0)
+    }
+
+    /// Create a report (`manage_reports`; counts toward `reports`).
+    #[oai(
+        path = "/:org_id/reports",
+        method = "post",
+        tag = "Tag::Resources",
+        operation_id = "create_report"
+    )]
+    async fn create_report(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        body: JsonBody<ReportRequest>,
+    ) -> Result<Created<ReportBody>> {
+        Kinds(&self.0)
+            .create(&auth, org(&org_id), body, |f, body| {
+                let name = f.check("name", ResourceName::parse(&body.name));
+                let definition = definition(f, body.definition);
+                Some(NewResource::Report {
+                    name: name?,
+                    definition: definition?,
+                })
+            })
+            .await
+    }
+
+    /// One report (`view_resources`).
+    #[oai(
+        path = "/:org_id/reports/:report_id",
+        method = "get",
+        tag = "Tag::Resources",
+        operation_id = "get_report"
+    )]
+    async fn report(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        report_id: Path<Uuid>,
+    ) -> Result<Json<ReportBody>> {
+        Ok(Json(
+            Kinds(&self.0).one(&auth, org(&org_id), report_id.0).await?,
+        ))
+    }
+
+    /// Edit a report (`manage_reports`).
+    #[oai(
+        path = "/:org_id/reports/:report_id",
+        method = "patch",
+        tag = "Tag::Resources",
+        operation_id = "update_report"
+    )]
+    async fn update_report(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        report_id: Path<Uuid>,
+        body: JsonBody<ReportPatch>,
+    ) -> Result<Json<ReportBody>> {
+        Kinds(&self.0)
+            .update(&auth, org(&org_id), report_id.0, body, |f, body| {
+                let name = optional(f, "name", body.name, ResourceName::parse);
+                let definition = match body.definition {
+                    None => Some(None),
+                    Some(raw) => definition(f, raw).map(Some),
+                };
+                Some(ResourcePatch::Report {
+                    name: name?,
+                    definition: definition?,
+                })
+            })
+            .await
+    }
+
+    /// Delete a report (`manage_reports`); its runs keep their history.
+    #[oai(
+        path = "/:org_id/reports/:report_id",
+        method = "delete",
+        tag = "Tag::Resources",
+        operation_id = "delete_report"
+    )]
+    async fn delete_report(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        report_id: Path<Uuid>,
+    ) -> Result<NoContent> {
+        Kinds(&self.0)
+            .delete(&auth, org(&org_id), ResourceKind::Report, report_id.0)
+            .await
+    }
+
+    /// Trigger a run of a report (`trigger_report_runs`); it is queued for
+    /// the host's report engine.
+    #[oai(
+        path = "/:org_id/reports/:report_id/runs",
+        method = "post",
+        tag = "Tag::Resources",
+        operation_id = "trigger_report_run"
+    )]
+    async fn trigger_run(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        report_id: Path<Uuid>,
+    ) -> Result<Accepted<RunBody>> {
+        let caller = Kinds(&self.0).caller(&auth).await?;
+        let run = self
+            .0
+            .tenancy
+            .trigger_run(caller, org(&org_id), ResourceId::from_uuid(report_id.0))
+            .await?;
+        Ok(Accepted::Accepted(Json((&run).into())))
+    }
+
+    /// The runs of a report, oldest first (`view_resources`).
+    #[oai(
+        path = "/:org_id/reports/:report_id/runs",
+        method = "get",
+        tag = "Tag::Resources",
+        operation_id = "list_report_runs"
+    )]
+    async fn runs(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        report_id: Path<Uuid>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<RunList>> {
+        let caller = Kinds(&self.0).caller(&auth).await?;
+        let runs = self
+            .0
+            .tenancy
+            .report_runs(caller, org(&org_id), ResourceId::from_uuid(report_id.0))
+            .await?;
+        RunList::of(runs.iter().map(RunBody::from).collect(), limit.0, cursor.0)
+    }
+
+    /// Set a report's schedule (`manage_schedules`); an invalid cron
+    /// expression or time zone is 422.
+    #[oai(
+        path = "/:org_id/reports/:report_id/schedule",
+        method = "put",
+        tag = "Tag::Resources",
+        operation_id = "set_report_schedule"
+    )]
+    async fn set_schedule(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        report_id: Path<Uuid>,
+        body: JsonBody<ScheduleRequest>,
+    ) -> Result<Json<ScheduleBody>> {
+        let org = org(&org_id);
+        let caller = Kinds(&self.0)
+            .authorized(&auth, org, Capability::ManageSchedules)
+            .await?;
+        let body = body.value()?;
+        let schedule = Schedule::parse(&body.cron, body.timezone.as_deref()).map_err(|e| {
+            let field = if matches!(e, ValueError::TimeZone(_)) {
+                "timezone"
+            } else {
+                "cron"
+            };
+            ApiError::invalid(field, e)
+        })?;
+        let report = ResourceId::from_uuid(report_id.0);
+        self.0
+            .tenancy
+            .set_schedule(caller, org, report, Some(schedule.clone()))
+            .await?;
+        Ok(Json(schedule_body(report, &schedule, self.0.tenancy.now())))
+    }
+
+    /// Remove a report's schedule (`manage_schedules`).
+    #[oai(
+        path = "/:org_id/reports/:report_id/schedule",
+        method = "delete",
+        tag = "Tag::Resources",
+        operation_id = "clear_report_schedule"
+    )]
+    async fn clear_schedule(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        report_id: Path<Uuid>,
+    ) -> Result<NoContent> {
+        let caller = Kinds(&self.0).caller(&auth).await?;
+        self.0
+            .tenancy
+            .set_schedule(
+                caller,
+                org(&org_id),
+                ResourceId::from_uuid(report_id.0),
+                None,
+            )
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+}
