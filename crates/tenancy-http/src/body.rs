@@ -95,41 +95,24 @@ async fn read_json<T: ParseFromJSON>(body: &mut RequestBody) -> Result<T, ApiErr
     {
         let taken = body
             .take()
-            .map_err(|_| ApiError::new(400, "bad_request", "the request body was already read"))?;
+            .map_err(|_| ApiError::bad_request("the request body was already read"))?;
         let mut data = Vec::new();
         taken
             .into_async_read()
             .take(JSON_MAX_BYTES + 1)
             .read_to_end(&mut data)
             .await
-            .map_err(|e| {
-                ApiError::new(
-                    400,
-                    "bad_request",
-                    format!("the request body broke off: {e}"),
-                )
-            })?;
+            .map_err(|e| ApiError::bad_request(format!("the request body broke off: {e}")))?;
         if data.len() as u64 > JSON_MAX_BYTES {
-            return Err(ApiError::new(
-                413,
-                "payload_too_large",
-                format!("a JSON body may have at most {JSON_MAX_BYTES} bytes"),
-            ));
+            return Err(ApiError::payload_too_large(format!(
+                "a JSON body may have at most {JSON_MAX_BYTES} bytes"
+            )));
         }
         if data.is_empty() {
-            return Err(ApiError::new(
-                400,
-                "bad_request",
-                "the request body is empty",
-            ));
+            return Err(ApiError::bad_request("the request body is empty"));
         }
-        let value: serde_json::Value = serde_json::from_slice(&data).map_err(|e| {
-            ApiError::new(
-                400,
-                "bad_request",
-                format!("the request body is not JSON: {e}"),
-            )
-        })?;
+        let value: serde_json::Value = serde_json::from_slice(&data)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not JSON: {e}")))?;
         let problems = field_errors::<T>(&value);
         if !problems.is_empty() {
             return Err(ApiError::validation(problems));
@@ -258,16 +241,10 @@ impl<'a, T: ParseFromJSON> poem_openapi::ApiExtractor<'a> for JsonBody<T> {
             Some(content_type) if Self::check_content_type(content_type) => {
                 <Self as ParsePayload>::from_request(request, body).await
             }
-            Some(content_type) => Ok(Self(Err(ApiError::new(
-                400,
-                "bad_request",
-                format!(
-                    "the content type `{content_type}` is not supported; send application/json"
-                ),
-            )))),
-            None => Ok(Self(Err(ApiError::new(
-                400,
-                "bad_request",
+            Some(content_type) => Ok(Self(Err(ApiError::bad_request(format!(
+                "the content type `{content_type}` is not supported; send application/json"
+            ))))),
+            None => Ok(Self(Err(ApiError::bad_request(
                 "the request has no content type; send application/json",
             )))),
         }

@@ -16,7 +16,7 @@ use poem::web::RemoteAddr;
 use tenancy_core::limits::{LimitKey, LimitKind, RetryAfter};
 use tenancy_core::ports::RateLimiter;
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 use crate::state::AppState;
 
 /// A block of addresses: an address and how many of its leading bits count.
@@ -246,8 +246,7 @@ fn refusal(kind: LimitKind, retry: RetryAfter) -> ApiError {
         LimitKind::Invitations => "this organization has sent too many invitations",
     };
     ApiError::retry_later(
-        429,
-        "rate_limited",
+        ProblemCode::RateLimited,
         format!("{what}; try again in {seconds} s"),
         seconds,
     )

@@ -17,7 +17,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tenancy_core::value::{NewPassword, PasswordHash};
 use tokio::sync::Semaphore;
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 
 /// How long a request waits for a free hashing slot before it is told to
 /// come back (API.md: "cannot start within 5 s").
@@ -67,17 +67,12 @@ impl Default for Passwords {
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %error, "password hashing failed");
-    ApiError::new(
-        500,
-        "internal",
-        "an internal error occurred; it has been logged",
-    )
+    ApiError::internal()
 }
 
 fn saturated() -> ApiError {
     ApiError::retry_later(
-        503,
-        "unavailable",
+        ProblemCode::Unavailable,
         "the server is busy checking passwords; try again shortly",
         2,
     )
@@ -342,7 +337,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(refused.problem().status, 503);
-        assert_eq!(refused.problem().code, "unavailable");
+        assert_eq!(refused.problem().code, ProblemCode::Unavailable);
         assert!(refused.problem().retry_after.is_some());
         drop(held);
         // Many at once with a generous wait: every one finishes, and memory

@@ -6,10 +6,165 @@ use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object, payload::Payload};
+use tenancy_core::error::StoreErrorKind;
 use tenancy_core::{Error, Missing};
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Declares every problem code once, as one row of a table: the variant, its
+/// HTTP status, the stable code string and the title sent with it.
+macro_rules! problem_codes {
+    ($($(#[$doc:meta])* $variant:ident = $status:literal, $code:literal, $title:literal;)*) => {
+        /// The stable, machine-readable codes of problem details, each with one status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+        pub enum ProblemCode {
+            $($(#[$doc])* #[oai(rename = $code)] $variant,)*
+        }
+
+        impl ProblemCode {
+            /// Every code, in the table's order.
+            pub const ALL: &[Self] = &[$(Self::$variant),*];
+
+            /// The status, code string and title of this code.
+            const fn row(self) -> (u16, &'static str, &'static str) {
+                match self {
+                    $(Self::$variant => ($status, $code, $title),)*
+                }
+            }
+        }
+    };
+}
+
+// The titles are those of the statuses, as the API has always sent them.
+problem_codes! {
+    /// Malformed JSON, a wrong content type, a broken upload.
+    BadRequest = 400, "bad_request", "Bad request";
+    /// A missing, unknown, expired or signed-out token.
+    Unauthenticated = 401, "unauthenticated", "Unauthenticated";
+    /// Sign-in with an unknown email or a wrong password (the same body for both).
+    InvalidCredentials = 401, "invalid_credentials", "Unauthenticated";
+    /// A create, upload or chat message beyond the plan's limit.
+    QuotaExceeded = 402, "quota_exceeded", "Quota exceeded";
+    /// A member lacks the capability.
+    Forbidden = 403, "forbidden", "Forbidden";
+    /// Accepting with an account whose email is not the invited one.
+    InvitationEmailMismatch = 403, "invitation_email_mismatch", "Forbidden";
+    /// Inviting with, or assigning, a role the caller may not give.
+    RoleNotAssignable = 403, "role_not_assignable", "Forbidden";
+    /// A custom role would hold an owner-only capability or one the caller lacks.
+    CapabilityNotGrantable = 403, "capability_not_grantable", "Forbidden";
+    /// Inviting or transferring ownership before the caller's email is verified.
+    EmailUnverified = 403, "email_unverified", "Forbidden";
+    /// A member picks a plan that is not self-serve.
+    PlanNotSelectable = 403, "plan_not_selectable", "Forbidden";
+    /// An unknown route, a missing thing, or an organization the caller is not a member of.
+    NotFound = 404, "not_found", "Not found";
+    /// A known path with a method it does not serve.
+    MethodNotAllowed = 405, "method_not_allowed", "Method not allowed";
+    /// Asking for a verification email when the address is verified.
+    AlreadyVerified = 409, "already_verified", "Conflict";
+    /// Sign-up with an email that has an account.
+    EmailTaken = 409, "email_taken", "Conflict";
+    /// Inviting or adding someone who is a member.
+    AlreadyMember = 409, "already_member", "Conflict";
+    /// An invitation that was used.
+    InvitationAlreadyAccepted = 409, "invitation_already_accepted", "Conflict";
+    /// Removing the owner.
+    OwnerCannotBeRemoved = 409, "owner_cannot_be_removed", "Conflict";
+    /// The owner leaving their organization.
+    OwnerCannotLeave = 409, "owner_cannot_leave", "Conflict";
+    /// Changing the owner's role.
+    OwnerRoleImmutable = 409, "owner_role_immutable", "Conflict";
+    /// Changing one's own role.
+    CannotChangeOwnRole = 409, "cannot_change_own_role", "Conflict";
+    /// A custom role's key that the organization already uses.
+    RoleKeyTaken = 409, "role_key_taken", "Conflict";
+    /// One custom role more than an organization may have.
+    RoleLimitReached = 409, "role_limit_reached", "Conflict";
+    /// Editing or deleting a built-in role.
+    RoleBuiltin = 409, "role_builtin", "Conflict";
+    /// Deleting a role that members or invitations hold.
+    RoleInUse = 409, "role_in_use", "Conflict";
+    /// Leaving the owner without an organization that is not pending deletion.
+    LastOwnedOrganization = 409, "last_owned_organization", "Conflict";
+    /// Deleting an organization whose deletion is pending.
+    DeletionPending = 409, "deletion_pending", "Conflict";
+    /// Acting on an organization pending deletion.
+    OrganizationPendingDeletion = 409, "organization_pending_deletion", "Conflict";
+    /// An ownership transfer to someone who cannot take it.
+    TransferTargetInvalid = 409, "transfer_target_invalid", "Conflict";
+    /// An expired invitation token.
+    InvitationExpired = 410, "invitation_expired", "Gone";
+    /// A revoked invitation token.
+    InvitationRevoked = 410, "invitation_revoked", "Gone";
+    /// An invitation token replaced by a resend.
+    InvitationSuperseded = 410, "invitation_superseded", "Gone";
+    /// An expired verification or reset token.
+    TokenExpired = 410, "token_expired", "Gone";
+    /// A used or superseded verification or reset token.
+    TokenUsed = 410, "token_used", "Gone";
+    /// Accepting an expired ownership transfer.
+    TransferExpired = 410, "transfer_expired", "Gone";
+    /// An upload over the server's limit, or a JSON body over 1 MiB.
+    PayloadTooLarge = 413, "payload_too_large", "Payload too large";
+    /// Well-formed JSON with invalid values.
+    ValidationFailed = 422, "validation_failed", "Validation failed";
+    /// A rate limit was hit; `Retry-After` says when to try again.
+    RateLimited = 429, "rate_limited", "Too many requests";
+    /// Something failed on our side; the details are in the log.
+    Internal = 500, "internal", "Internal error";
+    /// The server is saturated or its database does not answer; `Retry-After` is set.
+    Unavailable = 503, "unavailable", "Service unavailable";
+}
+
+impl ProblemCode {
+    /// The HTTP status it is sent with.
+    pub const fn status(self) -> u16 {
+        self.row().0
+    }
+
+    /// The code as clients see it, `snake_case`.
+    pub const fn as_str(self) -> &'static str {
+        self.row().1
+    }
+
+    /// A short summary of the kind of problem.
+    pub const fn title(self) -> &'static str {
+        self.row().2
+    }
+
+    /// The code of a use case's error.
+    pub fn of(error: &Error) -> Self {
+        match error {
+            Error::NotFound(_) => Self::NotFound,
+            Error::Unauthenticated => Self::Unauthenticated,
+            Error::InvalidCredentials => Self::InvalidCredentials,
+            Error::Forbidden { .. } => Self::Forbidden,
+            Error::EmailTaken => Self::EmailTaken,
+            Error::AlreadyMember => Self::AlreadyMember,
+            Error::InvitationAlreadyAccepted => Self::InvitationAlreadyAccepted,
+            Error::OwnerCannotBeRemoved => Self::OwnerCannotBeRemoved,
+            Error::InvitationExpired => Self::InvitationExpired,
+            Error::InvitationRevoked => Self::InvitationRevoked,
+            Error::InvitationEmailMismatch => Self::InvitationEmailMismatch,
+            Error::RoleNotAssignable(_) => Self::RoleNotAssignable,
+            Error::QuotaExceeded(_) => Self::QuotaExceeded,
+            Error::PlanNotSelectable(_) => Self::PlanNotSelectable,
+            Error::PayloadTooLarge { .. } => Self::PayloadTooLarge,
+            Error::UploadBroken(_) => Self::BadRequest,
+            Error::UnknownPlan(_) | Error::Invalid { .. } => Self::ValidationFailed,
+            Error::Store(store) if store.kind() == StoreErrorKind::Unavailable => Self::Unavailable,
+            Error::Store(_) => Self::Internal,
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One invalid field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
@@ -30,8 +185,9 @@ pub struct Problem {
     pub title: String,
     /// The HTTP status.
     pub status: u16,
-    /// The stable error code.
-    pub code: String,
+    // Undocumented here so that the schema is a plain reference to the
+    // enum, which describes itself.
+    pub code: ProblemCode,
     /// What happened this time.
     pub detail: String,
     /// The invalid fields, for `validation_failed`.
@@ -128,41 +284,23 @@ pub enum ApiError {
     Unavailable(ProblemJson),
 }
 
-fn title(status: u16) -> &'static str {
-    match status {
-        400 => "Bad request",
-        401 => "Unauthenticated",
-        402 => "Quota exceeded",
-        403 => "Forbidden",
-        404 => "Not found",
-        405 => "Method not allowed",
-        409 => "Conflict",
-        410 => "Gone",
-        413 => "Payload too large",
-        422 => "Validation failed",
-        429 => "Too many requests",
-        503 => "Service unavailable",
-        _ => "Internal error",
-    }
-}
-
 impl ApiError {
-    /// A problem of a status, code and detail.
-    pub fn new(status: u16, code: &str, detail: impl Into<String>) -> Self {
-        Self::with_errors(status, code, detail, None)
+    /// A problem of a code and detail. Private: outside this module errors
+    /// are built by the named constructors below, or from the core's errors.
+    fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
+        Self::with_errors(code, detail, None)
     }
 
     fn with_errors(
-        status: u16,
-        code: &str,
+        code: ProblemCode,
         detail: impl Into<String>,
         errors: Option<Vec<FieldError>>,
     ) -> Self {
         Self::of(Problem {
             kind: format!("urn:tenancy:problem:{code}"),
-            title: title(status).to_owned(),
-            status,
-            code: code.to_owned(),
+            title: code.title().to_owned(),
+            status: code.status(),
+            code,
             detail: detail.into(),
             errors,
             retry_after: None,
@@ -192,8 +330,8 @@ impl ApiError {
 
     /// A refusal that lasts a while (429 `rate_limited`, 503 `unavailable`),
     /// with `Retry-After: seconds`.
-    pub fn retry_later(status: u16, code: &str, detail: impl Into<String>, seconds: u64) -> Self {
-        let mut problem = Self::new(status, code, detail).problem().clone();
+    pub fn retry_later(code: ProblemCode, detail: impl Into<String>, seconds: u64) -> Self {
+        let mut problem = Self::new(code, detail).problem().clone();
         problem.retry_after = Some(seconds);
         Self::of(problem)
     }
@@ -201,11 +339,35 @@ impl ApiError {
     /// `503 unavailable`: the database does not answer.
     pub fn database_unavailable() -> Self {
         Self::retry_later(
-            503,
-            "unavailable",
+            ProblemCode::Unavailable,
             "the database does not answer; try again shortly",
             2,
         )
+    }
+
+    /// `500 internal`: the details stay in the log (the caller logs them);
+    /// the client learns nothing of them.
+    pub fn internal() -> Self {
+        Self::new(
+            ProblemCode::Internal,
+            "an internal error occurred; it has been logged",
+        )
+    }
+
+    /// `400 bad_request`: a body that is not what the operation reads.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(ProblemCode::BadRequest, detail)
+    }
+
+    /// `413 payload_too_large`: a body beyond what the server reads.
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(ProblemCode::PayloadTooLarge, detail)
+    }
+
+    /// `404 not_found` for a route that is not served (as
+    /// `POST /v1/authorize` without a service token).
+    pub fn no_such_route() -> Self {
+        Self::new(ProblemCode::NotFound, "no such route")
     }
 
     /// `422 validation_failed` naming the invalid fields.
@@ -215,7 +377,7 @@ impl ApiError {
             .map(|e| format!("`{}`: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        Self::with_errors(422, "validation_failed", detail, Some(errors))
+        Self::with_errors(ProblemCode::ValidationFailed, detail, Some(errors))
     }
 
     /// `422 validation_failed` for one field.
@@ -259,43 +421,21 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
-        let status = match &error {
-            Error::NotFound(_) => 404,
-            Error::Unauthenticated | Error::InvalidCredentials => 401,
-            Error::Forbidden { .. }
-            | Error::InvitationEmailMismatch
-            | Error::RoleNotAssignable(_)
-            | Error::PlanNotSelectable(_) => 403,
-            Error::PayloadTooLarge { .. } => 413,
-            Error::UploadBroken(_) => 400,
-            Error::EmailTaken
-            | Error::AlreadyMember
-            | Error::InvitationAlreadyAccepted
-            | Error::OwnerCannotBeRemoved => 409,
-            Error::InvitationExpired | Error::InvitationRevoked => 410,
-            Error::QuotaExceeded(_) => 402,
-            Error::UnknownPlan(_) => {
-                return Self::invalid("plan", error.to_string());
-            }
-            Error::Invalid { field, message } => return Self::invalid(field, message),
-            Error::Store(store)
-                if store.kind() == tenancy_core::error::StoreErrorKind::Unavailable =>
-            {
+        match &error {
+            Error::UnknownPlan(_) => Self::invalid("plan", error.to_string()),
+            Error::Invalid { field, message } => Self::invalid(field, message),
+            Error::Store(store) if store.kind() == StoreErrorKind::Unavailable => {
                 tracing::warn!(error = %store, "the database does not answer");
-                return Self::database_unavailable();
+                Self::database_unavailable()
             }
             Error::Store(store) => {
                 // The details stay in the log; the client learns nothing of
                 // the database.
                 tracing::error!(error = %store, "store failure");
-                return Self::new(
-                    500,
-                    "internal",
-                    "an internal error occurred; it has been logged",
-                );
+                Self::internal()
             }
-        };
-        Self::new(status, error.code(), error.to_string())
+            _ => Self::new(ProblemCode::of(&error), error.to_string()),
+        }
     }
 }
 
@@ -321,26 +461,108 @@ pub fn from_poem(error: poem::Error) -> Response {
     if is_problem {
         return response;
     }
-    let api = match status.as_u16() {
-        _ if unparsable_id => ApiError::new(404, "not_found", "no such thing"),
-        404 => ApiError::new(404, "not_found", "no such route"),
-        405 => ApiError::new(
-            405,
-            "method_not_allowed",
+    let api = match status {
+        _ if unparsable_id => ApiError::new(ProblemCode::NotFound, "no such thing"),
+        StatusCode::NOT_FOUND => ApiError::no_such_route(),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ProblemCode::MethodNotAllowed,
             "this path does not serve that method",
         ),
-        401 => ApiError::unauthenticated(),
-        413 => ApiError::new(413, "payload_too_large", "the request body is too large"),
-        400 | 415 => ApiError::new(400, "bad_request", message),
+        StatusCode::UNAUTHORIZED => ApiError::unauthenticated(),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::payload_too_large("the request body is too large")
+        }
         _ if status.is_server_error() => {
             tracing::error!(error = %message, "unhandled error");
-            ApiError::new(
-                500,
-                "internal",
-                "an internal error occurred; it has been logged",
-            )
+            ApiError::internal()
         }
-        code => ApiError::new(code, "bad_request", message),
+        // Every other refusal of poem's (unparsable JSON or query, a wrong
+        // content type) is a request the operation cannot read.
+        _ => ApiError::bad_request(message),
     };
     api.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON as _;
+    use tenancy_core::error::StoreError;
+    use tenancy_core::plan::{Metered, PlanId, QuotaExceeded};
+    use tenancy_core::{Capability, Role};
+
+    use super::*;
+
+    #[test]
+    fn every_code_is_sent_as_its_string_with_its_status() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in ProblemCode::ALL {
+            assert!(seen.insert(code.as_str()), "`{code}` appears twice");
+            assert_eq!(
+                code.to_json(),
+                Some(serde_json::Value::from(code.as_str())),
+                "the schema's name of `{code}`"
+            );
+            assert!((400..600).contains(&code.status()), "`{code}`");
+            let error = ApiError::new(code, "detail");
+            assert_eq!(error.problem().code, code);
+            assert_eq!(error.problem().title, code.title());
+            assert_eq!(error.problem().kind, format!("urn:tenancy:problem:{code}"));
+            // The variant is the one whose documented status is the code's.
+            let status = error.into_response().status().as_u16();
+            assert_eq!(status, code.status(), "`{code}`");
+            assert!(
+                code == ProblemCode::Internal
+                    || !matches!(ApiError::new(code, ""), ApiError::Internal(_)),
+                "`{code}` has no response of its own status"
+            );
+        }
+    }
+
+    #[test]
+    fn the_core_errors_keep_their_stable_codes() {
+        let quota = QuotaExceeded {
+            metered: Metered::Agents,
+            limit: 1,
+            used: 1,
+            adding: 1,
+        };
+        let errors = [
+            Error::NotFound(Missing::Chat),
+            Error::Unauthenticated,
+            Error::InvalidCredentials,
+            Error::Forbidden {
+                role: Role::Viewer,
+                capability: Capability::ManageMembers,
+            },
+            Error::EmailTaken,
+            Error::AlreadyMember,
+            Error::InvitationAlreadyAccepted,
+            Error::OwnerCannotBeRemoved,
+            Error::InvitationExpired,
+            Error::InvitationRevoked,
+            Error::InvitationEmailMismatch,
+            Error::RoleNotAssignable("owner".to_owned()),
+            Error::QuotaExceeded(quota),
+            Error::UnknownPlan(PlanId::new("gold")),
+            Error::PlanNotSelectable(PlanId::new("gold")),
+            Error::PayloadTooLarge { limit: 1 },
+            Error::UploadBroken("cut".to_owned()),
+            Error::Invalid {
+                field: "name",
+                message: "empty".to_owned(),
+            },
+            Error::Store(StoreError::other("disk")),
+        ];
+        for error in errors {
+            let code = error.code();
+            assert_eq!(ProblemCode::of(&error).as_str(), code);
+            assert_eq!(ApiError::from(error).problem().code.as_str(), code);
+        }
+        // The one code that HTTP refines: a database that does not answer.
+        let down = Error::Store(StoreError::unavailable("no answer"));
+        assert_eq!(ProblemCode::of(&down), ProblemCode::Unavailable);
+        let down = ApiError::from(down);
+        assert_eq!(down.problem().code, ProblemCode::Unavailable);
+        assert!(down.problem().retry_after.is_some());
+    }
 }

@@ -46,11 +46,7 @@ impl FileUpload {
     pub(crate) async fn open(self) -> Result<FilePart, ApiError> {
         let mut parts = self.0?;
         let malformed = |e: poem::error::ParseMultipartError| {
-            ApiError::new(
-                400,
-                "bad_request",
-                format!("the multipart body is malformed: {e}"),
-            )
+            ApiError::bad_request(format!("the multipart body is malformed: {e}"))
         };
         while let Some(field) = parts.next_field().await.map_err(malformed)? {
             if field.name() != Some("file") {
@@ -133,9 +129,7 @@ impl<'a> ApiExtractor<'a> for FileUpload {
             .and_then(|ct| ct.split(';').next())
             .is_some_and(|media| media.trim().eq_ignore_ascii_case("multipart/form-data"));
         if !is_multipart {
-            return Ok(Self(Err(ApiError::new(
-                400,
-                "bad_request",
+            return Ok(Self(Err(ApiError::bad_request(
                 "send the file as multipart/form-data with one part named `file`",
             ))));
         }
@@ -143,11 +137,7 @@ impl<'a> ApiExtractor<'a> for FileUpload {
             <Multipart as FromRequest>::from_request(request, body)
                 .await
                 .map_err(|e| {
-                    ApiError::new(
-                        400,
-                        "bad_request",
-                        format!("the multipart body is malformed: {e}"),
-                    )
+                    ApiError::bad_request(format!("the multipart body is malformed: {e}"))
                 }),
         ))
     }

@@ -47,7 +47,7 @@ impl HostApi {
         body: JsonBody<AuthorizeRequest>,
     ) -> Result<Json<AuthorizeResponse>> {
         if self.0.config.service_token.is_none() {
-            return Err(ApiError::new(404, "not_found", "no such route"));
+            return Err(ApiError::no_such_route());
         }
         if !is_service_token(&self.0, &auth.0.token) {
             return Err(ApiError::unauthenticated());

@@ -29,7 +29,7 @@ pub(crate) trait FromResource: poem_openapi::types::ToJSON + Send + Sync + Sized
     fn from_resource(resource: &Resource, now: DateTime<Utc>) -> Result<Self> {
         Self::convert(resource, now).ok_or_else(|| {
             tracing::error!(id = %resource.id, kind = %resource.kind(), expected = %Self::KIND, "resource of another kind");
-            ApiError::new(500, "internal", "an internal error occurred; it has been logged")
+            ApiError::internal()
         })
     }
 }
