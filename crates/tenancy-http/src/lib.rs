@@ -8,6 +8,7 @@
 mod auth;
 mod body;
 pub mod console;
+mod errors;
 mod headers;
 mod limits;
 mod log;

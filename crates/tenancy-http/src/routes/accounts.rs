@@ -1,5 +1,6 @@
 //! Accounts and sessions: sign-up, sign-in, sign-out and the caller.
 
+use crate::errors::fails;
 use chrono::{DateTime, Utc};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -120,7 +121,16 @@ impl AccountsApi {
         &self,
         http: &poem::Request,
         body: JsonBody<SignUpRequest>,
-    ) -> Result<Created<SignUpResponse>> {
+    ) -> Result<
+        Created<SignUpResponse>,
+        fails![
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            EmailTaken,
+            RateLimited
+        ],
+    > {
         // The client's attempts are counted before the body is judged.
         let client = limits::client_ip(http, &self.0.config.trusted_proxies);
         limits::enforce(&self.0, &LimitKey::auth_attempts(client)).await?;
@@ -134,7 +144,7 @@ impl AccountsApi {
         };
         fields.finish()?;
         let (Some(email), Some(password)) = (email, password) else {
-            return Err(ApiError::invalid("body", "invalid sign-up"));
+            return Err(ApiError::invalid("body", "invalid sign-up").into());
         };
         let hash = self.0.config.passwords.hash(password).await?;
         let signed = self
@@ -184,7 +194,16 @@ impl AccountsApi {
         &self,
         http: &poem::Request,
         body: JsonBody<SignInRequest>,
-    ) -> Result<Json<SignInResponse>> {
+    ) -> Result<
+        Json<SignInResponse>,
+        fails![
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            InvalidCredentials,
+            RateLimited
+        ],
+    > {
         // The client's attempts are counted before the body is judged.
         let client = limits::client_ip(http, &self.0.config.trusted_proxies);
         limits::enforce(&self.0, &LimitKey::auth_attempts(client)).await?;
@@ -233,7 +252,7 @@ impl AccountsApi {
         tag = "Tag::Accounts",
         operation_id = "sign_out"
     )]
-    async fn sign_out(&self, auth: Session) -> Result<NoContent> {
+    async fn sign_out(&self, auth: Session) -> Result<NoContent, fails![Unauthenticated]> {
         self.0.tenancy.sign_out(&auth.0.token).await?;
         Ok(NoContent::NoContent)
     }
@@ -245,7 +264,7 @@ impl AccountsApi {
         tag = "Tag::Accounts",
         operation_id = "get_me"
     )]
-    async fn me(&self, auth: Session) -> Result<Json<MeResponse>> {
+    async fn me(&self, auth: Session) -> Result<Json<MeResponse>, fails![Unauthenticated]> {
         let caller = self.0.caller(&auth.0.token).await?;
         let user = self.0.tenancy.user(caller).await?;
         let active = self

@@ -1,5 +1,6 @@
 //! Agents of an organization, on the generic path of resources.
 
+use crate::errors::fails;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -101,9 +102,10 @@ impl AgentsApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<AgentList>> {
+    ) -> Result<Json<AgentList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
+    {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
-        AgentList::of(items, limit.0, cursor.0)
+        Ok(AgentList::of(items, limit.0, cursor.0)?)
     }
 
     /// Create an agent (`manage_agents`; counts toward `agents`).
@@ -118,8 +120,19 @@ impl AgentsApi {
         auth: Session,
         org_id: Path<Uuid>,
         body: JsonBody<AgentRequest>,
-    ) -> Result<Created<AgentBody>> {
-        Kinds(&self.0)
+    ) -> Result<
+        Created<AgentBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            Forbidden,
+            QuotaExceeded
+        ],
+    > {
+        Ok(Kinds(&self.0)
             .create(&auth, org(&org_id), body, |f, body| {
                 let name = f.check("name", ResourceName::parse(&body.name));
                 let description = match body.description.as_deref() {
@@ -133,7 +146,7 @@ impl AgentsApi {
                         .unwrap_or_default(),
                 })
             })
-            .await
+            .await?)
     }
 
     /// One agent (`view_resources`).
@@ -148,7 +161,7 @@ impl AgentsApi {
         auth: Session,
         org_id: Path<Uuid>,
         agent_id: Path<Uuid>,
-    ) -> Result<Json<AgentBody>> {
+    ) -> Result<Json<AgentBody>, fails![Unauthenticated, NotFound, Forbidden]> {
         Ok(Json(
             Kinds(&self.0).one(&auth, org(&org_id), agent_id.0).await?,
         ))
@@ -167,8 +180,18 @@ impl AgentsApi {
         org_id: Path<Uuid>,
         agent_id: Path<Uuid>,
         body: JsonBody<AgentPatch>,
-    ) -> Result<Json<AgentBody>> {
-        Kinds(&self.0)
+    ) -> Result<
+        Json<AgentBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
+        Ok(Kinds(&self.0)
             .update(&auth, org(&org_id), agent_id.0, body, |f, body| {
                 let name = optional(f, "name", body.name, ResourceName::parse);
                 let description = optional(f, "description", body.description, Description::parse);
@@ -178,7 +201,7 @@ impl AgentsApi {
                     connection_ids: ids(body.connection_ids, ResourceId::from_uuid),
                 })
             })
-            .await
+            .await?)
     }
 
     /// Delete an agent (`manage_agents`).
@@ -193,9 +216,9 @@ impl AgentsApi {
         auth: Session,
         org_id: Path<Uuid>,
         agent_id: Path<Uuid>,
-    ) -> Result<NoContent> {
-        Kinds(&self.0)
+    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+        Ok(Kinds(&self.0)
             .delete(&auth, org(&org_id), ResourceKind::Agent, agent_id.0)
-            .await
+            .await?)
     }
 }

@@ -1,6 +1,7 @@
 //! Plans, billing and the permission matrix: the catalog, an organization's
 //! plan, limits and usage, changing the plan, and the roles.
 
+use crate::errors::fails;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -182,7 +183,7 @@ impl BillingApi {
         &self,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<PlanList>> {
+    ) -> Result<Json<PlanList>, fails![ValidationFailed]> {
         let plans = self
             .0
             .tenancy
@@ -192,7 +193,7 @@ impl BillingApi {
             .iter()
             .map(PlanBody::from)
             .collect();
-        PlanList::of(plans, limit.0, cursor.0)
+        Ok(PlanList::of(plans, limit.0, cursor.0)?)
     }
 
     /// The roles and their capabilities (no authentication).
@@ -213,7 +214,11 @@ impl BillingApi {
         tag = "Tag::Plans",
         operation_id = "get_billing"
     )]
-    async fn billing(&self, auth: Session, org_id: Path<Uuid>) -> Result<Json<BillingBody>> {
+    async fn billing(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+    ) -> Result<Json<BillingBody>, fails![Unauthenticated, NotFound, Forbidden]> {
         let caller = self.0.caller(&auth.0.token).await?;
         let billing = self
             .0
@@ -241,7 +246,18 @@ impl BillingApi {
         auth: BillingAuth,
         org_id: Path<Uuid>,
         body: JsonBody<PlanRequest>,
-    ) -> Result<Json<BillingBody>> {
+    ) -> Result<
+        Json<BillingBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            Forbidden,
+            PlanNotSelectable
+        ],
+    > {
         let org = OrganizationId::from_uuid(org_id.0);
         // Authorization comes before validation: a non-member or a viewer
         // learns nothing from the body.

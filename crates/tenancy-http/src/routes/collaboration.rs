@@ -1,6 +1,7 @@
 //! What members do with an organization's resources: pins on the caller's
 //! sidebar, chats with an agent or about a report run, investigations.
 
+use crate::errors::fails;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -206,10 +207,14 @@ impl CollaborationApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<PinList>> {
+    ) -> Result<Json<PinList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]> {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let pins = self.0.tenancy.pins(caller, org(&org_id)).await?;
-        PinList::of(pins.iter().map(PinBody::from).collect(), limit.0, cursor.0)
+        Ok(PinList::of(
+            pins.iter().map(PinBody::from).collect(),
+            limit.0,
+            cursor.0,
+        )?)
     }
 
     /// Pin an agent, a connection or a report to the caller's sidebar
@@ -225,7 +230,17 @@ impl CollaborationApi {
         auth: Session,
         org_id: Path<Uuid>,
         body: JsonBody<PinRequest>,
-    ) -> Result<Created<PinBody>> {
+    ) -> Result<
+        Created<PinBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::PinItems)
@@ -256,7 +271,7 @@ impl CollaborationApi {
         auth: Session,
         org_id: Path<Uuid>,
         pin_id: Path<Uuid>,
-    ) -> Result<NoContent> {
+    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
         let caller = Kinds(&self.0).caller(&auth).await?;
         self.0
             .tenancy
@@ -278,14 +293,15 @@ impl CollaborationApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ChatList>> {
+    ) -> Result<Json<ChatList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
+    {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let chats = self.0.tenancy.chats(caller, org(&org_id)).await?;
-        ChatList::of(
+        Ok(ChatList::of(
             chats.iter().map(ChatBody::from).collect(),
             limit.0,
             cursor.0,
-        )
+        )?)
     }
 
     /// Start a chat with an agent (`chat_with_agents`) or about a report
@@ -301,7 +317,17 @@ impl CollaborationApi {
         auth: Session,
         org_id: Path<Uuid>,
         body: JsonBody<ChatRequest>,
-    ) -> Result<Created<ChatBody>> {
+    ) -> Result<
+        Created<ChatBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::ViewResources)
@@ -314,7 +340,8 @@ impl CollaborationApi {
                 return Err(ApiError::invalid(
                     "agent_id",
                     "give exactly one of `agent_id` and `report_run_id`",
-                ));
+                )
+                .into());
             }
         };
         let chat = self.0.tenancy.open_chat(caller, org, about).await?;
@@ -335,18 +362,19 @@ impl CollaborationApi {
         chat_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<MessageList>> {
+    ) -> Result<Json<MessageList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
+    {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let messages = self
             .0
             .tenancy
             .chat_messages(caller, org(&org_id), ChatId::from_uuid(chat_id.0))
             .await?;
-        MessageList::of(
+        Ok(MessageList::of(
             messages.iter().map(MessageBody::from).collect(),
             limit.0,
             cursor.0,
-        )
+        )?)
     }
 
     /// Send a message in one of the caller's chats (counts toward
@@ -363,7 +391,18 @@ impl CollaborationApi {
         org_id: Path<Uuid>,
         chat_id: Path<Uuid>,
         body: JsonBody<MessageRequest>,
-    ) -> Result<Created<MessageBody>> {
+    ) -> Result<
+        Created<MessageBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            Forbidden,
+            QuotaExceeded
+        ],
+    > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::ViewResources)
@@ -391,14 +430,17 @@ impl CollaborationApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<InvestigationList>> {
+    ) -> Result<
+        Json<InvestigationList>,
+        fails![Unauthenticated, NotFound, Forbidden, ValidationFailed],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let found = self.0.tenancy.investigations(caller, org(&org_id)).await?;
-        InvestigationList::of(
+        Ok(InvestigationList::of(
             found.iter().map(InvestigationBody::from).collect(),
             limit.0,
             cursor.0,
-        )
+        )?)
     }
 
     /// Ask an agent to investigate (`run_investigations`); it is queued and
@@ -414,7 +456,17 @@ impl CollaborationApi {
         auth: Session,
         org_id: Path<Uuid>,
         body: JsonBody<InvestigationRequest>,
-    ) -> Result<Accepted<InvestigationBody>> {
+    ) -> Result<
+        Accepted<InvestigationBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::RunInvestigations)

@@ -1,6 +1,7 @@
 //! Connections of an organization, on the generic path of resources; their
 //! credentials are write-only for every role (D9).
 
+use crate::errors::fails;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -128,9 +129,10 @@ impl ConnectionsApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ConnectionList>> {
+    ) -> Result<Json<ConnectionList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
+    {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
-        ConnectionList::of(items, limit.0, cursor.0)
+        Ok(ConnectionList::of(items, limit.0, cursor.0)?)
     }
 
     /// Create a connection (`manage_connections`; counts toward
@@ -146,8 +148,19 @@ impl ConnectionsApi {
         auth: Session,
         org_id: Path<Uuid>,
         body: JsonBody<ConnectionRequest>,
-    ) -> Result<Created<ConnectionBody>> {
-        Kinds(&self.0)
+    ) -> Result<
+        Created<ConnectionBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            Forbidden,
+            QuotaExceeded
+        ],
+    > {
+        Ok(Kinds(&self.0)
             .create(&auth, org(&org_id), body, |f, body| {
                 let label = f.check("label", ResourceName::parse(&body.label));
                 let connection_type = f.check("type", ConnectionType::parse(&body.connection_type));
@@ -158,7 +171,7 @@ impl ConnectionsApi {
                     credentials: credentials?,
                 })
             })
-            .await
+            .await?)
     }
 
     /// One connection, without credentials (`view_resources`).
@@ -173,7 +186,7 @@ impl ConnectionsApi {
         auth: Session,
         org_id: Path<Uuid>,
         connection_id: Path<Uuid>,
-    ) -> Result<Json<ConnectionBody>> {
+    ) -> Result<Json<ConnectionBody>, fails![Unauthenticated, NotFound, Forbidden]> {
         Ok(Json(
             Kinds(&self.0)
                 .one(&auth, org(&org_id), connection_id.0)
@@ -194,13 +207,23 @@ impl ConnectionsApi {
         org_id: Path<Uuid>,
         connection_id: Path<Uuid>,
         body: JsonBody<ConnectionPatch>,
-    ) -> Result<Json<ConnectionBody>> {
-        Kinds(&self.0)
+    ) -> Result<
+        Json<ConnectionBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
+        Ok(Kinds(&self.0)
             .update(&auth, org(&org_id), connection_id.0, body, |f, body| {
                 let label = optional(f, "label", body.label, ResourceName::parse);
                 Some(ResourcePatch::Connection { label: label? })
             })
-            .await
+            .await?)
     }
 
     /// Replace a connection's credentials (`manage_connections`); write-only.
@@ -216,7 +239,17 @@ impl ConnectionsApi {
         org_id: Path<Uuid>,
         connection_id: Path<Uuid>,
         body: JsonBody<CredentialsRequest>,
-    ) -> Result<NoContent> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
         let org = org(&org_id);
         let kinds = Kinds(&self.0);
         let caller = kinds
@@ -245,14 +278,14 @@ impl ConnectionsApi {
         auth: Session,
         org_id: Path<Uuid>,
         connection_id: Path<Uuid>,
-    ) -> Result<NoContent> {
-        Kinds(&self.0)
+    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+        Ok(Kinds(&self.0)
             .delete(
                 &auth,
                 org(&org_id),
                 ResourceKind::Connection,
                 connection_id.0,
             )
-            .await
+            .await?)
     }
 }

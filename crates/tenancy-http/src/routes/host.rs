@@ -1,6 +1,7 @@
 //! Host integration: `POST /v1/authorize`, for hosts outside the process,
 //! with the service token.
 
+use crate::errors::fails;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use tenancy_core::{Capability, OrganizationId, UserId};
@@ -45,12 +46,21 @@ impl HostApi {
         &self,
         auth: ServiceToken,
         body: JsonBody<AuthorizeRequest>,
-    ) -> Result<Json<AuthorizeResponse>> {
+    ) -> Result<
+        Json<AuthorizeResponse>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
         if self.0.config.service_token.is_none() {
-            return Err(ApiError::no_such_route());
+            return Err(ApiError::no_such_route().into());
         }
         if !is_service_token(&self.0, &auth.0.token) {
-            return Err(ApiError::unauthenticated());
+            return Err(ApiError::unauthenticated().into());
         }
         let body = body.value()?;
         let capability =

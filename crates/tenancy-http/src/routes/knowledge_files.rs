@@ -1,6 +1,7 @@
 //! Knowledge files of an organization: uploaded as multipart and streamed to
 //! the blob store, downloaded as attachments that never run as a page.
 
+use crate::errors::fails;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, Response};
@@ -85,9 +86,12 @@ impl KnowledgeFilesApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<KnowledgeFileList>> {
+    ) -> Result<
+        Json<KnowledgeFileList>,
+        fails![Unauthenticated, NotFound, Forbidden, ValidationFailed],
+    > {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
-        KnowledgeFileList::of(items, limit.0, cursor.0)
+        Ok(KnowledgeFileList::of(items, limit.0, cursor.0)?)
     }
 
     /// Upload a knowledge file (`upload_knowledge_files`): multipart with
@@ -107,7 +111,18 @@ impl KnowledgeFilesApi {
         auth: Session,
         org_id: Path<Uuid>,
         upload: FileUpload,
-    ) -> Result<Created<KnowledgeFileBody>> {
+    ) -> Result<
+        Created<KnowledgeFileBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            QuotaExceeded
+        ],
+    > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::UploadKnowledgeFiles)
@@ -126,7 +141,7 @@ impl KnowledgeFilesApi {
         };
         fields.finish()?;
         let (Some(name), Some(content_type)) = (name, content_type) else {
-            return Err(ApiError::invalid("file", "invalid upload"));
+            return Err(ApiError::invalid("file", "invalid upload").into());
         };
         let created = self
             .0
@@ -156,7 +171,7 @@ impl KnowledgeFilesApi {
         auth: Session,
         org_id: Path<Uuid>,
         file_id: Path<Uuid>,
-    ) -> Result<Json<KnowledgeFileBody>> {
+    ) -> Result<Json<KnowledgeFileBody>, fails![Unauthenticated, NotFound, Forbidden]> {
         Ok(Json(
             Kinds(&self.0).one(&auth, org(&org_id), file_id.0).await?,
         ))
@@ -174,7 +189,7 @@ impl KnowledgeFilesApi {
         auth: Session,
         org_id: Path<Uuid>,
         file_id: Path<Uuid>,
-    ) -> Result<Response<Content>> {
+    ) -> Result<Response<Content>, fails![Unauthenticated, NotFound, Forbidden]> {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let (file, content) = self
             .0
@@ -226,9 +241,9 @@ impl KnowledgeFilesApi {
         auth: Session,
         org_id: Path<Uuid>,
         file_id: Path<Uuid>,
-    ) -> Result<NoContent> {
-        Kinds(&self.0)
+    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+        Ok(Kinds(&self.0)
             .delete(&auth, org(&org_id), ResourceKind::KnowledgeFile, file_id.0)
-            .await
+            .await?)
     }
 }

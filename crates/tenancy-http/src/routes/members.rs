@@ -1,6 +1,7 @@
 //! Members and invitations: the members of an organization, inviting and
 //! revoking, and an invitation link's preview and acceptance.
 
+use crate::errors::fails;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -176,7 +177,8 @@ impl MembersApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<MemberList>> {
+    ) -> Result<Json<MemberList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
+    {
         let caller = self.0.caller(&auth.0.token).await?;
         let members = self
             .0
@@ -184,7 +186,7 @@ impl MembersApi {
             .members(caller, OrganizationId::from_uuid(org_id.0))
             .await?;
         let bodies = members.iter().map(MemberBody::from).collect();
-        MemberList::of(bodies, limit.0, cursor.0)
+        Ok(MemberList::of(bodies, limit.0, cursor.0)?)
     }
 
     /// Remove a member (`manage_members`); never the owner. Their access ends
@@ -200,7 +202,7 @@ impl MembersApi {
         auth: Session,
         org_id: Path<Uuid>,
         user_id: Path<Uuid>,
-    ) -> Result<NoContent> {
+    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden, OwnerCannotBeRemoved]> {
         let caller = self.0.caller(&auth.0.token).await?;
         self.0
             .tenancy
@@ -226,7 +228,20 @@ impl MembersApi {
         auth: Session,
         org_id: Path<Uuid>,
         body: JsonBody<InviteRequest>,
-    ) -> Result<Created<InvitationBody>> {
+    ) -> Result<
+        Created<InvitationBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            Forbidden,
+            RoleNotAssignable,
+            AlreadyMember,
+            RateLimited
+        ],
+    > {
         let org = OrganizationId::from_uuid(org_id.0);
         // Authorization comes before validation: a non-member or a viewer
         // learns nothing from the body.
@@ -262,7 +277,8 @@ impl MembersApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<InvitationList>> {
+    ) -> Result<Json<InvitationList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
+    {
         let caller = self.0.caller(&auth.0.token).await?;
         let pending = self
             .0
@@ -274,7 +290,7 @@ impl MembersApi {
             .iter()
             .map(|i| InvitationBody::new(i, now))
             .collect();
-        InvitationList::of(bodies, limit.0, cursor.0)
+        Ok(InvitationList::of(bodies, limit.0, cursor.0)?)
     }
 
     /// Revoke an invitation (`manage_members`): its link stops working.
@@ -289,7 +305,15 @@ impl MembersApi {
         auth: Session,
         org_id: Path<Uuid>,
         invitation_id: Path<Uuid>,
-    ) -> Result<NoContent> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            InvitationAlreadyAccepted
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         self.0
             .tenancy
@@ -309,7 +333,10 @@ impl MembersApi {
         tag = "Tag::Members",
         operation_id = "preview_invitation"
     )]
-    async fn preview(&self, token: Path<String>) -> Result<Json<InvitationPreviewBody>> {
+    async fn preview(
+        &self,
+        token: Path<String>,
+    ) -> Result<Json<InvitationPreviewBody>, fails![NotFound]> {
         let preview = self.0.tenancy.preview_invitation(&token.0).await?;
         Ok(Json((&preview).into()))
     }
@@ -326,7 +353,20 @@ impl MembersApi {
         &self,
         auth: Session,
         body: JsonBody<AcceptRequest>,
-    ) -> Result<Json<ActiveResponse>> {
+    ) -> Result<
+        Json<ActiveResponse>,
+        fails![
+            Unauthenticated,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            NotFound,
+            InvitationEmailMismatch,
+            InvitationExpired,
+            InvitationRevoked,
+            InvitationAlreadyAccepted
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         let view = self.0.tenancy.accept(caller, &body.value()?.token).await?;
         Ok(Json(ActiveResponse {

@@ -26,7 +26,7 @@ mod operations;
 mod organizations;
 mod reports;
 
-type Result<T> = std::result::Result<T, ApiError>;
+type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 /// Every operation of the API, area by area.
 pub(crate) type Apis = (

@@ -1,5 +1,6 @@
 //! Operations: health of the process and of its database.
 
+use crate::errors::fails;
 use poem_openapi::OpenApi;
 
 use super::{Result, Tag};
@@ -29,7 +30,7 @@ impl OperationsApi {
         tag = "Tag::Operations",
         operation_id = "readyz"
     )]
-    async fn readyz(&self) -> Result<poem_openapi::payload::PlainText<&'static str>> {
+    async fn readyz(&self) -> Result<poem_openapi::payload::PlainText<&'static str>, fails![]> {
         self.0
             .store
             .ping()

@@ -1,6 +1,7 @@
 //! Organizations and the switcher: the caller's organizations, creating and
 //! renaming one, and the active organization.
 
+use crate::errors::fails;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -117,11 +118,11 @@ impl OrganizationsApi {
         auth: Session,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<OrganizationList>> {
+    ) -> Result<Json<OrganizationList>, fails![Unauthenticated, ValidationFailed]> {
         let caller = self.0.caller(&auth.0.token).await?;
         let views = self.0.tenancy.organizations(caller).await?;
         let entries = views.iter().map(SwitcherEntry::from).collect();
-        OrganizationList::of(entries, limit.0, cursor.0)
+        Ok(OrganizationList::of(entries, limit.0, cursor.0)?)
     }
 
     /// Create an organization; it becomes the caller's active one (R5).
@@ -135,7 +136,15 @@ impl OrganizationsApi {
         &self,
         auth: Session,
         body: JsonBody<NameRequest>,
-    ) -> Result<Created<Org>> {
+    ) -> Result<
+        Created<Org>,
+        fails![
+            Unauthenticated,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         let name = OrganizationName::parse(&body.value()?.name)
             .map_err(|e| ApiError::invalid("name", e))?;
@@ -150,7 +159,11 @@ impl OrganizationsApi {
         tag = "Tag::Organizations",
         operation_id = "get_organization"
     )]
-    async fn organization(&self, auth: Session, org_id: Path<Uuid>) -> Result<Json<Org>> {
+    async fn organization(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+    ) -> Result<Json<Org>, fails![Unauthenticated, NotFound]> {
         let caller = self.0.caller(&auth.0.token).await?;
         let view = self
             .0
@@ -172,7 +185,17 @@ impl OrganizationsApi {
         auth: Session,
         org_id: Path<Uuid>,
         body: JsonBody<NameRequest>,
-    ) -> Result<Json<Org>> {
+    ) -> Result<
+        Json<Org>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            Forbidden
+        ],
+    > {
         let org = OrganizationId::from_uuid(org_id.0);
         // Authorization comes before validation: a non-member or a viewer
         // learns nothing from the body.
@@ -194,7 +217,7 @@ impl OrganizationsApi {
         tag = "Tag::Organizations",
         operation_id = "get_active_organization"
     )]
-    async fn active(&self, auth: Session) -> Result<Json<ActiveResponse>> {
+    async fn active(&self, auth: Session) -> Result<Json<ActiveResponse>, fails![Unauthenticated]> {
         let caller = self.0.caller(&auth.0.token).await?;
         let view = self.0.tenancy.active_organization(caller).await?;
         Ok(Json(ActiveResponse {
@@ -213,7 +236,16 @@ impl OrganizationsApi {
         &self,
         auth: Session,
         body: JsonBody<SwitchRequest>,
-    ) -> Result<Json<ActiveResponse>> {
+    ) -> Result<
+        Json<ActiveResponse>,
+        fails![
+            Unauthenticated,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            NotFound
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         let body = body.value()?;
         let view = self

@@ -1,6 +1,7 @@
 //! Reports of an organization, on the generic path of resources, with their
 //! runs and schedules.
 
+use crate::errors::fails;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -174,9 +175,10 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ReportList>> {
+    ) -> Result<Json<ReportList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
+    {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
-        ReportList::of(items, limit.0, cursor.0)
+        Ok(ReportList::of(items, limit.0, cursor.0)?)
     }
 
     /// Create a report (`manage_reports`; counts toward `reports`).
@@ -191,8 +193,19 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         body: JsonBody<ReportRequest>,
-    ) -> Result<Created<ReportBody>> {
-        Kinds(&self.0)
+    ) -> Result<
+        Created<ReportBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            Forbidden,
+            QuotaExceeded
+        ],
+    > {
+        Ok(Kinds(&self.0)
             .create(&auth, org(&org_id), body, |f, body| {
                 let name = f.check("name", ResourceName::parse(&body.name));
                 let definition = definition(f, body.definition);
@@ -201,7 +214,7 @@ impl ReportsApi {
                     definition: definition?,
                 })
             })
-            .await
+            .await?)
     }
 
     /// One report (`view_resources`).
@@ -216,7 +229,7 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
-    ) -> Result<Json<ReportBody>> {
+    ) -> Result<Json<ReportBody>, fails![Unauthenticated, NotFound, Forbidden]> {
         Ok(Json(
             Kinds(&self.0).one(&auth, org(&org_id), report_id.0).await?,
         ))
@@ -235,8 +248,18 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
         body: JsonBody<ReportPatch>,
-    ) -> Result<Json<ReportBody>> {
-        Kinds(&self.0)
+    ) -> Result<
+        Json<ReportBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
+        Ok(Kinds(&self.0)
             .update(&auth, org(&org_id), report_id.0, body, |f, body| {
                 let name = optional(f, "name", body.name, ResourceName::parse);
                 let definition = match body.definition {
@@ -248,7 +271,7 @@ impl ReportsApi {
                     definition: definition?,
                 })
             })
-            .await
+            .await?)
     }
 
     /// Delete a report (`manage_reports`); its runs keep their history.
@@ -263,10 +286,10 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
-    ) -> Result<NoContent> {
-        Kinds(&self.0)
+    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+        Ok(Kinds(&self.0)
             .delete(&auth, org(&org_id), ResourceKind::Report, report_id.0)
-            .await
+            .await?)
     }
 
     /// Trigger a run of a report (`trigger_report_runs`); it is queued for
@@ -282,7 +305,7 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
-    ) -> Result<Accepted<RunBody>> {
+    ) -> Result<Accepted<RunBody>, fails![Unauthenticated, NotFound, Forbidden]> {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let run = self
             .0
@@ -306,14 +329,18 @@ impl ReportsApi {
         report_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<RunList>> {
+    ) -> Result<Json<RunList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]> {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let runs = self
             .0
             .tenancy
             .report_runs(caller, org(&org_id), ResourceId::from_uuid(report_id.0))
             .await?;
-        RunList::of(runs.iter().map(RunBody::from).collect(), limit.0, cursor.0)
+        Ok(RunList::of(
+            runs.iter().map(RunBody::from).collect(),
+            limit.0,
+            cursor.0,
+        )?)
     }
 
     /// Set a report's schedule (`manage_schedules`); an invalid cron
@@ -330,7 +357,17 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
         body: JsonBody<ScheduleRequest>,
-    ) -> Result<Json<ScheduleBody>> {
+    ) -> Result<
+        Json<ScheduleBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed
+        ],
+    > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
             .authorized(&auth, org, Capability::ManageSchedules)
@@ -364,7 +401,7 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
-    ) -> Result<NoContent> {
+    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
         let caller = Kinds(&self.0).caller(&auth).await?;
         self.0
             .tenancy
