@@ -12,6 +12,7 @@ mod errors;
 mod headers;
 mod limits;
 mod log;
+mod openapi;
 mod paging;
 mod passwords;
 pub mod problem;
@@ -20,7 +21,9 @@ mod routes;
 mod state;
 mod upload;
 
+use poem::endpoint::make_sync;
 use poem::middleware::CatchPanic;
+use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
 use poem_openapi::OpenApiService;
 
@@ -40,21 +43,34 @@ fn service(state: &AppState) -> OpenApiService<routes::Apis, ()> {
     )
 }
 
-/// The OpenAPI document that the app serves at `/openapi.json`.
+/// The OpenAPI document that the app serves at `/openapi.json`: poem-openapi's,
+/// finished by [`openapi::finish`].
 pub fn openapi_json(state: &AppState) -> String {
-    service(state).spec()
+    openapi::finish_json(&service(state).spec())
 }
 
 /// The whole app: the API, its OpenAPI document and Swagger UI, the web
 /// console, health, and problem details for every error.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = service(&state);
-    let spec = api.spec_endpoint();
+    let raw = api.spec();
+    let document = openapi::finish_json(&raw);
+    // Swagger UI's page embeds the document as written; it shows the
+    // finished one instead, so that it agrees with `/openapi.json`.
+    let ui_html = api.swagger_ui_html().replacen(&raw, &document, 1);
     let mut ui_headers = poem::middleware::SetHeader::new();
-    for (name, value) in headers::docs_headers(&api.swagger_ui_html()) {
+    for (name, value) in headers::docs_headers(&ui_html) {
         ui_headers = ui_headers.overriding(name, value);
     }
-    let ui = api.swagger_ui().with(ui_headers);
+    let ui = Route::new().at(
+        "/",
+        make_sync(move |_| Html(ui_html.clone())).with(ui_headers),
+    );
+    let spec = make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(document.clone())
+    });
     // The API owns `/v1` and the health checks (its paths are whole, hence
     // no prefix stripping); the console owns `/` and its pages.
     let api = std::sync::Arc::new(api.into_endpoint());

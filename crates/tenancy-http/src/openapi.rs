@@ -1,0 +1,879 @@
+//! The OpenAPI document as served: poem-openapi's output, finished by small
+//! passes over its JSON.
+//!
+//! poem-openapi 5 writes an OpenAPI 3.0.0 document that generators and
+//! linters stumble on: `nullable` beside a bare `allOf`, no `servers`, no
+//! `security` on public operations, no `Retry-After` header, limits only in
+//! prose. Each pass below mends one of these, says why, and has a test of
+//! its own; a test over the real document checks what they promise together.
+//!
+//! The document stays on OpenAPI 3.0 (its last text, 3.0.3) rather than 3.1:
+//! progenitor, the Rust client generator we use, reads only 3.0, while
+//! openapi-python-client and openapi-typescript read 3.0 and 3.1 alike.
+
+use serde_json::{Map, Value, json};
+
+/// The version we declare: 3.0.3 only clarifies 3.0.0, and it is the 3.0
+/// text that Redocly and Spectral check `nullable` against.
+const OPENAPI_VERSION: &str = "3.0.3";
+
+/// The whole document, finished; `spec` is poem-openapi's JSON. Should it
+/// not parse (poem-openapi wrote it, so it does), it is served unchanged
+/// rather than not at all.
+pub(crate) fn finish_json(spec: &str) -> String {
+    serde_json::from_str(spec)
+        .map(finish)
+        .and_then(|document| serde_json::to_string_pretty(&document))
+        .unwrap_or_else(|_| spec.to_owned())
+}
+
+/// Every pass, in order.
+pub(crate) fn finish(mut document: Value) -> Value {
+    declare_version(&mut document);
+    relative_server(&mut document);
+    license(&mut document);
+    security_schemes(&mut document);
+    public_security(&mut document);
+    references_with_siblings(&mut document);
+    apply_limits(&mut document);
+    retry_after(&mut document);
+    allow_on_405(&mut document);
+    success_descriptions(&mut document);
+    concrete_binary_downloads(&mut document);
+    document
+}
+
+fn declare_version(document: &mut Value) {
+    document["openapi"] = json!(OPENAPI_VERSION);
+}
+
+/// poem-openapi writes `servers: []`, which Redocly refuses and which leaves
+/// generated clients without a base. A relative URL is allowed by the
+/// specification: it resolves against wherever the document was fetched,
+/// which is the server itself, whatever its host.
+fn relative_server(document: &mut Value) {
+    document["servers"] = json!([{
+        "url": "/",
+        "description": "The server that serves this document.",
+    }]);
+}
+
+/// The licence of the API's description, from the manifest (linters ask for it).
+fn license(document: &mut Value) {
+    if let Some(info) = document.get_mut("info").and_then(Value::as_object_mut) {
+        info.insert(
+            "license".to_owned(),
+            json!({ "name": env!("CARGO_PKG_LICENSE") }),
+        );
+    }
+}
+
+/// Both schemes are HTTP bearer tokens, so a generated client could not
+/// tell them apart; their descriptions and `bearerFormat` say who holds
+/// which and where it is accepted.
+fn security_schemes(document: &mut Value) {
+    let Some(schemes) = document
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    schemes.insert(
+        "session".to_owned(),
+        json!({
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "session token (43 base64url characters)",
+            "description": "A person's session: the `token` of sign-up or sign-in, valid until sign-out or expiry. Every `/v1` route that acts for a person takes it.",
+        }),
+    );
+    schemes.insert(
+        "service_token".to_owned(),
+        json!({
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "service token (the operator's secret)",
+            "description": "The host's own credential, given to `tenancy serve --service-token`: it asks `authorize` and sets plans for the host's billing system. Never given to a person.",
+        }),
+    );
+}
+
+/// The operations of a document with their path and method.
+fn operations_mut(document: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> {
+    document
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.iter_mut())
+        .filter(|(method, _)| is_method(method))
+        .filter_map(|(_, operation)| operation.as_object_mut())
+}
+
+fn is_method(key: &str) -> bool {
+    matches!(
+        key,
+        "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace"
+    )
+}
+
+/// poem-openapi leaves `security` out of an operation that takes no token,
+/// and the document has no global requirement; `security: []` says in so
+/// many words that the operation is public, which linters and generators
+/// otherwise cannot tell from an omission.
+fn public_security(document: &mut Value) {
+    for operation in operations_mut(document) {
+        operation
+            .entry("security")
+            .or_insert_with(|| Value::Array(Vec::new()));
+    }
+}
+
+/// Keywords that describe a schema without constraining it, which
+/// poem-openapi puts in an `allOf` member beside a `$ref`.
+const ANNOTATIONS: &[&str] = &[
+    "description",
+    "title",
+    "default",
+    "example",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
+/// poem-openapi writes a field that refers to another schema and carries a
+/// description or `nullable` as `{"allOf": [{"$ref"}, {"nullable": true}],
+/// "nullable": true}`. Under 3.0.3 `nullable` without a `type` beside it
+/// allows nothing, so a validator refuses the server's `null`; and
+/// openapi-python-client drops the schema ("cannot take allOf a non-object").
+///
+/// The annotations move up beside a one-member `allOf`, and a nullable
+/// reference becomes `oneOf: [{"$ref"}, {"enum": [null]}]`: valid 3.0
+/// without any `nullable`, read as `Option<T>` by progenitor and as
+/// `T | None` by openapi-python-client (a `type` with `nullable` beside the
+/// `oneOf` makes the Python client drop the `null`, and without it Redocly
+/// refuses the `nullable`).
+fn references_with_siblings(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            rewrite_reference(object);
+            object.values_mut().for_each(references_with_siblings);
+        }
+        Value::Array(items) => items.iter_mut().for_each(references_with_siblings),
+        _ => {}
+    }
+}
+
+fn rewrite_reference(object: &mut Map<String, Value>) {
+    let Some(Value::Array(members)) = object.get("allOf") else {
+        return;
+    };
+    let Some((reference, rest)) = members.split_first() else {
+        return;
+    };
+    let is_reference = reference.as_object().is_some_and(|reference| {
+        reference.len() == 1 && reference.get("$ref").is_some_and(Value::is_string)
+    });
+    let only_annotations = rest.iter().all(|member| {
+        member.as_object().is_some_and(|member| {
+            member
+                .keys()
+                .all(|key| key == "nullable" || ANNOTATIONS.contains(&key.as_str()))
+        })
+    });
+    if !is_reference || !only_annotations || object.contains_key("type") {
+        return;
+    }
+    let reference = reference.clone();
+    let mut nullable = object.get("nullable") == Some(&Value::Bool(true));
+    let mut annotations = Map::new();
+    for member in rest.iter().filter_map(Value::as_object) {
+        nullable |= member.get("nullable") == Some(&Value::Bool(true));
+        for (key, annotation) in member {
+            if key != "nullable" {
+                annotations.insert(key.clone(), annotation.clone());
+            }
+        }
+    }
+    object.remove("allOf");
+    object.remove("nullable");
+    for (key, annotation) in annotations {
+        object.entry(key).or_insert(annotation);
+    }
+    if nullable {
+        object.insert("oneOf".to_owned(), json!([reference, { "enum": [null] }]));
+    } else {
+        object.insert("allOf".to_owned(), json!([reference]));
+    }
+}
+
+/// Where a constraint goes: a property of a component schema, or a
+/// parameter of every operation that has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    Property {
+        schema: &'static str,
+        property: &'static str,
+    },
+    Parameter {
+        location: &'static str,
+        name: &'static str,
+    },
+}
+
+/// A character that `str::trim` removes (Unicode `White_Space`), spelled out
+/// because `\s` means something else in ECMAScript, Python and Rust.
+const WHITE_SPACE: &str =
+    r"\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+/// A character that no name holds (`tenancy_core::value::is_forbidden_in_name`).
+const FORBIDDEN: &str = r"\u0000-\u001F\u007F-\u009F\u200B-\u200D\u202A-\u202E\u2066-\u2069\uFEFF";
+
+/// A name as the core parses it: 1 to 100 characters, none forbidden, once
+/// trimmed. The length is in the pattern rather than in `maxLength`, which
+/// would count the white space that the server trims (and so refuse names
+/// that the server takes).
+fn name_pattern() -> String {
+    format!(
+        "^[{WHITE_SPACE}]*[^{FORBIDDEN}{WHITE_SPACE}](?:[^{FORBIDDEN}]{{0,98}}[^{FORBIDDEN}{WHITE_SPACE}])?[{WHITE_SPACE}]*$"
+    )
+}
+
+/// A display name at sign-up: a name, or only white space (which the
+/// server takes as no display name).
+fn optional_name_pattern() -> String {
+    format!(
+        "^[{WHITE_SPACE}]*(?:[^{FORBIDDEN}{WHITE_SPACE}](?:[^{FORBIDDEN}]{{0,98}}[^{FORBIDDEN}{WHITE_SPACE}])?[{WHITE_SPACE}]*)?$"
+    )
+}
+
+/// A token of ours (`tenancy_core::token::SecretToken::parse`): 32 bytes in
+/// base64url without padding, canonical, so the last of the 43 characters
+/// carries 4 bits and two zero bits.
+const TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
+
+/// API.md's limits that poem-openapi cannot express, in one place.
+///
+/// Each constraint is exactly what the server enforces: a looser one makes
+/// schemathesis send a schema-valid request that the server refuses, a
+/// stricter one a schema-invalid request that it takes. Hence no
+/// `format: email` (the server's address check is its own, not RFC 5322's),
+/// and no pattern on `SignUpRequest.invitation_token` (sign-up with a
+/// malformed invitation token succeeds and reports it `not_accepted`).
+fn limits() -> Vec<(Target, Value)> {
+    use Target::{Parameter, Property};
+    let name = json!({ "minLength": 1, "pattern": name_pattern() });
+    vec![
+        (
+            Property {
+                schema: "NameRequest",
+                property: "name",
+            },
+            name,
+        ),
+        (
+            Property {
+                schema: "SignUpRequest",
+                property: "display_name",
+            },
+            json!({ "pattern": optional_name_pattern() }),
+        ),
+        (
+            Property {
+                schema: "SignUpRequest",
+                property: "password",
+            },
+            json!({ "minLength": 8, "maxLength": 256 }),
+        ),
+        (
+            Property {
+                schema: "AcceptRequest",
+                property: "token",
+            },
+            json!({ "pattern": TOKEN_PATTERN }),
+        ),
+        (
+            Parameter {
+                location: "path",
+                name: "token",
+            },
+            json!({ "pattern": TOKEN_PATTERN }),
+        ),
+        (
+            Parameter {
+                location: "query",
+                name: "limit",
+            },
+            json!({ "minimum": 1, "maximum": 200, "default": 50 }),
+        ),
+        (
+            Parameter {
+                location: "query",
+                name: "cursor",
+            },
+            json!({ "minLength": 1 }),
+        ),
+    ]
+}
+
+/// Puts every constraint of [`limits`] in place and returns the targets
+/// that the document lacks: a renamed schema or parameter, which the test
+/// over the real document turns into a failure.
+fn apply_limits(document: &mut Value) -> Vec<Target> {
+    let mut missing = Vec::new();
+    for (target, constraints) in limits() {
+        let schemas = target_schemas(document, target);
+        if schemas.is_empty() {
+            missing.push(target);
+        }
+        for schema in schemas {
+            if let (Some(schema), Some(constraints)) =
+                (schema.as_object_mut(), constraints.as_object())
+            {
+                for (key, constraint) in constraints {
+                    schema.insert(key.clone(), constraint.clone());
+                }
+            }
+        }
+    }
+    missing
+}
+
+fn target_schemas(document: &mut Value, target: Target) -> Vec<&mut Value> {
+    match target {
+        Target::Property { schema, property } => document
+            .pointer_mut(&format!(
+                "/components/schemas/{schema}/properties/{property}"
+            ))
+            .into_iter()
+            .collect(),
+        Target::Parameter { location, name } => operations_mut(document)
+            .filter_map(|operation| operation.get_mut("parameters"))
+            .filter_map(Value::as_array_mut)
+            .flat_map(|parameters| parameters.iter_mut())
+            .filter(|parameter| {
+                parameter.get("in") == Some(&json!(location))
+                    && parameter.get("name") == Some(&json!(name))
+            })
+            .filter_map(|parameter| parameter.get_mut("schema"))
+            .collect(),
+    }
+}
+
+/// The responses of every operation, by status.
+fn responses_mut(document: &mut Value) -> impl Iterator<Item = (&String, &mut Value)> {
+    operations_mut(document)
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|responses| responses.iter_mut())
+}
+
+fn add_header(response: &mut Value, name: &str, header: &Value) {
+    if let Some(response) = response.as_object_mut() {
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(headers) = headers.as_object_mut() {
+            headers.insert(name.to_owned(), header.clone());
+        }
+    }
+}
+
+/// Every 429 and 503 carries `Retry-After` in whole seconds, at least 1
+/// (`problem::ProblemJson` sets it); declared so that clients can read it
+/// without guessing, and required because the server always sends it.
+fn retry_after(document: &mut Value) {
+    let header = json!({
+        "description": "Seconds to wait before trying again.",
+        "required": true,
+        "schema": { "type": "integer", "minimum": 1 },
+    });
+    for (status, response) in responses_mut(document) {
+        if status == "429" || status == "503" {
+            add_header(response, "Retry-After", &header);
+        }
+    }
+}
+
+/// RFC 9110 has a 405 list the methods that the path serves in `Allow`.
+/// Not `required` yet: the server does not send it on every 405 (issue 13).
+fn allow_on_405(document: &mut Value) {
+    let header = json!({
+        "description": "The methods that this path serves (RFC 9110, section 10.2.1).",
+        "schema": { "type": "string" },
+    });
+    for (status, response) in responses_mut(document) {
+        if status == "405" {
+            add_header(response, "Allow", &header);
+        }
+    }
+}
+
+/// poem-openapi leaves `description: ""` on a success response whose
+/// handler returns a bare body; generators turn it into empty docs and
+/// linters flag it. The description names the status and the body.
+fn success_descriptions(document: &mut Value) {
+    for (status, response) in responses_mut(document) {
+        if !status.starts_with('2') {
+            continue;
+        }
+        let Some(response) = response.as_object_mut() else {
+            continue;
+        };
+        let empty = response
+            .get("description")
+            .and_then(Value::as_str)
+            .is_none_or(|description| description.trim().is_empty());
+        if !empty {
+            continue;
+        }
+        let body = response
+            .get("content")
+            .and_then(Value::as_object)
+            .and_then(|content| content.values().next())
+            .and_then(|media| media.pointer("/schema/$ref"))
+            .and_then(Value::as_str)
+            .and_then(|reference| reference.rsplit('/').next())
+            .map(|name| format!(": a `{name}`"));
+        let what = match status.as_str() {
+            "201" => "Created",
+            "202" => "Accepted",
+            "204" => "Done, without a body",
+            _ => "Success",
+        };
+        response.insert(
+            "description".to_owned(),
+            json!(format!("{what}{}.", body.unwrap_or_default())),
+        );
+    }
+}
+
+/// A download of any media type is declared as `*/*`, which
+/// openapi-python-client cannot map to bytes (it omits the response);
+/// `application/octet-stream` beside it is one of the types `*/*` already
+/// covers, and gives generators a concrete one.
+fn concrete_binary_downloads(document: &mut Value) {
+    for (_, response) in responses_mut(document) {
+        let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let Some(any) = content.get("*/*") else {
+            continue;
+        };
+        if any.pointer("/schema/format") == Some(&json!("binary")) {
+            let any = any.clone();
+            content.entry("application/octet-stream").or_insert(any);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document with one operation whose responses and parameters are given.
+    fn with_operation(operation: Value) -> Value {
+        json!({
+            "openapi": "3.0.0",
+            "info": { "title": "t", "version": "1" },
+            "servers": [],
+            "paths": { "/x": { "get": operation } },
+            "components": { "schemas": {}, "securitySchemes": {} },
+        })
+    }
+
+    #[test]
+    fn the_version_is_3_0_3_and_the_server_relative() {
+        let mut document = with_operation(json!({ "responses": {} }));
+        declare_version(&mut document);
+        relative_server(&mut document);
+        assert_eq!(document["openapi"], "3.0.3");
+        assert_eq!(document["servers"][0]["url"], "/");
+        assert!(document["servers"][0]["description"].is_string());
+    }
+
+    #[test]
+    fn operations_without_security_are_marked_public() {
+        let mut document = json!({ "paths": { "/x": {
+            "get": { "responses": {} },
+            "post": { "security": [{ "session": [] }], "responses": {} },
+            "parameters": [],
+        } } });
+        public_security(&mut document);
+        assert_eq!(document["paths"]["/x"]["get"]["security"], json!([]));
+        assert_eq!(
+            document["paths"]["/x"]["post"]["security"],
+            json!([{ "session": [] }])
+        );
+        assert_eq!(document["paths"]["/x"]["parameters"], json!([]));
+    }
+
+    #[test]
+    fn the_two_bearer_schemes_describe_themselves() {
+        let mut document = with_operation(json!({ "responses": {} }));
+        document["components"]["securitySchemes"] = json!({
+            "session": { "type": "http", "scheme": "bearer" },
+            "service_token": { "type": "http", "scheme": "bearer" },
+        });
+        security_schemes(&mut document);
+        let schemes = &document["components"]["securitySchemes"];
+        assert_ne!(
+            schemes["session"]["bearerFormat"],
+            schemes["service_token"]["bearerFormat"]
+        );
+        assert!(schemes["session"]["description"].is_string());
+        assert_eq!(schemes["service_token"]["scheme"], "bearer");
+    }
+
+    #[test]
+    fn a_nullable_reference_becomes_one_of_it_or_null() {
+        let mut schema = json!({
+            "allOf": [{ "$ref": "#/components/schemas/RoleName" }, { "nullable": true }],
+            "nullable": true,
+        });
+        references_with_siblings(&mut schema);
+        assert_eq!(
+            schema,
+            json!({ "oneOf": [{ "$ref": "#/components/schemas/RoleName" }, { "enum": [null] }] })
+        );
+    }
+
+    #[test]
+    fn a_described_reference_keeps_its_description_beside_one_all_of() {
+        let mut schema = json!({ "properties": { "role": {
+            "allOf": [{ "$ref": "#/components/schemas/RoleName" }, { "description": "The role." }],
+            "description": "The role.",
+        } } });
+        references_with_siblings(&mut schema);
+        assert_eq!(
+            schema["properties"]["role"],
+            json!({
+                "allOf": [{ "$ref": "#/components/schemas/RoleName" }],
+                "description": "The role.",
+            })
+        );
+    }
+
+    #[test]
+    fn an_all_of_that_constrains_is_left_alone() {
+        let original = json!({
+            "allOf": [{ "$ref": "#/components/schemas/A" }, { "required": ["b"] }],
+        });
+        let mut schema = original.clone();
+        references_with_siblings(&mut schema);
+        assert_eq!(schema, original);
+    }
+
+    #[test]
+    fn limits_land_on_properties_and_on_every_matching_parameter() {
+        let mut document = json!({
+            "paths": {
+                "/a": { "get": { "parameters": [
+                    { "in": "query", "name": "limit", "schema": { "type": "integer", "minimum": 1.0 } },
+                    { "in": "path", "name": "token", "schema": { "type": "string" } },
+                ] } },
+                "/b": { "get": { "parameters": [
+                    { "in": "query", "name": "limit", "schema": { "type": "integer" } },
+                ] } },
+            },
+            "components": { "schemas": {
+                "SignUpRequest": { "properties": { "password": { "type": "string" } } },
+            } },
+        });
+        let missing = apply_limits(&mut document);
+        for path in ["/a", "/b"] {
+            assert_eq!(
+                document["paths"][path]["get"]["parameters"][0]["schema"],
+                json!({ "type": "integer", "minimum": 1, "maximum": 200, "default": 50 })
+            );
+        }
+        assert_eq!(
+            document["paths"]["/a"]["get"]["parameters"][1]["schema"]["pattern"],
+            TOKEN_PATTERN
+        );
+        assert_eq!(
+            document["components"]["schemas"]["SignUpRequest"]["properties"]["password"],
+            json!({ "type": "string", "minLength": 8, "maxLength": 256 })
+        );
+        assert!(missing.contains(&Target::Property {
+            schema: "NameRequest",
+            property: "name",
+        }));
+        assert!(!missing.contains(&Target::Parameter {
+            location: "query",
+            name: "limit",
+        }));
+    }
+
+    #[test]
+    fn retry_after_on_429_and_503_and_allow_on_405() {
+        let mut document = with_operation(json!({ "responses": {
+            "200": { "description": "ok" },
+            "405": { "description": "no" },
+            "429": { "description": "slow down" },
+            "503": { "description": "later", "headers": { "X-Other": {} } },
+        } }));
+        retry_after(&mut document);
+        allow_on_405(&mut document);
+        let responses = &document["paths"]["/x"]["get"]["responses"];
+        for status in ["429", "503"] {
+            let header = &responses[status]["headers"]["Retry-After"];
+            assert_eq!(header["schema"]["type"], "integer");
+            assert_eq!(header["required"], true);
+        }
+        assert!(responses["503"]["headers"]["X-Other"].is_object());
+        assert!(responses["405"]["headers"]["Allow"].is_object());
+        assert!(responses["200"].get("headers").is_none());
+        assert!(responses["405"]["headers"].get("Retry-After").is_none());
+    }
+
+    #[test]
+    fn empty_success_descriptions_are_written() {
+        let mut document = with_operation(json!({ "responses": {
+            "200": { "description": "", "content": { "application/json": {
+                "schema": { "$ref": "#/components/schemas/PlanList" } } } },
+            "204": { "description": "" },
+            "201": { "description": "Kept." },
+            "404": { "description": "" },
+        } }));
+        success_descriptions(&mut document);
+        let responses = &document["paths"]["/x"]["get"]["responses"];
+        assert_eq!(responses["200"]["description"], "Success: a `PlanList`.");
+        assert_eq!(responses["204"]["description"], "Done, without a body.");
+        assert_eq!(responses["201"]["description"], "Kept.");
+        assert_eq!(responses["404"]["description"], "");
+    }
+
+    #[test]
+    fn a_download_of_any_type_also_names_octet_stream() {
+        let binary = json!({ "schema": { "type": "string", "format": "binary" } });
+        let mut document = with_operation(json!({ "responses": {
+            "200": { "description": "bytes", "content": { "*/*": binary.clone() } },
+        } }));
+        concrete_binary_downloads(&mut document);
+        let content = &document["paths"]["/x"]["get"]["responses"]["200"]["content"];
+        assert_eq!(content["*/*"], binary);
+        assert_eq!(content["application/octet-stream"], binary);
+    }
+
+    /// Whether `text` is a name by the core's rules, for comparing with the
+    /// pattern through a regex engine of the JSON Schema family.
+    fn core_takes_name(text: &str) -> bool {
+        tenancy_core::value::OrganizationName::parse(text).is_ok()
+    }
+
+    #[test]
+    fn the_name_pattern_agrees_with_the_core_on_its_edges() {
+        let long = "n".repeat(100);
+        let cases = [
+            "a".to_owned(),
+            " a ".to_owned(),
+            "\ta\n".to_owned(),
+            "a b".to_owned(),
+            String::new(),
+            "   ".to_owned(),
+            "a\u{0}b".to_owned(),
+            "a\u{202E}b".to_owned(),
+            "\u{FEFF}a".to_owned(),
+            "a\u{200B}".to_owned(),
+            long.clone(),
+            format!("  {long}  "),
+            format!("{long}n"),
+        ];
+        let pattern = name_pattern();
+        for case in cases {
+            assert_eq!(
+                matches_pattern(&pattern, &case),
+                core_takes_name(&case),
+                "{case:?}"
+            );
+        }
+        // Every string of up to three characters from an alphabet of the
+        // characters that trimming and the forbidden set treat specially.
+        let alphabet = [
+            'a',
+            ' ',
+            '\t',
+            '\n',
+            '\u{0}',
+            '\u{85}',
+            '\u{A0}',
+            '\u{200B}',
+            '\u{202E}',
+            '\u{3000}',
+            '\u{FEFF}',
+            '\u{1F600}',
+        ];
+        let mut strings = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..3 {
+            layer = layer
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(layer.iter().cloned());
+        }
+        assert!(strings.len() > 1_000);
+        for case in &strings {
+            assert_eq!(
+                matches_pattern(&pattern, case),
+                core_takes_name(case),
+                "{case:?}"
+            );
+            let display =
+                tenancy_core::value::DisplayName::parse(case).is_ok() || case.trim().is_empty();
+            assert_eq!(
+                matches_pattern(&optional_name_pattern(), case),
+                display,
+                "{case:?}"
+            );
+        }
+        assert!(matches_pattern(&optional_name_pattern(), "  "));
+        assert!(matches_pattern(&optional_name_pattern(), " Alice "));
+        assert!(!matches_pattern(&optional_name_pattern(), "a\u{7}"));
+    }
+
+    #[test]
+    fn the_token_pattern_takes_exactly_canonical_tokens() {
+        let token = tenancy_core::token::SecretToken::from_bytes([0xAB; 32]);
+        assert!(matches_pattern(TOKEN_PATTERN, token.expose()));
+        let mut non_canonical = token.expose().to_owned();
+        non_canonical.pop();
+        non_canonical.push('B');
+        assert!(tenancy_core::token::SecretToken::parse(&non_canonical).is_err());
+        assert!(!matches_pattern(TOKEN_PATTERN, &non_canonical));
+        assert!(!matches_pattern(TOKEN_PATTERN, &token.expose()[1..]));
+    }
+
+    /// Whether `text` matches a pattern of the document, whole, as a JSON
+    /// Schema validator reads it (the patterns are anchored and use only
+    /// classes, repeats and groups, which ECMAScript and `regex` read alike).
+    fn matches_pattern(pattern: &str, text: &str) -> bool {
+        thread_local! {
+            static COMPILED: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+                std::cell::RefCell::default();
+        }
+        COMPILED.with_borrow_mut(|compiled| {
+            compiled
+                .entry(pattern.to_owned())
+                .or_insert_with(|| regex::Regex::new(pattern).unwrap())
+                .is_match(text)
+        })
+    }
+
+    /// poem-openapi's document of the real app, before the passes.
+    async fn written_document() -> Value {
+        let path =
+            std::env::temp_dir().join(format!("tenancy-http-openapi-{}.db", uuid::Uuid::now_v7()));
+        let store = tenancy_store::Store::open(tenancy_store::StoreOptions::new(
+            format!("sqlite://{}", path.display()),
+            tenancy_store::SecretKey::generate("test").unwrap(),
+        ))
+        .await
+        .unwrap();
+        let state = crate::AppState::new(
+            store,
+            tenancy_core::service::Settings::default(),
+            std::sync::Arc::new(tenancy_store::FsBlobs::new(path.with_extension("blobs"))),
+            crate::ApiConfig::default(),
+        );
+        let written = crate::service(&state).spec();
+        assert_eq!(crate::openapi_json(&state), finish_json(&written));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        serde_json::from_str(&written).unwrap()
+    }
+
+    /// Every schema object of `value`, wherever it is.
+    fn visit(value: &Value, path: &str, seen: &mut dyn FnMut(&str, &Map<String, Value>)) {
+        match value {
+            Value::Object(object) => {
+                seen(path, object);
+                for (key, inner) in object {
+                    visit(inner, &format!("{path}/{key}"), seen);
+                }
+            }
+            Value::Array(items) => {
+                for (index, inner) in items.iter().enumerate() {
+                    visit(inner, &format!("{path}/{index}"), seen);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[tokio::test]
+    async fn the_real_document_keeps_the_promises_of_the_passes() {
+        let written = written_document().await;
+        assert!(
+            apply_limits(&mut written.clone()).is_empty(),
+            "a target of `limits` is gone from the document"
+        );
+        let document = finish(written);
+        assert_eq!(document["openapi"], "3.0.3");
+        assert_eq!(document["servers"][0]["url"], "/");
+
+        let mut ids = std::collections::BTreeSet::new();
+        let mut public = std::collections::BTreeSet::new();
+        let mut operations = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                if !is_method(method) {
+                    continue;
+                }
+                operations += 1;
+                let id = operation["operationId"].as_str().unwrap_or_default();
+                assert!(!id.is_empty(), "{method} {path} has no operationId");
+                assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+                let security = operation["security"].as_array();
+                assert!(security.is_some(), "{method} {path} has no `security`");
+                if security.is_some_and(Vec::is_empty) {
+                    public.insert(format!("{} {path}", method.to_uppercase()));
+                }
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    if status == "429" || status == "503" {
+                        assert!(
+                            response["headers"]["Retry-After"].is_object(),
+                            "{method} {path} {status} has no Retry-After"
+                        );
+                    }
+                    if status.starts_with('2') {
+                        assert!(
+                            response["description"]
+                                .as_str()
+                                .is_some_and(|d| !d.trim().is_empty()),
+                            "{method} {path} {status} has no description"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(operations > 50, "only {operations} operations");
+        // Exactly the routes that API.md lets in without a token.
+        let expected: std::collections::BTreeSet<String> = [
+            "GET /healthz",
+            "GET /readyz",
+            "POST /v1/auth/signin",
+            "POST /v1/auth/signup",
+            "GET /v1/invitations/{token}",
+            "GET /v1/plans",
+            "GET /v1/roles",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        assert_eq!(public, expected);
+
+        visit(&document, "", &mut |path, object| {
+            assert!(
+                !object.contains_key("nullable") || object.contains_key("type"),
+                "`nullable` without `type` at {path}"
+            );
+        });
+        let schemes = document["components"]["securitySchemes"]
+            .as_object()
+            .unwrap();
+        assert!(schemes.contains_key("session") && schemes.contains_key("service_token"));
+    }
+}
