@@ -10,6 +10,7 @@
 
 mod attack;
 mod browser;
+mod client;
 mod console;
 mod crash;
 mod instances;
