@@ -2,6 +2,7 @@
 //!
 //! - tenancy-core stays pure: its normal dependencies, followed transitively as cargo resolves them for the workspace, reach no database, HTTP or async-runtime crate.
 //! - Every workspace member inherits the workspace lints, is unpublished, and takes every dependency from `[workspace.dependencies]`.
+//! - tenancy-http chooses error statuses in `problem.rs` only: elsewhere an `ApiError` is built from a `ProblemCode` or a named constructor, never from a status or a code string.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -42,7 +43,7 @@ pub fn run() -> Result<(), Error> {
     let problems = check(&metadata)?;
     if problems.is_empty() {
         println!(
-            "tidy: {CORE} reaches none of the {} forbidden packages, and the workspace manifests follow the conventions",
+            "tidy: {CORE} reaches none of the {} forbidden packages, the workspace manifests follow the conventions, and tenancy-http chooses error statuses in `problem.rs` only",
             FORBIDDEN.len()
         );
         Ok(())
@@ -90,7 +91,235 @@ pub fn check(metadata: &Value) -> Result<Vec<String>, Error> {
                 .map(|problem| format!("{}: {problem}", shown.display())),
         );
     }
+    problems.extend(http_status_problems(&root)?);
     Ok(problems)
+}
+
+/// The sources of the HTTP layer, relative to the workspace root.
+pub const HTTP_SOURCES: &str = "crates/tenancy-http/src";
+
+/// The one file of [`HTTP_SOURCES`] that maps codes to statuses.
+pub const PROBLEM_MODULE: &str = "problem.rs";
+
+/// The `StatusCode` constants that are not errors (1xx, 2xx, 3xx): a
+/// responder may name them anywhere (the console answers 200 and 304). The
+/// list names what is allowed rather than what is not, so that a constant it
+/// does not know counts as an error status.
+const NON_ERROR_STATUSES: &[&str] = &[
+    "CONTINUE",
+    "SWITCHING_PROTOCOLS",
+    "PROCESSING",
+    "OK",
+    "CREATED",
+    "ACCEPTED",
+    "NON_AUTHORITATIVE_INFORMATION",
+    "NO_CONTENT",
+    "RESET_CONTENT",
+    "PARTIAL_CONTENT",
+    "MULTI_STATUS",
+    "ALREADY_REPORTED",
+    "IM_USED",
+    "MULTIPLE_CHOICES",
+    "MOVED_PERMANENTLY",
+    "FOUND",
+    "SEE_OTHER",
+    "NOT_MODIFIED",
+    "USE_PROXY",
+    "TEMPORARY_REDIRECT",
+    "PERMANENT_REDIRECT",
+];
+
+/// Every file of [`HTTP_SOURCES`] but [`PROBLEM_MODULE`] that chooses an error status itself.
+fn http_status_problems(root: &Path) -> Result<Vec<String>, Error> {
+    let mut files = Vec::new();
+    rust_files(&root.join(HTTP_SOURCES), &mut files)?;
+    files.sort();
+    let mut problems = Vec::new();
+    for file in files {
+        if file.file_name().is_some_and(|name| name == PROBLEM_MODULE)
+            && file.parent() == Some(root.join(HTTP_SOURCES).as_path())
+        {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file)
+            .map_err(|error| format!("cannot read `{}`: {error}", file.display()))?;
+        let shown = file.strip_prefix(root).unwrap_or(&file);
+        problems.extend(
+            status_problems(&source)
+                .into_iter()
+                .map(|problem| format!("{}:{problem}", shown.display())),
+        );
+    }
+    Ok(problems)
+}
+
+/// The `.rs` files under `dir`, recursively.
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|error| format!("cannot read `{}`: {error}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|error| format!("cannot read `{}`: {error}", dir.display()))?
+            .path();
+        if path.is_dir() {
+            rust_files(&path, found)?;
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Where a source of tenancy-http outside `problem.rs` chooses an error
+/// status, as `line: what`. Three things count, in code only (comments and
+/// the insides of string literals are blanked first, and a trailing
+/// `#[cfg(test)]` module is left out, since tests may assert any status):
+///
+/// - `ApiError::new(`, the constructor that pairs a code with a detail;
+/// - a `StatusCode::` constant that is not in [`NON_ERROR_STATUSES`], which
+///   is how poem names an error status;
+/// - an integer literal from 100 to 599 as the first argument of any
+///   `ApiError::` function or of `StatusCode::from_u16`, which is how a bare
+///   status would come back in.
+///
+/// Other numbers (`#[oai(status = 201)]` on a success response, sizes,
+/// retry delays) are not looked at: they are not passed where a status is.
+pub fn status_problems(source: &str) -> Vec<String> {
+    let code = code_only(source);
+    let mut problems = Vec::new();
+    let line_of = |at: usize| code[..at].matches('\n').count() + 1;
+    for (at, _) in code.match_indices("ApiError::") {
+        let rest = &code[at + "ApiError::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let after = rest[name.len()..].trim_start();
+        let Some(arguments) = after.strip_prefix('(') else {
+            continue;
+        };
+        if name == "new" {
+            problems.push(format!(
+                "{}: `ApiError::new(` outside `{PROBLEM_MODULE}`; use a named constructor or a `ProblemCode`",
+                line_of(at)
+            ));
+        } else if let Some(status) = status_literal(arguments) {
+            problems.push(format!(
+                "{}: the status {status} passed to `ApiError::{name}`; pass a `ProblemCode`",
+                line_of(at)
+            ));
+        }
+    }
+    for (at, _) in code.match_indices("StatusCode::") {
+        let rest = &code[at + "StatusCode::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let is_constant = name.starts_with(|c: char| c.is_ascii_uppercase());
+        if is_constant && !NON_ERROR_STATUSES.contains(&name.as_str()) {
+            problems.push(format!(
+                "{}: `StatusCode::{name}` outside `{PROBLEM_MODULE}`; an error leaves as a `ProblemCode`",
+                line_of(at)
+            ));
+        } else if name == "from_u16" {
+            let arguments = rest[name.len()..].trim_start().strip_prefix('(');
+            if let Some(status) = arguments.and_then(status_literal)
+                && status >= 400
+            {
+                problems.push(format!(
+                    "{}: `StatusCode::from_u16({status})` outside `{PROBLEM_MODULE}`; an error leaves as a `ProblemCode`",
+                    line_of(at)
+                ));
+            }
+        }
+    }
+    problems.sort_by_key(|problem| {
+        problem
+            .split(':')
+            .next()
+            .and_then(|line| line.parse::<usize>().ok())
+    });
+    problems
+}
+
+/// The first argument of a call, when it is an integer literal that could be an HTTP status.
+fn status_literal(arguments: &str) -> Option<u16> {
+    let arguments = arguments.trim_start();
+    let digits: String = arguments
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '_')
+        .filter(|c| *c != '_')
+        .collect();
+    let next = arguments[digits.len()..].chars().next();
+    // `404_u16` and `404u16` are literals too; `4.5` and `404abc` are not statuses.
+    let suffix_ok = next.is_none_or(|c| !c.is_ascii_alphanumeric() || c == 'u' || c == 'i');
+    let status: u16 = digits.parse().ok()?;
+    ((100..600).contains(&status) && suffix_ok).then_some(status)
+}
+
+/// `source` with its comments and the insides of its string and character
+/// literals replaced by spaces (line breaks kept, so that lines still count),
+/// cut before a trailing test module.
+fn code_only(source: &str) -> String {
+    let source = match source.find("\n#[cfg(test)]\nmod tests") {
+        Some(at) => &source[..at],
+        None => source,
+    };
+    let mut out = String::with_capacity(source.len());
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    out.push(if c == '\n' { '\n' } else { ' ' });
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+            }
+            '"' => {
+                out.push('"');
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    if !escaped && c == '"' {
+                        out.push('"');
+                        break;
+                    }
+                    escaped = !escaped && c == '\\';
+                    out.push(if c == '\n' { '\n' } else { ' ' });
+                }
+            }
+            // A character literal such as `'"'` must not open a string; a
+            // lifetime (`'a`) is left as it is.
+            '\'' => {
+                out.push('\'');
+                let mut lookahead = chars.clone();
+                let literal = match (lookahead.next(), lookahead.next(), lookahead.next()) {
+                    (Some('\\'), Some(_), Some('\'')) => 3,
+                    (Some(c), Some('\''), _) if c != '\\' => 2,
+                    _ => 0,
+                };
+                for _ in 0..literal {
+                    chars.next();
+                    out.push(' ');
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A forbidden package reached from the root, with the chain of package names that reaches it.
@@ -480,5 +709,70 @@ mod tests {
         let in_normal_dependencies =
             CONFORMING.replace("serde.workspace = true", "tenancy-core = { path = \".\" }");
         assert_eq!(problems(&in_normal_dependencies).len(), 1);
+    }
+
+    #[test]
+    fn finds_statuses_chosen_outside_the_problem_module() {
+        let source = r#"
+use poem::http::StatusCode;
+
+fn a() -> ApiError {
+    ApiError::new(ProblemCode::BadRequest, "x")
+}
+
+fn b() -> ApiError {
+    ApiError::retry_later(
+        429,
+        ProblemCode::RateLimited,
+        1,
+    )
+}
+
+fn c(status: StatusCode) -> bool {
+    status == StatusCode::NOT_FOUND || status == StatusCode::from_u16(503).unwrap()
+}
+"#;
+        let found = status_problems(source);
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found[0].starts_with("5: `ApiError::new(`"), "{found:?}");
+        assert!(found[1].starts_with("9: the status 429"), "{found:?}");
+        assert!(
+            found[2].starts_with("17: `StatusCode::NOT_FOUND`"),
+            "{found:?}"
+        );
+        assert!(
+            found[3].starts_with("17: `StatusCode::from_u16(503)`"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn leaves_success_statuses_comments_strings_and_tests_alone() {
+        let source = r#"
+// Never call `ApiError::new(404, ...)` here.
+/* StatusCode::NOT_FOUND */
+fn page(fresh: bool) -> Response {
+    let quote = '"';
+    let status = if fresh { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+    let _ = ApiError::invalid("limit", "StatusCode::BAD_REQUEST or ApiError::new(");
+    let _ = ApiError::retry_later(ProblemCode::Unavailable, "busy", 503);
+    let _ = StatusCode::from_u16(304);
+    respond(status, quote)
+}
+
+#[cfg(test)]
+mod tests {
+    fn t(response: Response) {
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+}
+"#;
+        assert_eq!(status_problems(source), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_http_sources_choose_no_status_outside_the_problem_module() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        assert_eq!(http_status_problems(&root).unwrap(), Vec::<String>::new());
     }
 }

@@ -35,6 +35,13 @@ pub const PAGES: &[&str] = &[
 /// The landing page of an invitation link, `/invitations/{token}`.
 pub const INVITATION_PAGE: &str = "/invitations/:token";
 
+/// The script, style sheet and icon that the page loads.
+pub const FILES: [&str; 3] = [
+    "/console/console.js",
+    "/console/console.css",
+    "/console/icon.svg",
+];
+
 /// The policy of every console response: nothing comes from anywhere but
 /// this origin, nothing inline runs, and no other site may frame the console.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -157,10 +164,11 @@ pub(crate) fn mount(mut route: Route) -> Route {
     for path in PAGES.iter().copied().chain([INVITATION_PAGE]) {
         route = route.at(path, get(Served(&PAGE)));
     }
+    let [script, style, icon] = FILES;
     route
-        .at("/console/console.js", get(Served(&SCRIPT_ASSET)))
-        .at("/console/console.css", get(Served(&STYLE_ASSET)))
-        .at("/console/icon.svg", get(Served(&ICON_ASSET)))
+        .at(script, get(Served(&SCRIPT_ASSET)))
+        .at(style, get(Served(&STYLE_ASSET)))
+        .at(icon, get(Served(&ICON_ASSET)))
 }
 
 #[cfg(test)]

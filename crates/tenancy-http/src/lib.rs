@@ -5,6 +5,7 @@
 //! use case and convert the outcome. No policy lives here. Every error leaves
 //! as RFC 9457 problem details, mapped in [`problem`].
 
+mod allow;
 mod auth;
 mod body;
 pub mod console;
@@ -82,6 +83,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/docs", ui);
     console::mount(routes)
         .catch_all_error(|error| async move { problem::from_poem(error) })
+        .with(allow::Allow::of_app())
         .with(CatchPanic::new())
         .around(headers::api)
         .around(log::requests)
