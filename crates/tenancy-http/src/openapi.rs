@@ -40,7 +40,187 @@ pub(crate) fn finish(mut document: Value) -> Value {
     allow_on_405(&mut document);
     success_descriptions(&mut document);
     concrete_binary_downloads(&mut document);
+    named_enums(&mut document);
+    always_sent(&mut document);
     document
+}
+
+/// Strings that can only be one of a known set, named by a component, as
+/// (schema, property, component). The HTTP types carry them as strings,
+/// either because the set is the core's (capabilities: one list, in
+/// `tenancy_core::policy`) or because an unknown value is answered by the
+/// core with its own code, which a stricter parser would pre-empt.
+const NAMED_ENUMS: &[(&str, &str, &str)] = &[
+    ("Org", "capabilities", CAPABILITY),
+    ("RoleBody", "capabilities", CAPABILITY),
+    ("CapabilityBody", "name", CAPABILITY),
+    ("AuthorizeRequest", "capability", CAPABILITY),
+    ("SignUpInvitation", "code", "ProblemCode"),
+];
+
+/// The component of the capabilities.
+const CAPABILITY: &str = "Capability";
+
+/// Puts the core's capabilities in a component, and turns every property of
+/// [`NAMED_ENUMS`] (or the items of an array property) into a reference to
+/// its component; returns the entries it could not find.
+fn named_enums(document: &mut Value) -> Vec<(&'static str, &'static str)> {
+    let names: Vec<&str> = tenancy_core::Capability::ALL
+        .iter()
+        .map(|capability| capability.name())
+        .collect();
+    let schemas = &mut document["components"]["schemas"];
+    schemas[CAPABILITY] = json!({
+        "type": "string",
+        "description": "A capability of the permission matrix (`GET /v1/roles` describes each).",
+        "enum": names,
+    });
+    let mut missing = Vec::new();
+    for &(schema, property, component) in NAMED_ENUMS {
+        let reference = json!({ "$ref": format!("#/components/schemas/{component}") });
+        let Some(found) = schemas
+            .get_mut(schema)
+            .and_then(|schema| schema.get_mut("properties"))
+            .and_then(|properties| properties.get_mut(property))
+            .and_then(Value::as_object_mut)
+        else {
+            missing.push((schema, property));
+            continue;
+        };
+        let description = found.get("description").cloned();
+        if found.get("type") == Some(&json!("array")) {
+            found.insert("items".to_owned(), reference);
+            continue;
+        }
+        found.clear();
+        match description {
+            // A description beside a `$ref` is ignored by 3.0 readers; beside
+            // a one-member `allOf` it is kept (as `references_with_siblings`).
+            Some(description) => {
+                found.insert("description".to_owned(), description);
+                found.insert("allOf".to_owned(), json!([reference]));
+            }
+            None => {
+                found.extend(
+                    reference
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+            }
+        }
+    }
+    missing
+}
+
+/// poem-openapi marks an `Option` field as not required, but the server
+/// sends it as `null` unless the field skips `None` (and then it is not
+/// `nullable` in the schema). In a schema that only responses use, a
+/// nullable property is therefore always present: it is `required`, so that
+/// typed clients need not guess. Schemas of request bodies keep their
+/// optional fields optional.
+fn always_sent(document: &mut Value) {
+    let responses = referenced_schemas(document, |path| path.contains(&"responses"));
+    let requests = referenced_schemas(document, |path| {
+        path.contains(&"requestBody") || path.contains(&"parameters")
+    });
+    let Some(schemas) = document["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    for (name, schema) in schemas.iter_mut() {
+        if !responses.contains(name) || requests.contains(name) {
+            continue;
+        }
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        let sent: Vec<String> = properties
+            .iter()
+            .filter(|(_, property)| is_nullable(property))
+            .map(|(key, _)| key.clone())
+            .collect();
+        if sent.is_empty() {
+            continue;
+        }
+        let required = schema
+            .as_object_mut()
+            .map(|schema| schema.entry("required").or_insert_with(|| json!([])));
+        if let Some(Value::Array(required)) = required {
+            for key in sent {
+                if !required.contains(&json!(key)) {
+                    required.push(json!(key));
+                }
+            }
+        }
+    }
+}
+
+/// Whether a property's schema allows `null`: `nullable`, or a `oneOf` with
+/// `null` (as `references_with_siblings` writes a nullable reference).
+fn is_nullable(property: &Value) -> bool {
+    property.get("nullable") == Some(&Value::Bool(true))
+        || property["oneOf"]
+            .as_array()
+            .is_some_and(|members| members.iter().any(|m| m["enum"] == json!([null])))
+}
+
+/// The component schemas reachable from the parts of the paths that `part`
+/// selects (given the keys leading to a `$ref`), following references
+/// between components.
+fn referenced_schemas(
+    document: &Value,
+    part: impl Fn(&[&str]) -> bool,
+) -> std::collections::BTreeSet<String> {
+    fn collect<'a>(
+        value: &'a Value,
+        path: &mut Vec<&'a str>,
+        found: &mut Vec<(Vec<&'a str>, &'a str)>,
+    ) {
+        match value {
+            Value::Object(object) => {
+                for (key, member) in object {
+                    if key == "$ref" {
+                        if let Some(target) = member.as_str() {
+                            found.push((path.clone(), target));
+                        }
+                        continue;
+                    }
+                    path.push(key);
+                    collect(member, path, found);
+                    path.pop();
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| collect(item, path, found)),
+            _ => {}
+        }
+    }
+    const PREFIX: &str = "#/components/schemas/";
+    let mut found = Vec::new();
+    collect(&document["paths"], &mut Vec::new(), &mut found);
+    let mut pending: Vec<String> = found
+        .into_iter()
+        .filter(|(path, _)| part(path))
+        .filter_map(|(_, target)| target.strip_prefix(PREFIX).map(str::to_owned))
+        .collect();
+    let mut reached = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !reached.insert(name.clone()) {
+            continue;
+        }
+        let mut inner = Vec::new();
+        collect(
+            &document["components"]["schemas"][name.as_str()],
+            &mut Vec::new(),
+            &mut inner,
+        );
+        pending.extend(
+            inner
+                .into_iter()
+                .filter_map(|(_, target)| target.strip_prefix(PREFIX).map(str::to_owned)),
+        );
+    }
+    reached
 }
 
 fn declare_version(document: &mut Value) {
@@ -809,6 +989,10 @@ mod tests {
         assert!(
             apply_limits(&mut written.clone()).is_empty(),
             "a target of `limits` is gone from the document"
+        );
+        assert!(
+            named_enums(&mut written.clone()).is_empty(),
+            "a property of `NAMED_ENUMS` is gone from the document"
         );
         let document = finish(written);
         assert_eq!(document["openapi"], "3.0.3");
