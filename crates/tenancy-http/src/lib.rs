@@ -16,6 +16,8 @@ mod passwords;
 pub mod problem;
 mod resources;
 mod state;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod types;
 mod upload;
 
