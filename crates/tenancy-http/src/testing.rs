@@ -277,6 +277,7 @@ impl ResponseValidator {
         clippy::panic,
         reason = "this is the tests' assertion: a panic is how a mismatch fails the test that received the response"
     )]
+    #[track_caller]
     pub fn assert_conforms(&self, exchange: &Exchange<'_>) {
         let Err(mismatch) = self.check(exchange) else {
             return;
