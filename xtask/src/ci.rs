@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use crate::{Error, cargo, run_cargo, tidy};
+use crate::{Error, cargo, openapi_lint, run_cargo, running_in_ci, tidy};
 
 const DENY_ARGS: &[&str] = &["deny", "check", "bans", "licenses", "sources"];
 
@@ -20,6 +20,8 @@ pub fn run() -> Result<(), Error> {
     ])?;
     println!("$ cargo xtask tidy");
     tidy::run()?;
+    println!("$ cargo xtask openapi-lint");
+    openapi_lint::run(&[])?;
     run_cargo(&["test", "--workspace"])?;
     deny()?;
     println!("ci: all checks passed");
@@ -51,8 +53,4 @@ fn cargo_deny_installed() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success())
-}
-
-fn running_in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
 }

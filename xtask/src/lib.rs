@@ -9,6 +9,7 @@ pub mod bench_soak;
 pub mod bench_storm;
 pub mod ci;
 pub mod codegen;
+pub mod openapi_lint;
 pub mod tidy;
 
 use std::ffi::OsString;
@@ -38,9 +39,14 @@ tasks:
   bench soak [--duration 10m] [--rate 100]
                      mixed traffic at a steady rate against the SQLite default, reporting
                      errors, p99 over time and the server's peak memory
-  ci                 check formatting, lint, tidy, test and cargo-deny, stopping at the first failure
+  ci                 check formatting, lint, tidy, the OpenAPI document (openapi-lint), test and
+                     cargo-deny, stopping at the first failure
   codegen            regenerate the committed generated files
   codegen --check    fail, listing them, when generated files are stale
+  openapi-lint [DOCUMENT]
+                     lint docs/openapi.json (or DOCUMENT) with Redocly CLI and Spectral, type-check a
+                     story against its openapi-typescript types, generate its openapi-python-client
+                     client with no warning (npm tools from xtask/openapi/package-lock.json)
   tidy               check dependency boundaries and workspace manifest conventions
   help               print this message";
 
@@ -120,6 +126,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         ["ci"] => ci::run(),
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
+        ["openapi-lint", rest @ ..] => openapi_lint::run(rest),
         ["tidy"] => tidy::run(),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
@@ -131,6 +138,11 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             args.join(" ")
         ))),
     }
+}
+
+/// Whether this runs under CI (`CI=true`), where a missing tool is an error instead of a skip.
+fn running_in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true")
 }
 
 /// The workspace root, which holds `Cargo.toml`, `deny.toml` and the generated files.

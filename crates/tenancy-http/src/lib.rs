@@ -20,6 +20,8 @@ pub mod problem;
 mod respond;
 mod routes;
 mod state;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod upload;
 
 use poem::endpoint::make_sync;

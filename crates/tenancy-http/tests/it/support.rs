@@ -1,13 +1,13 @@
 //! A test app per test: a fresh SQLite store, a clock the test moves, and
 //! helpers that speak JSON.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use poem::EndpointExt;
 use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderMap, Method, StatusCode};
 use poem::test::{TestClient, TestForm, TestFormField};
+use poem::{Endpoint, EndpointExt, IntoResponse};
 use serde_json::{Value, json};
 use tenancy_core::entity::MailContent;
 use tenancy_core::limits::RateLimits;
@@ -15,6 +15,7 @@ use tenancy_core::ports::{Clock, MailOutbox};
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::testing::fakes::ManualClock;
 use tenancy_core::token::SecretToken;
+use tenancy_http::testing::{Exchange, ResponseValidator};
 use tenancy_http::{ApiConfig, AppState};
 use tenancy_store::system::{OsTokens, UuidV7};
 use tenancy_store::{FsBlobs, SecretKey, Store, StoreOptions};
@@ -149,7 +150,13 @@ impl TestApp {
             store: store.clone(),
             config: Arc::new(config),
         };
-        let app = tenancy_http::app(state.clone()).map_to_response().boxed();
+        let state_for_checks = state.clone();
+        let app = tenancy_http::app(state.clone())
+            .map_to_response()
+            .around(move |endpoint, request| {
+                validated(validator(&state_for_checks), endpoint, request)
+            })
+            .boxed();
         Self {
             client: TestClient::new(app),
             store,
@@ -305,6 +312,44 @@ impl TestApp {
         .expect(200);
         person
     }
+}
+
+/// The served document as a validator, built once per test binary.
+fn validator(state: &AppState) -> &'static ResponseValidator {
+    static VALIDATOR: OnceLock<ResponseValidator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        ResponseValidator::new(&tenancy_http::openapi_json(state))
+            .unwrap_or_else(|error| panic!("the served OpenAPI document: {error}"))
+    })
+}
+
+/// Every response that any test receives, checked against the served document before the test sees it: a
+/// mismatch fails the test with the operation, the status and the JSON pointer of each error (see
+/// `ResponseValidator::assert_conforms`).
+async fn validated(
+    validator: &ResponseValidator,
+    endpoint: Arc<impl Endpoint<Output = poem::Response>>,
+    request: poem::Request,
+) -> poem::Result<poem::Response> {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let mut response = endpoint.call(request).await?.into_response();
+    let body = response.take_body().into_vec().await?;
+    let headers: Vec<(&str, &str)> = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let exchange = Exchange {
+        method: &method,
+        path: &path,
+        status: response.status().as_u16(),
+        headers: &headers,
+        body: &body,
+    };
+    validator.assert_conforms(&exchange);
+    response.set_body(body);
+    Ok(response)
 }
 
 impl Drop for TestApp {

@@ -6,10 +6,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tenancy_http::testing::{Exchange, ResponseValidator};
 
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_tenancy");
@@ -143,6 +144,7 @@ impl Server {
                 );
             }
         };
+        SERVERS.lock().unwrap().push(addr);
         Self { child, addr, log }
     }
 
@@ -220,6 +222,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        SERVERS.lock().unwrap().retain(|addr| *addr != self.addr);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -298,9 +301,52 @@ pub(crate) fn request(
     )
 }
 
+/// The `tenancy serve` processes running now, whose every response is checked against the served document;
+/// other servers (chromedriver, geckodriver) are not.
+static SERVERS: Mutex<Vec<SocketAddr>> = Mutex::new(Vec::new());
+
 /// One HTTP/1.1 request on its own connection, with a body of a media type
-/// and extra headers.
+/// and extra headers. A response of `tenancy serve` must conform to its
+/// OpenAPI document, or the test fails (`ResponseValidator::assert_conforms`).
 pub(crate) fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, &[u8])>,
+    extra: &[(&str, &str)],
+) -> Response {
+    let response = exchange(addr, method, path, token, body, extra);
+    if SERVERS.lock().unwrap().contains(&addr) && !ResponseValidator::is_outside_document(path) {
+        let headers: Vec<(&str, &str)> = response
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        validator(addr).assert_conforms(&Exchange {
+            method,
+            path,
+            status: response.status,
+            headers: &headers,
+            body: &response.body,
+        });
+    }
+    response
+}
+
+/// The document that the first server of this test binary serves, as a validator.
+fn validator(addr: SocketAddr) -> &'static ResponseValidator {
+    static VALIDATOR: OnceLock<ResponseValidator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let document = exchange(addr, "GET", "/openapi.json", None, None, &[]);
+        assert_eq!(document.status, 200, "GET /openapi.json: {document:?}");
+        ResponseValidator::new(std::str::from_utf8(&document.body).unwrap())
+            .unwrap_or_else(|error| panic!("the served OpenAPI document: {error}"))
+    })
+}
+
+/// [`raw_request`] without the check.
+fn exchange(
     addr: SocketAddr,
     method: &str,
     path: &str,
