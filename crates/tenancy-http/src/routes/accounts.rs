@@ -109,8 +109,17 @@ pub(crate) struct AccountsApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1")]
 impl AccountsApi {
-    /// Sign up: an account, a session and a default organization; with an
-    /// invitation token, the invitation accepted in the same transaction.
+    /// Create an account
+    ///
+    /// Creates an account, opens a session (the response holds its bearer token) and creates the
+    /// account's default organization, named after the display name or the email and made active.
+    /// The password has 8 to 256 characters and is not one of the 10,000 most common passwords,
+    /// compared without regard to case; the email is normalized before it is stored.
+    /// With an `invitation_token` for this email the invitation is accepted in the same transaction
+    /// and its organization becomes active; otherwise sign-up still succeeds and `invitation.code`
+    /// says why the invitation was not accepted.
+    /// No authentication; attempts count per client address (`--auth-attempts-per-ip`) before the
+    /// body is judged.
     #[oai(
         path = "/auth/signup",
         method = "post",
@@ -182,8 +191,14 @@ impl AccountsApi {
         })))
     }
 
-    /// Sign in with email and password; an unknown email and a wrong password
-    /// get the same answer.
+    /// Sign in
+    ///
+    /// Opens a session for an email and a password and returns its bearer token with the account.
+    /// An unknown email and a wrong password get the same answer, after the same work, so that
+    /// sign-in does not tell which addresses have accounts.
+    /// No authentication; attempts count per client address (`--auth-attempts-per-ip`) and failures
+    /// per email (`--signin-failures-per-email`), and an email past its failure limit is refused
+    /// for the rest of the window even with the right password.
     #[oai(
         path = "/auth/signin",
         method = "post",
@@ -245,7 +260,10 @@ impl AccountsApi {
         }))
     }
 
-    /// Sign out: the token stops working at once.
+    /// Sign out
+    ///
+    /// Ends the session of the bearer token: the token stops working at once, on every instance.
+    /// Any signed-in user.
     #[oai(
         path = "/auth/signout",
         method = "post",
@@ -257,7 +275,11 @@ impl AccountsApi {
         Ok(NoContent::NoContent)
     }
 
-    /// The caller and their active organization.
+    /// Get the caller's account
+    ///
+    /// Returns the caller's account and the id of their active organization, resolved as `GET
+    /// /v1/me/active-organization` resolves it (R19).
+    /// Any signed-in user.
     #[oai(
         path = "/me",
         method = "get",

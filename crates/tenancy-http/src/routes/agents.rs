@@ -89,7 +89,10 @@ pub(crate) struct AgentsApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1/organizations")]
 impl AgentsApi {
-    /// The organization's agents (`view_resources`).
+    /// List agents
+    ///
+    /// Lists the organization's agents, oldest first.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/agents",
         method = "get",
@@ -108,7 +111,11 @@ impl AgentsApi {
         Ok(AgentList::of(items, limit.0, cursor.0)?)
     }
 
-    /// Create an agent (`manage_agents`; counts toward `agents`).
+    /// Create an agent
+    ///
+    /// Creates an agent with a name, a description and the connections of this organization that it
+    /// uses; repeated connection ids count once.
+    /// Needs `manage_agents`; counts toward the plan's `agents` limit (D10).
     #[oai(
         path = "/:org_id/agents",
         method = "post",
@@ -149,7 +156,10 @@ impl AgentsApi {
             .await?)
     }
 
-    /// One agent (`view_resources`).
+    /// Get an agent
+    ///
+    /// Returns one agent of the organization.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/agents/:agent_id",
         method = "get",
@@ -167,7 +177,10 @@ impl AgentsApi {
         ))
     }
 
-    /// Edit an agent (`manage_agents`).
+    /// Update an agent
+    ///
+    /// Changes an agent's name, description or connections; absent fields stay as they are.
+    /// Needs `manage_agents`.
     #[oai(
         path = "/:org_id/agents/:agent_id",
         method = "patch",
@@ -204,7 +217,11 @@ impl AgentsApi {
             .await?)
     }
 
-    /// Delete an agent (`manage_agents`).
+    /// Delete an agent
+    ///
+    /// Deletes an agent and takes it off every member's sidebar; chats and investigations with it
+    /// keep their history.
+    /// Needs `manage_agents`.
     #[oai(
         path = "/:org_id/agents/:agent_id",
         method = "delete",

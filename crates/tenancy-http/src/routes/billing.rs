@@ -172,7 +172,13 @@ pub(crate) struct BillingApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1")]
 impl BillingApi {
-    /// The plans (no authentication).
+    /// List the plans
+    ///
+    /// Lists the plan catalog: each plan's limits (`null` is unlimited) and whether members may
+    /// pick it themselves (`self_serve`).
+    /// The built-in catalog (`free`, `pro`, `enterprise`) is replaced by the plans file of
+    /// `--plans` when one is given.
+    /// No authentication.
     #[oai(
         path = "/plans",
         method = "get",
@@ -196,7 +202,11 @@ impl BillingApi {
         Ok(PlanList::of(plans, limit.0, cursor.0)?)
     }
 
-    /// The roles and their capabilities (no authentication).
+    /// List the roles and their capabilities
+    ///
+    /// Returns the permission matrix: each role with its capabilities, and each capability with a
+    /// description, both in the matrix's order.
+    /// No authentication.
     #[oai(
         path = "/roles",
         method = "get",
@@ -207,7 +217,11 @@ impl BillingApi {
         Json(RolesBody::matrix())
     }
 
-    /// The plan, limits and usage (`manage_billing`).
+    /// Get an organization's plan, limits and usage
+    ///
+    /// Returns the organization's plan, that plan's limits and the current usage; chat messages are
+    /// counted for the current calendar month in UTC.
+    /// Needs `manage_billing`.
     #[oai(
         path = "/organizations/:org_id/billing",
         method = "get",
@@ -228,13 +242,13 @@ impl BillingApi {
         Ok(Json((&billing).into()))
     }
 
-    /// Change the plan: members (`manage_billing`) pick self-serve plans,
-    /// the service token sets any.
+    /// Change an organization's plan
     ///
-    /// With a member's session, a plan that is not self-serve is
-    /// `plan_not_selectable`. With the service token (the host's billing
-    /// system, after payment) there is no member: the organization is the
-    /// one the path names. An unknown plan is invalid either way.
+    /// Sets the organization's plan and returns the plan, limits and usage; a plan below the
+    /// current usage is accepted, and only new creations beyond it are refused (D10).
+    /// With a member's session it needs `manage_billing` and accepts self-serve plans only.
+    /// With the service token (the host's billing system, after payment) it sets any plan of the
+    /// catalog, in any organization that exists.
     #[oai(
         path = "/organizations/:org_id/billing/plan",
         method = "put",

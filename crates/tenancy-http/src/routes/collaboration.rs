@@ -194,7 +194,11 @@ pub(crate) struct CollaborationApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1/organizations")]
 impl CollaborationApi {
-    /// The caller's pins in this organization (`pin_items`).
+    /// List the caller's pins
+    ///
+    /// Lists the caller's own pins in this organization, oldest first; other members' pins are
+    /// never shown.
+    /// Needs `pin_items`.
     #[oai(
         path = "/:org_id/pins",
         method = "get",
@@ -217,8 +221,11 @@ impl CollaborationApi {
         )?)
     }
 
-    /// Pin an agent, a connection or a report to the caller's sidebar
-    /// (`pin_items`); pinning it again answers the same pin.
+    /// Pin an item
+    ///
+    /// Pins an agent, a connection or a report of this organization to the caller's sidebar;
+    /// pinning an item again returns the existing pin.
+    /// Needs `pin_items`.
     #[oai(
         path = "/:org_id/pins",
         method = "post",
@@ -259,7 +266,10 @@ impl CollaborationApi {
         Ok(Created::Created(Json((&pin).into())))
     }
 
-    /// Unpin (`pin_items`); only the caller's own pins.
+    /// Unpin an item
+    ///
+    /// Removes one of the caller's own pins; another member's pin is as missing as an unknown one.
+    /// Needs `pin_items`.
     #[oai(
         path = "/:org_id/pins/:pin_id",
         method = "delete",
@@ -280,7 +290,11 @@ impl CollaborationApi {
         Ok(NoContent::NoContent)
     }
 
-    /// The caller's own chats in this organization (`view_resources`).
+    /// List the caller's chats
+    ///
+    /// Lists the caller's own chats in this organization, oldest first; nobody sees another
+    /// member's chats.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/chats",
         method = "get",
@@ -304,8 +318,11 @@ impl CollaborationApi {
         )?)
     }
 
-    /// Start a chat with an agent (`chat_with_agents`) or about a report
-    /// run (`chat_with_report_results`); it belongs to the caller.
+    /// Start a chat
+    ///
+    /// Starts a chat with an agent or about a report run, named by exactly one of `agent_id` and
+    /// `report_run_id`; the chat belongs to the caller and is missing for everyone else.
+    /// Needs `chat_with_agents` for an agent, `chat_with_report_results` for a report run.
     #[oai(
         path = "/:org_id/chats",
         method = "post",
@@ -348,7 +365,12 @@ impl CollaborationApi {
         Ok(Created::Created(Json((&chat).into())))
     }
 
-    /// The messages of one of the caller's chats, oldest first.
+    /// List a chat's messages
+    ///
+    /// Lists the messages of one of the caller's own chats, oldest first; another member's chat is
+    /// missing.
+    /// Needs the capability of the chat's subject: `chat_with_agents` or
+    /// `chat_with_report_results`.
     #[oai(
         path = "/:org_id/chats/:chat_id/messages",
         method = "get",
@@ -377,8 +399,12 @@ impl CollaborationApi {
         )?)
     }
 
-    /// Send a message in one of the caller's chats (counts toward
-    /// `chat_messages_per_month`); a removed member's chat stops here.
+    /// Send a chat message
+    ///
+    /// Adds a message of 1 to 10,000 characters to one of the caller's own chats.
+    /// Counts toward the plan's `chat_messages_per_month` limit, per calendar month in UTC (D10).
+    /// Needs the capability of the chat's subject and a current membership: a removed member's chat
+    /// stops at their next message (R19).
     #[oai(
         path = "/:org_id/chats/:chat_id/messages",
         method = "post",
@@ -417,7 +443,10 @@ impl CollaborationApi {
         Ok(Created::Created(Json((&message).into())))
     }
 
-    /// The caller's own investigations in this organization (`run_investigations`).
+    /// List the caller's investigations
+    ///
+    /// Lists the caller's own investigations in this organization, oldest first.
+    /// Needs `run_investigations`.
     #[oai(
         path = "/:org_id/investigations",
         method = "get",
@@ -443,8 +472,12 @@ impl CollaborationApi {
         )?)
     }
 
-    /// Ask an agent to investigate (`run_investigations`); it is queued and
-    /// uses the agent's connections on the caller's behalf.
+    /// Start an investigation
+    ///
+    /// Queues a question of 1 to 10,000 characters for an agent of this organization and returns
+    /// the investigation with status `queued`.
+    /// The host runs it with the agent's connections, on the caller's behalf.
+    /// Needs `run_investigations`.
     #[oai(
         path = "/:org_id/investigations",
         method = "post",

@@ -116,7 +116,11 @@ pub(crate) struct ConnectionsApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1/organizations")]
 impl ConnectionsApi {
-    /// The organization's connections, without credentials (`view_resources`).
+    /// List connections
+    ///
+    /// Lists the organization's connections, oldest first, never with their credentials:
+    /// `has_credentials` and `credentials_updated_at` say whether and when they were set (D9).
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/connections",
         method = "get",
@@ -135,8 +139,13 @@ impl ConnectionsApi {
         Ok(ConnectionList::of(items, limit.0, cursor.0)?)
     }
 
-    /// Create a connection (`manage_connections`; counts toward
-    /// `connections`). The credentials are sealed and never returned.
+    /// Create a connection
+    ///
+    /// Creates a connection with a label, a type and credentials; the credentials are stored
+    /// encrypted and never returned, to any role (D9).
+    /// The credentials hold 1 to 32 entries of up to 8 KiB each, within the 1 MiB limit of a JSON
+    /// body.
+    /// Needs `manage_connections`; counts toward the plan's `connections` limit (D10).
     #[oai(
         path = "/:org_id/connections",
         method = "post",
@@ -174,7 +183,10 @@ impl ConnectionsApi {
             .await?)
     }
 
-    /// One connection, without credentials (`view_resources`).
+    /// Get a connection
+    ///
+    /// Returns one connection of the organization, without its credentials (D9).
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/connections/:connection_id",
         method = "get",
@@ -194,7 +206,10 @@ impl ConnectionsApi {
         ))
     }
 
-    /// Relabel a connection (`manage_connections`).
+    /// Relabel a connection
+    ///
+    /// Changes a connection's label; its type and credentials stay as they are.
+    /// Needs `manage_connections`.
     #[oai(
         path = "/:org_id/connections/:connection_id",
         method = "patch",
@@ -226,7 +241,13 @@ impl ConnectionsApi {
             .await?)
     }
 
-    /// Replace a connection's credentials (`manage_connections`); write-only.
+    /// Replace a connection's credentials
+    ///
+    /// Replaces a connection's credentials and moves `credentials_updated_at`; the old ones are
+    /// gone and the new ones are never returned (D9).
+    /// The credentials hold 1 to 32 entries of up to 8 KiB each, within the 1 MiB limit of a JSON
+    /// body.
+    /// Needs `manage_connections`.
     #[oai(
         path = "/:org_id/connections/:connection_id/credentials",
         method = "put",
@@ -265,8 +286,11 @@ impl ConnectionsApi {
         Ok(NoContent::NoContent)
     }
 
-    /// Delete a connection (`manage_connections`); agents stop using it and
-    /// its credentials are erased.
+    /// Delete a connection
+    ///
+    /// Deletes a connection and erases its credentials; the agents that used it stop using it, and
+    /// it leaves every member's sidebar.
+    /// Needs `manage_connections`.
     #[oai(
         path = "/:org_id/connections/:connection_id",
         method = "delete",

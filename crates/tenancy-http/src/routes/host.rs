@@ -34,8 +34,14 @@ pub(crate) struct HostApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1")]
 impl HostApi {
-    /// May this user use this capability in this organization? For hosts
-    /// outside the process, with the service token.
+    /// Check a user's capability in an organization
+    ///
+    /// Tells a host that runs outside the process whether a user may use a capability in an
+    /// organization, decided from the committed state, and with which role.
+    /// A member who lacks the capability gets `allowed: false` with their role; an unknown user, an
+    /// unknown organization or a non-member gets `allowed: false` with a null `role`.
+    /// Authenticated with the service token of `--service-token`, never a user's token; without
+    /// that option the route is not served.
     #[oai(
         path = "/authorize",
         method = "post",

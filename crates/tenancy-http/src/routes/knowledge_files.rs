@@ -73,7 +73,11 @@ pub(crate) struct KnowledgeFilesApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1/organizations")]
 impl KnowledgeFilesApi {
-    /// The organization's knowledge files (`view_resources`).
+    /// List knowledge files
+    ///
+    /// Lists the organization's knowledge files, oldest first, with their media type, size and
+    /// SHA-256.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/knowledge-files",
         method = "get",
@@ -94,12 +98,15 @@ impl KnowledgeFilesApi {
         Ok(KnowledgeFileList::of(items, limit.0, cursor.0)?)
     }
 
-    /// Upload a knowledge file (`upload_knowledge_files`): multipart with
-    /// one `file` part, up to the server's `--max-upload-bytes` (413 above).
+    /// Upload a knowledge file
     ///
-    /// It counts toward `knowledge_files` and its bytes toward
-    /// `storage_bytes`: beyond either, 402 and nothing is stored. Its name
-    /// is the last path segment of the part's file name.
+    /// Uploads a file as `multipart/form-data` with one `file` part, streamed to storage; its name
+    /// is the last path segment of the part's file name, its media type the part's
+    /// (`application/octet-stream` when absent).
+    /// The upload is cut off as soon as it passes `--max-upload-bytes` (10 MiB by default).
+    /// It counts toward the plan's `knowledge_files` limit and its bytes toward `storage_bytes`; an
+    /// upload refused for either leaves nothing stored (D10).
+    /// Needs `upload_knowledge_files`, checked before any content is read.
     #[oai(
         path = "/:org_id/knowledge-files",
         method = "post",
@@ -159,7 +166,11 @@ impl KnowledgeFilesApi {
         Ok(Created::Created(Json(body)))
     }
 
-    /// One knowledge file (`view_resources`).
+    /// Get a knowledge file
+    ///
+    /// Returns one knowledge file's name, media type, size and SHA-256; its bytes are at
+    /// `/content`.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/knowledge-files/:file_id",
         method = "get",
@@ -177,7 +188,12 @@ impl KnowledgeFilesApi {
         ))
     }
 
-    /// A knowledge file's content (`view_resources`), as an attachment.
+    /// Download a knowledge file
+    ///
+    /// Streams a knowledge file's bytes with the media type declared at upload, as an attachment
+    /// with a sandboxing Content-Security-Policy, so that a browser never runs them as a page of
+    /// this origin.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/knowledge-files/:file_id/content",
         method = "get",
@@ -229,7 +245,11 @@ impl KnowledgeFilesApi {
             .header("Content-Security-Policy", "sandbox; default-src 'none'"))
     }
 
-    /// Delete a knowledge file and its content (`upload_knowledge_files`).
+    /// Delete a knowledge file
+    ///
+    /// Deletes a knowledge file and its content; it no longer counts toward `knowledge_files` or
+    /// `storage_bytes`.
+    /// Needs `upload_knowledge_files`.
     #[oai(
         path = "/:org_id/knowledge-files/:file_id",
         method = "delete",

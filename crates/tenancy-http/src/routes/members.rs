@@ -164,7 +164,11 @@ pub(crate) struct MembersApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1")]
 impl MembersApi {
-    /// The members with roles and join dates (`manage_members`).
+    /// List an organization's members
+    ///
+    /// Lists the organization's members with their email, display name, role and join date, oldest
+    /// member first (R18).
+    /// Needs `manage_members`.
     #[oai(
         path = "/organizations/:org_id/members",
         method = "get",
@@ -189,8 +193,12 @@ impl MembersApi {
         Ok(MemberList::of(bodies, limit.0, cursor.0)?)
     }
 
-    /// Remove a member (`manage_members`); never the owner. Their access ends
-    /// with their next request.
+    /// Remove a member
+    ///
+    /// Removes a member from the organization: their access ends with the commit, so their next
+    /// request is refused, and their chats there stop.
+    /// Their active organization falls back to one they own when next read (R19).
+    /// Needs `manage_members`; the owner can never be removed (D8).
     #[oai(
         path = "/organizations/:org_id/members/:user_id",
         method = "delete",
@@ -215,8 +223,15 @@ impl MembersApi {
         Ok(NoContent::NoContent)
     }
 
-    /// Invite an email as a viewer (`manage_members`); a pending invitation
-    /// of the same email is replaced.
+    /// Invite an email address
+    ///
+    /// Creates an invitation to join as `viewer`, the only role that can be invited, and sends the
+    /// accept link by email; the token never appears in a response.
+    /// The invitation lives for `--invitation-ttl` (7 days by default).
+    /// Inviting an email that has a pending invitation replaces it: the old one becomes `revoked`
+    /// and its link stops working (D5).
+    /// Needs `manage_members`; invitations count per organization
+    /// (`--invitations-per-organization`) before the body is judged.
     #[oai(
         path = "/organizations/:org_id/invitations",
         method = "post",
@@ -264,7 +279,11 @@ impl MembersApi {
         ))))
     }
 
-    /// The pending invitations with their expiry (`manage_members`).
+    /// List an organization's pending invitations
+    ///
+    /// Lists the organization's pending invitations with their email, role, inviter and expiry
+    /// (R16); accepted, revoked and expired ones are left out.
+    /// Needs `manage_members`.
     #[oai(
         path = "/organizations/:org_id/invitations",
         method = "get",
@@ -293,7 +312,11 @@ impl MembersApi {
         Ok(InvitationList::of(bodies, limit.0, cursor.0)?)
     }
 
-    /// Revoke an invitation (`manage_members`): its link stops working.
+    /// Revoke an invitation
+    ///
+    /// Revokes a pending invitation: its link stops working at once (R17).
+    /// Revoking an invitation that is already revoked or expired changes nothing.
+    /// Needs `manage_members`.
     #[oai(
         path = "/organizations/:org_id/invitations/:invitation_id",
         method = "delete",
@@ -326,7 +349,13 @@ impl MembersApi {
         Ok(NoContent::NoContent)
     }
 
-    /// What an invitation link's landing page shows (no authentication).
+    /// Preview an invitation link
+    ///
+    /// Returns what the landing page of an invitation link shows: the organization's name, the
+    /// inviter's email, the invited email, the role and the expiry.
+    /// For an invitation that is no longer pending only `status` is filled, so that an old link no
+    /// longer tells who invited whom to what.
+    /// No authentication: the token in the path is the credential.
     #[oai(
         path = "/invitations/:token",
         method = "get",
@@ -341,8 +370,13 @@ impl MembersApi {
         Ok(Json((&preview).into()))
     }
 
-    /// Accept an invitation as the invited account; the organization becomes
-    /// active. Accepting again while a member changes nothing.
+    /// Accept an invitation
+    ///
+    /// Accepts the invitation of a token for the signed-in account, whose email must be the invited
+    /// one, and makes its organization the caller's active one (R12, D7).
+    /// Accepting again while still a member answers the same organization and changes nothing else;
+    /// a used invitation never admits anyone again, even after a removal (D6).
+    /// Any signed-in user.
     #[oai(
         path = "/invitations/accept",
         method = "post",

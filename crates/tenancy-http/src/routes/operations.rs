@@ -12,7 +12,10 @@ pub(crate) struct OperationsApi(pub(crate) AppState);
 
 #[OpenApi]
 impl OperationsApi {
-    /// 200 while the process runs.
+    /// Check that the process runs
+    ///
+    /// Answers `ok` for as long as the process runs, without asking the database.
+    /// No authentication.
     #[oai(
         path = "/healthz",
         method = "get",
@@ -23,7 +26,11 @@ impl OperationsApi {
         poem_openapi::payload::PlainText("ok")
     }
 
-    /// 200 when the database answers, 503 otherwise.
+    /// Check that the database answers
+    ///
+    /// Answers `ready` when the database answers a ping, so that a load balancer can hold traffic
+    /// back while it does not.
+    /// No authentication.
     #[oai(
         path = "/readyz",
         method = "get",

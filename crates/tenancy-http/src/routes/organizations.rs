@@ -106,7 +106,12 @@ pub(crate) struct OrganizationsApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1")]
 impl OrganizationsApi {
-    /// Every organization the caller owns or belongs to (R7).
+    /// List the caller's organizations
+    ///
+    /// Lists every organization the caller owns or is a member of, for the switcher, with the
+    /// caller's role, whether they own it and whether it is the active one (R7).
+    /// Oldest membership first; at a tie the caller's own organization comes first.
+    /// Any signed-in user.
     #[oai(
         path = "/organizations",
         method = "get",
@@ -125,7 +130,13 @@ impl OrganizationsApi {
         Ok(OrganizationList::of(entries, limit.0, cursor.0)?)
     }
 
-    /// Create an organization; it becomes the caller's active one (R5).
+    /// Create an organization
+    ///
+    /// Creates an organization owned by the caller, on the `free` plan and without resources, and
+    /// makes it the caller's active organization (R5).
+    /// The name is trimmed and has 1 to 100 characters, without control, bidirectional or
+    /// zero-width characters.
+    /// Any signed-in user; there is no limit on how many organizations a user creates.
     #[oai(
         path = "/organizations",
         method = "post",
@@ -152,7 +163,12 @@ impl OrganizationsApi {
         Ok(Created::Created(Json((&view).into())))
     }
 
-    /// One organization, with the caller's role and capabilities.
+    /// Get an organization
+    ///
+    /// Returns an organization with the caller's own role, ownership and capabilities (R15), so
+    /// that a client can disable what the caller may not do.
+    /// Any member (`view_resources`); to anyone else the organization is as missing as an unknown
+    /// one (D1).
     #[oai(
         path = "/organizations/:org_id",
         method = "get",
@@ -173,7 +189,11 @@ impl OrganizationsApi {
         Ok(Json((&view).into()))
     }
 
-    /// Rename an organization (`rename_organization`).
+    /// Rename an organization
+    ///
+    /// Sets the organization's name, trimmed, 1 to 100 characters, and returns the organization as
+    /// the caller sees it.
+    /// Needs `rename_organization`, checked before the body is read.
     #[oai(
         path = "/organizations/:org_id",
         method = "patch",
@@ -209,8 +229,12 @@ impl OrganizationsApi {
         Ok(Json((&view).into()))
     }
 
-    /// The active organization, falling back to the caller's own when the
-    /// stored one is no longer accessible (R8, R19).
+    /// Get the caller's active organization
+    ///
+    /// Returns the caller's active organization as an entry of the switcher.
+    /// When the stored choice is no longer accessible (the caller was removed from it), it falls
+    /// back to the oldest organization the caller owns and stores that choice (R19).
+    /// Any signed-in user.
     #[oai(
         path = "/me/active-organization",
         method = "get",
@@ -225,7 +249,12 @@ impl OrganizationsApi {
         }))
     }
 
-    /// Switch the active organization.
+    /// Switch the caller's active organization
+    ///
+    /// Makes an organization the caller belongs to their active one and returns it as an entry of
+    /// the switcher (R8).
+    /// The choice is stored per user, so it holds across sessions and devices.
+    /// Any member of that organization.
     #[oai(
         path = "/me/active-organization",
         method = "put",

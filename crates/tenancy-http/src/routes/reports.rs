@@ -162,7 +162,10 @@ pub(crate) struct ReportsApi(pub(crate) AppState);
 
 #[OpenApi(prefix_path = "/v1/organizations")]
 impl ReportsApi {
-    /// The organization's reports (`view_resources`).
+    /// List reports
+    ///
+    /// Lists the organization's reports, oldest first, each with its schedule if it has one.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/reports",
         method = "get",
@@ -181,7 +184,11 @@ impl ReportsApi {
         Ok(ReportList::of(items, limit.0, cursor.0)?)
     }
 
-    /// Create a report (`manage_reports`; counts toward `reports`).
+    /// Create a report
+    ///
+    /// Creates a report with a name and a definition, a JSON object of at most 64 KiB that only the
+    /// host's report engine reads.
+    /// Needs `manage_reports`; counts toward the plan's `reports` limit (D10).
     #[oai(
         path = "/:org_id/reports",
         method = "post",
@@ -217,7 +224,10 @@ impl ReportsApi {
             .await?)
     }
 
-    /// One report (`view_resources`).
+    /// Get a report
+    ///
+    /// Returns one report with its schedule and the next time it runs.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/reports/:report_id",
         method = "get",
@@ -235,7 +245,11 @@ impl ReportsApi {
         ))
     }
 
-    /// Edit a report (`manage_reports`).
+    /// Update a report
+    ///
+    /// Changes a report's name or definition (a JSON object of at most 64 KiB); absent fields stay
+    /// as they are.
+    /// Needs `manage_reports`.
     #[oai(
         path = "/:org_id/reports/:report_id",
         method = "patch",
@@ -274,7 +288,11 @@ impl ReportsApi {
             .await?)
     }
 
-    /// Delete a report (`manage_reports`); its runs keep their history.
+    /// Delete a report
+    ///
+    /// Deletes a report and takes it off every member's sidebar; its runs and the chats about them
+    /// keep their history.
+    /// Needs `manage_reports`.
     #[oai(
         path = "/:org_id/reports/:report_id",
         method = "delete",
@@ -292,8 +310,10 @@ impl ReportsApi {
             .await?)
     }
 
-    /// Trigger a run of a report (`trigger_report_runs`); it is queued for
-    /// the host's report engine.
+    /// Trigger a report run
+    ///
+    /// Queues a run of the report for the host's report engine and returns it with status `queued`.
+    /// Needs `trigger_report_runs`.
     #[oai(
         path = "/:org_id/reports/:report_id/runs",
         method = "post",
@@ -315,7 +335,10 @@ impl ReportsApi {
         Ok(Accepted::Accepted(Json((&run).into())))
     }
 
-    /// The runs of a report, oldest first (`view_resources`).
+    /// List a report's runs
+    ///
+    /// Lists the runs of a report, oldest first.
+    /// Needs `view_resources`.
     #[oai(
         path = "/:org_id/reports/:report_id/runs",
         method = "get",
@@ -343,8 +366,13 @@ impl ReportsApi {
         )?)
     }
 
-    /// Set a report's schedule (`manage_schedules`); an invalid cron
-    /// expression or time zone is 422.
+    /// Set a report's schedule
+    ///
+    /// Sets when a report runs by itself: a cron expression of five fields, or six with seconds
+    /// first, in an IANA time zone (UTC when absent).
+    /// Returns the schedule with its next run; setting the schedule the report already has changes
+    /// nothing.
+    /// Needs `manage_schedules`.
     #[oai(
         path = "/:org_id/reports/:report_id/schedule",
         method = "put",
@@ -389,7 +417,11 @@ impl ReportsApi {
         Ok(Json(schedule_body(report, &schedule, self.0.tenancy.now())))
     }
 
-    /// Remove a report's schedule (`manage_schedules`).
+    /// Remove a report's schedule
+    ///
+    /// Removes a report's schedule, so that it runs only when triggered; a report without one stays
+    /// as it is.
+    /// Needs `manage_schedules`.
     #[oai(
         path = "/:org_id/reports/:report_id/schedule",
         method = "delete",
