@@ -10,7 +10,66 @@ pub mod types {
     ///An invitation token to accept.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AcceptRequest {
-        pub token: ::std::string::String,
+        pub token: AcceptRequestToken,
+    }
+    ///`AcceptRequestToken`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AcceptRequestToken(::std::string::String);
+    impl ::std::ops::Deref for AcceptRequestToken {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AcceptRequestToken> for ::std::string::String {
+        fn from(value: AcceptRequestToken) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for AcceptRequestToken {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AcceptRequestToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AcceptRequestToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AcceptRequestToken {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
     ///The active organization.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -34,7 +93,7 @@ pub mod types {
     pub struct AgentList {
         pub items: ::std::vec::Vec<AgentBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///Changes to an agent; absent fields stay as they are.
@@ -62,7 +121,7 @@ pub mod types {
     ///A question from a host: may this user do this here?
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AuthorizeRequest {
-        pub capability: ::std::string::String,
+        pub capability: Capability,
         pub organization_id: ::uuid::Uuid,
         pub user_id: ::uuid::Uuid,
     }
@@ -70,7 +129,7 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AuthorizeResponse {
         pub allowed: bool,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub role: ::std::option::Option<RoleName>,
     }
     ///The billing view of an organization.
@@ -80,20 +139,123 @@ pub mod types {
         pub plan: ::std::string::String,
         pub usage: UsageBody,
     }
+    ///A capability of the permission matrix (`GET /v1/roles` describes each).
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum Capability {
+        #[serde(rename = "view_resources")]
+        ViewResources,
+        #[serde(rename = "chat_with_agents")]
+        ChatWithAgents,
+        #[serde(rename = "run_investigations")]
+        RunInvestigations,
+        #[serde(rename = "chat_with_report_results")]
+        ChatWithReportResults,
+        #[serde(rename = "pin_items")]
+        PinItems,
+        #[serde(rename = "manage_agents")]
+        ManageAgents,
+        #[serde(rename = "manage_connections")]
+        ManageConnections,
+        #[serde(rename = "manage_reports")]
+        ManageReports,
+        #[serde(rename = "trigger_report_runs")]
+        TriggerReportRuns,
+        #[serde(rename = "manage_schedules")]
+        ManageSchedules,
+        #[serde(rename = "upload_knowledge_files")]
+        UploadKnowledgeFiles,
+        #[serde(rename = "manage_billing")]
+        ManageBilling,
+        #[serde(rename = "manage_members")]
+        ManageMembers,
+        #[serde(rename = "rename_organization")]
+        RenameOrganization,
+    }
+    impl ::std::fmt::Display for Capability {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::ViewResources => f.write_str("view_resources"),
+                Self::ChatWithAgents => f.write_str("chat_with_agents"),
+                Self::RunInvestigations => f.write_str("run_investigations"),
+                Self::ChatWithReportResults => f.write_str("chat_with_report_results"),
+                Self::PinItems => f.write_str("pin_items"),
+                Self::ManageAgents => f.write_str("manage_agents"),
+                Self::ManageConnections => f.write_str("manage_connections"),
+                Self::ManageReports => f.write_str("manage_reports"),
+                Self::TriggerReportRuns => f.write_str("trigger_report_runs"),
+                Self::ManageSchedules => f.write_str("manage_schedules"),
+                Self::UploadKnowledgeFiles => f.write_str("upload_knowledge_files"),
+                Self::ManageBilling => f.write_str("manage_billing"),
+                Self::ManageMembers => f.write_str("manage_members"),
+                Self::RenameOrganization => f.write_str("rename_organization"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for Capability {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "view_resources" => Ok(Self::ViewResources),
+                "chat_with_agents" => Ok(Self::ChatWithAgents),
+                "run_investigations" => Ok(Self::RunInvestigations),
+                "chat_with_report_results" => Ok(Self::ChatWithReportResults),
+                "pin_items" => Ok(Self::PinItems),
+                "manage_agents" => Ok(Self::ManageAgents),
+                "manage_connections" => Ok(Self::ManageConnections),
+                "manage_reports" => Ok(Self::ManageReports),
+                "trigger_report_runs" => Ok(Self::TriggerReportRuns),
+                "manage_schedules" => Ok(Self::ManageSchedules),
+                "upload_knowledge_files" => Ok(Self::UploadKnowledgeFiles),
+                "manage_billing" => Ok(Self::ManageBilling),
+                "manage_members" => Ok(Self::ManageMembers),
+                "rename_organization" => Ok(Self::RenameOrganization),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Capability {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Capability {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///A capability and what it allows.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct CapabilityBody {
         pub description: ::std::string::String,
-        pub name: ::std::string::String,
+        pub name: Capability,
     }
     ///A chat of the caller's, with an agent or about a report run.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ChatBody {
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub agent_id: ::std::option::Option<::uuid::Uuid>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub id: ::uuid::Uuid,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub report_run_id: ::std::option::Option<::uuid::Uuid>,
     }
     ///A page of the caller's chats.
@@ -101,7 +263,7 @@ pub mod types {
     pub struct ChatList {
         pub items: ::std::vec::Vec<ChatBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///What a new chat is about: exactly one of the two.
@@ -117,7 +279,7 @@ pub mod types {
     pub struct ConnectionBody {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub created_by: ::uuid::Uuid,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub credentials_updated_at: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
@@ -133,7 +295,7 @@ pub mod types {
     pub struct ConnectionList {
         pub items: ::std::vec::Vec<ConnectionBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///Changes to a connection.
@@ -188,7 +350,7 @@ returned, to anyone (D9).*/
     pub struct InvestigationList {
         pub items: ::std::vec::Vec<InvestigationBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///A question for an agent.
@@ -215,24 +377,24 @@ returned, to anyone (D9).*/
     pub struct InvitationList {
         pub items: ::std::vec::Vec<InvitationBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///What the landing page of an invitation link shows.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct InvitationPreviewBody {
         ///The invited email address.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub email: ::std::option::Option<::std::string::String>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub expires_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///The email address of the member who sent the invitation.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub inviter_email: ::std::option::Option<::std::string::String>,
         ///`null` unless the invitation is pending, as every field but `status`.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub organization_name: ::std::option::Option<::std::string::String>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub role: ::std::option::Option<RoleName>,
         pub status: InvitationStatusName,
     }
@@ -384,38 +546,740 @@ returned, to anyone (D9).*/
     pub struct KnowledgeFileList {
         pub items: ::std::vec::Vec<KnowledgeFileBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///A plan's limits; `null` is unlimited.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct LimitsBody {
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub agents: ::std::option::Option<u64>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub chat_messages_per_month: ::std::option::Option<u64>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub connections: ::std::option::Option<u64>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub knowledge_files: ::std::option::Option<u64>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub reports: ::std::option::Option<u64>,
         ///The bytes that all knowledge files may take together.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub storage_bytes: ::std::option::Option<u64>,
+    }
+    ///`ListAgentsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListAgentsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListAgentsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListAgentsCursor> for ::std::string::String {
+        fn from(value: ListAgentsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListAgentsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListAgentsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListAgentsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListAgentsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListChatMessagesCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListChatMessagesCursor(::std::string::String);
+    impl ::std::ops::Deref for ListChatMessagesCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListChatMessagesCursor> for ::std::string::String {
+        fn from(value: ListChatMessagesCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListChatMessagesCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListChatMessagesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListChatMessagesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListChatMessagesCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListChatsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListChatsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListChatsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListChatsCursor> for ::std::string::String {
+        fn from(value: ListChatsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListChatsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListChatsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListChatsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListChatsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListConnectionsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListConnectionsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListConnectionsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListConnectionsCursor> for ::std::string::String {
+        fn from(value: ListConnectionsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListConnectionsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListConnectionsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListConnectionsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListConnectionsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListInvestigationsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListInvestigationsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListInvestigationsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListInvestigationsCursor> for ::std::string::String {
+        fn from(value: ListInvestigationsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListInvestigationsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListInvestigationsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListInvestigationsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListInvestigationsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListInvitationsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListInvitationsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListInvitationsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListInvitationsCursor> for ::std::string::String {
+        fn from(value: ListInvitationsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListInvitationsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListInvitationsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListInvitationsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListInvitationsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListKnowledgeFilesCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListKnowledgeFilesCursor(::std::string::String);
+    impl ::std::ops::Deref for ListKnowledgeFilesCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListKnowledgeFilesCursor> for ::std::string::String {
+        fn from(value: ListKnowledgeFilesCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListKnowledgeFilesCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListKnowledgeFilesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListKnowledgeFilesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListKnowledgeFilesCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListMembersCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListMembersCursor(::std::string::String);
+    impl ::std::ops::Deref for ListMembersCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListMembersCursor> for ::std::string::String {
+        fn from(value: ListMembersCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListMembersCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListMembersCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListMembersCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListMembersCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListOrganizationsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListOrganizationsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListOrganizationsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListOrganizationsCursor> for ::std::string::String {
+        fn from(value: ListOrganizationsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListOrganizationsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListOrganizationsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListOrganizationsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListOrganizationsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListPinsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListPinsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListPinsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListPinsCursor> for ::std::string::String {
+        fn from(value: ListPinsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListPinsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListPinsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListPinsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListPinsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListPlansCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListPlansCursor(::std::string::String);
+    impl ::std::ops::Deref for ListPlansCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListPlansCursor> for ::std::string::String {
+        fn from(value: ListPlansCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListPlansCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListPlansCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListPlansCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListPlansCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListReportRunsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListReportRunsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListReportRunsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListReportRunsCursor> for ::std::string::String {
+        fn from(value: ListReportRunsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListReportRunsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListReportRunsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListReportRunsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListReportRunsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListReportsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListReportsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListReportsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListReportsCursor> for ::std::string::String {
+        fn from(value: ListReportsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListReportsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListReportsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListReportsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListReportsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
     ///The caller.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct MeResponse {
         ///`null` only for an account that belongs to no organization.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub active_organization_id: ::std::option::Option<::uuid::Uuid>,
         pub user: UserBody,
     }
     ///A member of an organization (R18).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct MemberBody {
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub display_name: ::std::option::Option<::std::string::String>,
         pub email: ::std::string::String,
         pub joined_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -427,7 +1291,7 @@ returned, to anyone (D9).*/
     pub struct MemberList {
         pub items: ::std::vec::Vec<MemberBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///A chat message.
@@ -443,7 +1307,7 @@ returned, to anyone (D9).*/
     pub struct MessageList {
         pub items: ::std::vec::Vec<MessageBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///A chat message.
@@ -456,13 +1320,80 @@ returned, to anyone (D9).*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct NameRequest {
         ///Trimmed, 1 to 100 characters, no control characters.
-        pub name: ::std::string::String,
+        pub name: NameRequestName,
+    }
+    ///Trimmed, 1 to 100 characters, no control characters.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct NameRequestName(::std::string::String);
+    impl ::std::ops::Deref for NameRequestName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<NameRequestName> for ::std::string::String {
+        fn from(value: NameRequestName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for NameRequestName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,98}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,98}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for NameRequestName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for NameRequestName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for NameRequestName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
     ///An organization with the caller's own role and capabilities (R15).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Org {
         ///What the caller may do here: a client disables what is missing.
-        pub capabilities: ::std::vec::Vec<::std::string::String>,
+        pub capabilities: ::std::vec::Vec<Capability>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub id: ::uuid::Uuid,
         ///Whether the caller owns it.
@@ -471,6 +1402,7 @@ returned, to anyone (D9).*/
         pub owner_id: ::uuid::Uuid,
         ///The plan id.
         pub plan: ::std::string::String,
+        ///The caller's role.
         pub role: RoleName,
     }
     ///A page of the caller's organizations.
@@ -478,7 +1410,7 @@ returned, to anyone (D9).*/
     pub struct OrganizationList {
         pub items: ::std::vec::Vec<SwitcherEntry>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///An item on the caller's sidebar.
@@ -494,7 +1426,7 @@ returned, to anyone (D9).*/
     pub struct PinList {
         pub items: ::std::vec::Vec<PinBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///An item to pin.
@@ -518,7 +1450,7 @@ others only the host's billing system sets.*/
     pub struct PlanList {
         pub items: ::std::vec::Vec<PlanBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///A plan to change to.
@@ -526,11 +1458,69 @@ others only the host's billing system sets.*/
     pub struct PlanRequest {
         pub plan: ::std::string::String,
     }
+    ///`PreviewInvitationToken`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PreviewInvitationToken(::std::string::String);
+    impl ::std::ops::Deref for PreviewInvitationToken {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PreviewInvitationToken> for ::std::string::String {
+        fn from(value: PreviewInvitationToken) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for PreviewInvitationToken {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PreviewInvitationToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for PreviewInvitationToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PreviewInvitationToken {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///RFC 9457 problem details. `code` is the stable, machine-readable part.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Problem {
-        ///The stable error code.
-        pub code: ::std::string::String,
+        pub code: ProblemCode,
         ///What happened this time.
         pub detail: ::std::string::String,
         ///The invalid fields, for `validation_failed`.
@@ -544,6 +1534,213 @@ others only the host's billing system sets.*/
         #[serde(rename = "type")]
         pub type_: ::std::string::String,
     }
+    ///The stable, machine-readable codes of problem details, each with one status.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ProblemCode {
+        #[serde(rename = "bad_request")]
+        BadRequest,
+        #[serde(rename = "unauthenticated")]
+        Unauthenticated,
+        #[serde(rename = "invalid_credentials")]
+        InvalidCredentials,
+        #[serde(rename = "quota_exceeded")]
+        QuotaExceeded,
+        #[serde(rename = "forbidden")]
+        Forbidden,
+        #[serde(rename = "invitation_email_mismatch")]
+        InvitationEmailMismatch,
+        #[serde(rename = "role_not_assignable")]
+        RoleNotAssignable,
+        #[serde(rename = "capability_not_grantable")]
+        CapabilityNotGrantable,
+        #[serde(rename = "email_unverified")]
+        EmailUnverified,
+        #[serde(rename = "plan_not_selectable")]
+        PlanNotSelectable,
+        #[serde(rename = "not_found")]
+        NotFound,
+        #[serde(rename = "method_not_allowed")]
+        MethodNotAllowed,
+        #[serde(rename = "already_verified")]
+        AlreadyVerified,
+        #[serde(rename = "email_taken")]
+        EmailTaken,
+        #[serde(rename = "already_member")]
+        AlreadyMember,
+        #[serde(rename = "invitation_already_accepted")]
+        InvitationAlreadyAccepted,
+        #[serde(rename = "owner_cannot_be_removed")]
+        OwnerCannotBeRemoved,
+        #[serde(rename = "owner_cannot_leave")]
+        OwnerCannotLeave,
+        #[serde(rename = "owner_role_immutable")]
+        OwnerRoleImmutable,
+        #[serde(rename = "cannot_change_own_role")]
+        CannotChangeOwnRole,
+        #[serde(rename = "role_key_taken")]
+        RoleKeyTaken,
+        #[serde(rename = "role_limit_reached")]
+        RoleLimitReached,
+        #[serde(rename = "role_builtin")]
+        RoleBuiltin,
+        #[serde(rename = "role_in_use")]
+        RoleInUse,
+        #[serde(rename = "last_owned_organization")]
+        LastOwnedOrganization,
+        #[serde(rename = "deletion_pending")]
+        DeletionPending,
+        #[serde(rename = "organization_pending_deletion")]
+        OrganizationPendingDeletion,
+        #[serde(rename = "transfer_target_invalid")]
+        TransferTargetInvalid,
+        #[serde(rename = "invitation_expired")]
+        InvitationExpired,
+        #[serde(rename = "invitation_revoked")]
+        InvitationRevoked,
+        #[serde(rename = "invitation_superseded")]
+        InvitationSuperseded,
+        #[serde(rename = "token_expired")]
+        TokenExpired,
+        #[serde(rename = "token_used")]
+        TokenUsed,
+        #[serde(rename = "transfer_expired")]
+        TransferExpired,
+        #[serde(rename = "payload_too_large")]
+        PayloadTooLarge,
+        #[serde(rename = "validation_failed")]
+        ValidationFailed,
+        #[serde(rename = "rate_limited")]
+        RateLimited,
+        #[serde(rename = "internal")]
+        Internal,
+        #[serde(rename = "unavailable")]
+        Unavailable,
+    }
+    impl ::std::fmt::Display for ProblemCode {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::BadRequest => f.write_str("bad_request"),
+                Self::Unauthenticated => f.write_str("unauthenticated"),
+                Self::InvalidCredentials => f.write_str("invalid_credentials"),
+                Self::QuotaExceeded => f.write_str("quota_exceeded"),
+                Self::Forbidden => f.write_str("forbidden"),
+                Self::InvitationEmailMismatch => f.write_str("invitation_email_mismatch"),
+                Self::RoleNotAssignable => f.write_str("role_not_assignable"),
+                Self::CapabilityNotGrantable => f.write_str("capability_not_grantable"),
+                Self::EmailUnverified => f.write_str("email_unverified"),
+                Self::PlanNotSelectable => f.write_str("plan_not_selectable"),
+                Self::NotFound => f.write_str("not_found"),
+                Self::MethodNotAllowed => f.write_str("method_not_allowed"),
+                Self::AlreadyVerified => f.write_str("already_verified"),
+                Self::EmailTaken => f.write_str("email_taken"),
+                Self::AlreadyMember => f.write_str("already_member"),
+                Self::InvitationAlreadyAccepted => {
+                    f.write_str("invitation_already_accepted")
+                }
+                Self::OwnerCannotBeRemoved => f.write_str("owner_cannot_be_removed"),
+                Self::OwnerCannotLeave => f.write_str("owner_cannot_leave"),
+                Self::OwnerRoleImmutable => f.write_str("owner_role_immutable"),
+                Self::CannotChangeOwnRole => f.write_str("cannot_change_own_role"),
+                Self::RoleKeyTaken => f.write_str("role_key_taken"),
+                Self::RoleLimitReached => f.write_str("role_limit_reached"),
+                Self::RoleBuiltin => f.write_str("role_builtin"),
+                Self::RoleInUse => f.write_str("role_in_use"),
+                Self::LastOwnedOrganization => f.write_str("last_owned_organization"),
+                Self::DeletionPending => f.write_str("deletion_pending"),
+                Self::OrganizationPendingDeletion => {
+                    f.write_str("organization_pending_deletion")
+                }
+                Self::TransferTargetInvalid => f.write_str("transfer_target_invalid"),
+                Self::InvitationExpired => f.write_str("invitation_expired"),
+                Self::InvitationRevoked => f.write_str("invitation_revoked"),
+                Self::InvitationSuperseded => f.write_str("invitation_superseded"),
+                Self::TokenExpired => f.write_str("token_expired"),
+                Self::TokenUsed => f.write_str("token_used"),
+                Self::TransferExpired => f.write_str("transfer_expired"),
+                Self::PayloadTooLarge => f.write_str("payload_too_large"),
+                Self::ValidationFailed => f.write_str("validation_failed"),
+                Self::RateLimited => f.write_str("rate_limited"),
+                Self::Internal => f.write_str("internal"),
+                Self::Unavailable => f.write_str("unavailable"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ProblemCode {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "bad_request" => Ok(Self::BadRequest),
+                "unauthenticated" => Ok(Self::Unauthenticated),
+                "invalid_credentials" => Ok(Self::InvalidCredentials),
+                "quota_exceeded" => Ok(Self::QuotaExceeded),
+                "forbidden" => Ok(Self::Forbidden),
+                "invitation_email_mismatch" => Ok(Self::InvitationEmailMismatch),
+                "role_not_assignable" => Ok(Self::RoleNotAssignable),
+                "capability_not_grantable" => Ok(Self::CapabilityNotGrantable),
+                "email_unverified" => Ok(Self::EmailUnverified),
+                "plan_not_selectable" => Ok(Self::PlanNotSelectable),
+                "not_found" => Ok(Self::NotFound),
+                "method_not_allowed" => Ok(Self::MethodNotAllowed),
+                "already_verified" => Ok(Self::AlreadyVerified),
+                "email_taken" => Ok(Self::EmailTaken),
+                "already_member" => Ok(Self::AlreadyMember),
+                "invitation_already_accepted" => Ok(Self::InvitationAlreadyAccepted),
+                "owner_cannot_be_removed" => Ok(Self::OwnerCannotBeRemoved),
+                "owner_cannot_leave" => Ok(Self::OwnerCannotLeave),
+                "owner_role_immutable" => Ok(Self::OwnerRoleImmutable),
+                "cannot_change_own_role" => Ok(Self::CannotChangeOwnRole),
+                "role_key_taken" => Ok(Self::RoleKeyTaken),
+                "role_limit_reached" => Ok(Self::RoleLimitReached),
+                "role_builtin" => Ok(Self::RoleBuiltin),
+                "role_in_use" => Ok(Self::RoleInUse),
+                "last_owned_organization" => Ok(Self::LastOwnedOrganization),
+                "deletion_pending" => Ok(Self::DeletionPending),
+                "organization_pending_deletion" => Ok(Self::OrganizationPendingDeletion),
+                "transfer_target_invalid" => Ok(Self::TransferTargetInvalid),
+                "invitation_expired" => Ok(Self::InvitationExpired),
+                "invitation_revoked" => Ok(Self::InvitationRevoked),
+                "invitation_superseded" => Ok(Self::InvitationSuperseded),
+                "token_expired" => Ok(Self::TokenExpired),
+                "token_used" => Ok(Self::TokenUsed),
+                "transfer_expired" => Ok(Self::TransferExpired),
+                "payload_too_large" => Ok(Self::PayloadTooLarge),
+                "validation_failed" => Ok(Self::ValidationFailed),
+                "rate_limited" => Ok(Self::RateLimited),
+                "internal" => Ok(Self::Internal),
+                "unavailable" => Ok(Self::Unavailable),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ProblemCode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ProblemCode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///A report.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ReportBody {
@@ -553,7 +1750,7 @@ others only the host's billing system sets.*/
         pub definition: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         pub id: ::uuid::Uuid,
         pub name: ::std::string::String,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub schedule: ::std::option::Option<ScheduleBody>,
         pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
     }
@@ -562,7 +1759,7 @@ others only the host's billing system sets.*/
     pub struct ReportList {
         pub items: ::std::vec::Vec<ReportBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///Changes to a report.
@@ -585,7 +1782,7 @@ others only the host's billing system sets.*/
     ///A role and what it may do.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct RoleBody {
-        pub capabilities: ::std::vec::Vec<::std::string::String>,
+        pub capabilities: ::std::vec::Vec<Capability>,
         pub role: RoleName,
     }
     ///A role.
@@ -663,7 +1860,7 @@ others only the host's billing system sets.*/
     pub struct RunList {
         pub items: ::std::vec::Vec<RunBody>,
         ///Pass as `cursor` for the next page; `null` on the last page.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     ///Where a run stands.
@@ -722,7 +1919,7 @@ others only the host's billing system sets.*/
     pub struct ScheduleBody {
         pub cron: ::std::string::String,
         ///The next time it runs.
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_run_at: ::std::option::Option<
             ::chrono::DateTime<::chrono::offset::Utc>,
         >,
@@ -756,7 +1953,7 @@ or not (with the error code that says why).*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct SignUpInvitation {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub code: ::std::option::Option<::std::string::String>,
+        pub code: ::std::option::Option<ProblemCode>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub organization_id: ::std::option::Option<::uuid::Uuid>,
         pub status: SignUpInvitationStatus,
@@ -820,19 +2017,140 @@ or not (with the error code that says why).*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct SignUpRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub display_name: ::std::option::Option<::std::string::String>,
+        pub display_name: ::std::option::Option<SignUpRequestDisplayName>,
         pub email: ::std::string::String,
         ///The token of an invitation link: accepted in the same transaction.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub invitation_token: ::std::option::Option<::std::string::String>,
         ///8 to 256 characters.
-        pub password: ::std::string::String,
+        pub password: SignUpRequestPassword,
+    }
+    ///`SignUpRequestDisplayName`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SignUpRequestDisplayName(::std::string::String);
+    impl ::std::ops::Deref for SignUpRequestDisplayName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SignUpRequestDisplayName> for ::std::string::String {
+        fn from(value: SignUpRequestDisplayName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for SignUpRequestDisplayName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,98}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)?$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,98}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)?$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SignUpRequestDisplayName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SignUpRequestDisplayName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SignUpRequestDisplayName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///8 to 256 characters.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct SignUpRequestPassword(::std::string::String);
+    impl ::std::ops::Deref for SignUpRequestPassword {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<SignUpRequestPassword> for ::std::string::String {
+        fn from(value: SignUpRequestPassword) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for SignUpRequestPassword {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 256usize {
+                return Err("longer than 256 characters".into());
+            }
+            if value.chars().count() < 8usize {
+                return Err("shorter than 8 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for SignUpRequestPassword {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for SignUpRequestPassword {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SignUpRequestPassword {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
     ///A new account with its session and default organization.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct SignUpResponse {
         pub default_organization: Org,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub invitation: ::std::option::Option<SignUpInvitation>,
         pub token: ::std::string::String,
         pub user: UserBody,
@@ -868,7 +2186,7 @@ or not (with the error code that says why).*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct UserBody {
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub display_name: ::std::option::Option<::std::string::String>,
         pub email: ::std::string::String,
         pub id: ::uuid::Uuid,
@@ -962,7 +2280,10 @@ impl ClientInfo<()> for Client {
 impl ClientHooks<()> for &Client {}
 #[allow(clippy::all)]
 impl Client {
-    /**200 while the process runs
+    /**Check that the process runs
+
+Answers `ok` for as long as the process runs, without asking the database.
+No authentication.
 
 Sends a `GET` request to `/healthz`
 
@@ -989,7 +2310,11 @@ Sends a `GET` request to `/healthz`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**200 when the database answers, 503 otherwise
+    /**Check that the database answers
+
+Answers `ready` when the database answers a ping, so that a load balancer can hold traffic
+back while it does not.
+No authentication.
 
 Sends a `GET` request to `/readyz`
 
@@ -1015,39 +2340,6 @@ Sends a `GET` request to `/readyz`
         let response = result?;
         match response.status().as_u16() {
             200u16 => Ok(ResponseValue::stream(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -1057,8 +2349,14 @@ Sends a `GET` request to `/readyz`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Sign in with email and password; an unknown email and a wrong password
-get the same answer
+    /**Sign in
+
+Opens a session for an email and a password and returns its bearer token with the account.
+An unknown email and a wrong password get the same answer, after the same work, so that
+sign-in does not tell which addresses have accounts.
+No authentication; attempts count per client address (`--auth-attempts-per-ip`) and failures
+per email (`--signin-failures-per-email`), and an email past its failure limit is refused
+for the rest of the window even with the right password.
 
 Sends a `POST` request to `/v1/auth/signin`
 
@@ -1100,24 +2398,6 @@ Sends a `POST` request to `/v1/auth/signin`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -1136,7 +2416,10 @@ Sends a `POST` request to `/v1/auth/signin`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Sign out: the token stops working at once
+    /**Sign out
+
+Ends the session of the bearer token: the token stops working at once, on every instance.
+Any signed-in user.
 
 Sends a `POST` request to `/v1/auth/signout`
 
@@ -1170,37 +2453,7 @@ Sends a `POST` request to `/v1/auth/signout`
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1212,8 +2465,17 @@ Sends a `POST` request to `/v1/auth/signout`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Sign up: an account, a session and a default organization; with an
-invitation token, the invitation accepted in the same transaction
+    /**Create an account
+
+Creates an account, opens a session (the response holds its bearer token) and creates the
+account's default organization, named after the display name or the email and made active.
+The password has 8 to 256 characters and is not one of the 10,000 most common passwords,
+compared without regard to case; the email is normalized before it is stored.
+With an `invitation_token` for this email the invitation is accepted in the same transaction
+and its organization becomes active; otherwise sign-up still succeeds and `invitation.code`
+says why the invitation was not accepted.
+No authentication; attempts count per client address (`--auth-attempts-per-ip`) before the
+body is judged.
 
 Sends a `POST` request to `/v1/auth/signup`
 
@@ -1252,25 +2514,7 @@ Sends a `POST` request to `/v1/auth/signup`
             400u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
@@ -1291,8 +2535,14 @@ Sends a `POST` request to `/v1/auth/signup`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**May this user use this capability in this organization? For hosts
-outside the process, with the service token
+    /**Check a user's capability in an organization
+
+Tells a host that runs outside the process whether a user may use a capability in an
+organization, decided from the committed state, and with which role.
+A member who lacks the capability gets `allowed: false` with their role; an unknown user, an
+unknown organization or a non-member gets `allowed: false` with a null `role`.
+Authenticated with the service token of `--service-token`, never a user's token; without
+that option the route is not served.
 
 Sends a `POST` request to `/v1/authorize`
 
@@ -1334,31 +2584,13 @@ Sends a `POST` request to `/v1/authorize`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1370,8 +2602,13 @@ Sends a `POST` request to `/v1/authorize`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Accept an invitation as the invited account; the organization becomes
-active. Accepting again while a member changes nothing
+    /**Accept an invitation
+
+Accepts the invitation of a token for the signed-in account, whose email must be the invited
+one, and makes its organization the caller's active one (R12, D7).
+Accepting again while still a member answers the same organization and changes nothing else;
+a used invitation never admits anyone again, even after a removal (D6).
+Any signed-in user.
 
 Sends a `POST` request to `/v1/invitations/accept`
 
@@ -1413,16 +2650,10 @@ Sends a `POST` request to `/v1/invitations/accept`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             409u16 => {
@@ -1437,9 +2668,6 @@ Sends a `POST` request to `/v1/invitations/accept`
             422u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            429u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -1449,14 +2677,20 @@ Sends a `POST` request to `/v1/invitations/accept`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**What an invitation link's landing page shows (no authentication)
+    /**Preview an invitation link
+
+Returns what the landing page of an invitation link shows: the organization's name, the
+inviter's email, the invited email, the role and the expiry.
+For an invitation that is no longer pending only `status` is filled, so that an old link no
+longer tells who invited whom to what.
+No authentication: the token in the path is the credential.
 
 Sends a `GET` request to `/v1/invitations/{token}`
 
 */
     pub async fn preview_invitation<'a>(
         &'a self,
-        token: &'a str,
+        token: &'a types::PreviewInvitationToken,
     ) -> Result<ResponseValue<types::InvitationPreviewBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/invitations/{}", self.baseurl, encode_path(& token.to_string()),
@@ -1486,37 +2720,7 @@ Sends a `GET` request to `/v1/invitations/{token}`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1528,7 +2732,11 @@ Sends a `GET` request to `/v1/invitations/{token}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The caller and their active organization
+    /**Get the caller's account
+
+Returns the caller's account and the id of their active organization, resolved as `GET
+/v1/me/active-organization` resolves it (R19).
+Any signed-in user.
 
 Sends a `GET` request to `/v1/me`
 
@@ -1562,37 +2770,7 @@ Sends a `GET` request to `/v1/me`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1604,8 +2782,12 @@ Sends a `GET` request to `/v1/me`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The active organization, falling back to the caller's own when the
-stored one is no longer accessible (R8, R19)
+    /**Get the caller's active organization
+
+Returns the caller's active organization as an entry of the switcher.
+When the stored choice is no longer accessible (the caller was removed from it), it falls
+back to the oldest organization the caller owns and stores that choice (R19).
+Any signed-in user.
 
 Sends a `GET` request to `/v1/me/active-organization`
 
@@ -1639,37 +2821,7 @@ Sends a `GET` request to `/v1/me/active-organization`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1681,7 +2833,12 @@ Sends a `GET` request to `/v1/me/active-organization`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Switch the active organization
+    /**Switch the caller's active organization
+
+Makes an organization the caller belongs to their active one and returns it as an entry of
+the switcher (R8).
+The choice is stored per user, so it holds across sessions and devices.
+Any member of that organization.
 
 Sends a `PUT` request to `/v1/me/active-organization`
 
@@ -1723,31 +2880,13 @@ Sends a `PUT` request to `/v1/me/active-organization`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1759,14 +2898,19 @@ Sends a `PUT` request to `/v1/me/active-organization`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Every organization the caller owns or belongs to (R7)
+    /**List the caller's organizations
+
+Lists every organization the caller owns or is a member of, for the switcher, with the
+caller's role, whether they own it and whether it is the active one (R7).
+Oldest membership first; at a tie the caller's own organization comes first.
+Any signed-in user.
 
 Sends a `GET` request to `/v1/organizations`
 
 */
     pub async fn list_organizations<'a>(
         &'a self,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListOrganizationsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::OrganizationList>, Error<types::Problem>> {
         let url = format!("{}/v1/organizations", self.baseurl,);
@@ -1797,37 +2941,10 @@ Sends a `GET` request to `/v1/organizations`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1839,7 +2956,13 @@ Sends a `GET` request to `/v1/organizations`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Create an organization; it becomes the caller's active one (R5)
+    /**Create an organization
+
+Creates an organization owned by the caller, on the `free` plan and without resources, and
+makes it the caller's active organization (R5).
+The name is trimmed and has 1 to 100 characters, without control, bidirectional or
+zero-width characters.
+Any signed-in user; there is no limit on how many organizations a user creates.
 
 Sends a `POST` request to `/v1/organizations`
 
@@ -1881,31 +3004,10 @@ Sends a `POST` request to `/v1/organizations`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1917,7 +3019,12 @@ Sends a `POST` request to `/v1/organizations`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**One organization, with the caller's role and capabilities
+    /**Get an organization
+
+Returns an organization with the caller's own role, ownership and capabilities (R15), so
+that a client can disable what the caller may not do.
+Any member (`view_resources`); to anyone else the organization is as missing as an unknown
+one (D1).
 
 Sends a `GET` request to `/v1/organizations/{org_id}`
 
@@ -1954,37 +3061,10 @@ Sends a `GET` request to `/v1/organizations/{org_id}`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -1996,7 +3076,11 @@ Sends a `GET` request to `/v1/organizations/{org_id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Rename an organization (`rename_organization`)
+    /**Rename an organization
+
+Sets the organization's name, trimmed, 1 to 100 characters, and returns the organization as
+the caller sees it.
+Needs `rename_organization`, checked before the body is read.
 
 Sends a `PATCH` request to `/v1/organizations/{org_id}`
 
@@ -2041,31 +3125,16 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2077,7 +3146,10 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The organization's agents (`view_resources`)
+    /**List agents
+
+Lists the organization's agents, oldest first.
+Needs `view_resources`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/agents`
 
@@ -2085,7 +3157,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/agents`
     pub async fn list_agents<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListAgentsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::AgentList>, Error<types::Problem>> {
         let url = format!(
@@ -2119,13 +3191,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/agents`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -2134,22 +3200,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/agents`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2161,7 +3212,11 @@ Sends a `GET` request to `/v1/organizations/{org_id}/agents`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Create an agent (`manage_agents`; counts toward `agents`)
+    /**Create an agent
+
+Creates an agent with a name, a description and the connections of this organization that it
+uses; repeated connection ids count once.
+Needs `manage_agents`; counts toward the plan's `agents` limit (D10).
 
 Sends a `POST` request to `/v1/organizations/{org_id}/agents`
 
@@ -2216,22 +3271,10 @@ Sends a `POST` request to `/v1/organizations/{org_id}/agents`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2243,19 +3286,22 @@ Sends a `POST` request to `/v1/organizations/{org_id}/agents`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**One agent (`view_resources`)
+    /**Get an agent
 
-Sends a `GET` request to `/v1/organizations/{org_id}/agents/{id}`
+Returns one agent of the organization.
+Needs `view_resources`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/agents/{agent_id}`
 
 */
     pub async fn get_agent<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        agent_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<types::AgentBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/agents/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& agent_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -2282,37 +3328,13 @@ Sends a `GET` request to `/v1/organizations/{org_id}/agents/{id}`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2324,19 +3346,23 @@ Sends a `GET` request to `/v1/organizations/{org_id}/agents/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Delete an agent (`manage_agents`)
+    /**Delete an agent
 
-Sends a `DELETE` request to `/v1/organizations/{org_id}/agents/{id}`
+Deletes an agent and takes it off every member's sidebar; chats and investigations with it
+keep their history.
+Needs `manage_agents`.
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/agents/{agent_id}`
 
 */
     pub async fn delete_agent<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        agent_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<()>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/agents/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& agent_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -2363,37 +3389,13 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/agents/{id}`
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2405,20 +3407,23 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/agents/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Edit an agent (`manage_agents`)
+    /**Update an agent
 
-Sends a `PATCH` request to `/v1/organizations/{org_id}/agents/{id}`
+Changes an agent's name, description or connections; absent fields stay as they are.
+Needs `manage_agents`.
+
+Sends a `PATCH` request to `/v1/organizations/{org_id}/agents/{agent_id}`
 
 */
     pub async fn update_agent<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        agent_id: &'a ::uuid::Uuid,
         body: &'a types::AgentPatch,
     ) -> Result<ResponseValue<types::AgentBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/agents/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& agent_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -2452,31 +3457,16 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/agents/{id}`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2488,7 +3478,11 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/agents/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The plan, limits and usage (`manage_billing`)
+    /**Get an organization's plan, limits and usage
+
+Returns the organization's plan, that plan's limits and the current usage; chat messages are
+counted for the current calendar month in UTC.
+Needs `manage_billing`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/billing`
 
@@ -2526,37 +3520,13 @@ Sends a `GET` request to `/v1/organizations/{org_id}/billing`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2568,13 +3538,13 @@ Sends a `GET` request to `/v1/organizations/{org_id}/billing`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Change the plan: members (`manage_billing`) pick self-serve plans,
-the service token sets any
+    /**Change an organization's plan
 
-With a member's session, a plan that is not self-serve is
-`plan_not_selectable`. With the service token (the host's billing
-system, after payment) there is no member: the organization is the
-one the path names. An unknown plan is invalid either way.
+Sets the organization's plan and returns the plan, limits and usage; a plan below the
+current usage is accepted, and only new creations beyond it are refused (D10).
+With a member's session it needs `manage_billing` and accepts self-serve plans only.
+With the service token (the host's billing system, after payment) it sets any plan of the
+catalog, in any organization that exists.
 
 Sends a `PUT` request to `/v1/organizations/{org_id}/billing/plan`
 
@@ -2620,31 +3590,16 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/billing/plan`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2656,7 +3611,11 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/billing/plan`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The caller's own chats in this organization (`view_resources`)
+    /**List the caller's chats
+
+Lists the caller's own chats in this organization, oldest first; nobody sees another
+member's chats.
+Needs `view_resources`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/chats`
 
@@ -2664,7 +3623,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats`
     pub async fn list_chats<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListChatsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::ChatList>, Error<types::Problem>> {
         let url = format!(
@@ -2698,13 +3657,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -2713,22 +3666,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2740,8 +3678,11 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Start a chat with an agent (`chat_with_agents`) or about a report
-run (`chat_with_report_results`); it belongs to the caller
+    /**Start a chat
+
+Starts a chat with an agent or about a report run, named by exactly one of `agent_id` and
+`report_run_id`; the chat belongs to the caller and is missing for everyone else.
+Needs `chat_with_agents` for an agent, `chat_with_report_results` for a report run.
 
 Sends a `POST` request to `/v1/organizations/{org_id}/chats`
 
@@ -2787,31 +3728,16 @@ Sends a `POST` request to `/v1/organizations/{org_id}/chats`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2823,21 +3749,26 @@ Sends a `POST` request to `/v1/organizations/{org_id}/chats`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The messages of one of the caller's chats, oldest first
+    /**List a chat's messages
 
-Sends a `GET` request to `/v1/organizations/{org_id}/chats/{id}/messages`
+Lists the messages of one of the caller's own chats, oldest first; another member's chat is
+missing.
+Needs the capability of the chat's subject: `chat_with_agents` or
+`chat_with_report_results`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/chats/{chat_id}/messages`
 
 */
     pub async fn list_chat_messages<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        chat_id: &'a ::uuid::Uuid,
+        cursor: Option<&'a types::ListChatMessagesCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::MessageList>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/chats/{}/messages", self.baseurl, encode_path(&
-            org_id.to_string()), encode_path(& id.to_string()),
+            org_id.to_string()), encode_path(& chat_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -2866,13 +3797,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats/{id}/messages`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -2881,22 +3806,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats/{id}/messages`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2908,21 +3818,25 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats/{id}/messages`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Send a message in one of the caller's chats (counts toward
-`chat_messages_per_month`); a removed member's chat stops here
+    /**Send a chat message
 
-Sends a `POST` request to `/v1/organizations/{org_id}/chats/{id}/messages`
+Adds a message of 1 to 10,000 characters to one of the caller's own chats.
+Counts toward the plan's `chat_messages_per_month` limit, per calendar month in UTC (D10).
+Needs the capability of the chat's subject and a current membership: a removed member's chat
+stops at their next message (R19).
+
+Sends a `POST` request to `/v1/organizations/{org_id}/chats/{chat_id}/messages`
 
 */
     pub async fn send_chat_message<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        chat_id: &'a ::uuid::Uuid,
         body: &'a types::MessageRequest,
     ) -> Result<ResponseValue<types::MessageBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/chats/{}/messages", self.baseurl, encode_path(&
-            org_id.to_string()), encode_path(& id.to_string()),
+            org_id.to_string()), encode_path(& chat_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -2965,22 +3879,10 @@ Sends a `POST` request to `/v1/organizations/{org_id}/chats/{id}/messages`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -2992,7 +3894,11 @@ Sends a `POST` request to `/v1/organizations/{org_id}/chats/{id}/messages`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The organization's connections, without credentials (`view_resources`)
+    /**List connections
+
+Lists the organization's connections, oldest first, never with their credentials:
+`has_credentials` and `credentials_updated_at` say whether and when they were set (D9).
+Needs `view_resources`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/connections`
 
@@ -3000,7 +3906,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/connections`
     pub async fn list_connections<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListConnectionsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::ConnectionList>, Error<types::Problem>> {
         let url = format!(
@@ -3034,13 +3940,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/connections`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -3049,22 +3949,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/connections`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3076,8 +3961,13 @@ Sends a `GET` request to `/v1/organizations/{org_id}/connections`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Create a connection (`manage_connections`; counts toward
-`connections`). The credentials are sealed and never returned
+    /**Create a connection
+
+Creates a connection with a label, a type and credentials; the credentials are stored
+encrypted and never returned, to any role (D9).
+The credentials hold 1 to 32 entries of up to 8 KiB each, within the 1 MiB limit of a JSON
+body.
+Needs `manage_connections`; counts toward the plan's `connections` limit (D10).
 
 Sends a `POST` request to `/v1/organizations/{org_id}/connections`
 
@@ -3132,22 +4022,10 @@ Sends a `POST` request to `/v1/organizations/{org_id}/connections`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3159,19 +4037,22 @@ Sends a `POST` request to `/v1/organizations/{org_id}/connections`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**One connection, without credentials (`view_resources`)
+    /**Get a connection
 
-Sends a `GET` request to `/v1/organizations/{org_id}/connections/{id}`
+Returns one connection of the organization, without its credentials (D9).
+Needs `view_resources`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/connections/{connection_id}`
 
 */
     pub async fn get_connection<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        connection_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<types::ConnectionBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/connections/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& connection_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -3198,37 +4079,13 @@ Sends a `GET` request to `/v1/organizations/{org_id}/connections/{id}`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3240,20 +4097,23 @@ Sends a `GET` request to `/v1/organizations/{org_id}/connections/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Delete a connection (`manage_connections`); agents stop using it and
-its credentials are erased
+    /**Delete a connection
 
-Sends a `DELETE` request to `/v1/organizations/{org_id}/connections/{id}`
+Deletes a connection and erases its credentials; the agents that used it stop using it, and
+it leaves every member's sidebar.
+Needs `manage_connections`.
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/connections/{connection_id}`
 
 */
     pub async fn delete_connection<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        connection_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<()>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/connections/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& connection_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -3280,37 +4140,13 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/connections/{id}`
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3322,20 +4158,23 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/connections/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Relabel a connection (`manage_connections`)
+    /**Relabel a connection
 
-Sends a `PATCH` request to `/v1/organizations/{org_id}/connections/{id}`
+Changes a connection's label; its type and credentials stay as they are.
+Needs `manage_connections`.
+
+Sends a `PATCH` request to `/v1/organizations/{org_id}/connections/{connection_id}`
 
 */
     pub async fn update_connection<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        connection_id: &'a ::uuid::Uuid,
         body: &'a types::ConnectionPatch,
     ) -> Result<ResponseValue<types::ConnectionBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/connections/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& connection_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -3369,31 +4208,16 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/connections/{id}`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3405,20 +4229,26 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/connections/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Replace a connection's credentials (`manage_connections`); write-only
+    /**Replace a connection's credentials
 
-Sends a `PUT` request to `/v1/organizations/{org_id}/connections/{id}/credentials`
+Replaces a connection's credentials and moves `credentials_updated_at`; the old ones are
+gone and the new ones are never returned (D9).
+The credentials hold 1 to 32 entries of up to 8 KiB each, within the 1 MiB limit of a JSON
+body.
+Needs `manage_connections`.
+
+Sends a `PUT` request to `/v1/organizations/{org_id}/connections/{connection_id}/credentials`
 
 */
     pub async fn rotate_connection_credentials<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        connection_id: &'a ::uuid::Uuid,
         body: &'a types::CredentialsRequest,
     ) -> Result<ResponseValue<()>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/connections/{}/credentials", self.baseurl,
-            encode_path(& org_id.to_string()), encode_path(& id.to_string()),
+            encode_path(& org_id.to_string()), encode_path(& connection_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -3452,31 +4282,16 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/connections/{id}/credential
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3488,7 +4303,10 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/connections/{id}/credential
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The caller's own investigations in this organization (`run_investigations`)
+    /**List the caller's investigations
+
+Lists the caller's own investigations in this organization, oldest first.
+Needs `run_investigations`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/investigations`
 
@@ -3496,7 +4314,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/investigations`
     pub async fn list_investigations<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListInvestigationsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::InvestigationList>, Error<types::Problem>> {
         let url = format!(
@@ -3530,13 +4348,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/investigations`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -3545,22 +4357,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/investigations`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3572,8 +4369,12 @@ Sends a `GET` request to `/v1/organizations/{org_id}/investigations`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Ask an agent to investigate (`run_investigations`); it is queued and
-uses the agent's connections on the caller's behalf
+    /**Start an investigation
+
+Queues a question of 1 to 10,000 characters for an agent of this organization and returns
+the investigation with status `queued`.
+The host runs it with the agent's connections, on the caller's behalf.
+Needs `run_investigations`.
 
 Sends a `POST` request to `/v1/organizations/{org_id}/investigations`
 
@@ -3619,31 +4420,16 @@ Sends a `POST` request to `/v1/organizations/{org_id}/investigations`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3655,7 +4441,11 @@ Sends a `POST` request to `/v1/organizations/{org_id}/investigations`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The pending invitations with their expiry (`manage_members`)
+    /**List an organization's pending invitations
+
+Lists the organization's pending invitations with their email, role, inviter and expiry
+(R16); accepted, revoked and expired ones are left out.
+Needs `manage_members`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
 
@@ -3663,7 +4453,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
     pub async fn list_invitations<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListInvitationsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::InvitationList>, Error<types::Problem>> {
         let url = format!(
@@ -3697,13 +4487,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -3712,22 +4496,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3739,8 +4508,15 @@ Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Invite an email as a viewer (`manage_members`); a pending invitation
-of the same email is replaced
+    /**Invite an email address
+
+Creates an invitation to join as `viewer`, the only role that can be invited, and sends the
+accept link by email; the token never appears in a response.
+The invitation lives for `--invitation-ttl` (7 days by default).
+Inviting an email that has a pending invitation replaces it: the old one becomes `revoked`
+and its link stops working (D5).
+Needs `manage_members`; invitations count per organization
+(`--invitations-per-organization`) before the body is judged.
 
 Sends a `POST` request to `/v1/organizations/{org_id}/invitations`
 
@@ -3786,22 +4562,13 @@ Sends a `POST` request to `/v1/organizations/{org_id}/invitations`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
@@ -3822,7 +4589,11 @@ Sends a `POST` request to `/v1/organizations/{org_id}/invitations`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Revoke an invitation (`manage_members`): its link stops working
+    /**Revoke an invitation
+
+Revokes a pending invitation: its link stops working at once (R17).
+Revoking an invitation that is already revoked or expired changes nothing.
+Needs `manage_members`.
 
 Sends a `DELETE` request to `/v1/organizations/{org_id}/invitations/{invitation_id}`
 
@@ -3861,13 +4632,7 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/invitations/{invitation_
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -3876,22 +4641,7 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/invitations/{invitation_
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3903,7 +4653,11 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/invitations/{invitation_
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The organization's knowledge files (`view_resources`)
+    /**List knowledge files
+
+Lists the organization's knowledge files, oldest first, with their media type, size and
+SHA-256.
+Needs `view_resources`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files`
 
@@ -3911,7 +4665,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files`
     pub async fn list_knowledge_files<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListKnowledgeFilesCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::KnowledgeFileList>, Error<types::Problem>> {
         let url = format!(
@@ -3945,13 +4699,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -3960,22 +4708,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -3987,19 +4720,23 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**One knowledge file (`view_resources`)
+    /**Get a knowledge file
 
-Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{id}`
+Returns one knowledge file's name, media type, size and SHA-256; its bytes are at
+`/content`.
+Needs `view_resources`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{file_id}`
 
 */
     pub async fn get_knowledge_file<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        file_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<types::KnowledgeFileBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/knowledge-files/{}", self.baseurl, encode_path(&
-            org_id.to_string()), encode_path(& id.to_string()),
+            org_id.to_string()), encode_path(& file_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -4026,37 +4763,13 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{id}`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4068,19 +4781,23 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Delete a knowledge file and its content (`upload_knowledge_files`)
+    /**Delete a knowledge file
 
-Sends a `DELETE` request to `/v1/organizations/{org_id}/knowledge-files/{id}`
+Deletes a knowledge file and its content; it no longer counts toward `knowledge_files` or
+`storage_bytes`.
+Needs `upload_knowledge_files`.
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/knowledge-files/{file_id}`
 
 */
     pub async fn delete_knowledge_file<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        file_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<()>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/knowledge-files/{}", self.baseurl, encode_path(&
-            org_id.to_string()), encode_path(& id.to_string()),
+            org_id.to_string()), encode_path(& file_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -4107,37 +4824,13 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/knowledge-files/{id}`
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4149,19 +4842,24 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/knowledge-files/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**A knowledge file's content (`view_resources`), as an attachment
+    /**Download a knowledge file
 
-Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{id}/content`
+Streams a knowledge file's bytes with the media type declared at upload, as an attachment
+with a sandboxing Content-Security-Policy, so that a browser never runs them as a page of
+this origin.
+Needs `view_resources`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{file_id}/content`
 
 */
     pub async fn get_knowledge_file_content<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        file_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<ByteStream>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/knowledge-files/{}/content", self.baseurl,
-            encode_path(& org_id.to_string()), encode_path(& id.to_string()),
+            encode_path(& org_id.to_string()), encode_path(& file_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -4180,37 +4878,13 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{id}/conten
         let response = result?;
         match response.status().as_u16() {
             200u16 => Ok(ResponseValue::stream(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4222,7 +4896,11 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{id}/conten
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The members with roles and join dates (`manage_members`)
+    /**List an organization's members
+
+Lists the organization's members with their email, display name, role and join date, oldest
+member first (R18).
+Needs `manage_members`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/members`
 
@@ -4230,7 +4908,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/members`
     pub async fn list_members<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListMembersCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::MemberList>, Error<types::Problem>> {
         let url = format!(
@@ -4264,13 +4942,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/members`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -4279,22 +4951,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/members`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4306,8 +4963,12 @@ Sends a `GET` request to `/v1/organizations/{org_id}/members`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Remove a member (`manage_members`); never the owner. Their access ends
-with their next request
+    /**Remove a member
+
+Removes a member from the organization: their access ends with the commit, so their next
+request is refused, and their chats there stop.
+Their active organization falls back to one they own when next read (R19).
+Needs `manage_members`; the owner can never be removed (D8).
 
 Sends a `DELETE` request to `/v1/organizations/{org_id}/members/{user_id}`
 
@@ -4346,13 +5007,7 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/members/{user_id}`
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -4361,22 +5016,7 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/members/{user_id}`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4388,7 +5028,11 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/members/{user_id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The caller's pins in this organization (`pin_items`)
+    /**List the caller's pins
+
+Lists the caller's own pins in this organization, oldest first; other members' pins are
+never shown.
+Needs `pin_items`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/pins`
 
@@ -4396,7 +5040,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/pins`
     pub async fn list_pins<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListPinsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::PinList>, Error<types::Problem>> {
         let url = format!(
@@ -4430,13 +5074,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/pins`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -4445,22 +5083,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/pins`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4472,8 +5095,11 @@ Sends a `GET` request to `/v1/organizations/{org_id}/pins`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Pin an agent, a connection or a report to the caller's sidebar
-(`pin_items`); pinning it again answers the same pin
+    /**Pin an item
+
+Pins an agent, a connection or a report of this organization to the caller's sidebar;
+pinning an item again returns the existing pin.
+Needs `pin_items`.
 
 Sends a `POST` request to `/v1/organizations/{org_id}/pins`
 
@@ -4519,31 +5145,16 @@ Sends a `POST` request to `/v1/organizations/{org_id}/pins`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4555,19 +5166,22 @@ Sends a `POST` request to `/v1/organizations/{org_id}/pins`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Unpin (`pin_items`); only the caller's own pins
+    /**Unpin an item
 
-Sends a `DELETE` request to `/v1/organizations/{org_id}/pins/{id}`
+Removes one of the caller's own pins; another member's pin is as missing as an unknown one.
+Needs `pin_items`.
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/pins/{pin_id}`
 
 */
     pub async fn delete_pin<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        pin_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<()>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/pins/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& pin_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -4594,37 +5208,13 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/pins/{id}`
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4636,7 +5226,10 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/pins/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The organization's reports (`view_resources`)
+    /**List reports
+
+Lists the organization's reports, oldest first, each with its schedule if it has one.
+Needs `view_resources`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/reports`
 
@@ -4644,7 +5237,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports`
     pub async fn list_reports<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListReportsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::ReportList>, Error<types::Problem>> {
         let url = format!(
@@ -4678,13 +5271,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -4693,22 +5280,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4720,7 +5292,11 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Create a report (`manage_reports`; counts toward `reports`)
+    /**Create a report
+
+Creates a report with a name and a definition, a JSON object of at most 64 KiB that only the
+host's report engine reads.
+Needs `manage_reports`; counts toward the plan's `reports` limit (D10).
 
 Sends a `POST` request to `/v1/organizations/{org_id}/reports`
 
@@ -4775,22 +5351,10 @@ Sends a `POST` request to `/v1/organizations/{org_id}/reports`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4802,19 +5366,22 @@ Sends a `POST` request to `/v1/organizations/{org_id}/reports`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**One report (`view_resources`)
+    /**Get a report
 
-Sends a `GET` request to `/v1/organizations/{org_id}/reports/{id}`
+Returns one report with its schedule and the next time it runs.
+Needs `view_resources`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/reports/{report_id}`
 
 */
     pub async fn get_report<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        report_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<types::ReportBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/reports/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& report_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -4841,37 +5408,13 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports/{id}`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4883,19 +5426,23 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Delete a report (`manage_reports`); its runs keep their history
+    /**Delete a report
 
-Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{id}`
+Deletes a report and takes it off every member's sidebar; its runs and the chats about them
+keep their history.
+Needs `manage_reports`.
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{report_id}`
 
 */
     pub async fn delete_report<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        report_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<()>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/reports/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& report_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -4922,37 +5469,13 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{id}`
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4964,20 +5487,24 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Edit a report (`manage_reports`)
+    /**Update a report
 
-Sends a `PATCH` request to `/v1/organizations/{org_id}/reports/{id}`
+Changes a report's name or definition (a JSON object of at most 64 KiB); absent fields stay
+as they are.
+Needs `manage_reports`.
+
+Sends a `PATCH` request to `/v1/organizations/{org_id}/reports/{report_id}`
 
 */
     pub async fn update_report<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        report_id: &'a ::uuid::Uuid,
         body: &'a types::ReportPatch,
     ) -> Result<ResponseValue<types::ReportBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/reports/{}", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& report_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -5011,31 +5538,16 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/reports/{id}`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -5047,21 +5559,24 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/reports/{id}`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The runs of a report, oldest first (`view_resources`)
+    /**List a report's runs
 
-Sends a `GET` request to `/v1/organizations/{org_id}/reports/{id}/runs`
+Lists the runs of a report, oldest first.
+Needs `view_resources`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/reports/{report_id}/runs`
 
 */
     pub async fn list_report_runs<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
-        cursor: Option<&'a str>,
+        report_id: &'a ::uuid::Uuid,
+        cursor: Option<&'a types::ListReportRunsCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::RunList>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/reports/{}/runs", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& report_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -5090,13 +5605,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports/{id}/runs`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
@@ -5105,22 +5614,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports/{id}/runs`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -5132,20 +5626,22 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports/{id}/runs`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Trigger a run of a report (`trigger_report_runs`); it is queued for
-the host's report engine
+    /**Trigger a report run
 
-Sends a `POST` request to `/v1/organizations/{org_id}/reports/{id}/runs`
+Queues a run of the report for the host's report engine and returns it with status `queued`.
+Needs `trigger_report_runs`.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/reports/{report_id}/runs`
 
 */
     pub async fn trigger_report_run<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        report_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<types::RunBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/reports/{}/runs", self.baseurl, encode_path(& org_id
-            .to_string()), encode_path(& id.to_string()),
+            .to_string()), encode_path(& report_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -5172,37 +5668,13 @@ Sends a `POST` request to `/v1/organizations/{org_id}/reports/{id}/runs`
         let response = result?;
         match response.status().as_u16() {
             202u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -5214,21 +5686,26 @@ Sends a `POST` request to `/v1/organizations/{org_id}/reports/{id}/runs`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Set a report's schedule (`manage_schedules`); an invalid cron
-expression or time zone is 422
+    /**Set a report's schedule
 
-Sends a `PUT` request to `/v1/organizations/{org_id}/reports/{id}/schedule`
+Sets when a report runs by itself: a cron expression of five fields, or six with seconds
+first, in an IANA time zone (UTC when absent).
+Returns the schedule with its next run; setting the schedule the report already has changes
+nothing.
+Needs `manage_schedules`.
+
+Sends a `PUT` request to `/v1/organizations/{org_id}/reports/{report_id}/schedule`
 
 */
     pub async fn set_report_schedule<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        report_id: &'a ::uuid::Uuid,
         body: &'a types::ScheduleRequest,
     ) -> Result<ResponseValue<types::ScheduleBody>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/reports/{}/schedule", self.baseurl, encode_path(&
-            org_id.to_string()), encode_path(& id.to_string()),
+            org_id.to_string()), encode_path(& report_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -5262,31 +5739,16 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/reports/{id}/schedule`
             401u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -5298,19 +5760,23 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/reports/{id}/schedule`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**Remove a report's schedule (`manage_schedules`)
+    /**Remove a report's schedule
 
-Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{id}/schedule`
+Removes a report's schedule, so that it runs only when triggered; a report without one stays
+as it is.
+Needs `manage_schedules`.
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{report_id}/schedule`
 
 */
     pub async fn clear_report_schedule<'a>(
         &'a self,
         org_id: &'a ::uuid::Uuid,
-        id: &'a ::uuid::Uuid,
+        report_id: &'a ::uuid::Uuid,
     ) -> Result<ResponseValue<()>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/reports/{}/schedule", self.baseurl, encode_path(&
-            org_id.to_string()), encode_path(& id.to_string()),
+            org_id.to_string()), encode_path(& report_id.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
         header_map
@@ -5337,37 +5803,13 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{id}/schedule`
         let response = result?;
         match response.status().as_u16() {
             204u16 => Ok(ResponseValue::empty(response)),
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             403u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -5379,14 +5821,20 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{id}/schedule`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The plans (no authentication)
+    /**List the plans
+
+Lists the plan catalog: each plan's limits (`null` is unlimited) and whether members may
+pick it themselves (`self_serve`).
+The built-in catalog (`free`, `pro`, `enterprise`) is replaced by the plans file of
+`--plans` when one is given.
+No authentication.
 
 Sends a `GET` request to `/v1/plans`
 
 */
     pub async fn list_plans<'a>(
         &'a self,
-        cursor: Option<&'a str>,
+        cursor: Option<&'a types::ListPlansCursor>,
         limit: Option<::std::num::NonZeroU32>,
     ) -> Result<ResponseValue<types::PlanList>, Error<types::Problem>> {
         let url = format!("{}/v1/plans", self.baseurl,);
@@ -5417,37 +5865,7 @@ Sends a `GET` request to `/v1/plans`
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            401u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            402u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            403u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            404u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            405u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            409u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            410u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            413u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
             422u16 => {
-                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
-            }
-            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -5459,7 +5877,11 @@ Sends a `GET` request to `/v1/plans`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**The roles and their capabilities (no authentication)
+    /**List the roles and their capabilities
+
+Returns the permission matrix: each role with its capabilities, and each capability with a
+description, both in the matrix's order.
+No authentication.
 
 Sends a `GET` request to `/v1/roles`
 

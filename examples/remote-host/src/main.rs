@@ -51,8 +51,14 @@ async fn main() -> ExitCode {
 async fn ask(args: &Args) -> Result<bool, String> {
     let client = tenancy_client::with_bearer(&args.url, &args.service_token)
         .map_err(|error| error.to_string())?;
+    // The document lists the capabilities, so an unknown one is refused
+    // here, before any request.
+    let capability = args
+        .capability
+        .parse()
+        .map_err(|_| format!("`{}` is not a capability of tenancy's API", args.capability))?;
     let request = AuthorizeRequest {
-        capability: args.capability.clone(),
+        capability,
         organization_id: args.organization_id,
         user_id: args.user_id,
     };

@@ -39,7 +39,7 @@ fn sign_up_request(email: &str, invitation_token: Option<String>) -> SignUpReque
         display_name: None,
         email: email.to_owned(),
         invitation_token,
-        password: PASSWORD.to_owned(),
+        password: PASSWORD.parse().expect("a valid password"),
     }
 }
 
@@ -88,7 +88,7 @@ fn refusal<T: std::fmt::Debug>(outcome: Result<ResponseValue<T>, Error<Problem>>
 
 fn question(user_id: Uuid, organization_id: Uuid, capability: &str) -> AuthorizeRequest {
     AuthorizeRequest {
-        capability: capability.to_owned(),
+        capability: capability.parse().expect("a capability of the document"),
         organization_id,
         user_id,
     }
@@ -113,7 +113,7 @@ async fn the_seed_story_through_the_generated_client() {
     let ann_client = tenancy_client::with_bearer(&base, &ann.token).unwrap();
     let acme = ann_client
         .create_organization(&NameRequest {
-            name: "Acme Rockets".to_owned(),
+            name: "Acme Rockets".parse().expect("a valid name"),
         })
         .await
         .unwrap();
@@ -182,7 +182,7 @@ async fn the_seed_story_through_the_generated_client() {
             .rename_organization(
                 &acme.id,
                 &NameRequest {
-                    name: "Bob's Rockets".to_owned(),
+                    name: "Bob's Rockets".parse().expect("a valid name"),
                 },
             )
             .await,
