@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::http::{HeaderValue, Method, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::OpenApi;
 
@@ -172,7 +172,7 @@ impl<E: Endpoint> Endpoint for AllowEndpoint<E> {
             Ok(output) => output.into_response(),
             Err(error) => crate::problem::from_poem(error),
         };
-        if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        if response.status().as_u16() == crate::problem::ProblemCode::MethodNotAllowed.status()
             && !response.headers().contains_key(header::ALLOW)
         {
             match self.allowed.of(&path) {
