@@ -586,8 +586,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -640,8 +642,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -694,8 +698,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -748,8 +754,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -802,8 +810,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -856,8 +866,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -910,8 +922,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -964,8 +978,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -1018,8 +1034,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -1072,8 +1090,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -1126,8 +1146,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -1180,8 +1202,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }
@@ -1234,8 +1258,10 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
             }
             Ok(Self(value.to_string()))
         }

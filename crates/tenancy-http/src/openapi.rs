@@ -491,7 +491,7 @@ fn limits() -> Vec<(Target, Value)> {
                 location: "query",
                 name: "cursor",
             },
-            json!({ "minLength": 1 }),
+            json!({ "pattern": crate::paging::CURSOR_PATTERN }),
         ),
     ]
 }

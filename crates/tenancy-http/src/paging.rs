@@ -1,8 +1,5 @@
 //! `limit` and `cursor` for lists: a stable order, pages of 1 to 200.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::problem::ApiError;
 
 pub(crate) const DEFAULT_LIMIT: u32 = 50;
@@ -61,22 +58,55 @@ macro_rules! list {
 }
 pub(crate) use list;
 
+/// Every cursor the server hands out, and exactly the strings it takes back:
+/// the document publishes it, so that a schema-valid cursor is never refused
+/// and every other one is. Opaque to clients all the same: its form may
+/// change between versions.
+pub(crate) const CURSOR_PATTERN: &str = "^o(0|[1-9][0-9]{0,8})$";
+
 fn encode(offset: usize) -> String {
-    URL_SAFE_NO_PAD.encode(format!("o{offset}"))
+    format!("o{offset}")
 }
 
+/// The offset of a cursor of [`CURSOR_PATTERN`]'s form; a cursor past the end
+/// of the list is an empty page, like the end of any list.
 fn decode(cursor: &str) -> Option<usize> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    std::str::from_utf8(&bytes)
-        .ok()?
-        .strip_prefix('o')?
-        .parse()
-        .ok()
+    let digits = cursor.strip_prefix('o')?;
+    let canonical = digits == "0"
+        || (!digits.starts_with('0')
+            && (1..=9).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit()));
+    canonical.then(|| digits.parse().ok()).flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pattern_takes_exactly_the_cursors_that_decode() {
+        let pattern = regex::Regex::new(CURSOR_PATTERN).unwrap();
+        for cursor in [
+            "o0",
+            "o1",
+            "o50",
+            "o999999999",
+            "o00",
+            "o05",
+            "",
+            "o",
+            "x1",
+            "o1a",
+            "o1234567890",
+        ] {
+            assert_eq!(
+                pattern.is_match(cursor),
+                decode(cursor).is_some(),
+                "{cursor:?}"
+            );
+        }
+        assert_eq!(decode(&encode(150)), Some(150));
+    }
 
     #[test]
     fn pages_walk_the_whole_list_once() {
@@ -89,6 +119,14 @@ mod tests {
         assert_eq!((third, next), (vec![6], None));
         assert!(page(items.clone(), Some(0), None).is_err());
         assert!(page(items.clone(), Some(201), None).is_err());
-        assert!(page(items, None, Some("garbage!")).is_err());
+        assert!(page(items.clone(), None, Some("garbage!")).is_err());
+        for refused in ["", "o", "o01", "o-1", "o+1", "o1234567890", "p1", "o1 "] {
+            assert!(
+                page(items.clone(), None, Some(refused)).is_err(),
+                "{refused:?}"
+            );
+        }
+        let (past_the_end, next) = page(items, None, Some("o999999999")).unwrap();
+        assert_eq!((past_the_end, next), (vec![], None));
     }
 }
