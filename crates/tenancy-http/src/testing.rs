@@ -610,21 +610,21 @@ pub fn json_schema(value: &Value, is_map: bool) -> Value {
         };
         out.insert(keyword.clone(), converted);
     }
-    if object.get("nullable") == Some(&Value::Bool(true)) {
-        if let Some(kind) = out.get("type").cloned() {
-            let mut kinds = match kind {
-                Value::Array(kinds) => kinds,
-                kind => vec![kind],
-            };
-            if !kinds.contains(&json!("null")) {
-                kinds.push(json!("null"));
-            }
-            out.insert("type".to_owned(), Value::Array(kinds));
-            if let Some(Value::Array(values)) = out.get_mut("enum")
-                && !values.contains(&Value::Null)
-            {
-                values.push(Value::Null);
-            }
+    if object.get("nullable") == Some(&Value::Bool(true))
+        && let Some(kind) = out.get("type").cloned()
+    {
+        let mut kinds = match kind {
+            Value::Array(kinds) => kinds,
+            kind => vec![kind],
+        };
+        if !kinds.contains(&json!("null")) {
+            kinds.push(json!("null"));
+        }
+        out.insert("type".to_owned(), Value::Array(kinds));
+        if let Some(Value::Array(values)) = out.get_mut("enum")
+            && !values.contains(&Value::Null)
+        {
+            values.push(Value::Null);
         }
     }
     for (exclusive, bound) in [
