@@ -19,7 +19,7 @@
 //! let client = tenancy_client::with_bearer("http://127.0.0.1:8080", "the service token")?;
 //! let answer = client
 //!     .authorize(&tenancy_client::types::AuthorizeRequest {
-//!         capability: "view_resources".to_owned(),
+//!         capability: tenancy_client::types::Capability::ViewResources,
 //!         organization_id: uuid::Uuid::nil(),
 //!         user_id: uuid::Uuid::nil(),
 //!     })
