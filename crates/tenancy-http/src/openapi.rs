@@ -77,7 +77,11 @@ fn named_enums(document: &mut Value) -> Vec<(&'static str, &'static str)> {
     });
     let mut missing = Vec::new();
     for &(schema, property, component) in NAMED_ENUMS {
-        let reference = json!({ "$ref": format!("#/components/schemas/{component}") });
+        let mut reference = Map::new();
+        reference.insert(
+            "$ref".to_owned(),
+            json!(format!("#/components/schemas/{component}")),
+        );
         let Some(found) = schemas
             .get_mut(schema)
             .and_then(|schema| schema.get_mut("properties"))
@@ -89,7 +93,7 @@ fn named_enums(document: &mut Value) -> Vec<(&'static str, &'static str)> {
         };
         let description = found.get("description").cloned();
         if found.get("type") == Some(&json!("array")) {
-            found.insert("items".to_owned(), reference);
+            found.insert("items".to_owned(), Value::Object(reference));
             continue;
         }
         found.clear();
@@ -100,15 +104,7 @@ fn named_enums(document: &mut Value) -> Vec<(&'static str, &'static str)> {
                 found.insert("description".to_owned(), description);
                 found.insert("allOf".to_owned(), json!([reference]));
             }
-            None => {
-                found.extend(
-                    reference
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| (k.clone(), v.clone())),
-                );
-            }
+            None => *found = reference,
         }
     }
     missing
