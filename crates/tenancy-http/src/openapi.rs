@@ -396,6 +396,8 @@ pub(crate) enum Target {
         location: &'static str,
         name: &'static str,
     },
+    /// A component schema itself, for a constraint across its properties.
+    Schema(&'static str),
 }
 
 /// A character that `str::trim` removes (Unicode `White_Space`), spelled out
@@ -405,21 +407,81 @@ const WHITE_SPACE: &str =
 /// A character that no name holds (`tenancy_core::value::is_forbidden_in_name`).
 const FORBIDDEN: &str = r"\u0000-\u001F\u007F-\u009F\u200B-\u200D\u202A-\u202E\u2066-\u2069\uFEFF";
 
+/// A control character (`char::is_control`), which no name of a resource holds.
+const CONTROL: &str = r"\u0000-\u001F\u007F-\u009F";
+/// A control character other than tab, line feed and carriage return: what a
+/// description, a chat message or a question may not hold.
+const CONTROL_BUT_LINES: &str = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F";
+
+/// A text as `str::trim` and a character check see it: white space around,
+/// then a first and last character that are neither white space nor
+/// `forbidden`, and between them `inner` (a repetition such as `{0,98}`) of
+/// characters that are not `forbidden`. With `optional`, white space alone
+/// (or nothing) matches too.
+fn trimmed_pattern(forbidden: &str, inner: &str, optional: bool) -> String {
+    let text =
+        format!("[^{forbidden}{WHITE_SPACE}](?:[^{forbidden}]{inner}[^{forbidden}{WHITE_SPACE}])?");
+    if optional {
+        format!("^[{WHITE_SPACE}]*(?:{text}[{WHITE_SPACE}]*)?$")
+    } else {
+        format!("^[{WHITE_SPACE}]*{text}[{WHITE_SPACE}]*$")
+    }
+}
+
+/// The repetition between the first and the last character of a text of at
+/// most `max` characters.
+fn inner_up_to(max: usize) -> String {
+    format!("{{0,{}}}", max - 2)
+}
+
 /// A name as the core parses it: 1 to 100 characters, none forbidden, once
 /// trimmed. The length is in the pattern rather than in `maxLength`, which
 /// would count the white space that the server trims (and so refuse names
 /// that the server takes).
 fn name_pattern() -> String {
-    format!(
-        "^[{WHITE_SPACE}]*[^{FORBIDDEN}{WHITE_SPACE}](?:[^{FORBIDDEN}]{{0,98}}[^{FORBIDDEN}{WHITE_SPACE}])?[{WHITE_SPACE}]*$"
+    trimmed_pattern(
+        FORBIDDEN,
+        &inner_up_to(tenancy_core::value::ORGANIZATION_NAME_MAX_CHARS),
+        false,
     )
 }
 
 /// A display name at sign-up: a name, or only white space (which the
 /// server takes as no display name).
 fn optional_name_pattern() -> String {
+    trimmed_pattern(
+        FORBIDDEN,
+        &inner_up_to(tenancy_core::value::DISPLAY_NAME_MAX_CHARS),
+        true,
+    )
+}
+
+/// The name of an agent, report or knowledge file, or a connection's label
+/// (`tenancy_core::resource::ResourceName`): 1 to 200 characters once
+/// trimmed, no control character.
+fn resource_name_pattern() -> String {
+    trimmed_pattern(
+        CONTROL,
+        &inner_up_to(tenancy_core::resource::RESOURCE_NAME_MAX_CHARS),
+        false,
+    )
+}
+
+/// A chat message or a question (`tenancy_core::resource::Text`), or with
+/// `optional` an agent's description: no control character but tab and new
+/// lines. Their limits (10,000 and 4,000 characters) are too long for a
+/// repetition in a pattern, so they are `maxLength` beside it, which is
+/// stricter than the server by the white space it trims.
+fn multiline_pattern(optional: bool) -> String {
+    trimmed_pattern(CONTROL_BUT_LINES, "*", optional)
+}
+
+/// A connection's type (`tenancy_core::resource::ConnectionType`): 1 to 64
+/// letters, digits, `_`, `-` or `.`, once trimmed.
+fn connection_type_pattern() -> String {
     format!(
-        "^[{WHITE_SPACE}]*(?:[^{FORBIDDEN}{WHITE_SPACE}](?:[^{FORBIDDEN}]{{0,98}}[^{FORBIDDEN}{WHITE_SPACE}])?[{WHITE_SPACE}]*)?$"
+        "^[{WHITE_SPACE}]*[A-Za-z0-9_.-]{{1,{}}}[{WHITE_SPACE}]*$",
+        tenancy_core::resource::CONNECTION_TYPE_MAX_CHARS
     )
 }
 
@@ -437,9 +499,25 @@ const TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
 /// and no pattern on `SignUpRequest.invitation_token` (sign-up with a
 /// malformed invitation token succeeds and reports it `not_accepted`).
 fn limits() -> Vec<(Target, Value)> {
-    use Target::{Parameter, Property};
+    use Target::{Parameter, Property, Schema};
     let name = json!({ "minLength": 1, "pattern": name_pattern() });
-    vec![
+    let resource_name = json!({ "minLength": 1, "pattern": resource_name_pattern() });
+    let text = json!({
+        "minLength": 1,
+        "maxLength": tenancy_core::resource::TEXT_MAX_CHARS,
+        "pattern": multiline_pattern(false),
+    });
+    let description = json!({
+        "maxLength": tenancy_core::resource::DESCRIPTION_MAX_CHARS,
+        "pattern": multiline_pattern(true),
+    });
+    let credentials = json!({
+        "minProperties": 1,
+        "maxProperties": tenancy_core::resource::CREDENTIALS_MAX_ENTRIES,
+        "additionalProperties": { "type": "string", "minLength": 1 },
+    });
+    let property = |schema, property| Property { schema, property };
+    let mut limits = vec![
         (
             Property {
                 schema: "NameRequest",
@@ -489,7 +567,56 @@ fn limits() -> Vec<(Target, Value)> {
             },
             json!({ "pattern": crate::paging::CURSOR_PATTERN }),
         ),
-    ]
+        (
+            property("ConnectionRequest", "type"),
+            json!({ "minLength": 1, "pattern": connection_type_pattern() }),
+        ),
+        (
+            property("ConnectionRequest", "credentials"),
+            credentials.clone(),
+        ),
+        (property("CredentialsRequest", "credentials"), credentials),
+        (
+            property("InviteRequest", "role"),
+            json!({ "enum": ["viewer", null] }),
+        ),
+        (
+            Schema("ChatRequest"),
+            json!({ "oneOf": [exactly("agent_id", "report_run_id"), exactly("report_run_id", "agent_id")] }),
+        ),
+    ];
+    for (schema, field) in [
+        ("AgentRequest", "name"),
+        ("AgentPatch", "name"),
+        ("ReportRequest", "name"),
+        ("ReportPatch", "name"),
+        ("ConnectionRequest", "label"),
+        ("ConnectionPatch", "label"),
+    ] {
+        limits.push((property(schema, field), resource_name.clone()));
+    }
+    for (schema, field) in [
+        ("InvestigationRequest", "question"),
+        ("MessageRequest", "content"),
+    ] {
+        limits.push((property(schema, field), text.clone()));
+    }
+    for schema in ["AgentRequest", "AgentPatch"] {
+        limits.push((property(schema, "description"), description.clone()));
+    }
+    limits
+}
+
+/// A body that names `given` (a UUID) and not `other` (absent or `null`):
+/// one branch of a choice of exactly one of two ids.
+fn exactly(given: &str, other: &str) -> Value {
+    json!({
+        "required": [given],
+        "properties": {
+            given: { "type": "string", "format": "uuid" },
+            other: { "enum": [null] },
+        },
+    })
 }
 
 /// Puts every constraint of [`limits`] in place and returns the targets
@@ -521,6 +648,10 @@ fn target_schemas(document: &mut Value, target: Target) -> Vec<&mut Value> {
             .pointer_mut(&format!(
                 "/components/schemas/{schema}/properties/{property}"
             ))
+            .into_iter()
+            .collect(),
+        Target::Schema(schema) => document
+            .pointer_mut(&format!("/components/schemas/{schema}"))
             .into_iter()
             .collect(),
         Target::Parameter { location, name } => operations_mut(document)
@@ -907,6 +1038,128 @@ mod tests {
         assert!(matches_pattern(&optional_name_pattern(), "  "));
         assert!(matches_pattern(&optional_name_pattern(), " Alice "));
         assert!(!matches_pattern(&optional_name_pattern(), "a\u{7}"));
+    }
+
+    /// Every string of up to three characters of `alphabet`.
+    fn strings_over(alphabet: &[char]) -> Vec<String> {
+        let mut strings = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..3 {
+            layer = layer
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(layer.iter().cloned());
+        }
+        strings
+    }
+
+    /// Whether `text` fits a property's constraints as a validator reads them.
+    fn fits(constraints: &Value, text: &str) -> bool {
+        let chars = text.chars().count() as u64;
+        constraints["pattern"]
+            .as_str()
+            .is_none_or(|pattern| matches_pattern(pattern, text))
+            && constraints["minLength"]
+                .as_u64()
+                .is_none_or(|min| chars >= min)
+            && constraints["maxLength"]
+                .as_u64()
+                .is_none_or(|max| chars <= max)
+    }
+
+    fn constraints_of(schema: &'static str, property: &'static str) -> Value {
+        limits()
+            .into_iter()
+            .find(|(target, _)| *target == Target::Property { schema, property })
+            .map(|(_, constraints)| constraints)
+            .unwrap_or_else(|| panic!("no limit on {schema}.{property}"))
+    }
+
+    #[test]
+    fn the_resource_patterns_agree_with_the_core() {
+        use tenancy_core::resource::{ConnectionType, Description, ResourceName, Text};
+        let alphabet = [
+            'a',
+            ' ',
+            '\t',
+            '\n',
+            '\r',
+            '\u{0}',
+            '\u{b}',
+            '\u{85}',
+            '\u{A0}',
+            '\u{200B}',
+            '\u{3000}',
+            '\u{1F600}',
+            '-',
+            '.',
+        ];
+        let mut strings = strings_over(&alphabet);
+        for (n, padding) in [
+            (199, ""),
+            (200, ""),
+            (201, ""),
+            (200, "  "),
+            (4_000, " "),
+            (4_001, ""),
+            (10_000, ""),
+            (10_001, ""),
+        ] {
+            strings.push(format!("{padding}{}{padding}", "x".repeat(n)));
+        }
+        strings.extend([
+            "x".repeat(64),
+            "x".repeat(65),
+            " postgres ".to_owned(),
+            "a/b".to_owned(),
+        ]);
+        let checks: [(&str, &str, fn(&str) -> bool, bool); 5] = [
+            (
+                "AgentRequest",
+                "name",
+                |t| ResourceName::parse(t).is_ok(),
+                true,
+            ),
+            (
+                "ConnectionRequest",
+                "type",
+                |t| ConnectionType::parse(t).is_ok(),
+                true,
+            ),
+            (
+                "MessageRequest",
+                "content",
+                |t| Text::parse(t).is_ok(),
+                false,
+            ),
+            (
+                "AgentRequest",
+                "description",
+                |t| Description::parse(t).is_ok(),
+                false,
+            ),
+            (
+                "InvestigationRequest",
+                "question",
+                |t| Text::parse(t).is_ok(),
+                false,
+            ),
+        ];
+        for (schema, property, core, exact) in checks {
+            let constraints = constraints_of(schema, property);
+            for case in &strings {
+                let (document, server) = (fits(&constraints, case), core(case));
+                // `maxLength` counts the white space that the server trims, so a
+                // long text may be refused by the document and taken by the
+                // server; never the other way round.
+                if exact || case.trim().chars().count() == case.chars().count() {
+                    assert_eq!(document, server, "{schema}.{property}: {case:?}");
+                } else {
+                    assert!(!document || server, "{schema}.{property}: {case:?}");
+                }
+            }
+        }
     }
 
     #[test]
