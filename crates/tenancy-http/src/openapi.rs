@@ -1114,7 +1114,9 @@ mod tests {
             " postgres ".to_owned(),
             "a/b".to_owned(),
         ]);
-        let checks: [(&str, &str, fn(&str) -> bool, bool); 5] = [
+        // (schema, property, the core's parser, whether the document is exact).
+        type Check = (&'static str, &'static str, fn(&str) -> bool, bool);
+        let checks: [Check; 5] = [
             (
                 "AgentRequest",
                 "name",
