@@ -1011,15 +1011,7 @@ mod tests {
             '\u{FEFF}',
             '\u{1F600}',
         ];
-        let mut strings = vec![String::new()];
-        let mut layer = vec![String::new()];
-        for _ in 0..3 {
-            layer = layer
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
-                .collect();
-            strings.extend(layer.iter().cloned());
-        }
+        let strings = strings_over(&alphabet);
         assert!(strings.len() > 1_000);
         for case in &strings {
             assert_eq!(
