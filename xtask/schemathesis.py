@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Schemathesis against a running `tenancy serve`, as owner, viewer and outsider.
 
-Usage: python3 xtask/schemathesis.py [BINARY] [--examples N] [--phases LIST] [--strict]
+Usage: python3 xtask/schemathesis.py [BINARY] [--examples N] [--phases LIST] [--lenient]
 
 Starts BINARY (default target/debug/tenancy) on a free port in a temporary
 folder, seeds an organization with one of every resource, then runs
 `schemathesis run` against the served OpenAPI document once per caller, with
 the organization's ids supplied for the path parameters so that operations
-reach real data instead of 404s. Every check runs (`--checks all`) in the
+reach real data instead of 404s. Every check runs (schemathesis's default) in the
 examples, coverage, fuzzing and stateful phases (LIST narrows them): it fails
 (exit 1) on any server error, any response that breaks the document, any
 invalid input accepted or valid input refused, any undocumented status code,
@@ -29,15 +29,10 @@ import tempfile
 import time
 import urllib.request
 
-# Every check schemathesis has, in every phase, but two that still find failures (issue 13 is open for
-# them): `positive_data_acceptance` (schema-valid values that the core refuses and that no pattern of
-# OpenAPI 3.0 states: emails, which the core normalizes with NFKC and IDNA; credential names, since 3.0 has
-# no `propertyNames`; `null` values inside a report's definition; cron expressions; a connection id that
-# does not exist; multipart parts whose names cannot be written in a header) and `ensure_resource_availability`
-# (a pin of a random item id answers 404, "missing thing" in API.md, which the check takes for the
-# organization just created). Names, labels, types, texts, descriptions, the invited role and the chat's
-# one id are patterns and constraints now. `--strict` runs both checks, for the work that removes them.
-CHECKS = "all"
+# Every check schemathesis has, in every phase: schemathesis runs them all unless told otherwise, and the
+# configuration below turns one off for five operations only (see ACCEPTANCE). `--lenient` leaves out the two
+# checks that judge the document's constraints against the server (`positive_data_acceptance`,
+# `ensure_resource_availability`), for a document in the middle of a change.
 EXCLUDED = "positive_data_acceptance,ensure_resource_availability"
 PHASES = "examples,coverage,fuzzing,stateful"
 PASSWORD = "correct horse battery"
@@ -171,9 +166,20 @@ def seed(base, folder):
 
 # Valid input may still be refused for the organization's state: 402 is a plan's quota reached, which no request
 # schema can foresee. Input that the document allows and the server refuses as invalid (400, 422) still fails.
+#
+# `ensure_resource_availability` takes a 404 after a POST that created a parent (an organization) for the parent
+# not being found, when every parameter came from links. The operations below also name things in their body (a
+# pin's `item_id`, a chat's `agent_id` or `report_run_id`, an investigation's `agent_id`, an agent's
+# `connection_ids`), which no link supplies; a generated id names nothing, and API.md answers a missing thing with
+# 404. The check cannot tell the two apart, so it does not run on them; every other check does, and the 404s of
+# their path parameters are covered by the check on every other operation of the same paths.
 ACCEPTANCE = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2XX", "3XX", "401", "402", "403", "404", "409", "429", "5XX"]
+
+[[operations]]
+include-operation-id = ["create_pin", "create_chat", "create_investigation", "create_agent", "update_agent"]
+checks.ensure_resource_availability.enabled = false
 """
 
 
@@ -211,9 +217,9 @@ def config(ids, who):
 
 def main():
     args = sys.argv[1:]
-    strict = "--strict" in args
-    if strict:
-        args.remove("--strict")
+    lenient = "--lenient" in args
+    if lenient:
+        args.remove("--lenient")
     examples = "100"
     if "--examples" in args:
         at = args.index("--examples")
@@ -245,8 +251,9 @@ def main():
                     command = [
                         "schemathesis", "--config-file", config_path, "run", f"{base}/openapi.json",
                         "--header", f"Authorization: Bearer {tokens[who]}",
-                        "--checks", CHECKS,
-                        *([] if strict else ["--exclude-checks", EXCLUDED]),
+                        # Every check runs by default; `--checks all` would override the configuration's
+                        # per-operation settings (command-line options take precedence over the file).
+                        *(["--exclude-checks", EXCLUDED] if lenient else []),
                         "--max-examples", examples,
                         "--phases", run_phases,
                         # Signing out would end the session that the rest of the run uses.
@@ -258,7 +265,11 @@ def main():
                         "--workers", "1",
                         "--no-color",
                     ]
-                    if subprocess.run(command, cwd=folder).returncode != 0:
+                    hooks = {
+                        "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+                        "PYTHONPATH": os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks"),
+                    }
+                    if subprocess.run(command, cwd=folder, env={**os.environ, **hooks}).returncode != 0:
                         failed.append(f"{who} ({run_phases})")
         finally:
             server.terminate()

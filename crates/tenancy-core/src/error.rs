@@ -12,6 +12,8 @@ pub enum Missing {
     Member,
     Invitation,
     Resource,
+    /// A connection that an agent's `connection_ids` names.
+    Connection,
     ReportRun,
     Pin,
     Chat,
@@ -25,6 +27,7 @@ impl Missing {
             Self::Member => "member",
             Self::Invitation => "invitation",
             Self::Resource => "resource",
+            Self::Connection => "connection",
             Self::ReportRun => "report run",
             Self::Pin => "pin",
             Self::Chat => "chat",
@@ -77,7 +80,7 @@ pub enum Error {
     #[error("the upload broke off: {0}")]
     UploadBroken(String),
     /// A value that is well-formed but refers to nothing valid, found while
-    /// deciding (an agent's connection of another organization, say).
+    /// deciding (a role that cannot be given, say).
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,

@@ -36,7 +36,7 @@ pub const CREDENTIALS_MAX_ENTRIES: usize = 32;
 /// Longest credential name, in bytes.
 pub const CREDENTIAL_NAME_MAX_BYTES: usize = 64;
 /// Longest credential value, in bytes.
-pub const CREDENTIAL_VALUE_MAX_BYTES: usize = 8 * 1024;
+pub const CREDENTIAL_VALUE_MAX_CHARS: usize = 8 * 1024;
 
 /// Why a value of a resource is not acceptable. The messages name what is
 /// wrong; the HTTP layer reports them per field.
@@ -298,6 +298,14 @@ impl From<Schedule> for RawSchedule {
     }
 }
 
+/// The cron expression of a schedule has at most this many characters.
+pub const CRON_MAX_CHARS: usize = 200;
+
+/// The IANA time zone names that a schedule takes, as its `timezone`.
+pub fn time_zone_names() -> impl Iterator<Item = &'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name())
+}
+
 impl Schedule {
     /// Checks a cron expression and a time zone (UTC when none is given).
     pub fn parse(cron: &str, timezone: Option<&str>) -> Result<Self, ValueError> {
@@ -305,10 +313,10 @@ impl Schedule {
         if cron.is_empty() {
             return Err(ValueError::Empty);
         }
-        if cron.len() > 200 {
+        if cron.len() > CRON_MAX_CHARS {
             return Err(ValueError::TooLong {
                 chars: cron.chars().count(),
-                max: 200,
+                max: CRON_MAX_CHARS,
             });
         }
         let parsed = croner::Cron::from_str(cron)
@@ -364,7 +372,7 @@ pub struct Credentials(BTreeMap<String, Zeroizing<String>>);
 
 impl Credentials {
     /// Checks a set of credentials: 1 to 32 entries, names of 1 to 64
-    /// letters, digits, `_`, `-` or `.`, values of 1 byte to 8 KiB.
+    /// letters, digits, `_`, `-` or `.`, values of 1 to 8,192 characters.
     pub fn parse(
         entries: impl IntoIterator<Item = (String, Zeroizing<String>)>,
     ) -> Result<Self, ValueError> {
@@ -381,8 +389,8 @@ impl Credentials {
                 Some("the name may contain only letters, digits, `_`, `-` and `.`")
             } else if value.is_empty() {
                 Some("the value is empty")
-            } else if value.len() > CREDENTIAL_VALUE_MAX_BYTES {
-                Some("the value is longer than 8 KiB")
+            } else if value.chars().count() > CREDENTIAL_VALUE_MAX_CHARS {
+                Some("the value is longer than 8,192 characters")
             } else {
                 None
             };
@@ -789,8 +797,11 @@ mod tests {
         assert!(creds(&[("", "v")]).is_err());
         assert!(creds(&[("a b", "v")]).is_err());
         assert!(creds(&[("k", "")]).is_err());
-        let long = "x".repeat(CREDENTIAL_VALUE_MAX_BYTES + 1);
+        let long = "x".repeat(CREDENTIAL_VALUE_MAX_CHARS + 1);
         assert!(creds(&[("k", &long)]).is_err());
+        // The limit counts characters, as the document's `maxLength` does.
+        let wide = "é".repeat(CREDENTIAL_VALUE_MAX_CHARS);
+        assert!(creds(&[("k", &wide)]).is_ok());
         let many: Vec<(String, String)> = (0..=CREDENTIALS_MAX_ENTRIES)
             .map(|i| (format!("k{i}"), "v".to_owned()))
             .collect();

@@ -14,9 +14,10 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::problem::{ApiError, FieldError};
 
-/// The largest JSON body read: far above any valid request (a report
-/// definition is at most 64 KiB, credentials at most 32 × 8 KiB), so that a
-/// client cannot make the server buffer an unbounded body.
+/// The largest JSON body read: above any valid request but for the most
+/// contrived (a report definition is at most 64 KiB; credentials are at most
+/// 32 × 8,192 characters, which only four-byte characters bring near it), so
+/// that a client cannot make the server buffer an unbounded body.
 pub(crate) const JSON_MAX_BYTES: u64 = 1024 * 1024;
 
 /// A JSON body of `T`, or why it is not one.
@@ -140,7 +141,10 @@ fn mismatch(
         MetaSchemaRef::Reference(name) => registry.schemas.get(name.as_str())?,
     };
     if value.is_null() {
-        return (!schema.nullable && depth > 0).then(|| "must not be null".to_owned());
+        // An untyped schema (`{}`, a report definition's values) takes any
+        // JSON value, `null` included.
+        let takes_null = schema.nullable || schema.ty.is_empty();
+        return (!takes_null && depth > 0).then(|| "must not be null".to_owned());
     }
     // A patched field (a description, `nullable`) is the original schema in `allOf`.
     for part in &schema.all_of {

@@ -7,15 +7,20 @@
 //! prose. Each pass below mends one of these, says why, and has a test of
 //! its own; a test over the real document checks what they promise together.
 //!
-//! The document stays on OpenAPI 3.0 (its last text, 3.0.3) rather than 3.1:
-//! progenitor, the Rust client generator we use, reads only 3.0, while
-//! openapi-python-client and openapi-typescript read 3.0 and 3.1 alike.
+//! The document is OpenAPI 3.1, whose schemas are JSON Schema 2020-12: it
+//! can say what the server takes where 3.0 cannot (the names of a
+//! connection's credentials are `propertyNames`; `null` is a type, not a
+//! `nullable` flag whose meaning beside `allOf` readers disagree on).
+//! Redocly, Spectral, openapi-typescript, openapi-python-client and
+//! schemathesis read 3.1; progenitor, the Rust client's generator, reads
+//! only 3.0, so `cargo xtask codegen` hands it the same document written
+//! down to 3.0 (`xtask::codegen::to_openapi_3_0`), losing only what 3.0
+//! cannot say.
 
 use serde_json::{Map, Value, json};
 
-/// The version we declare: 3.0.3 only clarifies 3.0.0, and it is the 3.0
-/// text that Redocly and Spectral check `nullable` against.
-const OPENAPI_VERSION: &str = "3.0.3";
+/// The version we declare.
+const OPENAPI_VERSION: &str = "3.1.0";
 
 /// The whole document, finished; `spec` is poem-openapi's JSON. Should it
 /// not parse (poem-openapi wrote it, so it does), it is served unchanged
@@ -40,9 +45,35 @@ pub(crate) fn finish(mut document: Value) -> Value {
     allow_on_405(&mut document);
     success_descriptions(&mut document);
     concrete_binary_downloads(&mut document);
+    closed_multipart_bodies(&mut document);
     named_enums(&mut document);
     always_sent(&mut document);
+    null_as_a_type(&mut document);
     document
+}
+
+/// poem-openapi writes 3.0's `nullable: true`; in 3.1 `null` is one of the
+/// schema's types (`"type": ["string", "null"]`), and an `enum` beside it
+/// lists `null` too. Runs last, after the passes that read `nullable`.
+fn null_as_a_type(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if object.remove("nullable") == Some(Value::Bool(true)) {
+                if let Some(Value::String(single)) = object.get("type") {
+                    let single = single.clone();
+                    object.insert("type".to_owned(), json!([single, "null"]));
+                }
+                if let Some(Value::Array(values)) = object.get_mut("enum")
+                    && !values.contains(&Value::Null)
+                {
+                    values.push(Value::Null);
+                }
+            }
+            object.values_mut().for_each(null_as_a_type);
+        }
+        Value::Array(items) => items.iter_mut().for_each(null_as_a_type),
+        _ => {}
+    }
 }
 
 /// Strings that can only be one of a known set, named by a component, as
@@ -156,6 +187,9 @@ fn always_sent(document: &mut Value) {
 /// `null` (as `references_with_siblings` writes a nullable reference).
 fn is_nullable(property: &Value) -> bool {
     property.get("nullable") == Some(&Value::Bool(true))
+        || property["type"]
+            .as_array()
+            .is_some_and(|types| types.contains(&json!("null")))
         || property["oneOf"]
             .as_array()
             .is_some_and(|members| members.iter().any(|m| m["enum"] == json!([null])))
@@ -239,7 +273,11 @@ fn license(document: &mut Value) {
     if let Some(info) = document.get_mut("info").and_then(Value::as_object_mut) {
         info.insert(
             "license".to_owned(),
-            json!({ "name": env!("CARGO_PKG_LICENSE") }),
+            json!({
+                "name": env!("CARGO_PKG_LICENSE"),
+                // An SPDX expression, which 3.1 names as such.
+                "identifier": env!("CARGO_PKG_LICENSE"),
+            }),
         );
     }
 }
@@ -485,6 +523,87 @@ fn connection_type_pattern() -> String {
     )
 }
 
+/// The extension that marks a `pattern` as a subset of what the server
+/// takes rather than all of it: a client may check its input against it and
+/// is then never refused, but a client that refuses what it does not match
+/// refuses some valid input. The Rust client's generator leaves such
+/// patterns out (`xtask::codegen::loosen_subset_patterns`).
+pub(crate) const SUBSET: &str = "x-tenancy-pattern-is-subset";
+
+/// An email address in the ASCII form that `tenancy_core::value::EmailAddress`
+/// takes as it is, with white space around: a dot-atom local part of up to
+/// 64 characters in at most three dot-separated pieces, and a domain of two
+/// or more labels of letters and digits with at most two single hyphens
+/// inside (so never an `xn--` label, whose Punycode the server would check).
+///
+/// This is a subset of what the server takes, not all of it: the server also
+/// normalizes Unicode forms (NFKC, IDNA) that no pattern can describe, and
+/// takes longer dotted local parts and hyphenated labels. A client that
+/// checks an address against it never sends one that the server refuses;
+/// the total length is `maxLength` beside it.
+fn email_pattern() -> String {
+    let atext = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+    let local = format!(
+        "(?:{atext}{{1,64}}|{atext}{{1,31}}\\.{atext}{{1,32}}|{atext}{{1,20}}\\.{atext}{{1,20}}\\.{atext}{{1,22}})"
+    );
+    let alnum = "[A-Za-z0-9]";
+    let label = format!(
+        "(?:{alnum}{{1,63}}|{alnum}{{1,31}}-{alnum}{{1,31}}|{alnum}{{1,20}}-{alnum}{{1,20}}-{alnum}{{1,21}})"
+    );
+    format!("^[{WHITE_SPACE}]*{local}@{label}(?:\\.{label})+[{WHITE_SPACE}]*$")
+}
+
+/// A cron expression in the numeric form that every cron reads alike: five
+/// fields (or six, seconds first) separated by one space, each `*`, `*/step`
+/// or a list of values in the field's range (and ranges for the day of the
+/// week), days of the month up to 28 so that the schedule always fires.
+///
+/// A subset of what the server takes (croner's whole syntax: names, `L`,
+/// `W`, `#`, ranges everywhere, days 29 to 31), which a pattern cannot bound
+/// exactly: `0 0 31 2 *` is well formed and never fires, so the server
+/// refuses it.
+fn cron_pattern() -> String {
+    // (values, steps) of each field, as alternatives of a regular expression.
+    let minute = ("[0-5]?[0-9]", "[1-9]|[1-5][0-9]");
+    let hour = ("[01]?[0-9]|2[0-3]", "[1-9]|1[0-9]|2[0-3]");
+    let day = ("0?[1-9]|1[0-9]|2[0-8]", "[1-9]|1[0-9]|2[0-8]");
+    let month = ("0?[1-9]|1[0-2]", "[1-9]|1[0-2]");
+    let field = |(values, steps): (&str, &str)| {
+        format!("(?:\\*|\\*/(?:{steps})|(?:{values})(?:,(?:{values}))*)")
+    };
+    // A day of the week, or an ascending range of them (Sunday is 0 or 7).
+    let weekday = "[0-7]";
+    let weekdays: Vec<String> = (0..=7)
+        .map(|from| format!("{from}-[{from}-7]"))
+        .chain(std::iter::once(weekday.to_owned()))
+        .collect();
+    let weekdays = weekdays.join("|");
+    let week = format!("(?:\\*|\\*/[1-7]|(?:{weekdays})(?:,(?:{weekdays}))*)");
+    format!(
+        "^[{WHITE_SPACE}]*(?:{} )?{} {} {} {} {week}[{WHITE_SPACE}]*$",
+        field(minute),
+        field(minute),
+        field(hour),
+        field(day),
+        field(month),
+    )
+}
+
+/// A schedule's time zone: one of the IANA names that the server knows,
+/// with white space around, or nothing (UTC). A pattern rather than an
+/// `enum`: generators turn an enum into a type with one member per value,
+/// and `Etc/GMT0`, `Etc/GMT+0` and `Etc/GMT-0` collide in openapi-python-client's
+/// member names; a pattern leaves the type a string.
+fn time_zone_pattern() -> String {
+    let names: Vec<String> = tenancy_core::resource::time_zone_names()
+        .map(|name| name.replace('+', "\\+"))
+        .collect();
+    format!(
+        "^[{WHITE_SPACE}]*(?:(?:{})[{WHITE_SPACE}]*)?$",
+        names.join("|")
+    )
+}
+
 /// A token of ours (`tenancy_core::token::SecretToken::parse`): 32 bytes in
 /// base64url without padding, canonical, so the last of the 43 characters
 /// carries 4 bits and two zero bits.
@@ -492,9 +611,13 @@ const TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
 
 /// API.md's limits that poem-openapi cannot express, in one place.
 ///
-/// Each constraint is exactly what the server enforces: a looser one makes
+/// Each constraint is what the server enforces: a looser one makes
 /// schemathesis send a schema-valid request that the server refuses, a
-/// stricter one a schema-invalid request that it takes. Hence no
+/// stricter one a schema-invalid request that it takes. Where no schema can
+/// say exactly what the server takes (an address that the server normalizes
+/// with NFKC and IDNA, a cron expression that must fire), the constraint is
+/// a subset that the server always takes, and its description says so: a
+/// client that checks against the document is never refused. Hence no
 /// `format: email` (the server's address check is its own, not RFC 5322's),
 /// and no pattern on `SignUpRequest.invitation_token` (sign-up with a
 /// malformed invitation token succeeds and reports it `not_accepted`).
@@ -514,8 +637,28 @@ fn limits() -> Vec<(Target, Value)> {
     let credentials = json!({
         "minProperties": 1,
         "maxProperties": tenancy_core::resource::CREDENTIALS_MAX_ENTRIES,
-        "additionalProperties": { "type": "string", "minLength": 1 },
+        "propertyNames": {
+            "pattern": format!(
+                "^[A-Za-z0-9_.-]{{1,{}}}$",
+                tenancy_core::resource::CREDENTIAL_NAME_MAX_BYTES
+            ),
+        },
+        "additionalProperties": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": tenancy_core::resource::CREDENTIAL_VALUE_MAX_CHARS,
+        },
     });
+    let email = json!({
+        "maxLength": tenancy_core::value::EMAIL_MAX_LEN,
+        "pattern": email_pattern(),
+        SUBSET: true,
+        "description": "An email address, normalized by the server (trimmed, NFKC, lower case, the \
+            domain in its IDNA ASCII form) before it is stored or compared. The pattern is the \
+            plain ASCII form, which the server always takes; the server also takes Unicode forms \
+            that normalize to a valid address, such as `ＡLICE@Exämple.test`.",
+    });
+    let connection_ids = json!({ "maxItems": tenancy_core::resource::AGENT_CONNECTIONS_MAX });
     let property = |schema, property| Property { schema, property };
     let mut limits = vec![
         (
@@ -537,7 +680,13 @@ fn limits() -> Vec<(Target, Value)> {
                 schema: "SignUpRequest",
                 property: "password",
             },
-            json!({ "minLength": 8, "maxLength": 256 }),
+            json!({
+                "minLength": 8,
+                "maxLength": 256,
+                "description": "8 to 256 characters, and not one of the 10,000 most common passwords, \
+                    compared without regard to case (422 naming `password`), which no schema keyword \
+                    can state.",
+            }),
         ),
         (
             Property {
@@ -581,6 +730,22 @@ fn limits() -> Vec<(Target, Value)> {
             json!({ "enum": ["viewer", null] }),
         ),
         (
+            property("ScheduleRequest", "cron"),
+            json!({
+                "maxLength": tenancy_core::resource::CRON_MAX_CHARS,
+                "pattern": cron_pattern(),
+                SUBSET: true,
+                "description": "Five fields (`0 9 * * 1-5`), or six with seconds first. The pattern \
+                    is the numeric form that always fires, which the server always takes; the \
+                    server also takes the rest of croner's syntax (names, ranges, `L`, `W`, `#`, \
+                    days 29 to 31) as long as the schedule fires, and answers 422 otherwise.",
+            }),
+        ),
+        (
+            property("ScheduleRequest", "timezone"),
+            json!({ "pattern": time_zone_pattern() }),
+        ),
+        (
             Schema("ChatRequest"),
             json!({ "oneOf": [exactly("agent_id", "report_run_id"), exactly("report_run_id", "agent_id")] }),
         ),
@@ -603,6 +768,10 @@ fn limits() -> Vec<(Target, Value)> {
     }
     for schema in ["AgentRequest", "AgentPatch"] {
         limits.push((property(schema, "description"), description.clone()));
+        limits.push((property(schema, "connection_ids"), connection_ids.clone()));
+    }
+    for schema in ["SignUpRequest", "SignInRequest", "InviteRequest"] {
+        limits.push((property(schema, "email"), email.clone()));
     }
     limits
 }
@@ -774,6 +943,22 @@ fn concrete_binary_downloads(document: &mut Value) {
     }
 }
 
+/// A multipart body holds the parts its schema names and no other
+/// (`FileUpload::open` refuses any other part), which poem-openapi's
+/// `MetaSchema` cannot say: its `additional_properties` is a schema, never
+/// `false`.
+fn closed_multipart_bodies(document: &mut Value) {
+    for operation in operations_mut(document) {
+        if let Some(schema) = operation
+            .get_mut("requestBody")
+            .and_then(|body| body.pointer_mut("/content/multipart~1form-data/schema"))
+            .and_then(Value::as_object_mut)
+        {
+            schema.insert("additionalProperties".to_owned(), Value::Bool(false));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -790,11 +975,35 @@ mod tests {
     }
 
     #[test]
-    fn the_version_is_3_0_3_and_the_server_relative() {
+    fn null_becomes_a_type_and_a_value_of_enums() {
+        let mut schemas = json!({
+            "a": { "type": "string", "nullable": true, "format": "uuid" },
+            "b": { "type": "string", "nullable": true, "enum": ["viewer"] },
+            "c": { "type": "string", "nullable": true, "enum": ["viewer", null] },
+            "d": { "type": "object", "properties": { "e": { "type": "integer", "nullable": true } } },
+            "f": { "type": "string", "nullable": false },
+            "g": { "type": "string" },
+        });
+        null_as_a_type(&mut schemas);
+        assert_eq!(
+            schemas,
+            json!({
+                "a": { "type": ["string", "null"], "format": "uuid" },
+                "b": { "type": ["string", "null"], "enum": ["viewer", null] },
+                "c": { "type": ["string", "null"], "enum": ["viewer", null] },
+                "d": { "type": "object", "properties": { "e": { "type": ["integer", "null"] } } },
+                "f": { "type": "string" },
+                "g": { "type": "string" },
+            })
+        );
+    }
+
+    #[test]
+    fn the_version_is_3_1_and_the_server_relative() {
         let mut document = with_operation(json!({ "responses": {} }));
         declare_version(&mut document);
         relative_server(&mut document);
-        assert_eq!(document["openapi"], "3.0.3");
+        assert_eq!(document["openapi"], "3.1.0");
         assert_eq!(document["servers"][0]["url"], "/");
         assert!(document["servers"][0]["description"].is_string());
     }
@@ -898,9 +1107,21 @@ mod tests {
             document["paths"]["/a"]["get"]["parameters"][1]["schema"]["pattern"],
             TOKEN_PATTERN
         );
+        let password =
+            &document["components"]["schemas"]["SignUpRequest"]["properties"]["password"];
         assert_eq!(
-            document["components"]["schemas"]["SignUpRequest"]["properties"]["password"],
-            json!({ "type": "string", "minLength": 8, "maxLength": 256 })
+            (
+                &password["type"],
+                &password["minLength"],
+                &password["maxLength"]
+            ),
+            (&json!("string"), &json!(8), &json!(256))
+        );
+        assert!(
+            password["description"]
+                .as_str()
+                .unwrap()
+                .contains("most common")
         );
         assert!(missing.contains(&Target::Property {
             schema: "NameRequest",
@@ -1066,6 +1287,115 @@ mod tests {
             .find(|(target, _)| *target == Target::Property { schema, property })
             .map(|(_, constraints)| constraints)
             .unwrap_or_else(|| panic!("no limit on {schema}.{property}"))
+    }
+
+    /// Strings that match `pattern` (anchored with `^...$`), drawn by
+    /// proptest from the pattern itself, and at most `max_chars` long.
+    fn matching(pattern: &str, max_chars: usize, cases: u32) -> Vec<String> {
+        use proptest::strategy::{Strategy, ValueTree};
+        let inner = pattern
+            .strip_prefix('^')
+            .and_then(|p| p.strip_suffix('$'))
+            .expect("an anchored pattern");
+        let strategy = proptest::string::string_regex(inner).expect("a pattern proptest reads");
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        (0..cases)
+            .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+            .filter(|text| text.chars().count() <= max_chars)
+            .collect()
+    }
+
+    /// The email and cron patterns are subsets of what the server takes: every
+    /// string they match is one that the core's parser accepts, and common
+    /// forms match them.
+    #[test]
+    fn the_subset_patterns_only_promise_what_the_core_takes() {
+        use tenancy_core::resource::{CRON_MAX_CHARS, Schedule};
+        use tenancy_core::value::{EMAIL_MAX_LEN, EmailAddress};
+        let email = email_pattern();
+        let emails = matching(&email, EMAIL_MAX_LEN, 1_500);
+        assert!(emails.len() > 100, "{}", emails.len());
+        for address in &emails {
+            assert!(
+                EmailAddress::parse(address).is_ok(),
+                "{address:?} matches the pattern but the core refuses it"
+            );
+        }
+        for address in [
+            "alice@example.com",
+            " Bob.Smith+tag@Mail.Example-Corp.co.uk ",
+            "o'neil@a1.io",
+            "x@localhost.test",
+        ] {
+            assert!(matches_pattern(&email, address), "{address}");
+        }
+        for address in [
+            "",
+            "alice",
+            "a@b",
+            "a..b@c.d",
+            "a@xn--zz.test",
+            "a@-b.test",
+            "ä@b.test",
+        ] {
+            assert!(!matches_pattern(&email, address), "{address}");
+        }
+        let cron = cron_pattern();
+        let crons = matching(&cron, CRON_MAX_CHARS, 1_500);
+        assert!(crons.len() > 500, "{}", crons.len());
+        for expression in &crons {
+            assert!(
+                Schedule::parse(expression, None).is_ok(),
+                "{expression:?} matches the pattern but the core refuses it"
+            );
+        }
+        for expression in [
+            "* * * * *",
+            "0 9 * * 1-5",
+            "*/15 * * * *",
+            "0 0 1,15 * 0,6",
+            "30 0 9 * * 7",
+        ] {
+            assert!(matches_pattern(&cron, expression), "{expression}");
+        }
+        for expression in [
+            "",
+            "* * * *",
+            "60 * * * *",
+            "0 0 31 2 *",
+            "0 0 * * 5-1",
+            "@daily",
+        ] {
+            assert!(!matches_pattern(&cron, expression), "{expression}");
+        }
+    }
+
+    /// The time zone pattern matches exactly the names that a schedule
+    /// takes, and white space or nothing, which the server reads as UTC.
+    #[test]
+    fn the_time_zone_pattern_is_the_servers_names() {
+        use tenancy_core::resource::{Schedule, time_zone_names};
+        let pattern = time_zone_pattern();
+        let mut zones: Vec<String> = time_zone_names().map(str::to_owned).collect();
+        assert!(zones.len() > 400, "{}", zones.len());
+        zones.extend(["", "  ", " Europe/Paris ", "Etc/GMT+5"].map(str::to_owned));
+        for zone in &zones {
+            assert!(matches_pattern(&pattern, zone), "{zone:?}");
+            assert!(Schedule::parse("* * * * *", Some(zone)).is_ok(), "{zone:?}");
+        }
+        for zone in [
+            "Mars/Olympus",
+            "europe/paris",
+            "Europe/Paris/",
+            "UTC+1",
+            "Etc/GMT 5",
+        ] {
+            assert!(!matches_pattern(&pattern, zone), "{zone:?}");
+            assert!(
+                Schedule::parse("* * * * *", Some(zone)).is_err(),
+                "{zone:?}"
+            );
+        }
     }
 
     #[test]
@@ -1238,7 +1568,7 @@ mod tests {
             "a property of `NAMED_ENUMS` is gone from the document"
         );
         let document = finish(written);
-        assert_eq!(document["openapi"], "3.0.3");
+        assert_eq!(document["openapi"], "3.1.0");
         assert_eq!(document["servers"][0]["url"], "/");
 
         let mut ids = std::collections::BTreeSet::new();
@@ -1292,10 +1622,11 @@ mod tests {
         .collect();
         assert_eq!(public, expected);
 
+        // 3.1 has no `nullable`: `null` is a type, or a value of an `enum`.
         visit(&document, "", &mut |path, object| {
             assert!(
-                !object.contains_key("nullable") || object.contains_key("type"),
-                "`nullable` without `type` at {path}"
+                !object.contains_key("nullable"),
+                "3.0's `nullable` at {path}"
             );
         });
         let schemes = document["components"]["securitySchemes"]

@@ -41,32 +41,87 @@ impl std::fmt::Debug for FilePart {
 }
 
 impl FileUpload {
-    /// Finds the `file` part, skipping the others, and hands it over with
-    /// its bytes unread.
+    /// The `file` part, handed over with its bytes unread. The body holds
+    /// that one part and nothing before it, as the document says
+    /// (`additionalProperties: false`): any other part first is refused
+    /// rather than skipped, so that a misnamed field is reported instead of
+    /// read past.
     pub(crate) async fn open(self) -> Result<FilePart, ApiError> {
         let mut parts = self.0?;
         let malformed = |e: poem::error::ParseMultipartError| {
             ApiError::bad_request(format!("the multipart body is malformed: {e}"))
         };
-        while let Some(field) = parts.next_field().await.map_err(malformed)? {
-            if field.name() != Some("file") {
-                continue;
+        let Some(field) = parts.next_field().await.map_err(malformed)? else {
+            return Err(ApiError::invalid(
+                "file",
+                "is required: send one part named `file`",
+            ));
+        };
+        match field.name() {
+            Some("file") => {}
+            Some(other) => {
+                let other: String = other.chars().take(64).collect();
+                return Err(ApiError::invalid(
+                    "file",
+                    format!("send one part named `file`, not `{other}`"),
+                ));
             }
-            return Ok(FilePart {
-                file_name: field.file_name().map(str::to_owned),
-                content_type: field.content_type().map(str::to_owned),
-                content: {
-                    let part: Pin<Box<dyn tokio::io::AsyncRead + Send>> =
-                        Box::pin(field.into_async_read());
-                    part.compat()
-                },
-            });
+            None => {
+                return Err(ApiError::invalid(
+                    "file",
+                    "is required: send one part named `file`",
+                ));
+            }
         }
-        Err(ApiError::invalid(
-            "file",
-            "is required: send one part named `file`",
-        ))
+        let file_name = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(str::to_owned);
+        Ok(FilePart {
+            file_name,
+            content_type,
+            content: to_the_end(Box::pin(field.into_async_read()), parts).compat(),
+        })
     }
+}
+
+/// The bytes of the `file` part, then the end of the body: a part after it
+/// is a read error (so the upload is refused with 400 and nothing is
+/// stored), read only once the file's bytes are all in, since multipart
+/// parts come in order.
+fn to_the_end(
+    part: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    parts: Multipart,
+) -> Pin<Box<dyn tokio::io::AsyncRead + Send>> {
+    use tokio::io::AsyncReadExt as _;
+    const CHUNK: usize = 64 * 1024;
+    let chunks = futures::stream::unfold(Some((part, parts)), |state| async move {
+        let (mut part, mut parts) = state?;
+        let mut chunk = vec![0; CHUNK];
+        match part.read(&mut chunk).await {
+            Ok(0) => {
+                drop(part);
+                let after = match parts.next_field().await {
+                    Ok(None) => return None,
+                    Ok(Some(field)) => {
+                        let name: String = field.name().unwrap_or("").chars().take(64).collect();
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("a part `{name}` follows the file: send only the `file` part"),
+                        )
+                    }
+                    Err(e) => {
+                        std::io::Error::other(format!("the multipart body is malformed: {e}"))
+                    }
+                };
+                Some((Err(after), None))
+            }
+            Ok(read) => {
+                chunk.truncate(read);
+                Some((Ok(std::io::Cursor::new(chunk)), Some((part, parts))))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    Box::pin(tokio_util::io::StreamReader::new(chunks))
 }
 
 /// The name of an uploaded file: the last path segment of the part's file

@@ -88,7 +88,7 @@ async fn the_host_asks_tenancy_and_exits_with_its_answer() {
         .unwrap()
         .sign_up(&SignUpRequest {
             display_name: None,
-            email: "ann@example.com".to_owned(),
+            email: "ann@example.com".parse().unwrap(),
             invitation_token: None,
             password: "correct horse battery".parse().expect("a valid password"),
         })

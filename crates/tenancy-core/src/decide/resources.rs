@@ -85,10 +85,10 @@ fn agent_connections(
                 && c.kind() == ResourceKind::Connection
                 && c.organization_id == grant.organization_id()
         });
+        // A missing thing, as a missing pin target or chat agent is (404),
+        // rather than a malformed body: the id is well formed.
         if !known {
-            return Err(invalid(format!(
-                "no connection `{id}` in this organization"
-            )));
+            return Err(Error::NotFound(Missing::Connection));
         }
     }
     Ok(ids)

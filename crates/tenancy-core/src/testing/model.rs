@@ -1173,7 +1173,9 @@ where
             .require(a, o, manage_capability(kind))
             .and(match wanted {
                 Some((_, Some(r))) if self.model.live_in(r, o) => Ok(()),
-                Some(_) => Err("validation_failed"),
+                // A connection of another organization, or a deleted one, is
+                // a missing thing to this one.
+                Some(_) => Err("not_found"),
                 None => Ok(()),
             })
             .and(match limit {

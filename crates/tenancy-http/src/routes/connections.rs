@@ -73,7 +73,7 @@ pub(crate) struct ConnectionRequest {
     /// What it connects to: 1 to 64 letters, digits, `_`, `-` or `.`.
     #[oai(rename = "type")]
     connection_type: String,
-    /// Secret names to values: 1 to 32 entries, values up to 8 KiB.
+    /// Secret names to values: 1 to 32 entries, values of up to 8,192 characters.
     credentials: BTreeMap<String, String>,
 }
 
@@ -143,7 +143,7 @@ impl ConnectionsApi {
     ///
     /// Creates a connection with a label, a type and credentials; the credentials are stored
     /// encrypted and never returned, to any role (D9).
-    /// The credentials hold 1 to 32 entries of up to 8 KiB each, within the 1 MiB limit of a JSON
+    /// The credentials hold 1 to 32 entries of up to 8,192 characters each, within the 1 MiB limit of a JSON
     /// body.
     /// Needs `manage_connections`; counts toward the plan's `connections` limit (D10).
     #[oai(
@@ -245,7 +245,7 @@ impl ConnectionsApi {
     ///
     /// Replaces a connection's credentials and moves `credentials_updated_at`; the old ones are
     /// gone and the new ones are never returned (D9).
-    /// The credentials hold 1 to 32 entries of up to 8 KiB each, within the 1 MiB limit of a JSON
+    /// The credentials hold 1 to 32 entries of up to 8,192 characters each, within the 1 MiB limit of a JSON
     /// body.
     /// Needs `manage_connections`.
     #[oai(

@@ -425,6 +425,61 @@ async fn uploaded_names_keep_only_their_last_path_segment() {
     .await
     .problem(422, "validation_failed");
     assert_eq!(nameless.json()["errors"][0]["field"], "file");
+    // A part by another name, before the file or instead of it, is refused
+    // rather than read past: the body holds one `file` part and no other.
+    for form in [
+        TestForm::new()
+            .field(TestFormField::text("note").name("comment"))
+            .field(
+                TestFormField::bytes(b"content".to_vec())
+                    .name("file")
+                    .filename("extra.md"),
+            ),
+        TestForm::new().field(
+            TestFormField::bytes(b"content".to_vec())
+                .name("files")
+                .filename("misnamed.md"),
+        ),
+    ] {
+        let refused = Reply::read(
+            app.client
+                .post(format!("/v1/organizations/{}/knowledge-files", owner.org))
+                .header("authorization", format!("Bearer {}", owner.token))
+                .multipart(form)
+                .send()
+                .await,
+        )
+        .await
+        .problem(422, "validation_failed");
+        assert_eq!(refused.json()["errors"][0]["field"], "file");
+    }
+    // A part after the file is found once the file is read, before anything
+    // is committed: the upload is refused as malformed.
+    let trailing = TestForm::new()
+        .field(
+            TestFormField::bytes(b"content".to_vec())
+                .name("file")
+                .filename("trailing.md"),
+        )
+        .field(TestFormField::text("note").name("comment"));
+    let refused = Reply::read(
+        app.client
+            .post(format!("/v1/organizations/{}/knowledge-files", owner.org))
+            .header("authorization", format!("Bearer {}", owner.token))
+            .multipart(trailing)
+            .send()
+            .await,
+    )
+    .await
+    .problem(400, "bad_request");
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`comment` follows the file"),
+        "{}",
+        refused.json()
+    );
     // Only the four files with names are stored.
     assert_eq!(files_under(&app.blob_dir()).len(), 4);
     assert_only_listed_files_on_disk(&app, &owner).await;

@@ -37,7 +37,7 @@ fn serve(dir: &Path) -> Server {
 fn sign_up_request(email: &str, invitation_token: Option<String>) -> SignUpRequest {
     SignUpRequest {
         display_name: None,
-        email: email.to_owned(),
+        email: email.parse().expect("an address within the length limit"),
         invitation_token,
         password: PASSWORD.parse().expect("a valid password"),
     }
@@ -133,7 +133,7 @@ async fn the_seed_story_through_the_generated_client() {
         .create_invitation(
             &acme.id,
             &InviteRequest {
-                email: "bob@example.com".to_owned(),
+                email: "bob@example.com".parse().unwrap(),
                 role: None,
             },
         )
@@ -143,6 +143,20 @@ async fn the_seed_story_through_the_generated_client() {
     assert_eq!(invitation.organization_id, acme.id);
     assert_eq!(invitation.role, RoleName::Viewer);
     assert_eq!(invitation.invited_by, ann.user.id);
+    // The client leaves addresses to the server, which takes Unicode forms
+    // and normalizes them (the document's pattern is only their ASCII form).
+    let unicode = ann_client
+        .create_invitation(
+            &acme.id,
+            &InviteRequest {
+                email: " ＣAROL@Exämple.test ".parse().unwrap(),
+                role: None,
+            },
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unicode.email, "carol@xn--exmple-cua.test");
     let token = invitation_token_for(dir.path(), "bob@example.com");
     let bob = public
         .sign_up(&sign_up_request("bob@example.com", Some(token)))
