@@ -2315,7 +2315,66 @@ others only the host's billing system sets.*/
     ///A plan to change to.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct PlanRequest {
-        pub plan: ::std::string::String,
+        pub plan: PlanRequestPlan,
+    }
+    ///`PlanRequestPlan`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum PlanRequestPlan {
+        #[serde(rename = "free")]
+        Free,
+        #[serde(rename = "pro")]
+        Pro,
+        #[serde(rename = "enterprise")]
+        Enterprise,
+    }
+    impl ::std::fmt::Display for PlanRequestPlan {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Free => f.write_str("free"),
+                Self::Pro => f.write_str("pro"),
+                Self::Enterprise => f.write_str("enterprise"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for PlanRequestPlan {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "free" => Ok(Self::Free),
+                "pro" => Ok(Self::Pro),
+                "enterprise" => Ok(Self::Enterprise),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PlanRequestPlan {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for PlanRequestPlan {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
     }
     ///`PreviewInvitationToken`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

@@ -38,6 +38,29 @@ pub trait Repository: Send + Sync {
     /// each read seeing the latest committed state; [`Transaction::apply`]
     /// fails on it.
     async fn read(&self) -> Result<Box<dyn Transaction>, StoreError>;
+
+    /// Whether the store answers, for a readiness probe; a store in memory
+    /// always does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A shared repository is one: what lets a host hold its store as
+/// `Arc<dyn Repository>` and choose the backend at run time.
+#[async_trait]
+impl<R: Repository + ?Sized> Repository for std::sync::Arc<R> {
+    async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
+        (**self).begin().await
+    }
+
+    async fn read(&self) -> Result<Box<dyn Transaction>, StoreError> {
+        (**self).read().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        (**self).ping().await
+    }
 }
 
 /// One transaction: reads of a consistent snapshot, then the decided changes.

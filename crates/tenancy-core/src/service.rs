@@ -172,6 +172,11 @@ where
         &self.repository
     }
 
+    /// Whether the store answers, for a readiness probe.
+    pub async fn ping(&self) -> Result<(), crate::error::StoreError> {
+        self.repository.ping().await
+    }
+
     async fn commit<V>(
         &self,
         mut tx: Box<dyn Transaction>,

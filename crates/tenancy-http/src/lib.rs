@@ -49,7 +49,7 @@ fn service(state: &AppState) -> OpenApiService<routes::Apis, ()> {
 /// The OpenAPI document that the app serves at `/openapi.json`: poem-openapi's,
 /// finished by [`openapi::finish`].
 pub fn openapi_json(state: &AppState) -> String {
-    openapi::finish_json(&service(state).spec())
+    openapi::finish_json(&service(state).spec(), &state.tenancy.settings().catalog)
 }
 
 /// The whole app: the API, its OpenAPI document and Swagger UI, the web
@@ -57,7 +57,7 @@ pub fn openapi_json(state: &AppState) -> String {
 pub fn app(state: AppState) -> impl Endpoint {
     let api = service(&state);
     let raw = api.spec();
-    let document = openapi::finish_json(&raw);
+    let document = openapi::finish_json(&raw, &state.tenancy.settings().catalog);
     // Swagger UI's page embeds the document as written; it shows the
     // finished one instead, so that it agrees with `/openapi.json`.
     let ui_html = api.swagger_ui_html().replacen(&raw, &document, 1);

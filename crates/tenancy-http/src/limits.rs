@@ -14,7 +14,6 @@ use std::str::FromStr;
 use poem::Request;
 use poem::web::RemoteAddr;
 use tenancy_core::limits::{LimitKey, LimitKind, RetryAfter};
-use tenancy_core::ports::RateLimiter;
 
 use crate::problem::{ApiError, ProblemCode};
 use crate::state::AppState;
@@ -208,7 +207,7 @@ pub(crate) async fn enforce(state: &AppState, key: &LimitKey) -> Result<(), ApiE
     };
     let now = state.tenancy.now();
     match state
-        .store
+        .limiter
         .hit(key, limit, now)
         .await
         .map_err(tenancy_core::Error::from)?
@@ -231,7 +230,7 @@ pub(crate) async fn clear(state: &AppState, key: &LimitKey) -> Result<(), ApiErr
         return Ok(());
     }
     state
-        .store
+        .limiter
         .clear(key)
         .await
         .map_err(|e| ApiError::from(tenancy_core::Error::from(e)))

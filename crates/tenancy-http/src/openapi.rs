@@ -18,6 +18,7 @@
 //! cannot say.
 
 use serde_json::{Map, Value, json};
+use tenancy_core::plan::PlanCatalog;
 
 /// The version we declare.
 const OPENAPI_VERSION: &str = "3.1.0";
@@ -25,9 +26,13 @@ const OPENAPI_VERSION: &str = "3.1.0";
 /// The whole document, finished; `spec` is poem-openapi's JSON. Should it
 /// not parse (poem-openapi wrote it, so it does), it is served unchanged
 /// rather than not at all.
-pub(crate) fn finish_json(spec: &str) -> String {
+pub(crate) fn finish_json(spec: &str, catalog: &PlanCatalog) -> String {
     serde_json::from_str(spec)
         .map(finish)
+        .map(|mut document| {
+            configured_plans(&mut document, catalog);
+            document
+        })
         .and_then(|document| serde_json::to_string_pretty(&document))
         .unwrap_or_else(|_| spec.to_owned())
 }
@@ -50,6 +55,21 @@ pub(crate) fn finish(mut document: Value) -> Value {
     always_sent(&mut document);
     null_as_a_type(&mut document);
     document
+}
+
+/// The plans a plan change may name are this server's catalog (built in, or
+/// the `--plans` file): any other id is 422 (API.md), so the document lists
+/// them. Responses keep plan ids as strings: an organization may be on a
+/// plan that a later catalog dropped.
+fn configured_plans(document: &mut Value, catalog: &PlanCatalog) {
+    if let Some(plan) = document.pointer_mut("/components/schemas/PlanRequest/properties/plan") {
+        let ids: Vec<Value> = catalog
+            .plans()
+            .iter()
+            .map(|plan| Value::from(plan.id.as_str()))
+            .collect();
+        plan["enum"] = Value::Array(ids);
+    }
 }
 
 /// poem-openapi writes 3.0's `nullable: true`; in 3.1 `null` is one of the
@@ -1531,7 +1551,10 @@ mod tests {
             crate::ApiConfig::default(),
         );
         let written = crate::service(&state).spec();
-        assert_eq!(crate::openapi_json(&state), finish_json(&written));
+        assert_eq!(
+            crate::openapi_json(&state),
+            finish_json(&written, &state.tenancy.settings().catalog)
+        );
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }

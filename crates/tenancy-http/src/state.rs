@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tenancy_core::limits::RateLimits;
-use tenancy_core::ports::{BlobStore, Clock};
+use tenancy_core::ports::{BlobStore, Clock, RateLimiter, Repository};
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::token::SecretToken;
 use tenancy_core::{Capability, OrganizationId, UserId};
@@ -14,8 +14,10 @@ use crate::limits::TrustedProxies;
 use crate::passwords::Passwords;
 use crate::problem::ApiError;
 
-/// The use cases over the store, with a clock that tests can replace.
-pub type Tenancy = Service<Store, Arc<dyn Clock>, UuidV7, OsTokens>;
+/// The use cases over any repository (SQLite or PostgreSQL through
+/// [`Store`], or the core's in-memory one in tests), with a clock that tests
+/// can replace.
+pub type Tenancy = Service<Arc<dyn Repository>, Arc<dyn Clock>, UuidV7, OsTokens>;
 
 /// How the API behaves beyond the use cases.
 #[derive(Debug, Clone)]
@@ -51,18 +53,19 @@ impl Default for ApiConfig {
     }
 }
 
-/// The state of the app.
+/// The state of the app: the use cases and the rate limiter, over the
+/// core's ports, so that the same app runs over a database or over memory.
 #[derive(Clone)]
 pub struct AppState {
     pub tenancy: Arc<Tenancy>,
-    pub store: Store,
+    /// Counts the rate-limited attempts (API.md's table).
+    pub limiter: Arc<dyn RateLimiter>,
     pub config: Arc<ApiConfig>,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("store", &self.store)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -71,21 +74,41 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// The app's state over a store: the use cases with the system clock,
     /// UUID v7 ids and the operating system's randomness, knowledge files
-    /// in `blobs`. This is what `tenancy serve` runs and what a host that
-    /// embeds tenancy builds; the host then calls `state.tenancy` in-process
-    /// and mounts [`crate::app`] among its own routes.
+    /// in `blobs`, the rate limits counted in the store's database. This is
+    /// what `tenancy serve` runs and what a host that embeds tenancy builds;
+    /// the host then calls `state.tenancy` in-process and mounts
+    /// [`crate::app`] among its own routes.
     pub fn new(
         store: Store,
         settings: Settings,
         blobs: Arc<dyn BlobStore>,
         config: ApiConfig,
     ) -> Self {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let tenancy =
-            Service::new(store.clone(), clock, UuidV7, OsTokens, settings).with_blobs(blobs);
+        let limiter: Arc<dyn RateLimiter> = Arc::new(store.clone());
+        Self::over(
+            Arc::new(store),
+            limiter,
+            Arc::new(SystemClock),
+            settings,
+            blobs,
+            config,
+        )
+    }
+
+    /// The app's state over any repository and rate limiter (the core's
+    /// in-memory ones in tests) and a clock.
+    pub fn over(
+        repository: Arc<dyn Repository>,
+        limiter: Arc<dyn RateLimiter>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        blobs: Arc<dyn BlobStore>,
+        config: ApiConfig,
+    ) -> Self {
+        let tenancy = Service::new(repository, clock, UuidV7, OsTokens, settings).with_blobs(blobs);
         Self {
             tenancy: Arc::new(tenancy),
-            store,
+            limiter,
             config: Arc::new(config),
         }
     }

@@ -68,6 +68,10 @@ struct SeaUnit<C> {
 
 #[async_trait]
 impl Repository for Store {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Store::ping(self).await
+    }
+
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
         let tx = self.begin_writing().await?;
         Ok(Box::new(SeaUnit {

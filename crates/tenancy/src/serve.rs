@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tenancy_core::limits::LimitKind;
 use tenancy_core::ports::Clock;
-use tenancy_core::service::{Service, Settings};
+use tenancy_core::service::Settings;
 use tenancy_http::{ApiConfig, AppState};
 use tenancy_store::FsBlobs;
-use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
+use tenancy_store::system::SystemClock;
 use tenancy_store::{SecretKey, Store, StoreOptions};
 use tokio::sync::watch;
 
@@ -103,14 +103,6 @@ pub async fn serve_until(
         catalog: config.catalog,
         invitation_ttl: config.invitation_ttl,
     };
-    let tenancy = Service::new(
-        store.clone(),
-        Arc::clone(&clock),
-        UuidV7,
-        OsTokens,
-        settings,
-    )
-    .with_blobs(Arc::new(blobs));
     let count = |kind| config.limits.get(kind).map_or(0, |limit| limit.max());
     tracing::info!(
         signin_failures_per_email = count(LimitKind::SignInFailures),
@@ -120,17 +112,20 @@ pub async fn serve_until(
         trusted_proxies = ?config.trusted_proxies.blocks(),
         "rate limits (0 is off)"
     );
-    let app = tenancy_http::app(AppState {
-        tenancy: Arc::new(tenancy),
-        store: store.clone(),
-        config: Arc::new(ApiConfig {
+    let app = tenancy_http::app(AppState::over(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::clone(&clock),
+        settings,
+        Arc::new(blobs),
+        ApiConfig {
             service_token: config.service_token,
             max_upload_bytes: config.max_upload_bytes,
             passwords: tenancy_http::Passwords::new(config.max_concurrent_hashes),
             limits: config.limits,
             trusted_proxies: config.trusted_proxies,
-        }),
-    });
+        },
+    ));
 
     let composer = Composer::new(public_url.clone(), config.mail_from);
     tracing::info!(

@@ -34,7 +34,7 @@ async fn a_viewer_uses_a_connection_through_the_host_until_removed() {
     .await
     .unwrap();
     let state = AppState::new(
-        store,
+        store.clone(),
         Settings::default(),
         Arc::new(FsBlobs::new(dir.join("blobs"))),
         ApiConfig::default(),
@@ -85,8 +85,7 @@ async fn a_viewer_uses_a_connection_through_the_host_until_removed() {
     invitation.assert_status(poem::http::StatusCode::CREATED);
     let token = {
         use tenancy_core::ports::MailOutbox;
-        let due = state
-            .store
+        let due = store
             .due(chrono::Utc::now() + chrono::Duration::days(1), 10)
             .await
             .unwrap();

@@ -27,11 +27,12 @@ use crate::id::{
     ChatId, InvestigationId, InvitationId, MailId, OrganizationId, PinId, ReportRunId, ResourceId,
     UserId,
 };
+use crate::limits::{Judgement, LimitKey, RateLimit, RetryAfter};
 use crate::plan::{Month, Usage};
 use crate::policy::{Membership, Role};
 use crate::ports::{
-    BlobKey, BlobReader, BlobStore, Incoming, MailOutbox, QueuedMail, Repository, StagedBlob,
-    Transaction, WorkerId,
+    BlobKey, BlobReader, BlobStore, Incoming, MailOutbox, QueuedMail, RateLimiter, Repository,
+    StagedBlob, Transaction, WorkerId,
 };
 use crate::resource::{Credentials, Details, Investigation, Pin, ReportRun};
 use crate::token::TokenHash;
@@ -121,6 +122,42 @@ impl State {
 struct Shared {
     state: Arc<State>,
     version: u64,
+}
+
+/// The rate limits' counts in memory, for tests of the HTTP layer over
+/// [`MemoryRepository`]: the hits of each key as their expiries, judged by
+/// [`crate::limits::judge`] under one lock, as the stores judge them in one
+/// transaction.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryRateLimiter(Arc<Mutex<HashMap<LimitKey, Vec<DateTime<Utc>>>>>);
+
+#[async_trait]
+impl RateLimiter for MemoryRateLimiter {
+    async fn hit(
+        &self,
+        key: &LimitKey,
+        limit: RateLimit,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), RetryAfter>, StoreError> {
+        let mut hits = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let expiries = hits.entry(key.clone()).or_default();
+        expiries.retain(|&expiry| expiry > now);
+        Ok(match crate::limits::judge(limit, expiries, now) {
+            Judgement::Allowed { expires_at } => {
+                expiries.push(expires_at);
+                Ok(())
+            }
+            Judgement::Refused(retry) => Err(retry),
+        })
+    }
+
+    async fn clear(&self, key: &LimitKey) -> Result<(), StoreError> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+        Ok(())
+    }
 }
 
 /// The repository; clones share the data.

@@ -12,4 +12,4 @@ pub mod memory;
 pub mod model;
 pub mod strategies;
 
-pub use memory::{MemoryBlobs, MemoryRepository};
+pub use memory::{MemoryBlobs, MemoryRateLimiter, MemoryRepository};

@@ -39,7 +39,7 @@ impl OperationsApi {
     )]
     async fn readyz(&self) -> Result<poem_openapi::payload::PlainText<&'static str>, fails![]> {
         self.0
-            .store
+            .tenancy
             .ping()
             .await
             .map_err(|_| ApiError::database_unavailable())?;

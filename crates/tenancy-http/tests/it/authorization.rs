@@ -5,7 +5,7 @@
 use poem::http::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Person, Reply, SERVICE_TOKEN, TestApp};
+use crate::support::{Backend, Person, Reply, SERVICE_TOKEN, TestApp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Who {
@@ -47,7 +47,11 @@ pub(crate) struct Fixture {
 }
 
 pub(crate) async fn fixture() -> Fixture {
-    let app = TestApp::new().await;
+    fixture_on(Backend::Sqlite).await
+}
+
+pub(crate) async fn fixture_on(backend: Backend) -> Fixture {
+    let app = backend.app().await;
     let owner = app.sign_up("owner@example.com").await;
     let org = owner.org.clone();
     let viewer = app.viewer(&owner, &org, "viewer@example.com").await;
@@ -618,10 +622,19 @@ pub(crate) fn token(who: Who, f: &Fixture) -> Option<&str> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_operation_for_every_caller() {
+    every_operation_for_every_caller_on(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_operation_for_every_caller_in_memory() {
+    every_operation_for_every_caller_on(Backend::Memory).await;
+}
+
+async fn every_operation_for_every_caller_on(backend: Backend) {
     let mut failures = Vec::new();
     for case in cases() {
         for who in EVERYONE {
-            let f = fixture().await;
+            let f = fixture_on(backend).await;
             let reply = case.call(&f, who).await;
             let expected = (case.expect)(who);
             if reply.status.as_u16() != expected {

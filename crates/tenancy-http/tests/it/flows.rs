@@ -1,15 +1,23 @@
 //! The seed's stories through the API: invitations from email to member,
-//! every dead invitation with its own answer, removal on the next request.
+//! every dead invitation with its own answer, removal on the next request;
+//! each over SQLite and over the core's in-memory repository.
 
 use chrono::Duration;
 use poem::http::Method;
 use serde_json::json;
 
+use crate::on_both_backends;
 use crate::support::TestApp;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_seed_story() {
-    let app = TestApp::new().await;
+on_both_backends!(
+    the_seed_story,
+    dead_invitations_each_say_what_happened,
+    sessions_sign_in_and_out,
+    the_active_organization_is_remembered_across_sessions,
+    plans_billing_and_the_host_hot_path,
+);
+
+async fn the_seed_story(app: TestApp) {
     // Sign up: a default organization, owned and active.
     let ann = app.sign_up("  Ann@Example.COM ").await;
     assert_eq!(ann.email, "ann@example.com");
@@ -159,9 +167,7 @@ async fn the_seed_story() {
     .problem(409, "owner_cannot_be_removed");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dead_invitations_each_say_what_happened() {
-    let app = TestApp::new().await;
+async fn dead_invitations_each_say_what_happened(app: TestApp) {
     let ann = app.sign_up("ann@example.com").await;
     let org = ann.org.clone();
     let cy = app.sign_up("cy@example.com").await;
@@ -277,9 +283,7 @@ async fn dead_invitations_each_say_what_happened() {
     accept(fresh, dee.token.clone()).await.expect(200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sessions_sign_in_and_out() {
-    let app = TestApp::new().await;
+async fn sessions_sign_in_and_out(app: TestApp) {
     let ann = app.sign_up("ann@example.com").await;
     app.post(
         "/v1/auth/signup",
@@ -327,9 +331,7 @@ async fn sessions_sign_in_and_out() {
     app.get("/v1/me", Some(&second)).await.expect(200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_active_organization_is_remembered_across_sessions() {
-    let app = TestApp::new().await;
+async fn the_active_organization_is_remembered_across_sessions(app: TestApp) {
     let ann = app.sign_up("ann@example.com").await;
     let second = app
         .post(
@@ -375,9 +377,7 @@ async fn the_active_organization_is_remembered_across_sessions() {
     .problem(404, "not_found");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn plans_billing_and_the_host_hot_path() {
-    let app = TestApp::new().await;
+async fn plans_billing_and_the_host_hot_path(app: TestApp) {
     let ann = app.sign_up("ann@example.com").await;
     let plans = app.get("/v1/plans", None).await.expect(200).json();
     let ids: Vec<&str> = plans["items"]

@@ -16,7 +16,7 @@ use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, RequestParts};
 use serde_json::{Value, json};
 use tenancy_core::limits::{LimitKind, RateLimit, RateLimits};
-use tenancy_core::ports::{Clock, MailOutbox};
+use tenancy_core::ports::Clock;
 use tenancy_core::service::Settings;
 use tenancy_http::{ApiConfig, TrustedProxies};
 
@@ -371,7 +371,7 @@ async fn invitations_are_limited_per_organization_after_authorization() {
     assert_eq!(emails.len(), 3, "{emails:?}");
     assert!(!emails.contains(&"guest3@example.com"));
     let far = t.app.clock.now() + Duration::days(3650);
-    let queued = t.app.store.due(far, usize::MAX).await.unwrap();
+    let queued = t.app.outbox.due(far, usize::MAX).await.unwrap();
     assert_eq!(queued.len(), 4);
     assert!(
         queued

@@ -38,6 +38,35 @@ fn small_plans() -> Settings {
     }
 }
 
+/// The document a server serves names the plans of its own catalog as the
+/// ones a plan change may name; any other id is 422.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_served_document_lists_this_servers_plans() {
+    let app = TestApp::with_settings(small_plans()).await;
+    let document = app.get("/openapi.json", None).await.expect(200).json();
+    assert_eq!(
+        document["components"]["schemas"]["PlanRequest"]["properties"]["plan"]["enum"],
+        json!(["free", "roomy", "enterprise"])
+    );
+    let owner = app.sign_up("owner@example.com").await;
+    put_plan(
+        &app,
+        &owner.org,
+        Some(SERVICE_TOKEN),
+        json!({"plan": "pro"}),
+    )
+    .await
+    .problem(422, "validation_failed");
+    put_plan(
+        &app,
+        &owner.org,
+        Some(SERVICE_TOKEN),
+        json!({"plan": "roomy"}),
+    )
+    .await
+    .expect(200);
+}
+
 async fn put_plan(app: &TestApp, org: &str, token: Option<&str>, body: Value) -> Reply {
     app.call(
         Method::PUT,

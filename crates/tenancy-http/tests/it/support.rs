@@ -1,5 +1,5 @@
-//! A test app per test: a fresh SQLite store, a clock the test moves, and
-//! helpers that speak JSON.
+//! A test app per test: a fresh SQLite store (or the core's in-memory
+//! repository), a clock the test moves, and helpers that speak JSON.
 
 use std::sync::{Arc, OnceLock};
 
@@ -11,20 +11,21 @@ use poem::{Endpoint, EndpointExt, IntoResponse};
 use serde_json::{Value, json};
 use tenancy_core::entity::MailContent;
 use tenancy_core::limits::RateLimits;
-use tenancy_core::ports::{Clock, MailOutbox};
-use tenancy_core::service::{Service, Settings};
+use tenancy_core::ports::{Clock, MailOutbox, RateLimiter, Repository};
+use tenancy_core::service::Settings;
 use tenancy_core::testing::fakes::ManualClock;
+use tenancy_core::testing::{MemoryRateLimiter, MemoryRepository};
 use tenancy_core::token::SecretToken;
 use tenancy_http::testing::{Exchange, ResponseValidator};
 use tenancy_http::{ApiConfig, AppState};
-use tenancy_store::system::{OsTokens, UuidV7};
 use tenancy_store::{FsBlobs, SecretKey, Store, StoreOptions};
 
 pub const SERVICE_TOKEN: &str = "c2VydmljZS10b2tlbi1mb3ItdGVzdHMtb25seS0xMjM";
 
 pub struct TestApp {
     pub client: TestClient<BoxEndpoint<'static, poem::Response>>,
-    pub store: Store,
+    /// The queued emails, where the invitation tokens are.
+    pub outbox: Arc<dyn MailOutbox>,
     pub clock: ManualClock,
     pub state: AppState,
     path: std::path::PathBuf,
@@ -107,25 +108,52 @@ pub fn start() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Where a test app keeps its data.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Memory,
+}
+
+impl Backend {
+    pub async fn app(self) -> TestApp {
+        match self {
+            Self::Sqlite => TestApp::new().await,
+            Self::Memory => TestApp::in_memory(TestApp::config()).await,
+        }
+    }
+}
+
+/// Runs each named `async fn(TestApp)` as two tests, over SQLite and over
+/// the core's in-memory repository.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($story:ident),+ $(,)?) => {
+        $(
+            mod $story {
+                use $crate::support::Backend;
+
+                #[tokio::test(flavor = "multi_thread")]
+                async fn sqlite() {
+                    super::$story(Backend::Sqlite.app().await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread")]
+                async fn memory() {
+                    super::$story(Backend::Memory.app().await).await;
+                }
+            }
+        )+
+    };
+}
+
 impl TestApp {
     pub async fn new() -> Self {
         Self::with_settings(Settings::default()).await
     }
 
     pub async fn with_settings(settings: Settings) -> Self {
-        Self::with_config(
-            settings,
-            ApiConfig {
-                service_token: Some(SecretToken::parse(SERVICE_TOKEN).unwrap()),
-                max_upload_bytes: MAX_UPLOAD_BYTES,
-                // The tests sign in and up far more often than a person
-                // would, all from one address; the limits' own tests
-                // (`limits.rs`) turn them on.
-                limits: RateLimits::off(),
-                ..ApiConfig::default()
-            },
-        )
-        .await
+        Self::with_config(settings, Self::config()).await
     }
 
     pub async fn with_config(settings: Settings, config: ApiConfig) -> Self {
@@ -136,20 +164,54 @@ impl TestApp {
         ))
         .await
         .unwrap();
-        let clock = ManualClock::at(start());
-        let tenancy = Service::new(
-            store.clone(),
-            Arc::new(clock.clone()) as Arc<dyn Clock>,
-            UuidV7,
-            OsTokens,
-            settings,
+        let store = Arc::new(store);
+        Self::over(store.clone(), store.clone(), store, path, settings, config)
+    }
+
+    /// The same app over the core's in-memory repository and rate limiter
+    /// instead of a database: the HTTP layer depends on the core's ports only.
+    pub async fn in_memory(config: ApiConfig) -> Self {
+        let path = std::env::temp_dir().join(format!("tenancy-http-{}.mem", uuid::Uuid::now_v7()));
+        let repository = MemoryRepository::new();
+        Self::over(
+            Arc::new(repository.clone()),
+            Arc::new(MemoryRateLimiter::default()),
+            Arc::new(repository),
+            path,
+            Settings::default(),
+            config,
         )
-        .with_blobs(Arc::new(FsBlobs::new(path.with_extension("blobs"))));
-        let state = AppState {
-            tenancy: Arc::new(tenancy),
-            store: store.clone(),
-            config: Arc::new(config),
-        };
+    }
+
+    /// The test config: the service token, a small upload limit, and no
+    /// rate limits (the tests sign in and up far more often than a person
+    /// would, all from one address; the limits' own tests turn them on).
+    pub fn config() -> ApiConfig {
+        ApiConfig {
+            service_token: Some(SecretToken::parse(SERVICE_TOKEN).unwrap()),
+            max_upload_bytes: MAX_UPLOAD_BYTES,
+            limits: RateLimits::off(),
+            ..ApiConfig::default()
+        }
+    }
+
+    fn over(
+        repository: Arc<dyn Repository>,
+        limiter: Arc<dyn RateLimiter>,
+        outbox: Arc<dyn MailOutbox>,
+        path: std::path::PathBuf,
+        settings: Settings,
+        config: ApiConfig,
+    ) -> Self {
+        let clock = ManualClock::at(start());
+        let state = AppState::over(
+            repository,
+            limiter,
+            Arc::new(clock.clone()),
+            settings,
+            Arc::new(FsBlobs::new(path.with_extension("blobs"))),
+            config,
+        );
         let state_for_checks = state.clone();
         let app = tenancy_http::app(state.clone())
             .map_to_response()
@@ -159,7 +221,7 @@ impl TestApp {
             .boxed();
         Self {
             client: TestClient::new(app),
-            store,
+            outbox,
             clock,
             state,
             path,
@@ -283,7 +345,7 @@ impl TestApp {
     /// The token in the queued email of an invitation.
     pub async fn token_of(&self, invitation: &str) -> String {
         let far = self.clock.now() + chrono::Duration::days(3650);
-        self.store
+        self.outbox
             .due(far, usize::MAX)
             .await
             .unwrap()
