@@ -173,6 +173,7 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
     for connection in tenancy
         .resources(bob_id, acme_id, ResourceKind::Connection)
         .await?
+        .value
     {
         if let Details::Connection(details) = &connection.details {
             println!(
@@ -243,9 +244,9 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
     let cy = EmailAddress::parse("cy@example.com")?;
     tenancy.invite(ann_id, acme_id, cy, None).await?;
     let pending = || tenancy.pending_invitations(ann_id, acme_id);
-    println!("   pending today: {}", pending().await?.len());
+    println!("   pending today: {}", pending().await?.value.len());
     clock.advance(Duration::days(7));
-    println!("   pending 7 days later: {}", pending().await?.len());
+    println!("   pending 7 days later: {}", pending().await?.value.len());
     Ok(())
 }
 

@@ -546,7 +546,7 @@ where
         &self,
         actor: UserId,
         organization: OrganizationId,
-    ) -> Result<Vec<Invitation>, Error> {
+    ) -> Result<AsOf<Vec<Invitation>>, Error> {
         let mut tx = self.repository.read().await?;
         let org = tx.organization(organization).await?;
         let membership = tx.membership(organization, actor).await?;
@@ -557,12 +557,13 @@ where
             Capability::ManageMembers,
         )?;
         let now = self.clock.now();
-        Ok(tx
+        let value = tx
             .open_invitations(organization)
             .await?
             .into_iter()
             .filter(|invitation| invitation.status_at(now) == InvitationStatus::Pending)
-            .collect())
+            .collect();
+        Ok(AsOf { value, now })
     }
 
     /// Revokes an invitation (R17).
@@ -775,6 +776,24 @@ where
 
 mod resources;
 pub use resources::ChatRequest;
+
+/// A read use case's answer with the one instant it read the clock at, from
+/// which what depends on time is derived ([`Invitation::status_at`],
+/// [`crate::resource::Schedule::next_run_after`]): an answer judged at one
+/// time is shown at that time, so that a list of pending invitations never
+/// shows one as expired, and every item of a list has the same clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsOf<T> {
+    pub value: T,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+impl<T> AsOf<T> {
+    /// The answer, without its instant.
+    pub fn into_value(self) -> T {
+        self.value
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -199,7 +199,7 @@ fn an_upload_stores_the_content_and_its_digest_and_a_delete_erases_both() {
 
     // Viewers see the file and download it; it counts toward the plan.
     let listed = block_on(tenancy.resources(bob, acme, ResourceKind::KnowledgeFile)).unwrap();
-    assert_eq!(listed, std::slice::from_ref(&file));
+    assert_eq!(listed.value, std::slice::from_ref(&file));
     let (found, content) = block_on(tenancy.knowledge_file_content(bob, acme, file.id))
         .map_err(|e| e.to_string())
         .unwrap();
@@ -226,6 +226,7 @@ fn an_upload_stores_the_content_and_its_digest_and_a_delete_erases_both() {
     assert!(
         block_on(tenancy.resources(ann, acme, ResourceKind::KnowledgeFile))
             .unwrap()
+            .value
             .is_empty()
     );
     assert_eq!(

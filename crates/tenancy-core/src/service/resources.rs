@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::io::AsyncRead;
 use sha2::{Digest as _, Sha256};
 
-use super::{Blobs, Service};
+use super::{AsOf, Blobs, Service};
 use crate::decide::{self, Access, ChatTarget, Quota, SendMessage};
 use crate::entity::{Chat, ChatMessage, Organization};
 use crate::error::{Error, Missing, StoreError};
@@ -282,7 +282,8 @@ where
     ) -> Result<(Resource, BlobReader), Error> {
         let file = self
             .resource(actor, organization, ResourceKind::KnowledgeFile, id)
-            .await?;
+            .await?
+            .into_value();
         let content = self
             .blobs()?
             .0
@@ -302,11 +303,15 @@ where
         actor: UserId,
         organization: OrganizationId,
         kind: ResourceKind,
-    ) -> Result<Vec<Resource>, Error> {
+    ) -> Result<AsOf<Vec<Resource>>, Error> {
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
         scope.access().grant(Capability::ViewResources)?;
-        Ok(tx.resources(organization, kind).await?)
+        let value = tx.resources(organization, kind).await?;
+        Ok(AsOf {
+            value,
+            now: self.clock.now(),
+        })
     }
 
     /// One resource of a kind (`view_resources`).
@@ -316,11 +321,15 @@ where
         organization: OrganizationId,
         kind: ResourceKind,
         id: ResourceId,
-    ) -> Result<Resource, Error> {
+    ) -> Result<AsOf<Resource>, Error> {
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
         let found = tx.resource(organization, id).await?;
-        decide::view_resource(scope.access(), kind, found.as_ref()).cloned()
+        let value = decide::view_resource(scope.access(), kind, found.as_ref())?.clone();
+        Ok(AsOf {
+            value,
+            now: self.clock.now(),
+        })
     }
 
     /// Edits a resource (the kind's capability).

@@ -1808,6 +1808,7 @@ where
                 .resources(owner, org.id, kind)
                 .await
                 .map_err(|e| format!("{kind}s of organization {o}: {e}"))?
+                .into_value()
                 .into_iter()
                 .map(|r| {
                     (
@@ -2112,6 +2113,7 @@ where
                 .pending_invitations(owner, org.id)
                 .await
                 .map_err(|e| format!("pending invitations of organization {o}: {e}"))?
+                .into_value()
                 .into_iter()
                 .map(|i| i.id)
                 .collect();

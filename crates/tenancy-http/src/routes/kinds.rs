@@ -22,8 +22,9 @@ use crate::state::AppState;
 /// leaves as a 500 rather than a wrong body.
 pub(crate) trait FromResource: poem_openapi::types::ToJSON + Send + Sync + Sized {
     const KIND: ResourceKind;
-    /// `now` is the service's clock, for what is derived from time (the
-    /// next run of a schedule).
+    /// `now` is the instant of the use case that gave the resource (its
+    /// `AsOf`, or the `updated_at` it wrote), for what is derived from time
+    /// (the next run of a schedule).
     fn convert(resource: &Resource, now: DateTime<Utc>) -> Option<Self>;
 
     fn from_resource(resource: &Resource, now: DateTime<Utc>) -> Result<Self> {
@@ -85,8 +86,9 @@ impl Kinds<'_> {
         let caller = self.caller(auth).await?;
         let found = self.0.tenancy.resources(caller, org, B::KIND).await?;
         found
+            .value
             .iter()
-            .map(|r| B::from_resource(r, self.0.tenancy.now()))
+            .map(|r| B::from_resource(r, found.now))
             .collect()
     }
 
@@ -102,7 +104,7 @@ impl Kinds<'_> {
             .tenancy
             .resource(caller, org, B::KIND, ResourceId::from_uuid(id))
             .await?;
-        B::from_resource(&found, self.0.tenancy.now())
+        B::from_resource(&found.value, found.now)
     }
 
     /// Authorizes, then parses the body with `parse`, then creates.
@@ -121,9 +123,10 @@ impl Kinds<'_> {
         let input = parse(&mut fields, body);
         let input = all_good(fields, input)?;
         let created = self.0.tenancy.create_resource(caller, org, input).await?;
+        // The use case's own instant: what it wrote as `updated_at`.
         Ok(Created::Created(Json(B::from_resource(
             &created,
-            self.0.tenancy.now(),
+            created.updated_at,
         )?)))
     }
 
@@ -148,7 +151,7 @@ impl Kinds<'_> {
             .tenancy
             .update_resource(caller, org, ResourceId::from_uuid(id), patch)
             .await?;
-        Ok(Json(B::from_resource(&updated, self.0.tenancy.now())?))
+        Ok(Json(B::from_resource(&updated, updated.updated_at)?))
     }
 
     pub(crate) async fn delete(

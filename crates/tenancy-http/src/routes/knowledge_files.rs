@@ -162,7 +162,7 @@ impl KnowledgeFilesApi {
                 self.0.config.max_upload_bytes,
             )
             .await?;
-        let body = KnowledgeFileBody::from_resource(&created, self.0.tenancy.now())?;
+        let body = KnowledgeFileBody::from_resource(&created, created.updated_at)?;
         Ok(Created::Created(Json(body)))
     }
 

@@ -304,10 +304,10 @@ impl MembersApi {
             .tenancy
             .pending_invitations(caller, OrganizationId::from_uuid(org_id.0))
             .await?;
-        let now = self.0.tenancy.now();
         let bodies = pending
+            .value
             .iter()
-            .map(|i| InvitationBody::new(i, now))
+            .map(|i| InvitationBody::new(i, pending.now))
             .collect();
         Ok(InvitationList::of(bodies, limit.0, cursor.0)?)
     }

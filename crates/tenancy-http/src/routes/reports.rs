@@ -410,11 +410,12 @@ impl ReportsApi {
             ApiError::invalid(field, e)
         })?;
         let report = ResourceId::from_uuid(report_id.0);
-        self.0
+        let updated = self
+            .0
             .tenancy
             .set_schedule(caller, org, report, Some(schedule.clone()))
             .await?;
-        Ok(Json(schedule_body(report, &schedule, self.0.tenancy.now())))
+        Ok(Json(schedule_body(report, &schedule, updated.updated_at)))
     }
 
     /// Remove a report's schedule

@@ -303,7 +303,8 @@ fn twenty_concurrent_uploads_at_the_file_and_byte_limits_never_overshoot() {
         let files = service
             .resources(owner, org, ResourceKind::KnowledgeFile)
             .await
-            .unwrap();
+            .unwrap()
+            .into_value();
         assert_eq!(files.len(), stored);
         // Exactly the stored files' contents are on disk, none staged.
         let mut on_disk = files_under(&dir);
@@ -335,7 +336,11 @@ fn twenty_concurrent_reinvites_leave_one_pending_invitation() {
             results.iter().all(Result::is_ok),
             "round {round}: {results:?}"
         );
-        let pending = service.pending_invitations(owner, org).await.unwrap();
+        let pending = service
+            .pending_invitations(owner, org)
+            .await
+            .unwrap()
+            .into_value();
         assert_eq!(pending.len(), 1, "round {round}");
     });
 }

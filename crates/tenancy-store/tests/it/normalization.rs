@@ -413,12 +413,13 @@ async fn stored_addresses_and_names_are_normalized() {
             .pending_invitations(UserId::from_uuid(alice), OrganizationId::from_uuid(acme))
             .await
             .unwrap();
-        let ids: Vec<Uuid> = pending.iter().map(|i| i.id.as_uuid()).collect();
+        let ids: Vec<Uuid> = pending.value.iter().map(|i| i.id.as_uuid()).collect();
         assert_eq!(ids, [newest], "{backend:?}");
         assert!(
             pending
+                .value
                 .iter()
-                .all(|i| i.status_at(Utc::now()) == InvitationStatus::Pending)
+                .all(|i| i.status_at(pending.now) == InvitationStatus::Pending)
         );
         let mine = service
             .organizations(UserId::from_uuid(alice))
