@@ -53,6 +53,19 @@ macro_rules! list {
                 let (items, next_cursor) = crate::paging::page(items, limit, cursor.as_deref())?;
                 Ok(poem_openapi::payload::Json(Self { items, next_cursor }))
             }
+
+            /// The page of the core's `found`, each converted to its body.
+            #[allow(dead_code, reason = "only the lists whose bodies convert with `From` use it")]
+            pub(crate) fn from_each<'a, T: 'a>(
+                found: impl IntoIterator<Item = &'a T>,
+                limit: poem_openapi::param::Query<Option<u32>>,
+                cursor: poem_openapi::param::Query<Option<String>>,
+            ) -> std::result::Result<poem_openapi::payload::Json<Self>, crate::problem::ApiError>
+            where
+                $item: From<&'a T>,
+            {
+                Self::of(found.into_iter().map(<$item>::from).collect(), limit.0, cursor.0)
+            }
         }
     };
 }

@@ -214,11 +214,7 @@ impl CollaborationApi {
     ) -> Result<Json<PinList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]> {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let pins = self.0.tenancy.pins(caller, org(&org_id)).await?;
-        Ok(PinList::of(
-            pins.iter().map(PinBody::from).collect(),
-            limit.0,
-            cursor.0,
-        )?)
+        Ok(PinList::from_each(&pins, limit, cursor)?)
     }
 
     /// Pin an item
@@ -311,11 +307,7 @@ impl CollaborationApi {
     {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let chats = self.0.tenancy.chats(caller, org(&org_id)).await?;
-        Ok(ChatList::of(
-            chats.iter().map(ChatBody::from).collect(),
-            limit.0,
-            cursor.0,
-        )?)
+        Ok(ChatList::from_each(&chats, limit, cursor)?)
     }
 
     /// Start a chat
@@ -392,11 +384,7 @@ impl CollaborationApi {
             .tenancy
             .chat_messages(caller, org(&org_id), ChatId::from_uuid(chat_id.0))
             .await?;
-        Ok(MessageList::of(
-            messages.iter().map(MessageBody::from).collect(),
-            limit.0,
-            cursor.0,
-        )?)
+        Ok(MessageList::from_each(&messages, limit, cursor)?)
     }
 
     /// Send a chat message
@@ -465,11 +453,7 @@ impl CollaborationApi {
     > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let found = self.0.tenancy.investigations(caller, org(&org_id)).await?;
-        Ok(InvestigationList::of(
-            found.iter().map(InvestigationBody::from).collect(),
-            limit.0,
-            cursor.0,
-        )?)
+        Ok(InvestigationList::from_each(&found, limit, cursor)?)
     }
 
     /// Start an investigation

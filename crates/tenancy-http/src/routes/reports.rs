@@ -359,11 +359,7 @@ impl ReportsApi {
             .tenancy
             .report_runs(caller, org(&org_id), ResourceId::from_uuid(report_id.0))
             .await?;
-        Ok(RunList::of(
-            runs.iter().map(RunBody::from).collect(),
-            limit.0,
-            cursor.0,
-        )?)
+        Ok(RunList::from_each(&runs, limit, cursor)?)
     }
 
     /// Set a report's schedule
