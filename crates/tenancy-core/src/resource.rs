@@ -35,7 +35,7 @@ pub const AGENT_CONNECTIONS_MAX: usize = 50;
 pub const CREDENTIALS_MAX_ENTRIES: usize = 32;
 /// Longest credential name, in bytes.
 pub const CREDENTIAL_NAME_MAX_BYTES: usize = 64;
-/// Longest credential value, in bytes.
+/// Longest credential value, in characters.
 pub const CREDENTIAL_VALUE_MAX_CHARS: usize = 8 * 1024;
 
 /// Why a value of a resource is not acceptable. The messages name what is

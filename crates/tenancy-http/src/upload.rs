@@ -51,28 +51,21 @@ impl FileUpload {
         let malformed = |e: poem::error::ParseMultipartError| {
             ApiError::bad_request(format!("the multipart body is malformed: {e}"))
         };
-        let Some(field) = parts.next_field().await.map_err(malformed)? else {
-            return Err(ApiError::invalid(
-                "file",
-                "is required: send one part named `file`",
-            ));
-        };
-        match field.name() {
-            Some("file") => {}
-            Some(other) => {
+        let required = || ApiError::invalid("file", "is required: send one part named `file`");
+        let field = match parts.next_field().await.map_err(malformed)? {
+            Some(field) if field.name() == Some("file") => field,
+            Some(field) => {
+                let Some(other) = field.name() else {
+                    return Err(required());
+                };
                 let other: String = other.chars().take(64).collect();
                 return Err(ApiError::invalid(
                     "file",
                     format!("send one part named `file`, not `{other}`"),
                 ));
             }
-            None => {
-                return Err(ApiError::invalid(
-                    "file",
-                    "is required: send one part named `file`",
-                ));
-            }
-        }
+            None => return Err(required()),
+        };
         let file_name = field.file_name().map(str::to_owned);
         let content_type = field.content_type().map(str::to_owned);
         Ok(FilePart {
@@ -89,39 +82,29 @@ impl FileUpload {
 /// parts come in order.
 fn to_the_end(
     part: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
-    parts: Multipart,
+    mut parts: Multipart,
 ) -> Pin<Box<dyn tokio::io::AsyncRead + Send>> {
-    use tokio::io::AsyncReadExt as _;
-    const CHUNK: usize = 64 * 1024;
-    let chunks = futures::stream::unfold(Some((part, parts)), |state| async move {
-        let (mut part, mut parts) = state?;
-        let mut chunk = vec![0; CHUNK];
-        match part.read(&mut chunk).await {
-            Ok(0) => {
-                drop(part);
-                let after = match parts.next_field().await {
-                    Ok(None) => return None,
-                    Ok(Some(field)) => {
-                        let name: String = field.name().unwrap_or("").chars().take(64).collect();
-                        std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!("a part `{name}` follows the file: send only the `file` part"),
-                        )
-                    }
-                    Err(e) => {
-                        std::io::Error::other(format!("the multipart body is malformed: {e}"))
-                    }
-                };
-                Some((Err(after), None))
+    use futures::StreamExt as _;
+    // `chain` drops the part's stream once it has ended, before the next
+    // part is asked for, as multipart parsing requires.
+    let after = futures::stream::once(async move {
+        let problem = match parts.next_field().await {
+            Ok(None) => return None,
+            Ok(Some(field)) => {
+                let name: String = field.name().unwrap_or("").chars().take(64).collect();
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("a part `{name}` follows the file: send only the `file` part"),
+                )
             }
-            Ok(read) => {
-                chunk.truncate(read);
-                Some((Ok(std::io::Cursor::new(chunk)), Some((part, parts))))
-            }
-            Err(e) => Some((Err(e), None)),
-        }
-    });
-    Box::pin(tokio_util::io::StreamReader::new(chunks))
+            Err(e) => std::io::Error::other(format!("the multipart body is malformed: {e}")),
+        };
+        Some(Err(problem))
+    })
+    .filter_map(std::future::ready);
+    Box::pin(tokio_util::io::StreamReader::new(
+        tokio_util::io::ReaderStream::new(part).chain(after),
+    ))
 }
 
 /// The name of an uploaded file: the last path segment of the part's file

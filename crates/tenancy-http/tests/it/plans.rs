@@ -419,6 +419,7 @@ async fn a_downgrade_below_usage_is_allowed_and_stops_uploads() {
 async fn uploaded_names_keep_only_their_last_path_segment() {
     let app = TestApp::new().await;
     let owner = app.sign_up("owner@example.com").await;
+    let files_path = format!("/v1/organizations/{}/knowledge-files", owner.org);
     for (sent, kept) in [
         ("../../x.md", "x.md"),
         ("..\\..\\y.md", "y.md"),
@@ -443,16 +444,10 @@ async fn uploaded_names_keep_only_their_last_path_segment() {
             .name("file")
             .content_type("text/plain"),
     );
-    let nameless = Reply::read(
-        app.client
-            .post(format!("/v1/organizations/{}/knowledge-files", owner.org))
-            .header("authorization", format!("Bearer {}", owner.token))
-            .multipart(form)
-            .send()
-            .await,
-    )
-    .await
-    .problem(422, "validation_failed");
+    let nameless = app
+        .post_form(&files_path, Some(&owner.token), form)
+        .await
+        .problem(422, "validation_failed");
     assert_eq!(nameless.json()["errors"][0]["field"], "file");
     // A part by another name, before the file or instead of it, is refused
     // rather than read past: the body holds one `file` part and no other.
@@ -470,16 +465,10 @@ async fn uploaded_names_keep_only_their_last_path_segment() {
                 .filename("misnamed.md"),
         ),
     ] {
-        let refused = Reply::read(
-            app.client
-                .post(format!("/v1/organizations/{}/knowledge-files", owner.org))
-                .header("authorization", format!("Bearer {}", owner.token))
-                .multipart(form)
-                .send()
-                .await,
-        )
-        .await
-        .problem(422, "validation_failed");
+        let refused = app
+            .post_form(&files_path, Some(&owner.token), form)
+            .await
+            .problem(422, "validation_failed");
         assert_eq!(refused.json()["errors"][0]["field"], "file");
     }
     // A part after the file is found once the file is read, before anything
@@ -491,16 +480,10 @@ async fn uploaded_names_keep_only_their_last_path_segment() {
                 .filename("trailing.md"),
         )
         .field(TestFormField::text("note").name("comment"));
-    let refused = Reply::read(
-        app.client
-            .post(format!("/v1/organizations/{}/knowledge-files", owner.org))
-            .header("authorization", format!("Bearer {}", owner.token))
-            .multipart(trailing)
-            .send()
-            .await,
-    )
-    .await
-    .problem(400, "bad_request");
+    let refused = app
+        .post_form(&files_path, Some(&owner.token), trailing)
+        .await
+        .problem(400, "bad_request");
     assert!(
         refused.json()["detail"]
             .as_str()

@@ -119,7 +119,7 @@ impl Backend {
     pub async fn app(self) -> TestApp {
         match self {
             Self::Sqlite => TestApp::new().await,
-            Self::Memory => TestApp::in_memory(TestApp::config()).await,
+            Self::Memory => TestApp::in_memory().await,
         }
     }
 }
@@ -170,7 +170,7 @@ impl TestApp {
 
     /// The same app over the core's in-memory repository and rate limiter
     /// instead of a database: the HTTP layer depends on the core's ports only.
-    pub async fn in_memory(config: ApiConfig) -> Self {
+    pub async fn in_memory() -> Self {
         let path = std::env::temp_dir().join(format!("tenancy-http-{}.mem", uuid::Uuid::now_v7()));
         let repository = MemoryRepository::new();
         Self::over(
@@ -179,7 +179,7 @@ impl TestApp {
             Arc::new(repository),
             path,
             Settings::default(),
-            config,
+            Self::config(),
         )
     }
 
@@ -279,6 +279,11 @@ impl TestApp {
                 .filename(file_name)
                 .content_type(content_type),
         );
+        self.post_form(path, token, form).await
+    }
+
+    /// A multipart POST of `form` as it is.
+    pub async fn post_form(&self, path: &str, token: Option<&str>, form: TestForm) -> Reply {
         let mut request = self.client.post(path).multipart(form);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
