@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration};
 use futures::executor::block_on;
-use tenancy_core::decide::PlanChanger;
+use tenancy_core::decide::{AccountMail, PlanChanger};
 use tenancy_core::plan::PlanId;
 use tenancy_core::resource::{
     ConnectionType, Credentials, Description, Details, NewResource, ResourceKind, ResourceName,
@@ -60,6 +60,7 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
             Some(DisplayName::parse("Ann")?),
             hash(),
             None,
+            AccountMail::Send,
         )
         .await?;
     println!(
@@ -68,6 +69,19 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
         ann.default_organization.name.as_str()
     );
     let ann_id = ann.user.id;
+
+    println!("   She opens the link of her verification email: inviting needs a verified address.");
+    let verification = repository
+        .mails()
+        .pop()
+        .ok_or("the verification email is missing")?;
+    let verified = tenancy
+        .verify_email(verification.content.token().expose())
+        .await?;
+    println!(
+        "   {} verified: {}",
+        verified.email, verified.email_verified
+    );
 
     println!("2. Ann creates another organization and is switched to it.");
     let acme = tenancy
@@ -110,6 +124,7 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
             None,
             hash(),
             Some(token),
+            AccountMail::Send,
         )
         .await?;
     let bob_id = bob.user.id;

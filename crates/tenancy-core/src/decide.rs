@@ -8,11 +8,13 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::entity::{
-    Chat, ChatMessage, Invitation, InvitationState, InvitationStatus, MailContent, Organization,
-    OutgoingMail, Resource, Session, User,
+    AccountToken, AccountTokenPurpose, Chat, ChatMessage, Invitation, InvitationState,
+    InvitationStatus, MailContent, Organization, OutgoingMail, Resource, Session, User,
 };
 use crate::error::{Error, Missing};
-use crate::id::{InvitationId, MailId, OrganizationId, PinId, ResourceId, UserId};
+use crate::id::{
+    AccountTokenId, InvitationId, MailId, OrganizationId, PinId, ResourceId, SessionId, UserId,
+};
 use crate::plan::{PlanCatalog, PlanId};
 use crate::policy::{Capability, Grant, Membership, Role, authorize};
 use crate::resource::{Credentials, Investigation, Pin, ReportRun};
@@ -91,6 +93,52 @@ pub enum Change {
     DeleteSession {
         token_hash: TokenHash,
     },
+    /// Ends one session of a user (the user's own id scopes it).
+    EndSession {
+        user_id: UserId,
+        session_id: SessionId,
+    },
+    /// Ends every session of a user but `except`, if given.
+    EndSessionsOf {
+        user_id: UserId,
+        except: Option<SessionId>,
+    },
+    /// Records a session's use.
+    TouchSession {
+        session_id: SessionId,
+        at: DateTime<Utc>,
+    },
+    /// Removes the sessions that ended by a lifetime: opened at or before
+    /// `opened_by`, or last used at or before `last_used_by`.
+    SweepSessions {
+        opened_by: DateTime<Utc>,
+        last_used_by: DateTime<Utc>,
+    },
+    InsertAccountToken(AccountToken),
+    /// Marks the open links of a purpose superseded (D19).
+    SupersedeAccountTokens {
+        user_id: UserId,
+        purpose: AccountTokenPurpose,
+        at: DateTime<Utc>,
+    },
+    /// Uses an open link; the store refuses (as contention) a link that is
+    /// no longer open, so that two concurrent uses let one through.
+    UseAccountToken {
+        id: AccountTokenId,
+        at: DateTime<Utc>,
+    },
+    /// Removes the links that expired before the instant, with their emails.
+    SweepAccountTokens {
+        expired_before: DateTime<Utc>,
+    },
+    MarkEmailVerified {
+        user_id: UserId,
+        at: DateTime<Utc>,
+    },
+    SetPassword {
+        user_id: UserId,
+        password_hash: PasswordHash,
+    },
 }
 
 /// What a use case decided: the changes to commit, and its outcome. Only the
@@ -146,8 +194,15 @@ pub struct SignUp {
     pub display_name: Option<DisplayName>,
     pub password_hash: PasswordHash,
     pub default_plan: PlanId,
-    /// The token of the session that sign-up opens.
+    /// The session that sign-up opens.
+    pub session_id: SessionId,
     pub session_token: SecretToken,
+    /// The verification link, sent unless an invitation proved the address.
+    pub verification: AccountLink,
+    /// Whether the verification email may go (the rate limit of emails per
+    /// address withholds it).
+    pub verification_mail: AccountMail,
+    pub verification_ttl: Duration,
     pub now: DateTime<Utc>,
 }
 
@@ -194,10 +249,12 @@ pub fn sign_up(
     if existing_user.is_some_and(|user| user.email == input.email) {
         return Err(Error::EmailTaken);
     }
-    let user = User {
+    let mut user = User {
         id: input.user_id,
         email: input.email,
         display_name: input.display_name,
+        // Tried as verified: an accepted invitation proves the address.
+        email_verified: true,
         created_at: input.now,
     };
     let name = OrganizationName::default_for(user.display_name.as_ref(), &user.email);
@@ -208,16 +265,13 @@ pub fn sign_up(
         input.default_plan,
         input.now,
     );
-    let mut changes = vec![Change::InsertUser {
-        user: user.clone(),
-        password_hash: input.password_hash,
-    }];
-    changes.extend(org_changes);
-    changes.push(Change::InsertSession(Session {
-        token_hash: input.session_token.hash(),
-        user_id: user.id,
-        created_at: input.now,
-    }));
+    let mut changes = org_changes;
+    changes.push(Change::InsertSession(new_session(
+        input.session_id,
+        &input.session_token,
+        user.id,
+        input.now,
+    )));
     let mut active = organization.id;
     let invitation = match presented {
         PresentedInvitation::None => None,
@@ -237,6 +291,26 @@ pub fn sign_up(
             }
         }
     };
+    let mut head = Vec::new();
+    if !matches!(invitation, Some(InvitationOutcome::Accepted(_))) {
+        user.email_verified = false;
+        if input.verification_mail == AccountMail::Send {
+            changes.extend(account_link(
+                &user,
+                AccountTokenPurpose::VerifyEmail,
+                input.verification,
+                input.verification_ttl,
+                input.now,
+            ));
+        }
+    }
+    // The user is inserted first, as it is: verified only when the link proved it.
+    head.push(Change::InsertUser {
+        user: user.clone(),
+        password_hash: input.password_hash,
+    });
+    head.extend(changes);
+    let changes = head;
     Ok(Decision::new(
         changes,
         SignedUp {
@@ -256,6 +330,7 @@ pub fn sign_up(
 pub fn sign_in(
     account: Option<&User>,
     password_matches: bool,
+    session_id: SessionId,
     token: &SecretToken,
     now: DateTime<Utc>,
 ) -> Result<Decision<UserId>, Error> {
@@ -263,13 +338,21 @@ pub fn sign_in(
         .filter(|_| password_matches)
         .ok_or(Error::InvalidCredentials)?;
     Ok(Decision::new(
-        vec![Change::InsertSession(Session {
-            token_hash: token.hash(),
-            user_id: user.id,
-            created_at: now,
-        })],
+        vec![Change::InsertSession(new_session(
+            session_id, token, user.id, now,
+        ))],
         user.id,
     ))
+}
+
+fn new_session(id: SessionId, token: &SecretToken, user_id: UserId, now: DateTime<Utc>) -> Session {
+    Session {
+        id,
+        token_hash: token.hash(),
+        user_id,
+        created_at: now,
+        last_used_at: now,
+    }
 }
 
 fn new_organization(
@@ -351,6 +434,9 @@ pub struct Invite {
     pub mail_id: MailId,
     pub token: SecretToken,
     pub ttl: Duration,
+    /// Whether the inviter's address must be verified (R31); off with
+    /// `--allow-unverified-inviters`.
+    pub inviter_must_be_verified: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -376,6 +462,9 @@ pub fn invite(snapshot: InviteSnapshot<'_>, input: Invite) -> Result<Decision<In
         snapshot.inviter_membership,
         Capability::ManageMembers,
     )?;
+    if input.inviter_must_be_verified {
+        require_verified(snapshot.inviter)?;
+    }
     let role = match input.role.as_deref() {
         None => Role::INVITED_DEFAULT,
         Some(name) => Role::parse(name)
@@ -524,6 +613,13 @@ pub fn accept(
                 }
             };
             changes.push(switch);
+            // The link came to this address: it proves it.
+            if !actor.email_verified {
+                changes.push(Change::MarkEmailVerified {
+                    user_id: actor.id,
+                    at: now,
+                });
+            }
             Ok(Decision::new(
                 changes,
                 Accepted {
@@ -661,7 +757,9 @@ pub fn change_plan(
     ))
 }
 
+mod accounts;
 mod resources;
+pub use accounts::*;
 pub use resources::*;
 
 #[cfg(test)]

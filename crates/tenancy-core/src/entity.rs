@@ -6,7 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{
-    ChatId, InvitationId, MailId, MessageId, OrganizationId, ReportRunId, ResourceId, UserId,
+    AccountTokenId, ChatId, InvitationId, MailId, MessageId, OrganizationId, ReportRunId,
+    ResourceId, SessionId, UserId,
 };
 use crate::plan::PlanId;
 use crate::policy::{Capability, Role};
@@ -22,15 +23,119 @@ pub struct User {
     pub id: UserId,
     pub email: EmailAddress,
     pub display_name: Option<DisplayName>,
+    /// Whether the person proved that the address is theirs: a verification
+    /// link, a password reset, or an invitation link, each sent to it (R31).
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }
 
-/// A signed-in session: the hash of its bearer token and whose it is.
+/// A signed-in session: the hash of its bearer token, whose it is, and when
+/// it was opened and last used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    pub id: SessionId,
     pub token_hash: TokenHash,
     pub user_id: UserId,
     pub created_at: DateTime<Utc>,
+    /// Written at most once per [`SESSION_USE_RESOLUTION`], so that a
+    /// request does not write on every read.
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// How often a session's `last_used_at` is written at most: it may lag by
+/// this much, and the idle timeout is judged with this precision.
+pub const SESSION_USE_RESOLUTION: Duration = Duration::minutes(1);
+
+/// How long sessions live: `ttl` after sign-in at most, and `idle_timeout`
+/// after their last use (R31).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    pub ttl: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for SessionLifetimes {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::days(30),
+            idle_timeout: Duration::days(7),
+        }
+    }
+}
+
+impl SessionLifetimes {
+    /// The absolute end of a session. It is derived from the lifetimes in
+    /// force, not stored, so that a shorter `ttl` applies to open sessions too.
+    pub fn expires_at(&self, session: &Session) -> DateTime<Utc> {
+        session.created_at + self.ttl
+    }
+
+    /// Whether the session still admits requests at `now`.
+    pub fn is_live(&self, session: &Session, now: DateTime<Utc>) -> bool {
+        now < self.expires_at(session) && now < session.last_used_at + self.idle_timeout
+    }
+
+    /// Whether a use at `now` must be written down.
+    pub fn use_is_due(session: &Session, now: DateTime<Utc>) -> bool {
+        now >= session.last_used_at + SESSION_USE_RESOLUTION
+    }
+}
+
+/// How long a verification link lives when nothing else is configured.
+pub const DEFAULT_VERIFICATION_TTL: Duration = Duration::days(1);
+
+/// How long a password reset link lives (D19).
+pub const PASSWORD_RESET_TTL: Duration = Duration::hours(1);
+
+/// What a link sent to an account's address is for; each token has one
+/// purpose (D4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccountTokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl AccountTokenPurpose {
+    /// The stable name the store keeps.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+
+    /// The purpose of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::VerifyEmail, Self::ResetPassword]
+            .into_iter()
+            .find(|purpose| purpose.name() == name)
+    }
+}
+
+/// What became of an account link. Used and superseded are told apart from
+/// open; expiry derives from the clock, as for invitations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountTokenState {
+    Open,
+    Used {
+        at: DateTime<Utc>,
+    },
+    /// A newer link of the same purpose was sent (D19).
+    Superseded {
+        at: DateTime<Utc>,
+    },
+}
+
+/// A verification or password reset link: single use, stored hashed (D4, D19).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountToken {
+    pub id: AccountTokenId,
+    pub user_id: UserId,
+    pub purpose: AccountTokenPurpose,
+    pub token_hash: TokenHash,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: AccountTokenState,
 }
 
 /// An organization. Its owner is also a member, with the owner role.
@@ -197,6 +302,29 @@ pub enum MailContent {
         token: SecretToken,
         expires_at: DateTime<Utc>,
     },
+    /// The link that proves an address (R31).
+    VerifyEmail {
+        token_id: AccountTokenId,
+        token: SecretToken,
+        expires_at: DateTime<Utc>,
+    },
+    /// The link that sets a new password (R31).
+    ResetPassword {
+        token_id: AccountTokenId,
+        token: SecretToken,
+        expires_at: DateTime<Utc>,
+    },
+}
+
+impl MailContent {
+    /// The token of the email's link.
+    pub const fn token(&self) -> &SecretToken {
+        match self {
+            Self::Invitation { token, .. }
+            | Self::VerifyEmail { token, .. }
+            | Self::ResetPassword { token, .. } => token,
+        }
+    }
 }
 
 /// A rendered email, ready for a transport.
@@ -210,6 +338,7 @@ pub struct RenderedMail {
 impl OutgoingMail {
     /// Renders subject and plain-text body; links start with `public_url`.
     pub fn render(&self, public_url: &str) -> RenderedMail {
+        let base = public_url.trim_end_matches('/');
         match &self.content {
             MailContent::Invitation {
                 organization_name,
@@ -218,11 +347,7 @@ impl OutgoingMail {
                 expires_at,
                 ..
             } => {
-                let link = format!(
-                    "{}/invitations/{}",
-                    public_url.trim_end_matches('/'),
-                    token.expose()
-                );
+                let link = format!("{base}/invitations/{}", token.expose());
                 RenderedMail {
                     to: self.to.clone(),
                     subject: format!("You are invited to join {organization_name}"),
@@ -235,6 +360,39 @@ impl OutgoingMail {
                     ),
                 }
             }
+            MailContent::VerifyEmail {
+                token, expires_at, ..
+            } => RenderedMail {
+                to: self.to.clone(),
+                subject: "Verify your email address".to_owned(),
+                text: format!(
+                    "Open this link to verify that {to} is your email address:\n\n\
+                     {base}/verify-email/{token}\n\n\
+                     Inviting people and transferring an organization need a verified address.\n\
+                     The link works once, until {expiry} (UTC).\n\
+                     If this wasn't you, ignore this email.\n",
+                    to = self.to,
+                    token = token.expose(),
+                    expiry = expires_at.format("%Y-%m-%d %H:%M"),
+                ),
+            },
+            MailContent::ResetPassword {
+                token, expires_at, ..
+            } => RenderedMail {
+                to: self.to.clone(),
+                subject: "Reset your password".to_owned(),
+                text: format!(
+                    "Someone asked to reset the password of the account {to}.\n\
+                     Open this link to choose a new password:\n\n\
+                     {base}/reset-password/{token}\n\n\
+                     The link works once, until {expiry} (UTC); setting a new password \
+                     signs the account out everywhere.\n\
+                     If this wasn't you, ignore this email: your password stays as it is.\n",
+                    to = self.to,
+                    token = token.expose(),
+                    expiry = expires_at.format("%Y-%m-%d %H:%M"),
+                ),
+            },
         }
     }
 }

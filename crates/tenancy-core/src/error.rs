@@ -17,6 +17,10 @@ pub enum Missing {
     ReportRun,
     Pin,
     Chat,
+    /// One of the caller's own sessions.
+    Session,
+    /// A verification or password reset link.
+    Token,
 }
 
 impl Missing {
@@ -31,6 +35,8 @@ impl Missing {
             Self::ReportRun => "report run",
             Self::Pin => "pin",
             Self::Chat => "chat",
+            Self::Session => "session",
+            Self::Token => "token",
         }
     }
 }
@@ -64,6 +70,16 @@ pub enum Error {
     InvitationExpired,
     #[error("the invitation was revoked")]
     InvitationRevoked,
+    #[error("the email address is already verified")]
+    AlreadyVerified,
+    #[error("verify your email address first: open the link of the verification email")]
+    EmailUnverified,
+    #[error("the link has expired: ask for a new one")]
+    TokenExpired,
+    #[error("the link was already used, or a newer one was sent")]
+    TokenUsed,
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error("the invitation was sent to another email address")]
     InvitationEmailMismatch,
     #[error("invitations can only grant the viewer role, not `{0}`")]
@@ -105,6 +121,11 @@ impl Error {
             Self::InvitationExpired => "invitation_expired",
             Self::InvitationRevoked => "invitation_revoked",
             Self::InvitationEmailMismatch => "invitation_email_mismatch",
+            Self::AlreadyVerified => "already_verified",
+            Self::EmailUnverified => "email_unverified",
+            Self::TokenExpired => "token_expired",
+            Self::TokenUsed => "token_used",
+            Self::WrongPassword => "forbidden",
             Self::RoleNotAssignable(_) => "role_not_assignable",
             Self::QuotaExceeded(_) => "quota_exceeded",
             Self::PlanNotSelectable(_) => "plan_not_selectable",

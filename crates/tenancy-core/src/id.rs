@@ -86,3 +86,11 @@ id_type!(
     /// One email in the outbox.
     MailId
 );
+id_type!(
+    /// A signed-in session: what a user lists and ends.
+    SessionId
+);
+id_type!(
+    /// A link sent to an account's address: email verification or password reset.
+    AccountTokenId
+);

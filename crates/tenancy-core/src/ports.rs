@@ -12,10 +12,13 @@ use uuid::Uuid;
 
 use crate::decide::Change;
 use crate::entity::{
-    Chat, ChatMessage, Invitation, Organization, OutgoingMail, Resource, Session, User,
+    AccountToken, Chat, ChatMessage, Invitation, Organization, OutgoingMail, Resource, Session,
+    User,
 };
 use crate::error::StoreError;
-use crate::id::{ChatId, InvitationId, MailId, OrganizationId, ReportRunId, ResourceId, UserId};
+use crate::id::{
+    ChatId, InvitationId, MailId, OrganizationId, ReportRunId, ResourceId, SessionId, UserId,
+};
 use crate::limits::{LimitKey, RateLimit, RetryAfter};
 use crate::plan::{Month, Usage};
 use crate::policy::Membership;
@@ -74,6 +77,9 @@ pub trait Transaction: Send {
     /// organization; a use case that writes to an organization calls it
     /// before it reads what it will decide on.
     async fn lock_organization(&mut self, id: OrganizationId) -> Result<(), StoreError>;
+    /// Serializes this transaction with every other one that changes the
+    /// user's account (its password, its sessions, its links).
+    async fn lock_user(&mut self, id: UserId) -> Result<(), StoreError>;
     async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
     /// An account with its password hash, for sign-in.
@@ -83,6 +89,15 @@ pub trait Transaction: Send {
     ) -> Result<Option<(User, PasswordHash)>, StoreError>;
     /// The session of a bearer token's hash.
     async fn session(&mut self, token_hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// A session by its id, whoever's it is.
+    async fn session_by_id(&mut self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// The sessions of a user, newest first, ended by a lifetime or not.
+    async fn sessions_of(&mut self, user: UserId) -> Result<Vec<Session>, StoreError>;
+    /// The verification or reset link of a token's hash.
+    async fn account_token(
+        &mut self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<AccountToken>, StoreError>;
     async fn organization(
         &mut self,
         id: OrganizationId,

@@ -7,10 +7,13 @@ use chrono::Duration;
 use crate::decide::{
     self, Accepted, Decision, Invite, InviteSnapshot, PlanChanger, PresentedInvitation,
 };
-use crate::decide::{SignUp, SignedUp};
-use crate::entity::{DEFAULT_INVITATION_TTL, Invitation, InvitationStatus, Organization, User};
+use crate::decide::{AccountLink, AccountMail, SignUp, SignedUp};
+use crate::entity::{
+    DEFAULT_INVITATION_TTL, DEFAULT_VERIFICATION_TTL, Invitation, InvitationStatus, Organization,
+    SessionLifetimes, User,
+};
 use crate::error::{Error, Missing};
-use crate::id::{InvitationId, MailId, OrganizationId, UserId};
+use crate::id::{AccountTokenId, InvitationId, MailId, OrganizationId, SessionId, UserId};
 use crate::plan::{Limits, Month, PlanCatalog, PlanId, Usage};
 use crate::policy::{Capability, Denial, Grant, Membership, Role, authorize};
 use crate::ports::{BlobStore, Clock, IdGenerator, Repository, TokenGenerator, Transaction};
@@ -44,6 +47,13 @@ macro_rules! retrying {
 pub struct Settings {
     pub catalog: PlanCatalog,
     pub invitation_ttl: Duration,
+    /// How long a verification link lives (`--verification-ttl`).
+    pub verification_ttl: Duration,
+    /// How long sessions live (`--session-ttl`, `--session-idle-timeout`).
+    pub sessions: SessionLifetimes,
+    /// Lets people with an unverified address invite
+    /// (`--allow-unverified-inviters`).
+    pub allow_unverified_inviters: bool,
 }
 
 impl Default for Settings {
@@ -51,6 +61,9 @@ impl Default for Settings {
         Self {
             catalog: PlanCatalog::builtin(),
             invitation_ttl: DEFAULT_INVITATION_TTL,
+            verification_ttl: DEFAULT_VERIFICATION_TTL,
+            sessions: SessionLifetimes::default(),
+            allow_unverified_inviters: false,
         }
     }
 }
@@ -190,16 +203,34 @@ where
         Ok(outcome)
     }
 
+    /// A fresh link for an account email.
+    pub(crate) fn new_link(&self) -> AccountLink {
+        AccountLink {
+            token_id: AccountTokenId::from_uuid(self.ids.new_id()),
+            mail_id: MailId::from_uuid(self.ids.new_id()),
+            token: SecretToken::from_bytes(self.tokens.generate()),
+        }
+    }
+
     /// Signs a person up: an account and a default organization, and with an
     /// invitation token from a link, the invitation accepted (R3, R11, D3).
+    /// Otherwise the address is unverified and a verification email is
+    /// queued, unless `verification_mail` withholds it (R31).
     pub async fn sign_up(
         &self,
         email: EmailAddress,
         display_name: Option<DisplayName>,
         password_hash: PasswordHash,
         invitation_token: Option<&str>,
+        verification_mail: AccountMail,
     ) -> Result<SignedUp, Error> {
-        retrying!(self.sign_up_once(&email, &display_name, &password_hash, invitation_token))
+        retrying!(self.sign_up_once(
+            &email,
+            &display_name,
+            &password_hash,
+            invitation_token,
+            verification_mail
+        ))
     }
 
     async fn sign_up_once(
@@ -208,6 +239,7 @@ where
         display_name: &Option<DisplayName>,
         password_hash: &PasswordHash,
         invitation_token: Option<&str>,
+        verification_mail: AccountMail,
     ) -> Result<SignedUp, Error> {
         let mut tx = self.repository.begin().await?;
         let presented = match invitation_token {
@@ -237,7 +269,11 @@ where
                 display_name: display_name.clone(),
                 password_hash: password_hash.clone(),
                 default_plan: PlanId::free(),
+                session_id: SessionId::from_uuid(self.ids.new_id()),
                 session_token: SecretToken::from_bytes(self.tokens.generate()),
+                verification: self.new_link(),
+                verification_mail,
+                verification_ttl: self.settings.verification_ttl,
                 now: self.clock.now(),
             },
             existing.as_ref(),
@@ -268,21 +304,22 @@ where
         let token = SecretToken::from_bytes(self.tokens.generate());
         retrying!(async {
             let tx = self.repository.begin().await?;
-            let decision = decide::sign_in(account, password_matches, &token, self.clock.now())?;
+            let decision = decide::sign_in(
+                account,
+                password_matches,
+                SessionId::from_uuid(self.ids.new_id()),
+                &token,
+                self.clock.now(),
+            )?;
             let user = self.commit(tx, decision).await?;
             Ok((user, token.clone()))
         })
     }
 
     /// The user of a bearer token, read from the committed state on every
-    /// request, so that a signed-out token stops working at once.
+    /// request, so that a signed-out or ended session stops working at once.
     pub async fn authenticate(&self, token: &str) -> Result<UserId, Error> {
-        let token = SecretToken::parse(token).map_err(|_| Error::Unauthenticated)?;
-        let mut tx = self.repository.read().await?;
-        tx.session(&token.hash())
-            .await?
-            .map(|session| session.user_id)
-            .ok_or(Error::Unauthenticated)
+        Ok(self.session(token).await?.user_id)
     }
 
     /// Ends the session of a bearer token.
@@ -534,6 +571,7 @@ where
                     mail_id: MailId::from_uuid(self.ids.new_id()),
                     token: SecretToken::from_bytes(self.tokens.generate()),
                     ttl: self.settings.invitation_ttl,
+                    inviter_must_be_verified: !self.settings.allow_unverified_inviters,
                     now: self.clock.now(),
                 },
             )?;
@@ -774,7 +812,9 @@ where
     }
 }
 
+mod accounts;
 mod resources;
+pub use accounts::SessionView;
 pub use resources::ChatRequest;
 
 /// A read use case's answer with the one instant it read the clock at, from

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::executor::block_on;
+use tenancy_core::decide::AccountMail;
 use tenancy_core::entity::InvitationStatus;
 use tenancy_core::ports::Clock;
 use tenancy_core::service::{Service, Settings};
@@ -41,7 +42,10 @@ fn pending_invitations_are_pending_at_the_instant_of_the_answer() {
         clock.clone(),
         SequentialIds::default(),
         CountingTokens::default(),
-        Settings::default(),
+        Settings {
+            allow_unverified_inviters: true,
+            ..Settings::default()
+        },
     );
     let hash = || PasswordHash::new("$argon2id$(hashed by the host)".to_owned());
     let ann = block_on(tenancy.sign_up(
@@ -49,6 +53,7 @@ fn pending_invitations_are_pending_at_the_instant_of_the_answer() {
         None,
         hash(),
         None,
+        AccountMail::Send,
     ))
     .unwrap();
     let (ann, org) = (ann.user.id, ann.default_organization.id);

@@ -10,8 +10,7 @@ use chrono::DateTime;
 use futures::FutureExt as _;
 use futures::executor::block_on;
 use futures::io::{AsyncRead, AsyncReadExt as _, Cursor};
-use tenancy_core::decide::PlanChanger;
-use tenancy_core::entity::MailContent;
+use tenancy_core::decide::{AccountMail, PlanChanger};
 use tenancy_core::plan::{Limits, Plan, PlanCatalog, PlanId, Usage};
 use tenancy_core::ports::{
     BlobKey, MockBlobStore, MockRepository, MockTransaction, Repository, StagedBlob,
@@ -126,8 +125,12 @@ fn acme_with_a_viewer(
         None,
         hash(),
         None,
+        AccountMail::Send,
     ))
     .unwrap();
+    // Inviting needs a verified address: Ann opens her verification link.
+    let verification = repository.mails().pop().unwrap().content.token().clone();
+    block_on(tenancy.verify_email(verification.expose())).unwrap();
     let acme = ann.default_organization.id;
     block_on(tenancy.invite(
         ann.user.id,
@@ -136,14 +139,20 @@ fn acme_with_a_viewer(
         None,
     ))
     .unwrap();
-    let token = match repository.mails().pop().unwrap().content {
-        MailContent::Invitation { token, .. } => token.expose().to_owned(),
-    };
+    let token = repository
+        .mails()
+        .pop()
+        .unwrap()
+        .content
+        .token()
+        .expose()
+        .to_owned();
     let bob = block_on(tenancy.sign_up(
         EmailAddress::parse("bob@example.com").unwrap(),
         None,
         hash(),
         Some(&token),
+        AccountMail::Send,
     ))
     .unwrap();
     assert_eq!(bob.active_organization_id, acme);

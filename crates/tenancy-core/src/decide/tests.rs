@@ -7,7 +7,9 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::entity::{ChatSubject, InvitationState, InvitationStatus};
+use crate::entity::{
+    AccountTokenState, ChatSubject, InvitationState, InvitationStatus, SessionLifetimes,
+};
 use crate::id::{ChatId, InvestigationId, MessageId, ReportRunId};
 use crate::plan::{Limits, Metered, Plan, PlanCatalog, Usage};
 use crate::resource::{
@@ -25,7 +27,20 @@ fn user(n: u128, email: &str) -> User {
         id: UserId::from_uuid(Uuid::from_u128(n)),
         email: EmailAddress::parse(email).unwrap(),
         display_name: None,
+        email_verified: true,
         created_at: at(0),
+    }
+}
+
+fn session(n: u128) -> SessionId {
+    SessionId::from_uuid(Uuid::from_u128(n + 700))
+}
+
+fn link(n: u8) -> AccountLink {
+    AccountLink {
+        token_id: AccountTokenId::from_uuid(Uuid::from_u128(u128::from(n) + 500)),
+        mail_id: MailId::from_uuid(Uuid::from_u128(u128::from(n) + 600)),
+        token: SecretToken::from_bytes([n; 32]),
     }
 }
 
@@ -99,7 +114,11 @@ fn sign_up_creates_an_owned_active_default_organization() {
         display_name: Some(DisplayName::parse("Ann").unwrap()),
         password_hash: PasswordHash::new("phc".into()),
         default_plan: PlanId::free(),
+        session_id: SessionId::from_uuid(Uuid::from_u128(4)),
         session_token: SecretToken::from_bytes([9; 32]),
+        verification: link(10),
+        verification_mail: AccountMail::Send,
+        verification_ttl: Duration::days(1),
         now: at(0),
     };
     let decision = sign_up(input.clone(), None, PresentedInvitation::None).unwrap();
@@ -137,7 +156,11 @@ fn sign_up_with_a_link_accepts_only_for_the_invited_email() {
         display_name: None,
         password_hash: PasswordHash::new("phc".into()),
         default_plan: PlanId::free(),
+        session_id: SessionId::from_uuid(Uuid::from_u128(5)),
         session_token: SecretToken::from_bytes([8; 32]),
+        verification: link(11),
+        verification_mail: AccountMail::Send,
+        verification_ttl: Duration::days(1),
         now: at(1),
     };
     let pending = invitation(&w.acme, "cy@example.com", InvitationState::Pending);
@@ -176,14 +199,14 @@ fn sign_up_with_a_link_accepts_only_for_the_invited_email() {
 fn sign_in_is_one_error_for_unknown_email_and_wrong_password() {
     let w = world();
     let token = SecretToken::from_bytes([3; 32]);
-    let opened = sign_in(Some(&w.ann), true, &token, at(1)).unwrap();
+    let opened = sign_in(Some(&w.ann), true, session(7), &token, at(1)).unwrap();
     assert_eq!(*opened.outcome(), w.ann.id);
     assert!(matches!(
         &opened.changes()[0],
         Change::InsertSession(s) if s.token_hash == token.hash() && s.user_id == w.ann.id
     ));
-    let wrong = sign_in(Some(&w.ann), false, &token, at(1)).unwrap_err();
-    let unknown = sign_in(None, true, &token, at(1)).unwrap_err();
+    let wrong = sign_in(Some(&w.ann), false, session(7), &token, at(1)).unwrap_err();
+    let unknown = sign_in(None, true, session(7), &token, at(1)).unwrap_err();
     assert_eq!(wrong.code(), "invalid_credentials");
     assert_eq!(wrong.to_string(), unknown.to_string());
 }
@@ -233,6 +256,7 @@ fn invite_input(email: &str, role: Option<&str>) -> Invite {
         mail_id: MailId::from_uuid(Uuid::from_u128(98)),
         token: SecretToken::from_bytes([2; 32]),
         ttl: Duration::days(7),
+        inviter_must_be_verified: true,
         now: at(1),
     }
 }
@@ -1850,4 +1874,425 @@ fn a_host_uses_a_connection_only_while_the_grant_still_holds() {
             Missing::Resource
         ));
     }
+}
+
+fn unverified(n: u128, email: &str) -> User {
+    User {
+        email_verified: false,
+        ..user(n, email)
+    }
+}
+
+fn open_link(owner: &User, purpose: AccountTokenPurpose, n: u8) -> AccountToken {
+    AccountToken {
+        id: link(n).token_id,
+        user_id: owner.id,
+        purpose,
+        token_hash: link(n).token.hash(),
+        created_at: at(0),
+        expires_at: at(1),
+        state: AccountTokenState::Open,
+    }
+}
+
+fn signed_up_verified(decision: &Decision<SignedUp>) -> Option<bool> {
+    decision.changes().iter().find_map(|c| match c {
+        Change::InsertUser { user, .. } => Some(user.email_verified),
+        _ => None,
+    })
+}
+
+fn verification_mails(changes: &[Change]) -> usize {
+    changes
+        .iter()
+        .filter(|c| {
+            matches!(
+                c,
+                Change::EnqueueMail(OutgoingMail {
+                    content: MailContent::VerifyEmail { .. },
+                    ..
+                })
+            )
+        })
+        .count()
+}
+
+#[test]
+fn sign_up_without_a_link_is_unverified_and_queues_one_verification_email() {
+    let w = world();
+    let input = |mail| SignUp {
+        user_id: UserId::from_uuid(Uuid::from_u128(3)),
+        organization_id: OrganizationId::from_uuid(Uuid::from_u128(30)),
+        email: EmailAddress::parse("cy@example.com").unwrap(),
+        display_name: None,
+        password_hash: PasswordHash::new("phc".into()),
+        default_plan: PlanId::free(),
+        session_id: session(3),
+        session_token: SecretToken::from_bytes([8; 32]),
+        verification: link(12),
+        verification_mail: mail,
+        verification_ttl: Duration::hours(24),
+        now: at(1),
+    };
+    let plain = sign_up(input(AccountMail::Send), None, PresentedInvitation::None).unwrap();
+    assert_eq!(signed_up_verified(&plain), Some(false));
+    assert!(!plain.outcome().user.email_verified);
+    assert_eq!(verification_mails(plain.changes()), 1);
+    assert!(plain.changes().iter().any(|c| matches!(
+        c,
+        Change::InsertAccountToken(t) if t.purpose == AccountTokenPurpose::VerifyEmail
+            && t.expires_at == at(25) && t.token_hash == link(12).token.hash()
+    )));
+    // The rate limit withholds the email, and with it the link.
+    let withheld = sign_up(
+        input(AccountMail::Withhold),
+        None,
+        PresentedInvitation::None,
+    )
+    .unwrap();
+    assert_eq!(signed_up_verified(&withheld), Some(false));
+    assert!(
+        !withheld
+            .changes()
+            .iter()
+            .any(|c| matches!(c, Change::InsertAccountToken(_) | Change::EnqueueMail(_)))
+    );
+    // An accepted invitation proves the address: verified, no email.
+    let pending = invitation(&w.acme, "cy@example.com", InvitationState::Pending);
+    let invited = sign_up(
+        input(AccountMail::Send),
+        None,
+        PresentedInvitation::Found(&pending),
+    )
+    .unwrap();
+    assert_eq!(signed_up_verified(&invited), Some(true));
+    assert!(invited.outcome().user.email_verified);
+    assert_eq!(verification_mails(invited.changes()), 0);
+    // A link that does not admit (revoked) proves nothing.
+    let revoked = invitation(
+        &w.acme,
+        "cy@example.com",
+        InvitationState::Revoked { at: at(0) },
+    );
+    let refused = sign_up(
+        input(AccountMail::Send),
+        None,
+        PresentedInvitation::Found(&revoked),
+    )
+    .unwrap();
+    assert_eq!(signed_up_verified(&refused), Some(false));
+    assert_eq!(verification_mails(refused.changes()), 1);
+}
+
+#[test]
+fn an_unverified_inviter_is_refused_after_the_capability_check() {
+    let w = world();
+    let ann = unverified(1, "ann@example.com");
+    let snapshot = |inviter, membership| InviteSnapshot {
+        organization: Some(&w.acme),
+        inviter,
+        inviter_membership: membership,
+        invitee_membership: None,
+        open_invitation: None,
+    };
+    let input = invite_input("eve@example.com", None);
+    assert_eq!(
+        codes(invite(snapshot(&ann, Some(&w.ann_owner)), input.clone())),
+        "email_unverified"
+    );
+    // Access and capability are told first.
+    let bob = unverified(2, "bob@example.com");
+    assert_eq!(
+        codes(invite(snapshot(&bob, Some(&w.bob_viewer)), input.clone())),
+        "forbidden"
+    );
+    assert_eq!(
+        codes(invite(snapshot(&bob, None), input.clone())),
+        "not_found"
+    );
+    let off = Invite {
+        inviter_must_be_verified: false,
+        ..input
+    };
+    assert_eq!(codes(invite(snapshot(&ann, Some(&w.ann_owner)), off)), "ok");
+}
+
+#[test]
+fn accepting_an_invitation_verifies_the_address() {
+    let w = world();
+    let cy = unverified(3, "cy@example.com");
+    let pending = invitation(&w.acme, "cy@example.com", InvitationState::Pending);
+    let accepted = accept(&cy, None, Some(&pending), at(1)).unwrap();
+    assert!(accepted.changes().iter().any(|c| matches!(
+        c,
+        Change::MarkEmailVerified { user_id, .. } if *user_id == cy.id
+    )));
+    let verified = user(3, "cy@example.com");
+    let again = accept(&verified, None, Some(&pending), at(1)).unwrap();
+    assert!(
+        !again
+            .changes()
+            .iter()
+            .any(|c| matches!(c, Change::MarkEmailVerified { .. }))
+    );
+}
+
+#[test]
+fn a_link_is_judged_used_before_expired_and_only_for_its_purpose() {
+    let ann = unverified(1, "ann@example.com");
+    let open = open_link(&ann, AccountTokenPurpose::VerifyEmail, 20);
+    let judge = |token: &AccountToken, purpose, now| {
+        judge_link(Some(token), purpose, now)
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(
+        judge(&open, AccountTokenPurpose::VerifyEmail, at(0)),
+        Ok(())
+    );
+    assert_eq!(
+        judge(&open, AccountTokenPurpose::VerifyEmail, at(1)),
+        Err("token_expired")
+    );
+    assert_eq!(
+        judge(&open, AccountTokenPurpose::ResetPassword, at(0)),
+        Err("not_found")
+    );
+    for state in [
+        AccountTokenState::Used { at: at(0) },
+        AccountTokenState::Superseded { at: at(0) },
+    ] {
+        let dead = AccountToken {
+            state,
+            ..open.clone()
+        };
+        assert_eq!(
+            judge(&dead, AccountTokenPurpose::VerifyEmail, at(5)),
+            Err("token_used")
+        );
+    }
+    assert_eq!(
+        judge_link(None, AccountTokenPurpose::VerifyEmail, at(0))
+            .map(|_| ())
+            .map_err(|e| e.code()),
+        Err("not_found")
+    );
+}
+
+#[test]
+fn verification_uses_the_link_and_marks_the_address() {
+    let ann = unverified(1, "ann@example.com");
+    let open = open_link(&ann, AccountTokenPurpose::VerifyEmail, 21);
+    let decision = verify_email(Some(&open), Some(&ann), at(0)).unwrap();
+    assert!(decision.outcome().email_verified);
+    assert_eq!(
+        decision.changes(),
+        &[
+            Change::UseAccountToken {
+                id: open.id,
+                at: at(0)
+            },
+            Change::MarkEmailVerified {
+                user_id: ann.id,
+                at: at(0)
+            },
+        ]
+    );
+    // A link of someone else's account is not found (a store bug, caught).
+    let bob = unverified(2, "bob@example.com");
+    assert_eq!(
+        codes(verify_email(Some(&open), Some(&bob), at(0))),
+        "not_found"
+    );
+    // A fresh one supersedes the older ones, and is refused once verified.
+    let fresh = request_verification(&ann, link(22), Duration::hours(24), at(0)).unwrap();
+    assert!(matches!(
+        fresh.changes(),
+        [
+            Change::SupersedeAccountTokens {
+                purpose: AccountTokenPurpose::VerifyEmail,
+                ..
+            },
+            Change::InsertAccountToken(_),
+            Change::EnqueueMail(_)
+        ]
+    ));
+    assert_eq!(
+        codes(request_verification(
+            &user(1, "ann@example.com"),
+            link(23),
+            Duration::hours(24),
+            at(0)
+        )),
+        "already_verified"
+    );
+}
+
+#[test]
+fn a_reset_sets_the_password_ends_every_session_and_proves_the_address() {
+    let ann = unverified(1, "ann@example.com");
+    // Asked for: a link only for an account, and only when the email may go.
+    let asked = request_password_reset(Some(&ann), AccountMail::Send, link(30), at(0));
+    assert!(asked.changes().iter().any(|c| matches!(
+        c,
+        Change::EnqueueMail(OutgoingMail { content: MailContent::ResetPassword { expires_at, .. }, .. })
+            if *expires_at == at(1)
+    )));
+    assert!(
+        request_password_reset(None, AccountMail::Send, link(31), at(0))
+            .changes()
+            .is_empty()
+    );
+    assert!(
+        request_password_reset(Some(&ann), AccountMail::Withhold, link(32), at(0))
+            .changes()
+            .is_empty()
+    );
+
+    let open = open_link(&ann, AccountTokenPurpose::ResetPassword, 33);
+    let hash = PasswordHash::new("new".into());
+    let confirmed = confirm_password_reset(Some(&open), Some(&ann), hash.clone(), at(0)).unwrap();
+    let changes = confirmed.changes();
+    assert!(changes.contains(&Change::SetPassword {
+        user_id: ann.id,
+        password_hash: hash.clone()
+    }));
+    assert!(changes.contains(&Change::EndSessionsOf {
+        user_id: ann.id,
+        except: None
+    }));
+    assert!(changes.contains(&Change::MarkEmailVerified {
+        user_id: ann.id,
+        at: at(0)
+    }));
+    assert!(changes.contains(&Change::SupersedeAccountTokens {
+        user_id: ann.id,
+        purpose: AccountTokenPurpose::VerifyEmail,
+        at: at(0)
+    }));
+    // A verification link is no reset link, and a dead one sets nothing.
+    let verification = open_link(&ann, AccountTokenPurpose::VerifyEmail, 34);
+    assert_eq!(
+        codes(confirm_password_reset(
+            Some(&verification),
+            Some(&ann),
+            hash.clone(),
+            at(0)
+        )),
+        "not_found"
+    );
+    assert_eq!(
+        codes(confirm_password_reset(Some(&open), Some(&ann), hash, at(2))),
+        "token_expired"
+    );
+}
+
+#[test]
+fn a_password_change_needs_the_current_password_and_keeps_the_current_session() {
+    let ann = user(1, "ann@example.com");
+    let hash = PasswordHash::new("new".into());
+    assert_eq!(
+        codes(change_password(&ann, session(1), false, hash.clone())),
+        "forbidden"
+    );
+    let changed = change_password(&ann, session(1), true, hash.clone()).unwrap();
+    assert_eq!(
+        changed.changes(),
+        &[
+            Change::SetPassword {
+                user_id: ann.id,
+                password_hash: hash
+            },
+            Change::EndSessionsOf {
+                user_id: ann.id,
+                except: Some(session(1))
+            }
+        ]
+    );
+}
+
+#[test]
+fn a_session_lives_within_both_lifetimes_and_is_touched_at_most_once_a_minute() {
+    let ann = user(1, "ann@example.com");
+    let lifetimes = SessionLifetimes {
+        ttl: Duration::hours(10),
+        idle_timeout: Duration::hours(2),
+    };
+    let opened = Session {
+        id: session(1),
+        token_hash: link(40).token.hash(),
+        user_id: ann.id,
+        created_at: at(0),
+        last_used_at: at(0),
+    };
+    let seconds = |s| at(0) + Duration::seconds(s);
+    // Within the minute: a read.
+    let quiet = authenticate(Some(&opened), lifetimes, seconds(59)).unwrap();
+    assert!(quiet.changes().is_empty());
+    // From the minute on: the use is written.
+    let touched = authenticate(Some(&opened), lifetimes, seconds(60)).unwrap();
+    assert_eq!(
+        touched.changes(),
+        &[Change::TouchSession {
+            session_id: opened.id,
+            at: seconds(60)
+        }]
+    );
+    assert_eq!(touched.outcome().last_used_at, seconds(60));
+    // Idle for the timeout: ended.
+    assert_eq!(
+        codes(authenticate(Some(&opened), lifetimes, at(2))),
+        "unauthenticated"
+    );
+    // Used recently but past the absolute lifetime: ended.
+    let busy = Session {
+        last_used_at: at(9),
+        ..opened.clone()
+    };
+    assert_eq!(
+        codes(authenticate(
+            Some(&busy),
+            lifetimes,
+            seconds(9 * 3600 + 1800)
+        )),
+        "ok"
+    );
+    assert_eq!(
+        codes(authenticate(Some(&busy), lifetimes, at(10))),
+        "unauthenticated"
+    );
+    assert_eq!(
+        codes(authenticate(None, lifetimes, at(0))),
+        "unauthenticated"
+    );
+    assert_eq!(lifetimes.expires_at(&opened), at(10));
+    // The sweep removes exactly what authentication refuses.
+    assert_eq!(
+        sweep_accounts(lifetimes, at(10)).changes()[0],
+        Change::SweepSessions {
+            opened_by: at(0),
+            last_used_by: at(8)
+        }
+    );
+}
+
+#[test]
+fn only_ones_own_session_can_be_ended() {
+    let ann = user(1, "ann@example.com");
+    let hers = Session {
+        id: session(1),
+        token_hash: link(41).token.hash(),
+        user_id: ann.id,
+        created_at: at(0),
+        last_used_at: at(0),
+    };
+    assert_eq!(codes(end_session(ann.id, Some(&hers))), "ok");
+    assert_eq!(
+        codes(end_session(
+            UserId::from_uuid(Uuid::from_u128(2)),
+            Some(&hers)
+        )),
+        "not_found"
+    );
+    assert_eq!(codes(end_session(ann.id, None)), "not_found");
 }

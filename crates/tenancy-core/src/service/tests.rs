@@ -31,6 +31,7 @@ fn ann() -> User {
         id: UserId::from_uuid(Uuid::from_u128(1)),
         email: EmailAddress::parse("ann@example.com").unwrap(),
         display_name: None,
+        email_verified: true,
         created_at: DateTime::from_timestamp(0, 0).unwrap(),
     }
 }

@@ -19,13 +19,13 @@ use zeroize::Zeroizing;
 
 use crate::decide::Change;
 use crate::entity::{
-    Chat, ChatMessage, ChatSubject, Invitation, InvitationState, Organization, OutgoingMail,
-    Resource, ResourceKind, Session, User,
+    AccountToken, AccountTokenState, Chat, ChatMessage, ChatSubject, Invitation, InvitationState,
+    MailContent, Organization, OutgoingMail, Resource, ResourceKind, Session, User,
 };
 use crate::error::StoreError;
 use crate::id::{
-    ChatId, InvestigationId, InvitationId, MailId, OrganizationId, PinId, ReportRunId, ResourceId,
-    UserId,
+    AccountTokenId, ChatId, InvestigationId, InvitationId, MailId, OrganizationId, PinId,
+    ReportRunId, ResourceId, SessionId, UserId,
 };
 use crate::limits::{Judgement, LimitKey, RateLimit, RetryAfter};
 use crate::plan::{Month, Usage};
@@ -95,6 +95,7 @@ pub struct State {
     pub chats: BTreeMap<ChatId, Chat>,
     pub messages: Vec<ChatMessage>,
     pub sessions: BTreeMap<TokenHash, Session>,
+    pub account_tokens: BTreeMap<AccountTokenId, AccountToken>,
     outbox: BTreeMap<MailId, OutboxEntry>,
 }
 
@@ -273,6 +274,39 @@ impl Transaction for MemoryTransaction {
 
     async fn session(&mut self, token_hash: &TokenHash) -> Result<Option<Session>, StoreError> {
         Ok(self.state.sessions.get(token_hash).cloned())
+    }
+
+    async fn lock_user(&mut self, _id: UserId) -> Result<(), StoreError> {
+        // As for organizations: serialized at commit.
+        Ok(())
+    }
+
+    async fn session_by_id(&mut self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(self.state.sessions.values().find(|s| s.id == id).cloned())
+    }
+
+    async fn sessions_of(&mut self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        let mut sessions: Vec<Session> = self
+            .state
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user)
+            .cloned()
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(sessions)
+    }
+
+    async fn account_token(
+        &mut self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<AccountToken>, StoreError> {
+        Ok(self
+            .state
+            .account_tokens
+            .values()
+            .find(|t| &t.token_hash == token_hash)
+            .cloned())
     }
 
     async fn organization(
@@ -842,13 +876,108 @@ impl Transaction for MemoryTransaction {
                 state.messages.push(message);
             }
             Change::InsertSession(session) => {
-                if state.sessions.contains_key(&session.token_hash) {
-                    return Err(violation("unique session token hash"));
+                if state.sessions.contains_key(&session.token_hash)
+                    || state.sessions.values().any(|s| s.id == session.id)
+                {
+                    return Err(violation("unique session id and token hash"));
                 }
                 state.sessions.insert(session.token_hash, session);
             }
             Change::DeleteSession { token_hash } => {
                 state.sessions.remove(&token_hash);
+            }
+            Change::EndSession {
+                user_id,
+                session_id,
+            } => {
+                state
+                    .sessions
+                    .retain(|_, s| !(s.id == session_id && s.user_id == user_id));
+            }
+            Change::EndSessionsOf { user_id, except } => {
+                state
+                    .sessions
+                    .retain(|_, s| s.user_id != user_id || Some(s.id) == except);
+            }
+            Change::TouchSession { session_id, at } => {
+                if let Some(session) = state.sessions.values_mut().find(|s| s.id == session_id) {
+                    session.last_used_at = at;
+                }
+            }
+            Change::SweepSessions {
+                opened_by,
+                last_used_by,
+            } => {
+                state
+                    .sessions
+                    .retain(|_, s| s.created_at > opened_by && s.last_used_at > last_used_by);
+            }
+            Change::InsertAccountToken(token) => {
+                if !state.users.contains_key(&token.user_id) {
+                    return Err(violation("a link's user exists"));
+                }
+                if state.account_tokens.contains_key(&token.id)
+                    || state
+                        .account_tokens
+                        .values()
+                        .any(|t| t.token_hash == token.token_hash)
+                {
+                    return Err(violation("unique account token id and hash"));
+                }
+                state.account_tokens.insert(token.id, token);
+            }
+            Change::SupersedeAccountTokens {
+                user_id,
+                purpose,
+                at,
+            } => {
+                for token in state.account_tokens.values_mut() {
+                    if token.user_id == user_id
+                        && token.purpose == purpose
+                        && token.state == AccountTokenState::Open
+                    {
+                        token.state = AccountTokenState::Superseded { at };
+                    }
+                }
+            }
+            Change::UseAccountToken { id, at } => match state.account_tokens.get_mut(&id) {
+                Some(token) if token.state == AccountTokenState::Open => {
+                    token.state = AccountTokenState::Used { at };
+                }
+                _ => return Err(StoreError::contention("the link is no longer open")),
+            },
+            Change::SweepAccountTokens { expired_before } => {
+                let swept: Vec<AccountTokenId> = state
+                    .account_tokens
+                    .values()
+                    .filter(|t| t.expires_at < expired_before)
+                    .map(|t| t.id)
+                    .collect();
+                for id in &swept {
+                    state.account_tokens.remove(id);
+                }
+                state.outbox.retain(|_, entry| match &entry.mail.content {
+                    MailContent::VerifyEmail { token_id, .. }
+                    | MailContent::ResetPassword { token_id, .. } => !swept.contains(token_id),
+                    MailContent::Invitation { .. } => true,
+                });
+            }
+            Change::MarkEmailVerified { user_id, .. } => {
+                let (user, _) = state
+                    .users
+                    .get_mut(&user_id)
+                    .ok_or_else(|| violation("the verified user exists"))?;
+                user.email_verified = true;
+            }
+            Change::SetPassword {
+                user_id,
+                password_hash,
+            } => {
+                let (_, hash) = state
+                    .users
+                    .get_mut(&user_id)
+                    .ok_or_else(|| violation("the user exists"))?;
+                *hash = password_hash;
             }
             Change::EnqueueMail(mail) => {
                 state.outbox.insert(
