@@ -28,7 +28,7 @@ pub mod testing;
 
 pub use error::{Error, Missing, StoreError};
 pub use id::{
-    ChatId, InvestigationId, InvitationId, MailId, MessageId, OrganizationId, PinId, ReportRunId,
-    ResourceId, UserId,
+    AccountTokenId, ChatId, InvestigationId, InvitationId, MailId, MessageId, OrganizationId,
+    PinId, ReportRunId, ResourceId, SessionId, UserId,
 };
 pub use policy::{Capability, CapabilitySet, Denial, Grant, Membership, Role, authorize};

@@ -18,6 +18,8 @@ pub mod user {
         pub display_name: Option<String>,
         pub password_hash: String,
         pub created_at: DateTimeUtc,
+        /// When the address was proved (a link sent to it was used).
+        pub email_verified_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -209,9 +211,36 @@ pub mod session {
     #[sea_orm(table_name = "sessions")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        #[sea_orm(unique)]
         pub token_hash: Vec<u8>,
         pub user_id: Uuid,
         pub created_at: DateTimeUtc,
+        pub last_used_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod account_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "account_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Uuid,
+        pub purpose: String,
+        #[sea_orm(unique)]
+        pub token_hash: Vec<u8>,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub state: String,
+        pub state_changed_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -230,9 +259,12 @@ pub mod mail {
         pub id: Uuid,
         pub to_email: String,
         pub kind: String,
-        pub invitation_id: Uuid,
-        pub organization_name: String,
-        pub inviter_email: String,
+        /// Set for an invitation, with its organization's name and inviter.
+        pub invitation_id: Option<Uuid>,
+        pub organization_name: Option<String>,
+        pub inviter_email: Option<String>,
+        /// Set for a verification or reset email.
+        pub account_token_id: Option<Uuid>,
         /// The link's token, sealed; empty once the email is sent.
         pub sealed_token: Vec<u8>,
         pub key_id: String,

@@ -146,11 +146,18 @@ impl Store {
         })
     }
 
-    /// Applies pending migrations. Several instances starting at once on
+    /// Applies pending migrations, all in one transaction: a failure leaves
+    /// the schema as it was. Several instances starting at once on
     /// PostgreSQL take turns under an advisory lock.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => Migrator::up(&self.db, None).await.map_err(db_error),
+            // On one connection, under the write lock: a table rebuilt
+            // (created, copied, dropped, renamed) is never seen half-done.
+            Backend::Sqlite => {
+                let tx = self.begin_writing().await?;
+                Migrator::up(&tx, None).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)
+            }
             Backend::Postgres => {
                 use sea_orm::TransactionTrait;
                 let tx = self.db.begin().await.map_err(db_error)?;

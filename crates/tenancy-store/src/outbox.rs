@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
-use tenancy_core::entity::{MailContent, OutgoingMail};
+use tenancy_core::entity::{AccountTokenPurpose, MailContent, OutgoingMail};
 use tenancy_core::ports::{MailOutbox, QueuedMail, WorkerId};
 use tenancy_core::token::SecretToken;
 use tenancy_core::value::{EmailAddress, OrganizationName};
-use tenancy_core::{InvitationId, MailId, StoreError};
+use tenancy_core::{AccountTokenId, InvitationId, MailId, StoreError};
 use uuid::Uuid;
 
 use crate::entity::mail;
@@ -22,30 +22,52 @@ fn corrupt(what: &str) -> StoreError {
 
 impl Store {
     fn to_queued(&self, m: mail::Model) -> Result<QueuedMail, StoreError> {
+        let subject = m
+            .invitation_id
+            .or(m.account_token_id)
+            .ok_or_else(|| corrupt("subject"))?;
         let token = self
             .sealer
-            .open(
-                &m.key_id,
-                &mail_place(m.id, m.invitation_id),
-                &m.sealed_token,
-            )
+            .open(&m.key_id, &mail_place(m.id, subject), &m.sealed_token)
             .map_err(StoreError::other)?;
         let token = std::str::from_utf8(&token).map_err(|_| corrupt("token"))?;
         let token = SecretToken::parse(token).map_err(|_| corrupt("token"))?;
+        let expires_at = m.expires_at;
+        let account_link = || {
+            m.account_token_id
+                .map(AccountTokenId::from_uuid)
+                .ok_or_else(|| corrupt("account link"))
+        };
+        let content = match AccountTokenPurpose::parse(&m.kind) {
+            None if m.kind == "invitation" => MailContent::Invitation {
+                invitation_id: InvitationId::from_uuid(subject),
+                organization_name: OrganizationName::parse(
+                    m.organization_name.as_deref().unwrap_or_default(),
+                )
+                .map_err(|_| corrupt("organization name"))?,
+                inviter_email: EmailAddress::parse(m.inviter_email.as_deref().unwrap_or_default())
+                    .map_err(|_| corrupt("inviter"))?,
+                token,
+                expires_at,
+            },
+            None => return Err(corrupt("kind")),
+            Some(AccountTokenPurpose::VerifyEmail) => MailContent::VerifyEmail {
+                token_id: account_link()?,
+                token,
+                expires_at,
+            },
+            Some(AccountTokenPurpose::ResetPassword) => MailContent::ResetPassword {
+                token_id: account_link()?,
+                token,
+                expires_at,
+            },
+        };
         Ok(QueuedMail {
             mail: OutgoingMail {
                 id: MailId::from_uuid(m.id),
                 to: EmailAddress::parse(&m.to_email).map_err(|_| corrupt("recipient"))?,
                 created_at: m.created_at,
-                content: MailContent::Invitation {
-                    invitation_id: InvitationId::from_uuid(m.invitation_id),
-                    organization_name: OrganizationName::parse(&m.organization_name)
-                        .map_err(|_| corrupt("organization name"))?,
-                    inviter_email: EmailAddress::parse(&m.inviter_email)
-                        .map_err(|_| corrupt("inviter"))?,
-                    token,
-                    expires_at: m.expires_at,
-                },
+                content,
             },
             attempts: u32::try_from(m.attempts).unwrap_or(0),
         })

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::Statement;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use tenancy_core::decide::Change;
 use tenancy_core::entity::{
-    Chat, ChatMessage, ChatSubject, Invitation, InvitationState, MailContent, Organization,
-    Session, User,
+    AccountToken, AccountTokenPurpose, AccountTokenState, Chat, ChatMessage, ChatSubject,
+    Invitation, InvitationState, MailContent, Organization, Session, User,
 };
 use tenancy_core::plan::{Month, PlanId, Usage};
 use tenancy_core::ports::{Repository, Transaction};
@@ -24,15 +24,15 @@ use tenancy_core::resource::{
 use tenancy_core::token::TokenHash;
 use tenancy_core::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
 use tenancy_core::{
-    ChatId, InvestigationId, InvitationId, Membership, MessageId, OrganizationId, PinId,
-    ReportRunId, ResourceId, Role, StoreError, UserId,
+    AccountTokenId, ChatId, InvestigationId, InvitationId, Membership, MessageId, OrganizationId,
+    PinId, ReportRunId, ResourceId, Role, SessionId, StoreError, UserId,
 };
 use uuid::Uuid;
 
 use crate::crypto::Sealer;
 use crate::entity::{
-    active_organization, chat, chat_message, connection_credentials, investigation, invitation,
-    mail, membership, organization, pin, report_run, resource, session, user,
+    account_token, active_organization, chat, chat_message, connection_credentials, investigation,
+    invitation, mail, membership, organization, pin, report_run, resource, session, user,
 };
 use crate::{Backend, Store, backend_of, db_error};
 
@@ -120,8 +120,62 @@ fn to_user(m: user::Model) -> Result<User, StoreError> {
             .map(DisplayName::parse)
             .transpose()
             .map_err(|e| corrupt("display name", e))?,
+        email_verified: m.email_verified_at.is_some(),
         created_at: m.created_at,
     })
+}
+
+fn hash_of(bytes: &[u8], what: &str) -> Result<TokenHash, StoreError> {
+    let hash: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| corrupt(what, "not 32 bytes"))?;
+    Ok(TokenHash::from_bytes(hash))
+}
+
+fn to_session(m: session::Model) -> Result<Session, StoreError> {
+    Ok(Session {
+        id: SessionId::from_uuid(m.id),
+        token_hash: hash_of(&m.token_hash, "session token hash")?,
+        user_id: UserId::from_uuid(m.user_id),
+        created_at: m.created_at,
+        last_used_at: m.last_used_at,
+    })
+}
+
+const OPEN: &str = "open";
+const USED: &str = "used";
+const SUPERSEDED: &str = "superseded";
+
+fn to_account_token(m: account_token::Model) -> Result<AccountToken, StoreError> {
+    let changed = || {
+        m.state_changed_at
+            .ok_or_else(|| corrupt("account link", "a closed link without its time"))
+    };
+    let state = match m.state.as_str() {
+        OPEN => AccountTokenState::Open,
+        USED => AccountTokenState::Used { at: changed()? },
+        SUPERSEDED => AccountTokenState::Superseded { at: changed()? },
+        other => return Err(corrupt("account link state", other)),
+    };
+    Ok(AccountToken {
+        id: AccountTokenId::from_uuid(m.id),
+        user_id: UserId::from_uuid(m.user_id),
+        purpose: AccountTokenPurpose::parse(&m.purpose)
+            .ok_or_else(|| corrupt("account link purpose", &m.purpose))?,
+        token_hash: hash_of(&m.token_hash, "account link hash")?,
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        state,
+    })
+}
+
+/// The stored kind of a queued email.
+pub(crate) fn mail_kind(content: &MailContent) -> &'static str {
+    match content {
+        MailContent::Invitation { .. } => "invitation",
+        MailContent::VerifyEmail { .. } => AccountTokenPurpose::VerifyEmail.name(),
+        MailContent::ResetPassword { .. } => AccountTokenPurpose::ResetPassword.name(),
+    }
 }
 
 fn to_organization(m: organization::Model) -> Result<Organization, StoreError> {
@@ -302,12 +356,13 @@ impl<C: Unit> SeaUnit<C> {
     }
 }
 
-/// Where a queued invitation email's sealed token belongs: its mail and its
-/// invitation. A sealed token copied to another row does not open.
-pub(crate) fn mail_place(mail: Uuid, invitation: Uuid) -> Vec<u8> {
+/// Where a queued email's sealed token belongs: its mail and what the email
+/// is about (the invitation, or the account link). A sealed token copied to
+/// another row does not open.
+pub(crate) fn mail_place(mail: Uuid, subject: Uuid) -> Vec<u8> {
     let mut place = b"mail_outbox/".to_vec();
     place.extend_from_slice(mail.as_bytes());
-    place.extend_from_slice(invitation.as_bytes());
+    place.extend_from_slice(subject.as_bytes());
     place
 }
 
@@ -363,23 +418,63 @@ impl<C: Unit> Transaction for SeaUnit<C> {
         Ok(Some((to_user(row)?, hash)))
     }
 
+    async fn lock_user(&mut self, id: UserId) -> Result<(), StoreError> {
+        // SQLite's writers already hold the database's write lock.
+        if self.backend == Backend::Postgres && C::WRITABLE {
+            user::Entity::find_by_id(id.as_uuid())
+                .select_only()
+                .column(user::Column::Id)
+                .lock_exclusive()
+                .into_tuple::<Uuid>()
+                .one(self.c()?)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
     async fn session(&mut self, token_hash: &TokenHash) -> Result<Option<Session>, StoreError> {
-        session::Entity::find_by_id(token_hash.as_bytes().to_vec())
+        session::Entity::find()
+            .filter(session::Column::TokenHash.eq(token_hash.as_bytes().to_vec()))
             .one(self.c()?)
             .await
             .map_err(db_error)?
-            .map(|m| {
-                let hash: [u8; 32] = m
-                    .token_hash
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("session token hash", "not 32 bytes"))?;
-                Ok(Session {
-                    token_hash: TokenHash::from_bytes(hash),
-                    user_id: UserId::from_uuid(m.user_id),
-                    created_at: m.created_at,
-                })
-            })
+            .map(to_session)
+            .transpose()
+    }
+
+    async fn session_by_id(&mut self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        session::Entity::find_by_id(id.as_uuid())
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_session)
+            .transpose()
+    }
+
+    async fn sessions_of(&mut self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        session::Entity::find()
+            .filter(session::Column::UserId.eq(user.as_uuid()))
+            .order_by_desc(session::Column::CreatedAt)
+            .order_by_desc(session::Column::Id)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_session)
+            .collect()
+    }
+
+    async fn account_token(
+        &mut self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<AccountToken>, StoreError> {
+        account_token::Entity::find()
+            .filter(account_token::Column::TokenHash.eq(token_hash.as_bytes().to_vec()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_account_token)
             .transpose()
     }
 
@@ -791,6 +886,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     display_name: Set(user.display_name.as_ref().map(|n| n.as_str().to_owned())),
                     password_hash: Set(password_hash.as_str().to_owned()),
                     created_at: Set(user.created_at),
+                    email_verified_at: Set(user.email_verified.then_some(user.created_at)),
                 })
                 .exec_without_returning(c)
                 .await
@@ -1110,40 +1206,182 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             }
             Change::InsertSession(s) => {
                 session::Entity::insert(session::ActiveModel {
+                    id: Set(s.id.as_uuid()),
                     token_hash: Set(s.token_hash.as_bytes().to_vec()),
                     user_id: Set(s.user_id.as_uuid()),
                     created_at: Set(s.created_at),
+                    last_used_at: Set(s.last_used_at),
                 })
                 .exec_without_returning(c)
                 .await
                 .map_err(db_error)?;
             }
             Change::DeleteSession { token_hash } => {
-                session::Entity::delete_by_id(token_hash.as_bytes().to_vec())
+                session::Entity::delete_many()
+                    .filter(session::Column::TokenHash.eq(token_hash.as_bytes().to_vec()))
                     .exec(c)
                     .await
                     .map_err(db_error)?;
             }
+            Change::EndSession {
+                user_id,
+                session_id,
+            } => {
+                session::Entity::delete_many()
+                    .filter(session::Column::Id.eq(session_id.as_uuid()))
+                    .filter(session::Column::UserId.eq(user_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::EndSessionsOf { user_id, except } => {
+                let mut delete = session::Entity::delete_many()
+                    .filter(session::Column::UserId.eq(user_id.as_uuid()));
+                if let Some(kept) = except {
+                    delete = delete.filter(session::Column::Id.ne(kept.as_uuid()));
+                }
+                delete.exec(c).await.map_err(db_error)?;
+            }
+            Change::TouchSession { session_id, at } => {
+                // A later use already written stands.
+                session::Entity::update_many()
+                    .col_expr(session::Column::LastUsedAt, Expr::value(*at))
+                    .filter(session::Column::Id.eq(session_id.as_uuid()))
+                    .filter(session::Column::LastUsedAt.lt(*at))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::SweepSessions {
+                opened_by,
+                last_used_by,
+            } => {
+                session::Entity::delete_many()
+                    .filter(
+                        Condition::any()
+                            .add(session::Column::CreatedAt.lte(*opened_by))
+                            .add(session::Column::LastUsedAt.lte(*last_used_by)),
+                    )
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::InsertAccountToken(t) => {
+                account_token::Entity::insert(account_token::ActiveModel {
+                    id: Set(t.id.as_uuid()),
+                    user_id: Set(t.user_id.as_uuid()),
+                    purpose: Set(t.purpose.name().to_owned()),
+                    token_hash: Set(t.token_hash.as_bytes().to_vec()),
+                    created_at: Set(t.created_at),
+                    expires_at: Set(t.expires_at),
+                    state: Set(OPEN.to_owned()),
+                    state_changed_at: Set(None),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::SupersedeAccountTokens {
+                user_id,
+                purpose,
+                at,
+            } => {
+                account_token::Entity::update_many()
+                    .col_expr(account_token::Column::State, Expr::value(SUPERSEDED))
+                    .col_expr(account_token::Column::StateChangedAt, Expr::value(*at))
+                    .filter(account_token::Column::UserId.eq(user_id.as_uuid()))
+                    .filter(account_token::Column::Purpose.eq(purpose.name()))
+                    .filter(account_token::Column::State.eq(OPEN))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::UseAccountToken { id, at } => {
+                // Only an open link is used: a concurrent use that won
+                // leaves nothing to update, and this one is tried again.
+                let result = account_token::Entity::update_many()
+                    .col_expr(account_token::Column::State, Expr::value(USED))
+                    .col_expr(account_token::Column::StateChangedAt, Expr::value(*at))
+                    .filter(account_token::Column::Id.eq(id.as_uuid()))
+                    .filter(account_token::Column::State.eq(OPEN))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(result.rows_affected, "account link")?;
+            }
+            Change::SweepAccountTokens { expired_before } => {
+                // Their emails go with them (the outbox's foreign key cascades).
+                account_token::Entity::delete_many()
+                    .filter(account_token::Column::ExpiresAt.lt(*expired_before))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::MarkEmailVerified { user_id, at } => {
+                user::Entity::update_many()
+                    .col_expr(user::Column::EmailVerifiedAt, Expr::value(*at))
+                    .filter(user::Column::Id.eq(user_id.as_uuid()))
+                    .filter(user::Column::EmailVerifiedAt.is_null())
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::SetPassword {
+                user_id,
+                password_hash,
+            } => {
+                let result = user::Entity::update_many()
+                    .col_expr(
+                        user::Column::PasswordHash,
+                        Expr::value(password_hash.as_str()),
+                    )
+                    .filter(user::Column::Id.eq(user_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(result.rows_affected, "user")?;
+            }
             Change::EnqueueMail(outgoing) => {
-                let MailContent::Invitation {
-                    invitation_id,
-                    organization_name,
-                    inviter_email,
-                    token,
-                    expires_at,
-                } = &outgoing.content;
-                let place = mail_place(outgoing.id.as_uuid(), invitation_id.as_uuid());
+                let (invitation, account_token_id, expires_at) = match &outgoing.content {
+                    MailContent::Invitation {
+                        invitation_id,
+                        organization_name,
+                        inviter_email,
+                        expires_at,
+                        ..
+                    } => (
+                        Some((invitation_id, organization_name, inviter_email)),
+                        None,
+                        expires_at,
+                    ),
+                    MailContent::VerifyEmail {
+                        token_id,
+                        expires_at,
+                        ..
+                    }
+                    | MailContent::ResetPassword {
+                        token_id,
+                        expires_at,
+                        ..
+                    } => (None, Some(token_id.as_uuid()), expires_at),
+                };
+                let subject = invitation
+                    .map(|(id, _, _)| id.as_uuid())
+                    .or(account_token_id)
+                    .unwrap_or_default();
+                let place = mail_place(outgoing.id.as_uuid(), subject);
                 let sealed = self
                     .sealer
-                    .seal(&place, token.expose().as_bytes())
+                    .seal(&place, outgoing.content.token().expose().as_bytes())
                     .map_err(StoreError::other)?;
                 mail::Entity::insert(mail::ActiveModel {
                     id: Set(outgoing.id.as_uuid()),
                     to_email: Set(outgoing.to.as_str().to_owned()),
-                    kind: Set("invitation".to_owned()),
-                    invitation_id: Set(invitation_id.as_uuid()),
-                    organization_name: Set(organization_name.as_str().to_owned()),
-                    inviter_email: Set(inviter_email.as_str().to_owned()),
+                    kind: Set(mail_kind(&outgoing.content).to_owned()),
+                    invitation_id: Set(invitation.map(|(id, _, _)| id.as_uuid())),
+                    organization_name: Set(invitation.map(|(_, name, _)| name.as_str().to_owned())),
+                    inviter_email: Set(invitation.map(|(_, _, by)| by.as_str().to_owned())),
+                    account_token_id: Set(account_token_id),
                     sealed_token: Set(sealed),
                     key_id: Set(self.sealer.key_id().to_owned()),
                     expires_at: Set(*expires_at),

@@ -11,6 +11,7 @@ mod m0004_live_resources;
 mod m0005_rate_limits;
 mod m0006_normalize_emails;
 mod m0007_outbox_lease;
+mod m0008_accounts;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_rate_limits::Migration),
             Box::new(m0006_normalize_emails::Migration),
             Box::new(m0007_outbox_lease::Migration),
+            Box::new(m0008_accounts::Migration),
         ]
     }
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use futures::future::join_all;
 use tenancy_core::entity::MailContent;
 use tenancy_core::plan::{Limits, Plan, PlanCatalog, PlanId};
-use tenancy_core::ports::MailOutbox;
 use tenancy_core::resource::{
     ConnectionType, ContentType, Credentials, Definition, Description, NewResource, ResourceKind,
     ResourceName, Text,
@@ -33,17 +32,8 @@ async fn sign_up(service: &LiveService, email: EmailAddress) -> (UserId, Organiz
 
 /// The token of the newest queued invitation to `to`.
 async fn token_for(db: &TestDb, to: &EmailAddress) -> String {
-    let far = chrono::Utc::now() + chrono::Duration::days(30);
-    db.store
-        .due(far, usize::MAX)
+    crate::support::newest_token(db, to, |c| matches!(c, MailContent::Invitation { .. }))
         .await
-        .unwrap()
-        .into_iter()
-        .rev()
-        .find(|q| &q.mail.to == to)
-        .map(|q| match q.mail.content {
-            MailContent::Invitation { token, .. } => token.expose().to_owned(),
-        })
         .expect("an invitation email")
 }
 

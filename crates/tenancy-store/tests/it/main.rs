@@ -11,6 +11,7 @@
     reason = "a test binary: helpers are shared by its modules, and a failing test should stop loudly"
 )]
 
+mod accounts;
 mod concurrency;
 mod constraints;
 mod credentials;

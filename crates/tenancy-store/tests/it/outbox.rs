@@ -62,7 +62,10 @@ async fn invitation_emails_wait_until_sent_and_retry_after_failures() {
             invitation_id,
             token,
             ..
-        } = &mail.content;
+        } = &mail.content
+        else {
+            panic!("an invitation email");
+        };
         assert_eq!(*invitation_id, invitation.id);
         // The token read back from the outbox is the invitation's.
         assert_eq!(token.hash(), invitation.token_hash);

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::ConnectionTrait;
 use sea_orm::sqlx::{Connection, PgConnection};
+use tenancy_core::entity::MailContent;
+use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::{Service, Settings};
 use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 use tenancy_store::{Backend, SecretKey, Store, StoreOptions};
@@ -157,6 +159,7 @@ impl TestDb {
             "memberships",
             "organizations",
             "sessions",
+            "account_tokens",
             "users",
         ] {
             self.store
@@ -188,17 +191,57 @@ fn urls_get_their_database_replaced() {
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
 
-/// Signs a person up with a placeholder password hash.
+/// Signs a person up with a placeholder password hash, and verifies the
+/// address from the verification email, which is then marked sent so that
+/// the outbox holds only what a test queues itself.
 pub async fn sign_up(service: &LiveService, email: &str) -> tenancy_core::decide::SignedUp {
-    service
+    let mut signed = service
         .sign_up(
             tenancy_core::value::EmailAddress::parse(email).unwrap(),
             None,
             tenancy_core::value::PasswordHash::new("phc".into()),
             None,
+            tenancy_core::decide::AccountMail::Send,
         )
         .await
+        .unwrap();
+    let outbox = service.repository();
+    let far = chrono::Utc::now() + chrono::Duration::days(30);
+    let mail = outbox
+        .due(far, usize::MAX)
+        .await
         .unwrap()
+        .into_iter()
+        .rev()
+        .find(|q| {
+            q.mail.to == signed.user.email
+                && matches!(q.mail.content, MailContent::VerifyEmail { .. })
+        })
+        .expect("a verification email")
+        .mail;
+    signed.user = service
+        .verify_email(mail.content.token().expose())
+        .await
+        .unwrap();
+    outbox.mark_sent(mail.id, chrono::Utc::now()).await.unwrap();
+    signed
+}
+
+/// The token of the newest queued email to `to` of the kind `pick` takes.
+pub async fn newest_token(
+    db: &TestDb,
+    to: &tenancy_core::value::EmailAddress,
+    pick: fn(&MailContent) -> bool,
+) -> Option<String> {
+    let far = chrono::Utc::now() + chrono::Duration::days(30);
+    db.store
+        .due(far, usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|q| &q.mail.to == to && pick(&q.mail.content))
+        .map(|q| q.mail.content.token().expose().to_owned())
 }
 
 /// Invites `email` to the default organization of `owner`, who signed up

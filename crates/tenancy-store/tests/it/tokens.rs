@@ -1,16 +1,15 @@
-//! No table holds a token in the clear: not the invitations and sessions
-//! (hashes only), not the outbox (sealed). Checked on the raw database: the SQLite files'
+//! No table holds a token in the clear: not the invitations, sessions and
+//! account links (hashes only), not the outbox (sealed). Checked on the raw database: the SQLite files'
 //! bytes, and every row of every PostgreSQL table as text.
 
 use sea_orm::{ConnectionTrait, Statement};
-use tenancy_core::entity::MailContent;
 use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::Settings;
 use tenancy_store::Backend;
 
 use crate::support::{TestDb, backends, invite, live, sign_up};
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "connection_credentials",
     "report_runs",
     "pins",
@@ -25,6 +24,7 @@ const TABLES: [&str; 14] = [
     "chats",
     "chat_messages",
     "mail_outbox",
+    "account_tokens",
 ];
 
 /// Everything the database holds, as bytes: the SQLite files, or every
@@ -77,22 +77,35 @@ async fn no_table_holds_a_plaintext_token() {
         for who in ["bob", "cy", "dee"] {
             invite(&service, &owner, &format!("{who}@example.com")).await;
         }
+        // A verification email waiting, and a password reset.
+        service
+            .sign_up(
+                tenancy_core::value::EmailAddress::parse("eve@example.com").unwrap(),
+                None,
+                tenancy_core::value::PasswordHash::new("phc".into()),
+                None,
+                tenancy_core::decide::AccountMail::Send,
+            )
+            .await
+            .unwrap();
+        service
+            .request_password_reset(&owner.user.email, tenancy_core::decide::AccountMail::Send)
+            .await
+            .unwrap();
         let mut tokens: Vec<String> = db
             .store
             .due(chrono::Utc::now(), 100)
             .await
             .unwrap()
             .into_iter()
-            .map(|q| match q.mail.content {
-                MailContent::Invitation { token, .. } => token.expose().to_owned(),
-            })
+            .map(|q| q.mail.content.token().expose().to_owned())
             .collect();
-        assert_eq!(tokens.len(), 3);
+        assert_eq!(tokens.len(), 5);
         tokens.push(owner.session_token.expose().to_owned());
         let (_, signed_in) = service.sign_in(Some(&owner.user), true).await.unwrap();
         tokens.push(signed_in.expose().to_owned());
         // Both sessions work, so the scan below looks for live tokens.
-        for token in &tokens[3..] {
+        for token in &tokens[5..] {
             assert_eq!(service.authenticate(token).await.unwrap(), owner.user.id);
         }
         let raw = raw_contents(&db).await;
