@@ -913,6 +913,33 @@ returned, to anyone (D9).*/
                 })
         }
     }
+    ///Nothing to tell: the request was taken.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(transparent)]
+    pub struct Empty(pub ::serde_json::Map<::std::string::String, ::serde_json::Value>);
+    impl ::std::ops::Deref for Empty {
+        type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
+        fn deref(
+            &self,
+        ) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<Empty>
+    for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+        fn from(value: Empty) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    > for Empty {
+        fn from(
+            value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ) -> Self {
+            Self(value)
+        }
+    }
     ///One invalid field of a request.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct FieldError {
@@ -1328,6 +1355,71 @@ returned, to anyone (D9).*/
         ///The bytes that all knowledge files may take together.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub storage_bytes: ::std::option::Option<u64>,
+    }
+    ///The token of an emailed link.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct LinkTokenRequest {
+        ///The last part of the link: 43 base64url characters.
+        pub token: LinkTokenRequestToken,
+    }
+    ///The last part of the link: 43 base64url characters.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct LinkTokenRequestToken(::std::string::String);
+    impl ::std::ops::Deref for LinkTokenRequestToken {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<LinkTokenRequestToken> for ::std::string::String {
+        fn from(value: LinkTokenRequestToken) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for LinkTokenRequestToken {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for LinkTokenRequestToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for LinkTokenRequestToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for LinkTokenRequestToken {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
     ///`ListAgentsCursor`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -2057,6 +2149,62 @@ returned, to anyone (D9).*/
                 })
         }
     }
+    ///`ListSessionsCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListSessionsCursor(::std::string::String);
+    impl ::std::ops::Deref for ListSessionsCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListSessionsCursor> for ::std::string::String {
+        fn from(value: ListSessionsCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListSessionsCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListSessionsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListSessionsCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListSessionsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///The caller.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct MeResponse {
@@ -2271,6 +2419,260 @@ returned, to anyone (D9).*/
         ///Pass as `cursor` for the next page; `null` on the last page.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    ///A password change.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct PasswordChangeRequest {
+        pub current_password: ::std::string::String,
+        ///8 to 256 characters, and not one of the 10,000 most common passwords, compared without regard to case (422 naming `new_password`), which no schema keyword can state.
+        pub new_password: PasswordChangeRequestNewPassword,
+    }
+    ///8 to 256 characters, and not one of the 10,000 most common passwords, compared without regard to case (422 naming `new_password`), which no schema keyword can state.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PasswordChangeRequestNewPassword(::std::string::String);
+    impl ::std::ops::Deref for PasswordChangeRequestNewPassword {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PasswordChangeRequestNewPassword>
+    for ::std::string::String {
+        fn from(value: PasswordChangeRequestNewPassword) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for PasswordChangeRequestNewPassword {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 256usize {
+                return Err("longer than 256 characters".into());
+            }
+            if value.chars().count() < 8usize {
+                return Err("shorter than 8 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PasswordChangeRequestNewPassword {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for PasswordChangeRequestNewPassword {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PasswordChangeRequestNewPassword {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A new password, with the token of the reset link.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct PasswordResetConfirmRequest {
+        ///8 to 256 characters, and not one of the 10,000 most common passwords, compared without regard to case (422 naming `password`), which no schema keyword can state.
+        pub password: PasswordResetConfirmRequestPassword,
+        ///The last part of the link: 43 base64url characters.
+        pub token: PasswordResetConfirmRequestToken,
+    }
+    ///8 to 256 characters, and not one of the 10,000 most common passwords, compared without regard to case (422 naming `password`), which no schema keyword can state.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PasswordResetConfirmRequestPassword(::std::string::String);
+    impl ::std::ops::Deref for PasswordResetConfirmRequestPassword {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PasswordResetConfirmRequestPassword>
+    for ::std::string::String {
+        fn from(value: PasswordResetConfirmRequestPassword) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for PasswordResetConfirmRequestPassword {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 256usize {
+                return Err("longer than 256 characters".into());
+            }
+            if value.chars().count() < 8usize {
+                return Err("shorter than 8 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PasswordResetConfirmRequestPassword {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for PasswordResetConfirmRequestPassword {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PasswordResetConfirmRequestPassword {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///The last part of the link: 43 base64url characters.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PasswordResetConfirmRequestToken(::std::string::String);
+    impl ::std::ops::Deref for PasswordResetConfirmRequestToken {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PasswordResetConfirmRequestToken>
+    for ::std::string::String {
+        fn from(value: PasswordResetConfirmRequestToken) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for PasswordResetConfirmRequestToken {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PasswordResetConfirmRequestToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String>
+    for PasswordResetConfirmRequestToken {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PasswordResetConfirmRequestToken {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///An address to send a password reset link to.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct PasswordResetRequest {
+        ///An email address, normalized by the server (trimmed, NFKC, lower case, the domain in its IDNA ASCII form) before it is stored or compared. The pattern is the plain ASCII form, which the server always takes; the server also takes Unicode forms that normalize to a valid address, such as `ＡLICE@Exämple.test`.
+        pub email: PasswordResetRequestEmail,
+    }
+    ///An email address, normalized by the server (trimmed, NFKC, lower case, the domain in its IDNA ASCII form) before it is stored or compared. The pattern is the plain ASCII form, which the server always takes; the server also takes Unicode forms that normalize to a valid address, such as `ＡLICE@Exämple.test`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct PasswordResetRequestEmail(::std::string::String);
+    impl ::std::ops::Deref for PasswordResetRequestEmail {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<PasswordResetRequestEmail> for ::std::string::String {
+        fn from(value: PasswordResetRequestEmail) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for PasswordResetRequestEmail {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 254usize {
+                return Err("longer than 254 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for PasswordResetRequestEmail {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for PasswordResetRequestEmail {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PasswordResetRequestEmail {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
     ///An item on the caller's sidebar.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -3106,6 +3508,28 @@ others only the host's billing system sets.*/
                 })
         }
     }
+    ///One of the caller's sessions.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct SessionBody {
+        ///When it was opened (sign-up or sign-in).
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Whether it is the session of this request's token.
+        pub current: bool,
+        /**The absolute end: `--session-ttl` after it was opened. It ends sooner after
+`--session-idle-timeout` without use.*/
+        pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub id: ::uuid::Uuid,
+        ///When it was last used; written at most once a minute, so it may lag by up to a minute.
+        pub last_used_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    ///A page of the caller's sessions, newest first.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct SessionList {
+        pub items: ::std::vec::Vec<SessionBody>,
+        ///Pass as `cursor` for the next page; `null` on the last page.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
     ///A sign-in.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct SignInRequest {
@@ -3469,7 +3893,15 @@ or not (with the error code that says why).*/
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub display_name: ::std::option::Option<::std::string::String>,
         pub email: ::std::string::String,
+        /**Whether the person proved the address is theirs: the link of a
+verification email, a password reset, or an invitation sent to it.*/
+        pub email_verified: bool,
         pub id: ::uuid::Uuid,
+    }
+    ///The account whose address the link verified.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct VerifiedResponse {
+        pub user: UserBody,
     }
     /// Error types.
     pub mod error {
@@ -3629,6 +4061,133 @@ Sends a `GET` request to `/readyz`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**Ask for a password reset
+
+Sends a password reset email (`<public-url>/reset-password/<token>`, a link that lives one
+hour and works once; a newer one supersedes it) if the address has an account.
+The answer is the same 202 `{}` for every well-formed address, whether it has an account or
+not, and whether or not `--account-emails-per-address` withholds the email: it tells nobody
+which addresses have accounts. A malformed address gets 422.
+No authentication.
+
+Sends a `POST` request to `/v1/auth/password-reset`
+
+*/
+    pub async fn request_password_reset<'a>(
+        &'a self,
+        body: &'a types::PasswordResetRequest,
+    ) -> Result<ResponseValue<types::Empty>, Error<types::Problem>> {
+        let url = format!("{}/v1/auth/password-reset", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "request_password_reset",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            202u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Set a new password from a reset link
+
+Sets the password of the reset link's account: every session of the account ends, on every
+instance, and the address counts as verified (the link proved it).
+The token is judged before the password: unknown → 404, expired → 410 `token_expired`, used
+or superseded → 410 `token_used`. The password follows the sign-up rules (422).
+No authentication: the token is the proof.
+
+Sends a `POST` request to `/v1/auth/password-reset/confirm`
+
+*/
+    pub async fn confirm_password_reset<'a>(
+        &'a self,
+        body: &'a types::PasswordResetConfirmRequest,
+    ) -> Result<ResponseValue<()>, Error<types::Problem>> {
+        let url = format!("{}/v1/auth/password-reset/confirm", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "confirm_password_reset",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            204u16 => Ok(ResponseValue::empty(response)),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Sign in
 
 Opens a session for an email and a password and returns its bearer token with the account.
@@ -3751,9 +4310,10 @@ Creates an account, opens a session (the response holds its bearer token) and cr
 account's default organization, named after the display name or the email and made active.
 The password has 8 to 256 characters and is not one of the 10,000 most common passwords,
 compared without regard to case; the email is normalized before it is stored.
-With an `invitation_token` for this email the invitation is accepted in the same transaction
-and its organization becomes active; otherwise sign-up still succeeds and `invitation.code`
-says why the invitation was not accepted.
+With an `invitation_token` for this email the invitation is accepted in the same transaction,
+its organization becomes active and the email counts as verified (the link proved it);
+otherwise sign-up still succeeds, `invitation.code` says why the invitation was not accepted,
+and a verification email is sent (unless `--account-emails-per-address` withholds it).
 No authentication; attempts count per client address (`--auth-attempts-per-ip`) before the
 body is judged.
 
@@ -3804,6 +4364,73 @@ Sends a `POST` request to `/v1/auth/signup`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Verify an email address
+
+Uses the token of a verification email's link (`<public-url>/verify-email/<token>`): the
+account's address counts as verified from now on. The link lives `--verification-ttl` (24
+hours by default), works once, and stops working when a newer verification email is sent.
+An unknown token gets 404; an expired one 410 `token_expired`; a used or superseded one 410
+`token_used` (told before expiry).
+No authentication: the token is the proof.
+
+Sends a `POST` request to `/v1/auth/verify-email`
+
+*/
+    pub async fn verify_email<'a>(
+        &'a self,
+        body: &'a types::LinkTokenRequest,
+    ) -> Result<ResponseValue<types::VerifiedResponse>, Error<types::Problem>> {
+        let url = format!("{}/v1/auth/verify-email", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "verify_email",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -4167,6 +4794,240 @@ Sends a `PUT` request to `/v1/me/active-organization`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Change the caller's password
+
+Sets a new password, given the current one; every other session of the caller ends, and
+this one goes on. The new password follows the sign-up rules (422); a wrong
+`current_password` gets 403 `forbidden`.
+Any signed-in user.
+
+Sends a `PUT` request to `/v1/me/password`
+
+*/
+    pub async fn change_password<'a>(
+        &'a self,
+        body: &'a types::PasswordChangeRequest,
+    ) -> Result<ResponseValue<()>, Error<types::Problem>> {
+        let url = format!("{}/v1/me/password", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .put(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "change_password",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            204u16 => Ok(ResponseValue::empty(response)),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List the caller's sessions
+
+The caller's own sessions that have not ended, newest first, the current one marked.
+Any signed-in user.
+
+Sends a `GET` request to `/v1/me/sessions`
+
+*/
+    pub async fn list_sessions<'a>(
+        &'a self,
+        cursor: Option<&'a types::ListSessionsCursor>,
+        limit: Option<::std::num::NonZeroU32>,
+    ) -> Result<ResponseValue<types::SessionList>, Error<types::Problem>> {
+        let url = format!("{}/v1/me/sessions", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+            .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_sessions",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**End one of the caller's sessions
+
+Ends a session of the caller's: its token stops working at once, on every instance. Ending
+the current one is signing out. Another user's session, or one that has ended, is not found.
+Any signed-in user.
+
+Sends a `DELETE` request to `/v1/me/sessions/{session_id}`
+
+*/
+    pub async fn end_session<'a>(
+        &'a self,
+        session_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<()>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/me/sessions/{}", self.baseurl, encode_path(& session_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "end_session",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            204u16 => Ok(ResponseValue::empty(response)),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Send a fresh verification email
+
+Sends the caller a new verification email; the links of older ones stop working.
+An address that is verified already gets 409 `already_verified`. Emails count per address
+(`--account-emails-per-address`, the one sent at sign-up included): past the limit, 429.
+Any signed-in user.
+
+Sends a `POST` request to `/v1/me/verification-email`
+
+*/
+    pub async fn send_verification_email<'a>(
+        &'a self,
+    ) -> Result<ResponseValue<types::Empty>, Error<types::Problem>> {
+        let url = format!("{}/v1/me/verification-email", self.baseurl,);
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "send_verification_email",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            202u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -5795,7 +6656,8 @@ accept link by email; the token never appears in a response.
 The invitation lives for `--invitation-ttl` (7 days by default).
 Inviting an email that has a pending invitation replaces it: the old one becomes `revoked`
 and its link stops working (D5).
-Needs `manage_members`; invitations count per organization
+Needs `manage_members` and a verified email address (`email_unverified` otherwise, unless
+the server runs with `--allow-unverified-inviters`); invitations count per organization
 (`--invitations-per-organization`) before the body is judged.
 
 Sends a `POST` request to `/v1/organizations/{org_id}/invitations`

@@ -202,26 +202,47 @@ pub(crate) fn client_ip(request: &Request, trusted: &TrustedProxies) -> Option<I
 /// Counts a hit of `key` if its limit is on; 429 `rate_limited` when the
 /// limit is reached, before anything else happens.
 pub(crate) async fn enforce(state: &AppState, key: &LimitKey) -> Result<(), ApiError> {
+    judged(state, key)
+        .await?
+        .map_err(|retry| refusal(key.kind(), retry))
+}
+
+/// Whether an account email may go to an address: counted like any limit,
+/// but a refusal withholds the email instead of answering 429, where the
+/// answer must not tell (a password reset) or the request is about more
+/// than the email (a sign-up).
+pub(crate) async fn account_mail(
+    state: &AppState,
+    email: &tenancy_core::value::EmailAddress,
+) -> Result<tenancy_core::decide::AccountMail, ApiError> {
+    use tenancy_core::decide::AccountMail;
+    Ok(
+        match judged(state, &LimitKey::account_emails(email)).await? {
+            Ok(()) => AccountMail::Send,
+            Err(_) => AccountMail::Withhold,
+        },
+    )
+}
+
+/// Counts a hit of `key` if its limit is on, and tells whether it was allowed.
+async fn judged(state: &AppState, key: &LimitKey) -> Result<Result<(), RetryAfter>, ApiError> {
     let Some(limit) = state.config.limits.get(key.kind()) else {
-        return Ok(());
+        return Ok(Ok(()));
     };
     let now = state.tenancy.now();
-    match state
+    let judged = state
         .limiter
         .hit(key, limit, now)
         .await
-        .map_err(tenancy_core::Error::from)?
-    {
-        Ok(()) => Ok(()),
-        Err(retry) => {
-            tracing::debug!(
-                limit = key.kind().name(),
-                retry_after = retry.seconds(),
-                "rate limited"
-            );
-            Err(refusal(key.kind(), retry))
-        }
+        .map_err(tenancy_core::Error::from)?;
+    if let Err(retry) = &judged {
+        tracing::debug!(
+            limit = key.kind().name(),
+            retry_after = retry.seconds(),
+            "rate limited"
+        );
     }
+    Ok(judged)
 }
 
 /// Forgets the hits of `key` (a successful sign-in clears its failures).

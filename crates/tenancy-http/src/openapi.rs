@@ -697,19 +697,6 @@ fn limits() -> Vec<(Target, Value)> {
         ),
         (
             Property {
-                schema: "SignUpRequest",
-                property: "password",
-            },
-            json!({
-                "minLength": 8,
-                "maxLength": 256,
-                "description": "8 to 256 characters, and not one of the 10,000 most common passwords, \
-                    compared without regard to case (422 naming `password`), which no schema keyword \
-                    can state.",
-            }),
-        ),
-        (
-            Property {
                 schema: "AcceptRequest",
                 property: "token",
             },
@@ -790,8 +777,38 @@ fn limits() -> Vec<(Target, Value)> {
         limits.push((property(schema, "description"), description.clone()));
         limits.push((property(schema, "connection_ids"), connection_ids.clone()));
     }
-    for schema in ["SignUpRequest", "SignInRequest", "InviteRequest"] {
+    for schema in [
+        "SignUpRequest",
+        "SignInRequest",
+        "InviteRequest",
+        "PasswordResetRequest",
+    ] {
         limits.push((property(schema, "email"), email.clone()));
+    }
+    for (schema, field) in [
+        ("SignUpRequest", "password"),
+        ("PasswordResetConfirmRequest", "password"),
+        ("PasswordChangeRequest", "new_password"),
+    ] {
+        limits.push((
+            property(schema, field),
+            json!({
+                "minLength": 8,
+                "maxLength": 256,
+                "description": format!(
+                    "8 to 256 characters, and not one of the 10,000 most common passwords, \
+                     compared without regard to case (422 naming `{field}`), which no schema \
+                     keyword can state."
+                ),
+            }),
+        ));
+    }
+    // A token that is not one of ours is unknown (404), like any other.
+    for schema in ["LinkTokenRequest", "PasswordResetConfirmRequest"] {
+        limits.push((
+            property(schema, "token"),
+            json!({ "pattern": TOKEN_PATTERN }),
+        ));
     }
     limits
 }
@@ -1650,6 +1667,9 @@ mod tests {
             "GET /readyz",
             "POST /v1/auth/signin",
             "POST /v1/auth/signup",
+            "POST /v1/auth/verify-email",
+            "POST /v1/auth/password-reset",
+            "POST /v1/auth/password-reset/confirm",
             "GET /v1/invitations/{token}",
             "GET /v1/plans",
             "GET /v1/roles",

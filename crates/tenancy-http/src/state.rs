@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tenancy_core::entity::Session;
 use tenancy_core::limits::RateLimits;
 use tenancy_core::ports::{BlobStore, Clock, RateLimiter, Repository};
 use tenancy_core::service::{Service, Settings};
@@ -114,9 +115,15 @@ impl AppState {
     }
 
     /// The signed-in user of a bearer token; checked against the committed
-    /// state on every request.
+    /// state on every request, lifetimes included.
     pub async fn caller(&self, token: &str) -> Result<UserId, ApiError> {
-        Ok(self.tenancy.authenticate(token).await?)
+        Ok(self.session(token).await?.user_id)
+    }
+
+    /// The live session of a bearer token, for the routes that need to
+    /// know which of the user's sessions is asking.
+    pub async fn session(&self, token: &str) -> Result<Session, ApiError> {
+        Ok(self.tenancy.session(token).await?)
     }
 
     /// The signed-in user, once they hold `capability` in `organization`

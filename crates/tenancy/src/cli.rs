@@ -135,6 +135,39 @@ pub struct ServeArgs {
     )]
     pub invitation_ttl: String,
 
+    /// How long the link of a verification email works, e.g. `24h`.
+    #[arg(
+        long,
+        env = "TENANCY_VERIFICATION_TTL",
+        value_name = "DURATION",
+        default_value = "24h"
+    )]
+    pub verification_ttl: String,
+
+    /// Lets people whose email address is not verified invite (and, in
+    /// time, transfer ownership). Off by default: an unverified address
+    /// could be anyone's.
+    #[arg(long, env = "TENANCY_ALLOW_UNVERIFIED_INVITERS")]
+    pub allow_unverified_inviters: bool,
+
+    /// How long a session lives after sign-in, however busy, e.g. `30d`.
+    #[arg(
+        long,
+        env = "TENANCY_SESSION_TTL",
+        value_name = "DURATION",
+        default_value = "30d"
+    )]
+    pub session_ttl: String,
+
+    /// How long a session lives without use, e.g. `7d`.
+    #[arg(
+        long,
+        env = "TENANCY_SESSION_IDLE_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "7d"
+    )]
+    pub session_idle_timeout: String,
+
     /// A TOML file of plans that replaces the built-in ones (see the crate's
     /// README for its format).
     #[arg(long, env = "TENANCY_PLANS", value_name = "FILE")]

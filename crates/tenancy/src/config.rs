@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use lettre::message::Mailbox;
 use poem::http::Uri;
+use tenancy_core::entity::SessionLifetimes;
 use tenancy_core::limits::RateLimits;
 use tenancy_core::plan::PlanCatalog;
 use tenancy_core::token::SecretToken;
@@ -18,10 +19,10 @@ use tenancy_store::SecretKey;
 use crate::Error;
 use crate::cli::{DatabaseArgs, ServeArgs};
 
-/// The longest invitation lifetime accepted. Ten years is far beyond any
-/// sensible lifetime and far from the end of the calendar that the
-/// timestamps can express.
-const MAX_INVITATION_TTL_DAYS: i64 = 3650;
+/// The longest lifetime accepted (of invitations, links and sessions). Ten
+/// years is far beyond any sensible lifetime and far from the end of the
+/// calendar that the timestamps can express.
+const MAX_LIFETIME_DAYS: i64 = 3650;
 
 /// Everything `tenancy serve` needs, checked.
 #[derive(Debug)]
@@ -36,6 +37,9 @@ pub struct ServeConfig {
     pub mail_from: Option<Mailbox>,
     pub key: SecretKey,
     pub invitation_ttl: chrono::Duration,
+    pub verification_ttl: chrono::Duration,
+    pub allow_unverified_inviters: bool,
+    pub sessions: SessionLifetimes,
     pub catalog: PlanCatalog,
     pub service_token: Option<SecretToken>,
     /// Where knowledge files keep their content.
@@ -87,6 +91,11 @@ impl ServeConfig {
         };
         let mail_from = args.mail_from.as_deref().map(parse_mailbox).transpose()?;
         let invitation_ttl = parse_invitation_ttl(&args.invitation_ttl)?;
+        let verification_ttl = parse_lifetime("--verification-ttl", &args.verification_ttl)?;
+        let sessions = SessionLifetimes {
+            ttl: parse_lifetime("--session-ttl", &args.session_ttl)?,
+            idle_timeout: parse_lifetime("--session-idle-timeout", &args.session_idle_timeout)?,
+        };
         let catalog = match &args.plans {
             Some(path) => crate::plans::load(path)?,
             None => PlanCatalog::builtin(),
@@ -138,6 +147,9 @@ impl ServeConfig {
             mail_from,
             key,
             invitation_ttl,
+            verification_ttl,
+            allow_unverified_inviters: args.allow_unverified_inviters,
+            sessions,
             catalog,
             service_token,
             blob_dir: args.blob_dir,
@@ -341,21 +353,28 @@ fn parse_mailbox(input: &str) -> Result<Mailbox, Error> {
 /// Parses `--invitation-ttl`: a positive humantime duration of at most ten
 /// years.
 pub fn parse_invitation_ttl(input: &str) -> Result<chrono::Duration, Error> {
+    parse_lifetime("--invitation-ttl", input)
+}
+
+/// Parses a lifetime option (`--invitation-ttl`, `--verification-ttl`,
+/// `--session-ttl`, `--session-idle-timeout`): a positive humantime
+/// duration of at most ten years.
+pub fn parse_lifetime(option: &str, input: &str) -> Result<chrono::Duration, Error> {
     let std = humantime::parse_duration(input.trim()).map_err(|e| {
         Error::config(format!(
-            "`--invitation-ttl` `{input}` is not a duration ({e}); expected e.g. `7d`, `36h` or `90s`"
+            "`{option}` `{input}` is not a duration ({e}); expected e.g. `7d`, `36h` or `90s`"
         ))
     })?;
-    let max = chrono::Duration::days(MAX_INVITATION_TTL_DAYS);
+    let max = chrono::Duration::days(MAX_LIFETIME_DAYS);
     let ttl = chrono::Duration::from_std(std).unwrap_or(max + chrono::Duration::seconds(1));
     if ttl <= chrono::Duration::zero() {
         return Err(Error::config(format!(
-            "`--invitation-ttl` must be positive, not `{input}`"
+            "`{option}` must be positive, not `{input}`"
         )));
     }
     if ttl > max {
         return Err(Error::config(format!(
-            "`--invitation-ttl` `{input}` is too long; the most is {MAX_INVITATION_TTL_DAYS} days"
+            "`{option}` `{input}` is too long; the most is {MAX_LIFETIME_DAYS} days"
         )));
     }
     Ok(ttl)

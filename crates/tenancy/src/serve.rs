@@ -102,7 +102,18 @@ pub async fn serve_until(
     let settings = Settings {
         catalog: config.catalog,
         invitation_ttl: config.invitation_ttl,
+        verification_ttl: config.verification_ttl,
+        sessions: config.sessions,
+        allow_unverified_inviters: config.allow_unverified_inviters,
     };
+    tracing::info!(
+        session_ttl = %humantime::format_duration(config.sessions.ttl.to_std().unwrap_or_default()),
+        session_idle_timeout = %humantime::format_duration(
+            config.sessions.idle_timeout.to_std().unwrap_or_default()
+        ),
+        allow_unverified_inviters = config.allow_unverified_inviters,
+        "accounts"
+    );
     let count = |kind| config.limits.get(kind).map_or(0, |limit| limit.max());
     tracing::info!(
         signin_failures_per_email = count(LimitKind::SignInFailures),
@@ -112,7 +123,7 @@ pub async fn serve_until(
         trusted_proxies = ?config.trusted_proxies.blocks(),
         "rate limits (0 is off)"
     );
-    let app = tenancy_http::app(AppState::over(
+    let state = AppState::over(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
         Arc::clone(&clock),
@@ -125,7 +136,10 @@ pub async fn serve_until(
             limits: config.limits,
             trusted_proxies: config.trusted_proxies,
         },
-    ));
+    );
+    let (stop_sweeper, sweeper_stopping) = watch::channel(false);
+    let sweeper = tokio::spawn(sweep_accounts(Arc::clone(&state.tenancy), sweeper_stopping));
+    let app = tenancy_http::app(state);
 
     let composer = Composer::new(public_url.clone(), config.mail_from);
     tracing::info!(
@@ -152,6 +166,8 @@ pub async fn serve_until(
         crate::server::serve(listener, app, config.connections, cap, shutdown, GRACE).await;
 
     let _ = stop_worker.send(true);
+    let _ = stop_sweeper.send(true);
+    let _ = sweeper.await;
     if tokio::time::timeout(GRACE, &mut worker).await.is_err() {
         worker.abort();
         tracing::warn!(
@@ -164,6 +180,28 @@ pub async fn serve_until(
     served.map_err(|e| Error::io("the server stopped with an error", e))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often ended sessions and long-expired links are removed. Ended
+/// sessions are refused on every request whether or not they are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Removes ended sessions and long-expired account links, at start and then
+/// every [`SWEEP_EVERY`], until told to stop. A failed sweep is logged and
+/// tried again at the next turn.
+async fn sweep_accounts(tenancy: Arc<tenancy_http::Tenancy>, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Err(error) = tenancy.sweep_accounts().await {
+                    tracing::warn!(%error, "cannot sweep ended sessions and expired links");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Completes on the first SIGTERM or SIGINT (Ctrl-C).

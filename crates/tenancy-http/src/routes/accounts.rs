@@ -25,6 +25,9 @@ pub(crate) struct UserBody {
     pub(crate) email: String,
     #[oai(nullable)]
     pub(crate) display_name: Option<String>,
+    /// Whether the person proved the address is theirs: the link of a
+    /// verification email, a password reset, or an invitation sent to it.
+    pub(crate) email_verified: bool,
     pub(crate) created_at: DateTime<Utc>,
 }
 
@@ -34,6 +37,7 @@ impl From<&User> for UserBody {
             id: user.id.as_uuid(),
             email: user.email.as_str().to_owned(),
             display_name: user.display_name.as_ref().map(|n| n.as_str().to_owned()),
+            email_verified: user.email_verified,
             created_at: user.created_at,
         }
     }
@@ -115,9 +119,10 @@ impl AccountsApi {
     /// account's default organization, named after the display name or the email and made active.
     /// The password has 8 to 256 characters and is not one of the 10,000 most common passwords,
     /// compared without regard to case; the email is normalized before it is stored.
-    /// With an `invitation_token` for this email the invitation is accepted in the same transaction
-    /// and its organization becomes active; otherwise sign-up still succeeds and `invitation.code`
-    /// says why the invitation was not accepted.
+    /// With an `invitation_token` for this email the invitation is accepted in the same transaction,
+    /// its organization becomes active and the email counts as verified (the link proved it);
+    /// otherwise sign-up still succeeds, `invitation.code` says why the invitation was not accepted,
+    /// and a verification email is sent (unless `--account-emails-per-address` withholds it).
     /// No authentication; attempts count per client address (`--auth-attempts-per-ip`) before the
     /// body is judged.
     #[oai(
@@ -155,6 +160,13 @@ impl AccountsApi {
         let (Some(email), Some(password)) = (email, password) else {
             return Err(ApiError::invalid("body", "invalid sign-up").into());
         };
+        // An address that has an account gets 409 below and no email: it
+        // does not count, so that nobody can use up another's emails.
+        let mail = if self.0.tenancy.credentials(&email).await?.is_some() {
+            tenancy_core::decide::AccountMail::Withhold
+        } else {
+            limits::account_mail(&self.0, &email).await?
+        };
         let hash = self.0.config.passwords.hash(password).await?;
         let signed = self
             .0
@@ -164,6 +176,7 @@ impl AccountsApi {
                 display_name,
                 hash,
                 request.invitation_token.as_deref(),
+                mail,
             )
             .await?;
         let invitation = signed.invitation.as_ref().map(|outcome| match outcome {

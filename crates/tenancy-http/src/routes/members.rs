@@ -230,7 +230,8 @@ impl MembersApi {
     /// The invitation lives for `--invitation-ttl` (7 days by default).
     /// Inviting an email that has a pending invitation replaces it: the old one becomes `revoked`
     /// and its link stops working (D5).
-    /// Needs `manage_members`; invitations count per organization
+    /// Needs `manage_members` and a verified email address (`email_unverified` otherwise, unless
+    /// the server runs with `--allow-unverified-inviters`); invitations count per organization
     /// (`--invitations-per-organization`) before the body is judged.
     #[oai(
         path = "/organizations/:org_id/invitations",
@@ -252,6 +253,7 @@ impl MembersApi {
             PayloadTooLarge,
             ValidationFailed,
             Forbidden,
+            EmailUnverified,
             RoleNotAssignable,
             AlreadyMember,
             RateLimited
@@ -259,10 +261,12 @@ impl MembersApi {
     > {
         let org = OrganizationId::from_uuid(org_id.0);
         // Authorization comes before validation: a non-member or a viewer
-        // learns nothing from the body.
-        let caller = self
-            .0
-            .authorized(&auth.0.token, org, Capability::ManageMembers)
+        // learns nothing from the body; nor does an inviter whose address
+        // is not verified.
+        let caller = self.0.caller(&auth.0.token).await?;
+        self.0
+            .tenancy
+            .authorize_verified(caller, org, Capability::ManageMembers)
             .await?;
         // Counted once the caller may invite, before the body is judged.
         limits::enforce(&self.0, &LimitKey::invitations(org)).await?;

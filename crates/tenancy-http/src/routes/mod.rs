@@ -25,12 +25,16 @@ mod members;
 mod operations;
 mod organizations;
 mod reports;
+mod sessions;
+mod verification;
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 /// Every operation of the API, area by area.
 pub(crate) type Apis = (
     accounts::AccountsApi,
+    verification::VerificationApi,
+    sessions::SessionsApi,
     organizations::OrganizationsApi,
     members::MembersApi,
     billing::BillingApi,
@@ -47,6 +51,8 @@ pub(crate) type Apis = (
 pub(crate) fn apis(state: &AppState) -> Apis {
     (
         accounts::AccountsApi(state.clone()),
+        verification::VerificationApi(state.clone()),
+        sessions::SessionsApi(state.clone()),
         organizations::OrganizationsApi(state.clone()),
         members::MembersApi(state.clone()),
         billing::BillingApi(state.clone()),

@@ -33,6 +33,12 @@ pub(crate) struct Fixture {
     spare: Person,
     invitation_id: String,
     invitation_token: String,
+    /// The owner's session, which only the owner may end.
+    owner_session: String,
+    /// The open links of an unverified account's verification email and of
+    /// the spare member's password reset.
+    verification_token: String,
+    reset_token: String,
     agent: String,
     connection: String,
     report: String,
@@ -141,7 +147,28 @@ pub(crate) async fn fixture_on(backend: Backend) -> Fixture {
     .expect(204);
     let outsider = app.sign_up("outsider@example.com").await;
     let (invitation_id, invitation_token) = app.invite(&owner, &org, "pending@example.com").await;
+    let owner_session = app
+        .get("/v1/me/sessions", Some(&owner.token))
+        .await
+        .expect(200)
+        .json()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unverified = app.sign_up_unverified("unverified@example.com").await;
+    let verification_token = app.link_token(&unverified.email, "verify_email").await;
+    app.post(
+        "/v1/auth/password-reset",
+        None,
+        json!({"email": spare.email}),
+    )
+    .await
+    .expect(202);
+    let reset_token = app.link_token(&spare.email, "reset_password").await;
     Fixture {
+        owner_session,
+        verification_token,
+        reset_token,
         canaries,
         agent,
         connection,
@@ -252,6 +279,53 @@ pub(crate) fn cases() -> Vec<Case> {
             if who == Who::Anonymous { 401 } else { 204 }
         }),
         case(Method::GET, "/v1/me", none, |who| signed_in(200)(who)),
+        // Every caller's address is verified already.
+        case(Method::POST, "/v1/me/verification-email", none, |who| {
+            signed_in(409)(who)
+        }),
+        case(
+            Method::POST,
+            "/v1/auth/verify-email",
+            |f| Some(json!({"token": f.verification_token})),
+            |_| 200,
+        ),
+        case(
+            Method::POST,
+            "/v1/auth/password-reset",
+            |f| Some(json!({"email": f.owner.email})),
+            |_| 202,
+        ),
+        case(
+            Method::POST,
+            "/v1/auth/password-reset/confirm",
+            |f| Some(json!({"token": f.reset_token, "password": "a brand new secret"})),
+            |_| 204,
+        ),
+        case(
+            Method::PUT,
+            "/v1/me/password",
+            |_| {
+                Some(json!({
+                    "current_password": "correct horse battery",
+                    "new_password": "a brand new secret"
+                }))
+            },
+            |who| signed_in(204)(who),
+        ),
+        case(Method::GET, "/v1/me/sessions", none, |who| {
+            signed_in(200)(who)
+        }),
+        // The owner's session: anyone else's id for it is not found.
+        case(
+            Method::DELETE,
+            "/v1/me/sessions/{session_id}",
+            none,
+            |who| match who {
+                Who::Anonymous => 401,
+                Who::Owner => 204,
+                _ => 404,
+            },
+        ),
         case(Method::GET, "/v1/organizations", none, |who| {
             signed_in(200)(who)
         }),
@@ -608,6 +682,7 @@ pub(crate) fn path(template: &str, f: &Fixture, who: Who) -> String {
         .replace("{user_id}", &f.spare.id)
         .replace("{invitation_id}", &f.invitation_id)
         .replace("{token}", &f.invitation_token)
+        .replace("{session_id}", &f.owner_session)
 }
 
 pub(crate) fn token(who: Who, f: &Fixture) -> Option<&str> {

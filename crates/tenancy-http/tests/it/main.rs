@@ -9,6 +9,7 @@
     reason = "a test binary: helpers are shared by its modules, and a failing test should stop loudly"
 )]
 
+mod accounts;
 mod allow;
 mod authorization;
 mod canary;

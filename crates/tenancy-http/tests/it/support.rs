@@ -310,7 +310,65 @@ impl TestApp {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    /// Signs up and verifies the address from the verification email,
+    /// which is then marked sent: the outbox holds what a test queues.
     pub async fn sign_up(&self, email: &str) -> Person {
+        let person = self.sign_up_unverified(email).await;
+        let mail = self
+            .newest_mail(&person.email, |c| {
+                matches!(c, MailContent::VerifyEmail { .. })
+            })
+            .await
+            .expect("a verification email");
+        self.post(
+            "/v1/auth/verify-email",
+            None,
+            json!({"token": mail.content.token().expose()}),
+        )
+        .await
+        .expect(200);
+        self.outbox
+            .mark_sent(mail.id, self.clock.now())
+            .await
+            .unwrap();
+        person
+    }
+
+    /// The newest queued email to `to` of the kind `pick` takes.
+    pub async fn newest_mail(
+        &self,
+        to: &str,
+        pick: fn(&MailContent) -> bool,
+    ) -> Option<tenancy_core::entity::OutgoingMail> {
+        let far = self.clock.now() + chrono::Duration::days(3650);
+        self.outbox
+            .due(far, usize::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .rev()
+            .find(|q| q.mail.to.as_str() == to && pick(&q.mail.content))
+            .map(|q| q.mail)
+    }
+
+    /// The token of the newest queued verification (`verify_email`) or
+    /// reset (`reset_password`) email to `to`.
+    pub async fn link_token(&self, to: &str, kind: &str) -> String {
+        let pick: fn(&MailContent) -> bool = match kind {
+            "verify_email" => |c| matches!(c, MailContent::VerifyEmail { .. }),
+            _ => |c| matches!(c, MailContent::ResetPassword { .. }),
+        };
+        self.newest_mail(to, pick)
+            .await
+            .unwrap_or_else(|| panic!("a {kind} email to {to}"))
+            .content
+            .token()
+            .expose()
+            .to_owned()
+    }
+
+    /// Signs up, leaving the address unverified.
+    pub async fn sign_up_unverified(&self, email: &str) -> Person {
         let body = self
             .post(
                 "/v1/auth/signup",
@@ -361,7 +419,7 @@ impl TestApp {
                     token,
                     ..
                 } if invitation_id.to_string() == invitation => Some(token.expose().to_owned()),
-                MailContent::Invitation { .. } => None,
+                _ => None,
             })
             .expect("the invitation's email is in the outbox")
     }
