@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tenancy_core::entity::ResourceKind;
 use tenancy_core::testing::MemoryRepository;
-use tenancy_core::testing::model::{AskedRole, Harness, Op, Reached, ops};
+use tenancy_core::testing::model::{AccountOp, AskedRole, Harness, Op, Reached, ops};
 
 /// At least 1,000 sequences per run, as the acceptance asks; more with
 /// `PROPTEST_CASES`.
@@ -62,6 +62,97 @@ fn random_sequences_agree_with_the_model_and_keep_the_invariants() {
         r.credentials_read >= 1 && r.stale_grants_refused >= 1,
         "reached {r:?}"
     );
+    // And the accounts' paths: links used and refused (used, superseded,
+    // expired), resets, sessions that a lifetime ended, and invitations
+    // refused to an unverified inviter.
+    assert!(
+        r.links_used >= 2
+            && r.links_refused >= 1
+            && r.resets >= 1
+            && r.sessions_expired >= 1
+            && r.unverified_refusals >= 1,
+        "reached {r:?}"
+    );
+}
+
+/// Accounts as one fixed sequence: the invite gate, a superseded link, a
+/// reset that ends every session and proves the address, a password change,
+/// and sessions that idle out and are swept.
+#[test]
+fn accounts_as_a_fixed_sequence() {
+    let account = Op::Account;
+    let story = [
+        Op::SignUp {
+            email: 0,
+            invitation: None,
+        },
+        Op::Invite {
+            actor: Some(0),
+            org: 0,
+            email: 1,
+            role: AskedRole::Unspecified,
+        },
+        account(AccountOp::RequestVerification { user: 0 }),
+        // The first link was superseded; the second verifies.
+        account(AccountOp::Verify { link: 0 }),
+        account(AccountOp::Verify { link: 1 }),
+        account(AccountOp::Verify { link: 1 }),
+        account(AccountOp::RequestVerification { user: 0 }),
+        Op::Invite {
+            actor: Some(0),
+            org: 0,
+            email: 1,
+            role: AskedRole::Unspecified,
+        },
+        // Bob's link proves his address: no verification email for him.
+        Op::SignUpFromLink { invitation: 0 },
+        account(AccountOp::SignIn { user: 0 }),
+        account(AccountOp::RequestReset { email: 2 }),
+        account(AccountOp::RequestReset { email: 0 }),
+        // A verification link is no reset link.
+        account(AccountOp::ConfirmReset { link: 1 }),
+        account(AccountOp::ConfirmReset { link: 2 }),
+        account(AccountOp::UseSession { session: 0 }),
+        account(AccountOp::UseSession { session: 2 }),
+        account(AccountOp::SignIn { user: 0 }),
+        account(AccountOp::SignIn { user: 0 }),
+        account(AccountOp::ChangePassword {
+            session: 3,
+            right: false,
+        }),
+        account(AccountOp::ChangePassword {
+            session: 3,
+            right: true,
+        }),
+        account(AccountOp::UseSession { session: 4 }),
+        account(AccountOp::EndSession {
+            actor: 1,
+            session: 3,
+        }),
+        // A week without use ends the rest; the sweep removes them.
+        Op::AdvanceClock { hours: 170 },
+        account(AccountOp::UseSession { session: 1 }),
+        account(AccountOp::UseSession { session: 3 }),
+        account(AccountOp::Sweep),
+        account(AccountOp::EndSession {
+            actor: 0,
+            session: 3,
+        }),
+    ];
+    let mut harness = Harness::new(MemoryRepository::new());
+    block_on(harness.run(&story)).unwrap();
+    let r = harness.counts();
+    assert_eq!(
+        (
+            r.unverified_refusals,
+            r.links_used,
+            r.links_refused,
+            r.resets,
+            r.sessions_expired
+        ),
+        (1, 2, 2, 1, 2),
+        "{r:?}"
+    );
 }
 
 fn create(actor: Option<usize>, kind: ResourceKind) -> Op {
@@ -82,6 +173,8 @@ fn the_seed_story_as_a_fixed_sequence() {
             email: 0,
             invitation: None,
         },
+        // Inviting needs a verified address: Ann opens her email's link.
+        Op::Account(AccountOp::Verify { link: 0 }),
         Op::Invite {
             actor: Some(0),
             org: 0,
@@ -181,6 +274,8 @@ fn runs_are_talked_about_and_removed_grants_open_nothing() {
             email: 0,
             invitation: None,
         },
+        // Inviting needs a verified address: Ann opens her email's link.
+        Op::Account(AccountOp::Verify { link: 0 }),
         Op::Invite {
             actor: Some(0),
             org: 0,

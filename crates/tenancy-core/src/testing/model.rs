@@ -28,7 +28,7 @@ use crate::resource::{
 use crate::service::{ChatRequest, Service, Settings};
 use crate::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
 use crate::token::SecretToken;
-use crate::value::{EmailAddress, OrganizationName, PasswordHash};
+use crate::value::{EmailAddress, OrganizationName};
 
 /// The people of the model: few, so that emails collide, invitations go to
 /// the wrong account, and sign-ups find their email taken.
@@ -225,6 +225,8 @@ pub enum Op {
     AdvanceClock {
         hours: u32,
     },
+    /// Accounts (R31): see [`accounts`].
+    Account(AccountOp),
 }
 
 /// One random operation.
@@ -266,6 +268,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (i(), i(), any::<bool>())
             .prop_map(|(user, connection, stale)| Op::UseConnection { user, connection, stale }),
         2 => prop_oneof![1_u32..48, 150_u32..200].prop_map(|hours| Op::AdvanceClock { hours }),
+        8 => accounts::op().prop_map(Op::Account),
     ]
 }
 
@@ -309,6 +312,9 @@ impl ModelRole {
 struct ModelUser {
     id: UserId,
     email: &'static str,
+    verified: bool,
+    /// Which password the account has: the harness's `n`-th hash.
+    password: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -445,6 +451,15 @@ pub struct Reached {
     pub credentials_read: usize,
     /// Grants kept from an earlier step and refused after a removal.
     pub stale_grants_refused: usize,
+    /// Account links used, and refused as used, superseded or expired.
+    pub links_used: usize,
+    pub links_refused: usize,
+    /// Passwords set from a reset link.
+    pub resets: usize,
+    /// Sessions refused by a lifetime while their row was still there.
+    pub sessions_expired: usize,
+    /// Invitations refused to an unverified inviter.
+    pub unverified_refusals: usize,
 }
 
 impl Reached {
@@ -465,6 +480,11 @@ impl Reached {
             recreated: self.recreated.max(other.recreated),
             credentials_read: self.credentials_read.max(other.credentials_read),
             stale_grants_refused: self.stale_grants_refused.max(other.stale_grants_refused),
+            links_used: self.links_used.max(other.links_used),
+            links_refused: self.links_refused.max(other.links_refused),
+            resets: self.resets.max(other.resets),
+            sessions_expired: self.sessions_expired.max(other.sessions_expired),
+            unverified_refusals: self.unverified_refusals.max(other.unverified_refusals),
         }
     }
 }
@@ -484,6 +504,10 @@ struct Model {
     /// Viewers' grants handed out at earlier steps, with their user and
     /// organization.
     grants: Vec<(Grant, usize, usize)>,
+    /// Every verification and reset link ever sent.
+    links: Vec<accounts::ModelLink>,
+    /// Every session ever opened.
+    sessions: Vec<accounts::ModelSession>,
     active: Vec<Option<usize>>,
     now: DateTime<Utc>,
     ttl: Duration,
@@ -576,6 +600,8 @@ impl Model {
                 let invitation = &mut self.invitations[j];
                 invitation.state = ModelInvitationState::Accepted;
                 invitation.accepted_times += 1;
+                // The link came to the address: it proves it.
+                self.users[user].verified = true;
                 if !member {
                     self.join_seq += 1;
                     self.orgs[org]
@@ -697,6 +723,9 @@ fn compare(what: &str, expected: Expected, actual: Result<(), &'static str>) -> 
     Ok(())
 }
 
+mod accounts;
+pub use accounts::AccountOp;
+
 impl<R> Harness<R>
 where
     R: Repository + MailOutbox + Clone,
@@ -706,10 +735,6 @@ where
         let clock = ManualClock::at(start_time());
         let settings = Settings {
             catalog: catalog(),
-            // The model's inviters are verified, or not, by its own
-            // operations; until then the gate is off here and tested in
-            // `tests/accounts.rs`.
-            allow_unverified_inviters: true,
             ..Settings::default()
         };
         let ttl = settings.invitation_ttl;
@@ -733,6 +758,8 @@ where
                 pins: vec![],
                 investigations: vec![],
                 grants: vec![],
+                links: vec![],
+                sessions: vec![],
                 active: vec![],
                 now: start_time(),
                 ttl,
@@ -881,6 +908,11 @@ where
                 let expected = self
                     .model
                     .require(a, o, Capability::ManageMembers)
+                    .and(if self.model.users[a].verified {
+                        Ok(())
+                    } else {
+                        Err("email_unverified")
+                    })
                     .and(match role {
                         AskedRole::Unspecified | AskedRole::Viewer => Ok(()),
                         AskedRole::Owner | AskedRole::Unknown => Err("role_not_assignable"),
@@ -901,6 +933,9 @@ where
                     )
                     .await;
                 compare("invite", expected, code(&result))?;
+                if expected == Err("email_unverified") {
+                    self.model.events.unverified_refusals += 1;
+                }
                 if let Ok(invitation) = result {
                     ensure!(
                         invitation.expires_at == now + self.model.ttl
@@ -1135,6 +1170,7 @@ where
                 self.model.now += by;
                 Ok(None)
             }
+            Op::Account(ref op) => self.account(op).await,
         }
     }
 
@@ -1724,7 +1760,7 @@ where
             .sign_up(
                 address,
                 None,
-                PasswordHash::new("$argon2id$test".to_owned()),
+                accounts::password(0),
                 token.as_deref(),
                 AccountMail::Send,
             )
@@ -1738,6 +1774,8 @@ where
         self.model.users.push(ModelUser {
             id: signed.user.id,
             email: raw,
+            verified: false,
+            password: 0,
         });
         self.model.active.push(None);
         let name = format!("{raw}'s organization");
@@ -1766,6 +1804,7 @@ where
             }
         };
         compare("invitation at sign-up", expected, actual)?;
+        self.signed_up(u, &signed).await?;
         let active = self.model.active[u].map(|o| self.model.orgs[o].id);
         ensure!(
             Some(signed.active_organization_id) == active,
@@ -1964,6 +2003,7 @@ where
 
     /// Checks every invariant through the service's reads.
     async fn check(&mut self, touched: Option<usize>) -> Result<(), String> {
+        self.check_accounts().await?;
         let now = self.model.now;
         for u in 0..self.model.users.len() {
             let user = self.model.users[u].id;
