@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tenancy_client::types::Problem;
 use tenancy_client::types::{
-    AuthorizeRequest, InviteRequest, NameRequest, RoleName, SignUpInvitationStatus, SignUpRequest,
-    SwitchRequest,
+    AuthorizeRequest, InviteRequest, LinkTokenRequest, NameRequest, RoleName,
+    SignUpInvitationStatus, SignUpRequest, SwitchRequest,
 };
 use tenancy_client::{Error, ResponseValue};
 use uuid::Uuid;
@@ -110,6 +110,17 @@ async fn the_seed_story_through_the_generated_client() {
     assert_eq!(ann.user.email, "ann@example.com");
     assert!(ann.invitation.is_none(), "{:?}", ann.invitation);
     assert_eq!(ann.default_organization.role, RoleName::Owner);
+    assert!(!ann.user.email_verified);
+    // Inviting needs a verified address: she opens her verification email's link.
+    let link = server.wait_for_link("ann@example.com", "verify-email", &[]);
+    let verified = public
+        .verify_email(&LinkTokenRequest {
+            token: link.parse().expect("a token of the document's pattern"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.user.email_verified);
     let ann_client = tenancy_client::with_bearer(&base, &ann.token).unwrap();
     let acme = ann_client
         .create_organization(&NameRequest {

@@ -78,7 +78,7 @@ struct Team {
 
 /// An owner (through `a`) with a new organization.
 fn team(a: &Server, round: usize, what: &str) -> Team {
-    let owner = a.sign_up(&format!("owner-{what}-{round}@example.com"));
+    let owner = a.sign_up_verified(&format!("owner-{what}-{round}@example.com"));
     let org = a.post(
         "/v1/organizations",
         Some(&owner),

@@ -97,11 +97,29 @@ fn invite(addr: SocketAddr, owner: &Value, email: &str) -> Response {
 #[test]
 fn every_limit_is_on_by_default_and_refuses_at_its_threshold() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with(with_default_limits(dir.path()), &[]);
+    // The owner invites without verifying: the test is about the limits.
+    let server = Server::start_with(
+        with_default_limits(dir.path()),
+        &["--allow-unverified-inviters"],
+    );
     let addr = server.addr;
     // Attempts from 127.0.0.1 so far: 2.
     let owner = sign_up(addr, "owner@example.com");
-    sign_up(addr, "alice@example.com");
+    let alice = sign_up(addr, "alice@example.com");
+    // 5 account emails an hour per address, the one of sign-up included.
+    let resend = || {
+        send(
+            addr,
+            "/v1/me/verification-email",
+            alice["token"].as_str(),
+            &json!({}),
+            &[],
+        )
+    };
+    for i in 1..5 {
+        assert_eq!(resend().status, 202, "verification email {i}");
+    }
+    resend().limited(3600);
     // 10 failed sign-ins, then alice is refused even with her password.
     for _ in 0..10 {
         assert_eq!(
@@ -145,6 +163,7 @@ fn zero_turns_every_limit_off() {
             "0",
             "--invitations-per-organization",
             "0",
+            "--allow-unverified-inviters",
         ],
     );
     let addr = server.addr;
@@ -245,6 +264,7 @@ fn the_limits_hold_across_two_instances_on_one_postgresql() {
         database.url.as_str(),
         "--invitations-per-organization",
         "5",
+        "--allow-unverified-inviters",
     ];
     // One key file for both, as every deployment of several instances has.
     let a = Server::start_with(with_default_limits(dir.path()), &args);

@@ -8,6 +8,7 @@
     reason = "a failing test should stop loudly"
 )]
 
+mod accounts;
 mod attack;
 mod browser;
 mod client;

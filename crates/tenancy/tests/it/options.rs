@@ -52,6 +52,21 @@ fn bad_options_exit_2_with_a_message_and_create_nothing() {
             "`--invitation-ttl` must be positive",
         ),
         (
+            &["serve", "--verification-ttl", "0s"],
+            &[],
+            "`--verification-ttl` must be positive",
+        ),
+        (
+            &["serve", "--session-ttl", "forever"],
+            &[],
+            "`--session-ttl` `forever` is not a duration",
+        ),
+        (
+            &["serve"],
+            &[("TENANCY_SESSION_IDLE_TIMEOUT", "20000d")],
+            "`--session-idle-timeout` `20000d` is too long",
+        ),
+        (
             &["serve", "--public-url", "ftp://example.com"],
             &[],
             "`--public-url`",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::subject::subject_as_read;
-use crate::support::{Mail, Server, SmtpSink, aiosmtpd_available, free_port};
+use crate::support::{Mail, Received, Server, SmtpSink, aiosmtpd_available, free_port, wait_until};
 
 #[test]
 fn an_invitation_is_sent_over_smtp() {
@@ -26,10 +26,24 @@ fn an_invitation_is_sent_over_smtp() {
             "https://tenancy.example.com/",
         ],
     );
-    server.invite_to_new_organization("owner@example.com", "Acme Rockets", "guest@example.com");
-
-    let received = sink
+    // The owner's verification email goes over SMTP too; its link verifies.
+    let owner = server.sign_up("owner@example.com");
+    let verification = sink
         .wait_for_message(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no message within 15 s; log:\n{}", server.log()));
+    assert_eq!(verification.rcpt_tos, ["owner@example.com"]);
+    assert_eq!(
+        subject_as_read(&verification.data),
+        "Verify your email address"
+    );
+    let link = Mail::parse(&verification.data)
+        .link_token("https://tenancy.example.com", "verify-email")
+        .expect("a verification link");
+    let verified = server.post("/v1/auth/verify-email", None, &json!({"token": link}));
+    assert_eq!(verified.status, 200, "{verified:?}");
+    server.invite_to_new_organization_as(&owner, "Acme Rockets", "guest@example.com");
+
+    let received = wait_for_message_to(&sink, "guest@example.com", Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no message within 15 s; log:\n{}", server.log()));
     assert_eq!(received.rcpt_tos, ["guest@example.com"]);
     assert_eq!(received.mail_from, "no-reply@tenancy.example.com");
@@ -52,9 +66,22 @@ fn an_invitation_is_sent_over_smtp() {
     assert_eq!(landing.status, 200, "{landing:?}");
     assert_eq!(landing.json()["organization_name"], json!("Acme Rockets"));
     assert!(!server.log().contains(&token), "the token was logged");
-    // Delivered once, and marked sent: nothing more arrives.
+    // Each delivered once, and marked sent: nothing more arrives.
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(sink.messages().len(), 1);
+    assert_eq!(sink.messages().len(), 2);
+}
+
+/// The first message the sink received for `to`, waiting up to `timeout`.
+fn wait_for_message_to(sink: &SmtpSink, to: &str, timeout: Duration) -> Option<Received> {
+    let mut found = None;
+    wait_until(timeout, || {
+        found = sink
+            .messages()
+            .into_iter()
+            .find(|m| m.rcpt_tos.iter().any(|r| r == to));
+        found.is_some()
+    });
+    found
 }
 
 #[test]
@@ -66,7 +93,10 @@ fn a_message_that_failed_while_the_server_was_down_is_delivered_on_a_retry() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let smtp_url = format!("smtp://127.0.0.1:{port}");
-    let server = Server::start(dir.path(), &["--smtp-url", &smtp_url]);
+    let server = Server::start(
+        dir.path(),
+        &["--smtp-url", &smtp_url, "--allow-unverified-inviters"],
+    );
     server.invite_to_new_organization("owner@example.com", "Acme Rockets", "guest@example.com");
     assert!(
         server.wait_for_log("email not delivered", Duration::from_secs(10)),
@@ -76,8 +106,7 @@ fn a_message_that_failed_while_the_server_was_down_is_delivered_on_a_retry() {
 
     let sink = SmtpSink::start(port);
     // The first retry is 5 s after the failure.
-    let received = sink
-        .wait_for_message(Duration::from_secs(30))
+    let received = wait_for_message_to(&sink, "guest@example.com", Duration::from_secs(30))
         .unwrap_or_else(|| panic!("no message within 30 s; log:\n{}", server.log()));
     assert_eq!(received.rcpt_tos, ["guest@example.com"]);
     let message = Mail::parse(&received.data);

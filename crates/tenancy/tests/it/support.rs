@@ -25,6 +25,10 @@ const OWN_VARIABLES: &[&str] = &[
     "TENANCY_MAIL_FROM",
     "TENANCY_SECRET_KEY_FILE",
     "TENANCY_INVITATION_TTL",
+    "TENANCY_VERIFICATION_TTL",
+    "TENANCY_ALLOW_UNVERIFIED_INVITERS",
+    "TENANCY_SESSION_TTL",
+    "TENANCY_SESSION_IDLE_TIMEOUT",
     "TENANCY_PLANS",
     "TENANCY_SERVICE_TOKEN",
     "TENANCY_BLOB_DIR",
@@ -94,6 +98,10 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// Where the server writes its emails; `None` when they go over SMTP.
+    mail_dir: Option<PathBuf>,
+    /// `--public-url`, when given: the base of the emails' links.
+    public_url: Option<String>,
 }
 
 impl Server {
@@ -105,6 +113,23 @@ impl Server {
 
     /// Like [`Server::start`], with a prepared command (extra environment).
     pub(crate) fn start_with(mut command: Command, args: &[&str]) -> Self {
+        let cwd = command
+            .get_current_dir()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let option = |name: &str| {
+            args.iter()
+                .position(|a| *a == name)
+                .and_then(|at| args.get(at + 1))
+        };
+        let mail_dir = if option("--smtp-url").is_some() {
+            None
+        } else {
+            Some(
+                option("--mail-dir")
+                    .map_or_else(|| cwd.join("tenancy-data/outbox"), |dir| cwd.join(dir)),
+            )
+        };
+        let public_url = option("--public-url").map(|url| url.trim_end_matches('/').to_owned());
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -145,7 +170,64 @@ impl Server {
             }
         };
         SERVERS.lock().unwrap().push(addr);
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            mail_dir,
+            public_url,
+        }
+    }
+
+    /// The base of the links in the server's emails.
+    pub(crate) fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| self.base_url())
+    }
+
+    /// The emails the server has written to `to`, oldest first.
+    pub(crate) fn mails_to(&self, to: &str) -> Vec<Mail> {
+        let dir = self
+            .mail_dir
+            .as_ref()
+            .expect("the server writes its emails to a folder");
+        mails_in(dir, to)
+    }
+
+    /// Waits for the newest email to `to` with a `<public-url>/<kind>/<token>`
+    /// link (`verify-email`, `reset-password`, `invitations`) that is not
+    /// one of `seen`, and returns its token.
+    pub(crate) fn wait_for_link(&self, to: &str, kind: &str, seen: &[String]) -> String {
+        let base = self.public_url();
+        let mut found = None;
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                found = self
+                    .mails_to(to)
+                    .iter()
+                    .rev()
+                    .filter_map(|mail| mail.link_token(&base, kind))
+                    .find(|token| !seen.contains(token));
+                found.is_some()
+            }),
+            "no new /{kind}/ email to {to}; the log:\n{}",
+            self.log()
+        );
+        found.unwrap()
+    }
+
+    /// Verifies `email` from the link of its newest verification email.
+    pub(crate) fn verify(&self, email: &str) {
+        let token = self.wait_for_link(email, "verify-email", &[]);
+        let verified = self.post("/v1/auth/verify-email", None, &json!({"token": token}));
+        assert_eq!(verified.status, 200, "{verified:?}");
+    }
+
+    /// Signs a person up and verifies the address from the emailed link;
+    /// returns their bearer token.
+    pub(crate) fn sign_up_verified(&self, email: &str) -> String {
+        let token = self.sign_up(email);
+        self.verify(email);
+        token
     }
 
     /// Everything logged so far.
@@ -207,7 +289,19 @@ impl Server {
     /// Signs an owner up, creates an organization named `name` and invites
     /// `guest` to it.
     pub(crate) fn invite_to_new_organization(&self, owner: &str, name: &str, guest: &str) {
-        let token = self.sign_up(owner);
+        let token = if self.mail_dir.is_some() {
+            self.sign_up_verified(owner)
+        } else {
+            // Over SMTP, the test verifies the owner itself or runs with
+            // `--allow-unverified-inviters`.
+            self.sign_up(owner)
+        };
+        self.invite_to_new_organization_as(&token, name, guest);
+    }
+
+    /// Creates an organization named `name` as the holder of `token` and
+    /// invites `guest` to it.
+    pub(crate) fn invite_to_new_organization_as(&self, token: &str, name: &str, guest: &str) {
         let org = self.post("/v1/organizations", Some(&token), &json!({"name": name}));
         assert_eq!(org.status, 201, "{org:?}");
         let org_id = org.json()["id"].as_str().unwrap().to_owned();
@@ -631,19 +725,45 @@ impl Mail {
 
     /// The accept link's token, checked to be 43 base64url characters.
     pub(crate) fn invitation_token(&self, public_url: &str) -> String {
-        let prefix = format!("{public_url}/invitations/");
-        let start = self
-            .body
-            .find(&prefix)
-            .unwrap_or_else(|| panic!("no `{prefix}` link in:\n{}", self.body))
-            + prefix.len();
+        self.link_token(public_url, "invitations")
+            .unwrap_or_else(|| panic!("no invitation link in:\n{}", self.body))
+    }
+
+    /// The token of a `<public_url>/<kind>/<token>` link, checked to be 43
+    /// base64url characters; `None` without such a link.
+    pub(crate) fn link_token(&self, public_url: &str, kind: &str) -> Option<String> {
+        let prefix = format!("{public_url}/{kind}/");
+        let start = self.body.find(&prefix)? + prefix.len();
         let token: String = self.body[start..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
         assert_eq!(token.len(), 43, "{token}");
-        token
+        Some(token)
     }
+}
+
+/// The `.eml` files in `dir` addressed to `to`, oldest first.
+pub(crate) fn mails_in(dir: &Path, to: &str) -> Vec<Mail> {
+    let mut mails: Vec<(std::time::SystemTime, String, Mail)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .filter_map(|e| {
+                    let modified = e.metadata().ok()?.modified().ok()?;
+                    let text = std::fs::read_to_string(e.path()).ok()?;
+                    // A file being written may not be whole yet.
+                    text.contains("\r\n\r\n").then_some(())?;
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    Some((modified, name, Mail::parse(&text)))
+                })
+                .filter(|(_, _, mail)| mail.header("To") == Some(to))
+                .collect()
+        })
+        .unwrap_or_default();
+    mails.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    mails.into_iter().map(|(_, _, mail)| mail).collect()
 }
 
 fn decode_quoted_printable(text: &str) -> String {

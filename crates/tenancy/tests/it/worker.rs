@@ -103,7 +103,12 @@ impl Fixture {
             Arc::clone(&clock),
             UuidV7,
             OsTokens,
-            Settings::default(),
+            // These tests are about delivery: the owner invites without a
+            // verification email of their own in the outbox.
+            Settings {
+                allow_unverified_inviters: true,
+                ..Settings::default()
+            },
         );
         Self {
             store,
@@ -122,6 +127,7 @@ impl Fixture {
                 None,
                 PasswordHash::new("$argon2id$not-checked-here".to_owned()),
                 None,
+                tenancy_core::decide::AccountMail::Withhold,
             )
             .await
             .unwrap();
