@@ -72,7 +72,8 @@ def sign_up(base, email_address, invitation_token=None):
     return answer
 
 
-def token_in_outbox(outbox, to):
+def token_in_outbox(outbox, to, kind="invitations"):
+    """The token of the first `/<kind>/<token>` link in an email to `to` (invitations, verify-email)."""
     deadline = time.time() + 30
     while time.time() < deadline:
         for path in glob.glob(os.path.join(outbox, "*.eml")):
@@ -80,9 +81,19 @@ def token_in_outbox(outbox, to):
                 message = email.message_from_binary_file(file)
             if to in message.get("To", ""):
                 body = message.get_payload(decode=True).decode()
-                return re.findall(r"/invitations/([A-Za-z0-9_-]{43})", body)[-1]
+                found = re.findall(rf"/{kind}/([A-Za-z0-9_-]{{43}})", body)
+                if found:
+                    return found[-1]
         time.sleep(0.2)
-    raise SystemExit(f"no invitation email to {to} in {outbox}")
+    raise SystemExit(f"no /{kind}/ email to {to} in {outbox}")
+
+
+def spare_session(base, email_address):
+    """Signs in once more and returns the id of that session: the one `DELETE /v1/me/sessions/{session_id}`
+    ends, so that the session the run uses lives on."""
+    _, signed_in = call(base, "POST", "/v1/auth/signin", body={"email": email_address, "password": PASSWORD})
+    _, listed = call(base, "GET", "/v1/me/sessions", signed_in["token"])
+    return next(item["id"] for item in listed["items"] if item["current"])
 
 
 def start(binary, folder):
@@ -118,9 +129,12 @@ def start(binary, folder):
 
 
 def seed(base, folder):
+    outbox = os.path.join(folder, "tenancy-data", "outbox")
     owner = sign_up(base, "owner@example.com")
     org = owner["default_organization"]["id"]
     token = owner["token"]
+    # Inviting needs a verified address: the owner opens the link of her verification email.
+    call(base, "POST", "/v1/auth/verify-email", body={"token": token_in_outbox(outbox, "owner@example.com", "verify-email")})
     o = f"/v1/organizations/{org}"
     _, connection = call(
         base, "POST", f"{o}/connections", token,
@@ -134,7 +148,6 @@ def seed(base, folder):
     _, run = call(base, "POST", f"{o}/reports/{report['id']}/runs", token)
     _, file = call(base, "POST", f"{o}/knowledge-files", token, multipart=("notes.md", "# notes"))
     call(base, "POST", f"{o}/invitations", token, {"email": "viewer@example.com"})
-    outbox = os.path.join(folder, "tenancy-data", "outbox")
     viewer = sign_up(base, "viewer@example.com", token_in_outbox(outbox, "viewer@example.com"))
     assert viewer["invitation"]["status"] == "accepted", viewer
     outsider = sign_up(base, "outsider@example.com")
@@ -156,6 +169,8 @@ def seed(base, folder):
         "viewer": viewer["token"],
         "owner": token,
     }
+    for who in tokens:
+        ids[f"session_{who}"] = spare_session(base, f"{who}@example.com")
     for who in ("viewer", "owner"):
         _, chat = call(base, "POST", f"{o}/chats", tokens[who], {"agent_id": agent["id"]})
         _, pin = call(base, "POST", f"{o}/pins", tokens[who], {"item_type": "agent", "item_id": agent["id"]})
@@ -203,6 +218,7 @@ def config(ids, who):
         f'"path.org_id" = "{ids["org_id"]}"',
         f'"path.user_id" = "{ids["user_id"]}"',
         f'"path.token" = "{ids["token"]}"',
+        f'"path.session_id" = "{ids[f"session_{who}"]}"',
         "",
     ]
     for fragment, value in per_path:
