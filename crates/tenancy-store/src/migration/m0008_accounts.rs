@@ -388,7 +388,7 @@ async fn outbox(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     ];
     let copy = Query::insert()
         .into_table(MailOutboxV2::Table)
-        .columns(kept.clone())
+        .columns(kept)
         .select_from(
             Query::select()
                 .columns(kept)

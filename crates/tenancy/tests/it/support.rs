@@ -302,12 +302,12 @@ impl Server {
     /// Creates an organization named `name` as the holder of `token` and
     /// invites `guest` to it.
     pub(crate) fn invite_to_new_organization_as(&self, token: &str, name: &str, guest: &str) {
-        let org = self.post("/v1/organizations", Some(&token), &json!({"name": name}));
+        let org = self.post("/v1/organizations", Some(token), &json!({"name": name}));
         assert_eq!(org.status, 201, "{org:?}");
         let org_id = org.json()["id"].as_str().unwrap().to_owned();
         let invitation = self.post(
             &format!("/v1/organizations/{org_id}/invitations"),
-            Some(&token),
+            Some(token),
             &json!({"email": guest}),
         );
         assert_eq!(invitation.status, 201, "{invitation:?}");
