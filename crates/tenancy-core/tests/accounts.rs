@@ -347,3 +347,61 @@ fn sessions_end_by_their_lifetimes_are_listed_newest_first_and_end_on_request() 
     assert_eq!(code(block_on(w.tenancy.session(&third))), "unauthenticated");
     assert_eq!(code(block_on(w.tenancy.end_session(ann, id))), "not_found");
 }
+
+#[test]
+fn account_emails_say_what_the_link_is_for_and_how_long_it_lives() {
+    let w = world(SessionLifetimes::default());
+    w.sign_up("ann@example.com");
+    block_on(
+        w.tenancy
+            .request_password_reset(&email("ann@example.com"), AccountMail::Send),
+    )
+    .unwrap();
+    let mails = w.repository.mails();
+    let [verification, reset] = mails.as_slice() else {
+        panic!("two emails: {mails:?}");
+    };
+    let at = |mail: &tenancy_core::entity::OutgoingMail| mail.render("https://app.example/");
+    let (verification, reset) = (at(verification), at(reset));
+    let token = w.verification("ann@example.com");
+    assert_eq!(verification.subject, "Verify your email address");
+    assert!(
+        verification
+            .text
+            .contains(&format!("https://app.example/verify-email/{token}\n"))
+    );
+    // 24 hours after sign-up, in UTC.
+    assert!(
+        verification.text.contains("until 2027-01-16 08:00 (UTC)"),
+        "{}",
+        verification.text
+    );
+    assert!(
+        verification
+            .text
+            .contains("verify that ann@example.com is your email address")
+    );
+    assert!(
+        verification
+            .text
+            .contains("If this wasn't you, ignore this email")
+    );
+    let token = w.reset("ann@example.com").unwrap();
+    assert_eq!(reset.subject, "Reset your password");
+    assert!(
+        reset
+            .text
+            .contains(&format!("https://app.example/reset-password/{token}\n"))
+    );
+    // One hour.
+    assert!(
+        reset.text.contains("until 2027-01-15 09:00 (UTC)"),
+        "{}",
+        reset.text
+    );
+    assert!(reset.text.contains("choose a new password"));
+    assert!(reset.text.contains("If this wasn't you, ignore this email"));
+    for text in [&verification.text, &reset.text] {
+        assert!(text.is_ascii() && !text.contains('<'), "plain text: {text}");
+    }
+}
