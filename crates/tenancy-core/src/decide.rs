@@ -18,7 +18,7 @@ use crate::id::{
 use crate::plan::{PlanCatalog, PlanId};
 use crate::policy::{Capability, Grant, Membership, Role, authorize};
 use crate::resource::{Credentials, Investigation, Pin, ReportRun};
-use crate::token::{SecretToken, TokenHash};
+use crate::token::SecretToken;
 use crate::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
 
 /// One write that a decision asks the store to make.
@@ -90,9 +90,6 @@ pub enum Change {
     /// Written in the same transaction as what the email is about (D11).
     EnqueueMail(OutgoingMail),
     InsertSession(Session),
-    DeleteSession {
-        token_hash: TokenHash,
-    },
     /// Ends one session of a user (the user's own id scopes it).
     EndSession {
         user_id: UserId,

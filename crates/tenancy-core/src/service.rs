@@ -327,15 +327,10 @@ where
         let token = SecretToken::parse(token).map_err(|_| Error::Unauthenticated)?;
         retrying!(async {
             let mut tx = self.repository.begin().await?;
-            if tx.session(&token.hash()).await?.is_none() {
-                return Err(Error::Unauthenticated);
-            }
-            tx.apply(&crate::decide::Change::DeleteSession {
-                token_hash: token.hash(),
-            })
-            .await?;
-            tx.commit().await?;
-            Ok(())
+            let session = tx.session(&token.hash()).await?;
+            let decision =
+                decide::sign_out(session.as_ref(), self.settings.sessions, self.clock.now())?;
+            self.commit(tx, decision).await
         })
     }
 

@@ -1216,13 +1216,6 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                 .await
                 .map_err(db_error)?;
             }
-            Change::DeleteSession { token_hash } => {
-                session::Entity::delete_many()
-                    .filter(session::Column::TokenHash.eq(token_hash.as_bytes().to_vec()))
-                    .exec(c)
-                    .await
-                    .map_err(db_error)?;
-            }
             Change::EndSession {
                 user_id,
                 session_id,

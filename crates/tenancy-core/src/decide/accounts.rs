@@ -266,10 +266,35 @@ pub fn authenticate(
     ))
 }
 
-/// Ending one of the caller's own sessions; another user's is not found.
-pub fn end_session(actor: UserId, session: Option<&Session>) -> Result<Decision<()>, Error> {
+/// Signing out: the session of the token ends, if it is still live (an
+/// ended one is unauthenticated, like any other request with it).
+pub fn sign_out(
+    session: Option<&Session>,
+    lifetimes: SessionLifetimes,
+    now: DateTime<Utc>,
+) -> Result<Decision<()>, Error> {
     let session = session
-        .filter(|session| session.user_id == actor)
+        .filter(|session| lifetimes.is_live(session, now))
+        .ok_or(Error::Unauthenticated)?;
+    Ok(Decision::new(
+        vec![Change::EndSession {
+            user_id: session.user_id,
+            session_id: session.id,
+        }],
+        (),
+    ))
+}
+
+/// Ending one of the caller's own sessions; another user's, or one that a
+/// lifetime already ended, is not found.
+pub fn end_session(
+    actor: UserId,
+    session: Option<&Session>,
+    lifetimes: SessionLifetimes,
+    now: DateTime<Utc>,
+) -> Result<Decision<()>, Error> {
+    let session = session
+        .filter(|session| session.user_id == actor && lifetimes.is_live(session, now))
         .ok_or(Error::NotFound(Missing::Session))?;
     Ok(Decision::new(
         vec![Change::EndSession {

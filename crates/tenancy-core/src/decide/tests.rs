@@ -2286,13 +2286,31 @@ fn only_ones_own_session_can_be_ended() {
         created_at: at(0),
         last_used_at: at(0),
     };
-    assert_eq!(codes(end_session(ann.id, Some(&hers))), "ok");
+    let lifetimes = SessionLifetimes::default();
     assert_eq!(
-        codes(end_session(
-            UserId::from_uuid(Uuid::from_u128(2)),
-            Some(&hers)
-        )),
+        codes(end_session(ann.id, Some(&hers), lifetimes, at(1))),
+        "ok"
+    );
+    let bob = UserId::from_uuid(Uuid::from_u128(2));
+    assert_eq!(
+        codes(end_session(bob, Some(&hers), lifetimes, at(1))),
         "not_found"
     );
-    assert_eq!(codes(end_session(ann.id, None)), "not_found");
+    assert_eq!(
+        codes(end_session(ann.id, None, lifetimes, at(1))),
+        "not_found"
+    );
+    // Ended by its idle timeout already: not found, and signing out with it
+    // is unauthenticated.
+    let idle = at(0) + lifetimes.idle_timeout;
+    assert_eq!(
+        codes(end_session(ann.id, Some(&hers), lifetimes, idle)),
+        "not_found"
+    );
+    assert_eq!(
+        codes(sign_out(Some(&hers), lifetimes, idle)),
+        "unauthenticated"
+    );
+    assert_eq!(codes(sign_out(Some(&hers), lifetimes, at(1))), "ok");
+    assert_eq!(codes(sign_out(None, lifetimes, at(1))), "unauthenticated");
 }

@@ -239,7 +239,12 @@ where
             let mut tx = self.repository.begin().await?;
             tx.lock_user(user).await?;
             let found = tx.session_by_id(session).await?;
-            let decision = decide::end_session(user, found.as_ref())?;
+            let decision = decide::end_session(
+                user,
+                found.as_ref(),
+                self.settings.sessions,
+                self.clock.now(),
+            )?;
             self.commit(tx, decision).await
         })
     }

@@ -883,9 +883,6 @@ impl Transaction for MemoryTransaction {
                 }
                 state.sessions.insert(session.token_hash, session);
             }
-            Change::DeleteSession { token_hash } => {
-                state.sessions.remove(&token_hash);
-            }
             Change::EndSession {
                 user_id,
                 session_id,

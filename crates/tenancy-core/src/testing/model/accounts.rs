@@ -456,7 +456,7 @@ where
                 }
                 let (a, s) = (actor % users, session % sessions);
                 let target = &self.model.sessions[s];
-                let expected = if target.row && target.user == a {
+                let expected = if target.live(now) && target.user == a {
                     Ok(())
                 } else {
                     Err(NOT_FOUND)
