@@ -19,6 +19,10 @@ const VIEW_ONLY = 'View-only access';
 // A message for the next page drawn: a warning, or a success.
 const NOTICE_KEY = 'tenancy.notice';
 const SUCCESS_KEY = 'tenancy.success';
+// The pages that work without a session: those an emailed link opens, and
+// the form that asks for a password reset. An ended session does not send
+// them to the sign-in page.
+const OPEN_PAGE = /^\/(invitations|verify-email|reset-password)\/[^/]+$|^\/forgot-password$/;
 
 // ---- the API ---------------------------------------------------------------
 
@@ -69,9 +73,9 @@ async function api(method, path, body) {
   if (!response.ok) {
     if (response.status === 401 && token && path !== '/v1/auth/signin') {
       // The session ended (signed out elsewhere, or expired): sign in again,
-      // whatever was under way. An invitation's page works without one.
+      // whatever was under way. The open pages work without one.
       setSessionToken(null);
-      if (!window.location.pathname.startsWith('/invitations/')) {
+      if (!OPEN_PAGE.test(window.location.pathname)) {
         window.queueMicrotask(() => signInFirst(window.location.pathname));
       }
     }
@@ -212,7 +216,7 @@ function sentence(text) {
 function errorText(error) {
   if (error instanceof ApiError) {
     if (error.problem && Array.isArray(error.problem.errors) && error.problem.errors.length > 0) {
-      return error.problem.errors.map((e) => sentence(`${e.field}: ${e.message}`)).join(' ');
+      return error.problem.errors.map((e) => sentence(`${e.field.replace(/_/g, ' ')}: ${e.message}`)).join(' ');
     }
     return sentence(error.message);
   }
@@ -344,11 +348,20 @@ async function route() {
 
 async function draw(stale) {
   const path = window.location.pathname;
-  const invitation = path.match(/^\/invitations\/([^/]+)$/);
+  const [, link, token] = path.match(/^\/(invitations|verify-email|reset-password)\/([^/]+)$/) || [];
   try {
-    if (invitation) {
+    if (link === 'invitations') {
       document.title = 'Invitation \u00b7 tenancy';
-      await invitationPage(invitation[1], stale);
+      await invitationPage(token, stale);
+    } else if (link === 'verify-email') {
+      document.title = 'Verify your email address \u00b7 tenancy';
+      await verifyEmailPage(token, stale);
+    } else if (link === 'reset-password') {
+      document.title = 'Choose a new password \u00b7 tenancy';
+      resetPasswordPage(token);
+    } else if (path === '/forgot-password') {
+      document.title = 'Forgot your password? \u00b7 tenancy';
+      forgotPasswordPage();
     } else if ((path === '/signin' || path === '/signup') && sessionToken()) {
       navigate(afterSignIn(), { replace: true });
     } else if (path === '/signin') {
@@ -383,7 +396,7 @@ async function draw(stale) {
 const NEXT_KEY = 'tenancy.next';
 
 function signInFirst(path) {
-  if (path !== '/' && !path.startsWith('/invitations/')) {
+  if (path !== '/' && !OPEN_PAGE.test(path)) {
     window.sessionStorage.setItem(NEXT_KEY, path);
   }
   navigate('/signin', { replace: true });
@@ -419,10 +432,16 @@ function signUpFields(email) {
   return [
     field('Email', { name: 'email', type: 'email', autocomplete: 'email', required: true, value: email || undefined, id: 'signup-email' }),
     field('Your name (optional)', { name: 'display_name', autocomplete: 'name', id: 'signup-name' }),
-    field('Password (at least 8 characters)', {
-      name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: 8, id: 'signup-password',
-    }),
+    newPasswordField('Password', 'password', 'signup-password'),
   ];
+}
+
+// A password to choose, with the sign-up rules that the browser can check;
+// the server also refuses the most common passwords.
+function newPasswordField(label, name, id) {
+  return field(`${label} (at least 8 characters)`, {
+    name, type: 'password', autocomplete: 'new-password', required: true, minlength: 8, maxlength: 256, id,
+  });
 }
 
 async function signIn(data) {
@@ -457,6 +476,7 @@ function signInPage() {
       await signIn(data);
       navigate(afterSignIn(), { replace: true });
     }),
+    h('p', { class: 'switch' }, h('a', { href: '/forgot-password', 'data-link': true, id: 'forgot-password' }, 'Forgot password?')),
     h('p', { class: 'switch' }, 'New here? ', h('a', { href: '/signup', 'data-link': true }, 'Create an account')),
   );
 }
@@ -478,16 +498,17 @@ function signUpPage() {
 
 // ---- the invitation landing page ---------------------------------------------------
 
-// Leaves an invitation's page without keeping it in the history: its
+// Leaves the page of an emailed link without keeping it in the history: its
 // address holds the token.
-function leaveLink() {
+function leaveLink(text = 'Go to the console', path = '/', id = undefined) {
   return h('a', {
-    href: '/',
+    href: path,
+    id,
     onclick: (event) => {
       event.preventDefault();
-      navigate('/', { replace: true });
+      navigate(path, { replace: true });
     },
-  }, 'Go to the console');
+  }, text);
 }
 
 const DEAD_INVITATION_TITLE = {
@@ -502,13 +523,13 @@ const DEAD_INVITATION = {
   expired: 'This invitation has expired. Ask the organization\u2019s owner for a new one.',
 };
 
-// An invitation link's token: 43 base64url characters.
-const INVITATION_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+// The token of an emailed link: 43 base64url characters.
+const LINK_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 async function invitationPage(token, stale) {
   let preview;
   try {
-    if (!INVITATION_TOKEN.test(token)) {
+    if (!LINK_TOKEN.test(token)) {
       throw new ApiError(404, null);
     }
     preview = await api('GET', `/v1/invitations/${token}`);
@@ -641,6 +662,129 @@ async function invitationPage(token, stale) {
     h('p', { class: 'switch' }, toggle));
 }
 
+// ---- verification and password reset links ----------------------------------------
+
+// "Send a new verification email", which tells how it went in `status`.
+function resendButton(id, status) {
+  return h('button', {
+    type: 'button',
+    class: 'secondary',
+    id,
+    onclick: async (event) => {
+      const button = event.currentTarget;
+      button.disabled = true;
+      status.textContent = '';
+      try {
+        await api('POST', '/v1/me/verification-email');
+        status.textContent = 'A new verification email is on its way: open its link. The links of older ones no longer work.';
+      } catch (error) {
+        status.textContent = error.code === 'already_verified' ? 'Your email address is verified already.' : errorText(error);
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, 'Send a new verification email');
+}
+
+// The page of a verification link verifies at once: opening the link is
+// what the person came to do.
+async function verifyEmailPage(token, stale) {
+  let verified;
+  try {
+    if (!LINK_TOKEN.test(token)) {
+      throw new ApiError(404, null);
+    }
+    verified = await api('POST', '/v1/auth/verify-email', { token });
+  } catch (error) {
+    if (stale()) {
+      return;
+    }
+    if (!(error instanceof ApiError) || (error.status !== 404 && error.status !== 410)) {
+      throw error;
+    }
+    let title = 'Link already used';
+    let text = 'This verification link was already used or replaced by a newer email. If you asked for a new one, open the link in the newest email.';
+    let next = leaveLink();
+    if (error.status === 404) {
+      title = 'Link not valid';
+      text = 'This verification link is not valid. Check that you copied the whole link.';
+    } else if (error.code === 'token_expired') {
+      title = 'Link expired';
+      text = 'This verification link has expired. Ask for a new verification email, and open the link in that one.';
+      const status = h('p', { role: 'status' });
+      // Asking for one needs a session: sign in first, then the account page offers it.
+      next = sessionToken()
+        ? [resendButton('resend-verification', status), status]
+        : h('button', { type: 'button', id: 'verify-signin', onclick: () => signInFirst('/account') }, 'Sign in to ask for a new one');
+    }
+    cardPage(h('h1', {}, title), h('p', { role: 'alert', id: 'verify-status' }, text), h('div', { class: 'switch' }, next));
+    return;
+  }
+  if (stale()) {
+    return;
+  }
+  cardPage(h('h1', {}, 'Email address verified'),
+    h('p', { role: 'status', id: 'verify-status' }, `${verified.user.email} is verified. You can invite people to your organizations now.`),
+    h('p', { class: 'switch' }, leaveLink(sessionToken() ? 'Go to the console' : 'Sign in', '/', 'verify-continue')));
+}
+
+function forgotPasswordPage() {
+  const back = () => h('p', { class: 'switch' }, h('a', { href: '/signin', 'data-link': true }, 'Back to sign in'));
+  cardPage(
+    h('h1', {}, 'Forgot your password?'),
+    h('p', { class: 'muted' }, 'Enter the email address of your account: we send it a link to choose a new password.'),
+    form({ id: 'forgot-form', 'aria-label': 'Ask for a password reset link' }, [
+      field('Email', { name: 'email', type: 'email', autocomplete: 'email', required: true, id: 'forgot-email' }),
+      h('button', { type: 'submit' }, 'Send the link'),
+    ], async (data) => {
+      await api('POST', '/v1/auth/password-reset', { email: data.get('email') });
+      // The server answers the same whether the account exists or not.
+      cardPage(h('h1', {}, 'Check your email'),
+        h('p', { role: 'status', id: 'forgot-sent' },
+          `If an account exists for ${data.get('email')}, an email with a link to choose a new password is on its way. The link works for one hour, once.`),
+        back());
+    }),
+    back(),
+  );
+}
+
+function resetPasswordPage(token) {
+  const again = () => h('p', { class: 'switch' }, leaveLink('Ask for a new link', '/forgot-password'));
+  const dead = (title, text) => cardPage(h('h1', {}, title), h('p', { role: 'alert', id: 'reset-status' }, text), again());
+  if (!LINK_TOKEN.test(token)) {
+    dead('Link not valid', 'This password reset link is not valid. Check that you copied the whole link.');
+    return;
+  }
+  cardPage(
+    h('h1', {}, 'Choose a new password'),
+    form({ id: 'reset-form', 'aria-label': 'Choose a new password' }, [
+      newPasswordField('New password', 'password', 'reset-password'),
+      h('button', { type: 'submit' }, 'Set the new password'),
+    ], async (data) => {
+      try {
+        await api('POST', '/v1/auth/password-reset/confirm', { token, password: data.get('password') });
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          dead('Link not valid', 'This password reset link is not valid. Check that you copied the whole link.');
+        } else if (error instanceof ApiError && error.code === 'token_expired') {
+          dead('Link expired', 'This password reset link has expired: reset links work for one hour. Ask for a new one.');
+        } else if (error instanceof ApiError && error.code === 'token_used') {
+          dead('Link already used', 'This password reset link was already used or replaced by a newer email.');
+        } else {
+          throw error;
+        }
+        return;
+      }
+      // Every session of the account ended, this tab's included.
+      setSessionToken(null);
+      cardPage(h('h1', {}, 'Password changed'),
+        h('p', { role: 'status', id: 'reset-done' }, 'Your new password is set, and you are signed out everywhere: sign in again with the new password.'),
+        h('p', { class: 'switch' }, leaveLink('Sign in', '/signin', 'reset-signin')));
+    }),
+    again(),
+  );
+}
+
 async function signOut(go = true) {
   try {
     await api('POST', '/v1/auth/signout');
@@ -730,13 +874,13 @@ async function appPage(path, stale) {
       window.history.replaceState(null, '', '/settings');
     }
     section = tab === 'billing' ? 'settings/billing' : 'settings';
-  } else if (!KINDS[section]) {
+  } else if (section !== 'account' && !KINDS[section]) {
     section = 'agents';
     if (path !== '/') {
       window.history.replaceState(null, '', '/');
     }
   }
-  const title = section.startsWith('settings') ? 'Settings' : KINDS[section].title;
+  const title = { account: 'Your account', settings: 'Settings', 'settings/billing': 'Settings' }[section] || KINDS[section].title;
   document.title = `${title} \u00b7 ${context.organization.name} \u00b7 tenancy`;
   const content = h('main', { class: 'content', id: 'content', tabindex: '-1' }, notices);
   const skip = h('a', {
@@ -748,7 +892,9 @@ async function appPage(path, stale) {
     },
   }, 'Skip to content');
   render(skip, h('div', { class: 'shell' }, sidebar(context, section), content));
-  if (section.startsWith('settings')) {
+  if (section === 'account') {
+    await accountPage(context, content);
+  } else if (section.startsWith('settings')) {
     await settingsPage(context, content, section === 'settings/billing' ? 'billing' : 'organization');
   } else {
     await resourcesPage(context, content, section);
@@ -799,6 +945,9 @@ function sidebar(context, section) {
     h('div', { class: 'account' },
       h('div', { class: 'who', id: 'signed-in-as' }, context.me.display_name || context.me.email),
       h('div', { class: 'muted who' }, context.me.email),
+      h('a', {
+        href: '/account', 'data-link': true, id: 'nav-account', 'aria-current': section === 'account' ? 'page' : undefined,
+      }, 'Your account'),
       h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: () => signOut() }, 'Sign out')));
 }
 
@@ -935,6 +1084,72 @@ function createOrganizationDialog(returnFocus) {
   element.id = 'create-organization-dialog';
 }
 
+// ---- the account -------------------------------------------------------------------------
+
+function timeOf(value) {
+  return h('time', { datetime: value }, formatDateTime(value));
+}
+
+async function accountPage(context, content) {
+  const { me } = context;
+  const reload = () => navigate('/account', { replace: true });
+  append(content, [h('div', { class: 'content-head' }, h('div', {}, h('h1', {}, 'Your account'),
+    h('p', { class: 'muted', id: 'account-email' }, me.email, ' \u00b7 ', me.email_verified ? 'verified' : 'not verified')))]);
+  const panel = h('section', { class: 'section' });
+  append(content, [panel]);
+  if (!me.email_verified) {
+    const status = h('p', { role: 'status' });
+    append(panel, [h('div', { class: 'notice', id: 'verify-notice' },
+      h('p', {}, `Your email address is not verified yet: open the link in the verification email sent to ${me.email}. Inviting people needs a verified address.`),
+      resendButton('resend-verification', status), status)]);
+  }
+
+  const sessions = await listAll('/v1/me/sessions');
+  const alert = h('p', { class: 'error', role: 'alert', id: 'sessions-error' });
+  append(panel, [
+    h('h2', {}, 'Sessions'),
+    h('p', { class: 'muted' }, 'Where you are signed in. Ending a session signs it out at once.'),
+    alert,
+    h('table', { id: 'sessions-table', 'aria-label': 'Sessions' },
+      h('thead', {}, h('tr', {}, ['Signed in', 'Last used', 'Expires'].map((title) => h('th', { scope: 'col' }, title)),
+        h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Actions')))),
+      h('tbody', {}, sessions.map((session) => h('tr', { 'data-id': session.id, 'data-current': String(session.current) },
+        h('td', {}, timeOf(session.created_at), session.current ? [' ', h('span', { class: 'badge' }, 'this session')] : null),
+        h('td', {}, timeOf(session.last_used_at)),
+        h('td', {}, timeOf(session.expires_at)),
+        h('td', { class: 'actions-cell' }, session.current ? null : h('button', {
+          type: 'button',
+          class: 'danger',
+          'data-action': 'end',
+          'aria-label': `End the session signed in ${formatDateTime(session.created_at)}`,
+          onclick: rowAction(alert, () => api('DELETE', `/v1/me/sessions/${session.id}`), reload),
+        }, 'End')))))),
+    h('h2', {}, 'Change your password'),
+    h('p', { class: 'muted' }, 'Your other sessions end; this one goes on.'),
+    form({ id: 'password-form', class: 'stacked-form', 'aria-label': 'Change your password' }, [
+      field('Current password', {
+        name: 'current_password', type: 'password', autocomplete: 'current-password', required: true, id: 'current-password',
+      }),
+      newPasswordField('New password', 'new_password', 'new-password'),
+      h('button', { type: 'submit', id: 'change-password' }, 'Change password'),
+    ], async (data) => {
+      try {
+        await api('PUT', '/v1/me/password', {
+          current_password: data.get('current_password'),
+          new_password: data.get('new_password'),
+        });
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'forbidden') {
+          throw new Error('The current password is wrong.');
+        }
+        throw error;
+      }
+      sessionStorage.setItem(SUCCESS_KEY, 'Your password is changed, and your other sessions have ended.');
+      reload();
+    }),
+  ]);
+}
+
 // ---- resources ---------------------------------------------------------------------------
 
 // The action of a button in a table row: the button is disabled while it
@@ -961,16 +1176,6 @@ const COLUMNS = {
   reports: [['Name', (r) => r.name], ['Schedule', (r) => (r.schedule ? `${r.schedule.cron} (${r.schedule.timezone})` : '\u2014')], ['Created', (r) => formatDate(r.created_at)]],
   'knowledge-files': [['Name', (f) => f.name], ['Type', (f) => f.content_type], ['Size', (f) => formatBytes(f.size_bytes)], ['Uploaded', (f) => formatDate(f.created_at)]],
 };
-
-function formatBytes(bytes) {
-  if (bytes < 1024) {
-    return `${bytes} B`;
-  }
-  if (bytes < 1024 * 1024) {
-    return `${(bytes / 1024).toFixed(1)} KiB`;
-  }
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
 
 async function resourcesPage(context, content, kind) {
   const spec = KINDS[kind];
@@ -1112,6 +1317,13 @@ async function organizationTab(context, panel) {
   const mayRename = can(context, 'rename_organization');
   const mayManage = can(context, 'manage_members');
   const reload = () => navigate('/settings', { replace: true });
+  // Shown when the server refuses an invitation until the inviter's address
+  // is verified (a server may also let unverified owners invite).
+  const verificationStatus = h('p', { role: 'status' });
+  const unverified = h('div', { class: 'notice', id: 'invite-unverified', hidden: true },
+    h('p', { role: 'alert' }, `Verify your email address before you invite anyone: open the link in the verification email sent to ${context.me.email}. `,
+      'Your ', h('a', { href: '/account', 'data-link': true }, 'account page'), ' shows whether it is verified.'),
+    resendButton('invite-resend-verification', verificationStatus), verificationStatus);
 
   append(panel, [
     h('h2', {}, 'Organization name'),
@@ -1132,12 +1344,23 @@ async function organizationTab(context, panel) {
       }),
       gate(h('button', { type: 'submit', id: 'invite' }, 'Invite'), mayManage),
     ], async (data) => {
-      const invitation = await guarded(() => api('POST', `${base}/invitations`, { email: data.get('email') }));
+      let invitation;
+      try {
+        invitation = await guarded(() => api('POST', `${base}/invitations`, { email: data.get('email') }));
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'email_unverified') {
+          unverified.hidden = false;
+          unverified.querySelector('button').focus();
+          return;
+        }
+        throw error;
+      }
       if (invitation) {
         sessionStorage.setItem(SUCCESS_KEY, `Invitation sent to ${invitation.email}.`);
         reload();
       }
     }),
+    unverified,
   ]);
 
   if (!mayManage) {

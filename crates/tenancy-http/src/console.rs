@@ -8,7 +8,8 @@
 //! Every console response carries a strict Content-Security-Policy (scripts,
 //! styles and fetches from this origin only, no inline script, no framing),
 //! `X-Content-Type-Options: nosniff`, and `Referrer-Policy: no-referrer`, so
-//! that the token in an invitation link's path never leaves in a `Referer`.
+//! that the token in an emailed link's path (an invitation, a verification,
+//! a password reset) never leaves in a `Referer`.
 
 use poem::http::{HeaderMap, HeaderValue, StatusCode, header};
 use poem::{Endpoint, Request, Response, Route, get};
@@ -19,11 +20,16 @@ const STYLE: &str = include_str!("../console/console.css");
 const ICON: &str = include_str!("../console/icon.svg");
 
 /// The paths at which the console's page is served; the script routes among
-/// them in the browser.
+/// them in the browser. A `:token` segment stands for the token of an emailed
+/// link, any one segment.
 pub const PAGES: &[&str] = &[
     "/",
     "/signin",
     "/signup",
+    "/forgot-password",
+    "/verify-email/:token",
+    "/reset-password/:token",
+    "/account",
     "/agents",
     "/connections",
     "/reports",

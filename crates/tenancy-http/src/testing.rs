@@ -208,15 +208,14 @@ impl ResponseValidator {
         if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
             return true;
         }
-        if path.starts_with("/console/") || console::PAGES.contains(&path) {
+        if path.starts_with("/console/") {
             return true;
         }
-        // The invitation page, `/invitations/{token}`: one segment after the prefix.
-        let invitation_prefix = console::INVITATION_PAGE
-            .split_once(':')
-            .map_or(console::INVITATION_PAGE, |(prefix, _)| prefix);
-        path.strip_prefix(invitation_prefix)
-            .is_some_and(|token| !token.is_empty() && !token.contains('/'))
+        // The console's pages, a `:token` segment standing for any one segment.
+        console::PAGES
+            .iter()
+            .chain([&console::INVITATION_PAGE])
+            .any(|page| page_matches(page, path))
     }
 
     /// Checks one response; paths outside the document pass unchecked.
@@ -646,6 +645,20 @@ pub fn json_schema(value: &Value, is_map: bool) -> Value {
     Value::Object(out)
 }
 
+/// Whether `path` is the console page `page`, whose `:name` segments each
+/// stand for any one non-empty segment.
+fn page_matches(page: &str, path: &str) -> bool {
+    let (mut pattern, mut segments) = (page.split('/'), path.split('/'));
+    loop {
+        match (pattern.next(), segments.next()) {
+            (None, None) => return true,
+            (Some(p), Some(s)) if p.starts_with(':') && !s.is_empty() => {}
+            (Some(p), Some(s)) if p == s => {}
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -848,6 +861,9 @@ mod tests {
             "/signin",
             "/settings/billing",
             "/invitations/abc",
+            "/verify-email/abc",
+            "/reset-password/abc",
+            "/account",
             "/console/console.js",
             "/docs",
             "/docs/x",
@@ -855,7 +871,16 @@ mod tests {
         ] {
             assert!(ResponseValidator::is_outside_document(path), "{path}");
         }
-        for path in ["/v1/me", "/healthz", "/invitations/a/b", "/nowhere"] {
+        for path in [
+            "/v1/me",
+            "/healthz",
+            "/invitations/a/b",
+            "/invitations/",
+            "/verify-email",
+            "/reset-password/a/b",
+            "/v1/auth/verify-email",
+            "/nowhere",
+        ] {
             assert!(!ResponseValidator::is_outside_document(path), "{path}");
         }
     }

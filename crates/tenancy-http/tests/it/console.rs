@@ -1,10 +1,16 @@
 //! The web console's routes: its pages and assets, their security headers,
 //! caching, and that the console shadows nothing of the API.
 
+use poem::EndpointExt;
+use poem::endpoint::BoxEndpoint;
 use poem::http::Method;
+use poem::test::TestClient;
 use tenancy_http::console::{CONTENT_SECURITY_POLICY, PAGES};
 
 use crate::support::TestApp;
+
+/// A link's token as the pages of emailed links take it.
+const TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> crate::support::Reply {
     let mut request = app.client.get(path);
@@ -12,6 +18,27 @@ async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> crate::s
         request = request.header("if-none-match", tag);
     }
     crate::support::Reply::read(request.send().await).await
+}
+
+/// The app without the check of every response against the document:
+/// `ResponseValidator::is_outside_document` knows the console's pages by
+/// their exact paths and the invitation page's template, so it would take
+/// `/verify-email/<token>` for a path of the API.
+fn unchecked(app: &TestApp) -> TestClient<BoxEndpoint<'static, poem::Response>> {
+    TestClient::new(
+        tenancy_http::app(app.state.clone())
+            .map_to_response()
+            .boxed(),
+    )
+}
+
+/// The console's pages as addresses: a template's `:token` is a token.
+fn page_paths() -> Vec<String> {
+    PAGES
+        .iter()
+        .map(|page| page.replace(":token", TOKEN))
+        .chain([format!("/invitations/{TOKEN}")])
+        .collect()
 }
 
 fn header<'a>(reply: &'a crate::support::Reply, name: &str) -> &'a str {
@@ -35,10 +62,11 @@ fn assert_secured(reply: &crate::support::Reply) {
 #[tokio::test]
 async fn every_page_is_the_console_with_strict_headers() {
     let app = TestApp::new().await;
-    let token = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    let invitation = format!("/invitations/{token}");
-    for path in PAGES.iter().copied().chain([invitation.as_str()]) {
-        let reply = get(&app, path, None).await.expect(200);
+    let client = unchecked(&app);
+    for path in page_paths() {
+        let reply = crate::support::Reply::read(client.get(&path).send().await)
+            .await
+            .expect(200);
         assert_eq!(reply.content_type(), "text/html; charset=utf-8", "{path}");
         assert_secured(&reply);
         let html = String::from_utf8(reply.bytes.clone()).unwrap();
@@ -47,7 +75,16 @@ async fn every_page_is_the_console_with_strict_headers() {
             "{path}"
         );
         // The page is the same whatever the token: nothing of it is echoed.
-        assert!(!html.contains(token));
+        assert!(!html.contains(TOKEN));
+    }
+    // The pages of the account's emailed links and forms are among them.
+    for page in [
+        "/verify-email/:token",
+        "/reset-password/:token",
+        "/forgot-password",
+        "/account",
+    ] {
+        assert!(PAGES.contains(&page), "{page}");
     }
     // The policy: nothing inline, nothing from elsewhere, no framing.
     for directive in [
@@ -137,4 +174,27 @@ async fn the_console_shadows_nothing_of_the_api() {
     app.call(Method::POST, "/signin", None, None)
         .await
         .problem(405, "method_not_allowed");
+    // The pages of emailed links take one segment, and GET only.
+    let client = unchecked(&app);
+    for path in [
+        "/verify-email",
+        "/verify-email/a/b",
+        "/reset-password",
+        "/reset-password/a/b",
+    ] {
+        crate::support::Reply::read(client.get(path).send().await)
+            .await
+            .problem(404, "not_found");
+    }
+    for page in ["verify-email", "reset-password"] {
+        let reply = crate::support::Reply::read(
+            client
+                .request(Method::POST, format!("/{page}/{TOKEN}"))
+                .send()
+                .await,
+        )
+        .await
+        .problem(405, "method_not_allowed");
+        assert_eq!(header(&reply, "allow"), "GET, HEAD", "/{page}/");
+    }
 }

@@ -73,7 +73,11 @@ fn every_route(server: &Server) {
         &json!({}),
     );
     assert_eq!(resent, (202, json!({})));
-    let second = server.wait_for_link("ann@example.com", "verify-email", std::slice::from_ref(&first));
+    let second = server.wait_for_link(
+        "ann@example.com",
+        "verify-email",
+        std::slice::from_ref(&first),
+    );
     let verify = |token: &str| {
         call(
             server,

@@ -8,9 +8,16 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, Kind};
-use crate::support::{Mail, Server, wait_until};
+use crate::support::{Server, wait_until};
 
 const PASSWORD: &str = "correct horse battery";
+
+/// The passwords of the account scenario after a change and after a reset.
+const CHANGED_PASSWORD: &str = "staple battery horse";
+const RESET_PASSWORD: &str = "battery staple correct";
+
+/// A password long enough that only the server refuses it: a common one.
+const COMMON_PASSWORD: &str = "password123";
 
 /// A connection's secret, which no page may ever hold after it is sent.
 const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
@@ -144,36 +151,34 @@ fn wait_for_switcher(browser: &Browser, name: &str) {
     browser.settle();
 }
 
-/// The accept link of the newest email to `email` in the mail folder,
-/// waiting for the mail worker to write it.
-fn link_for(mail_dir: &Path, base: &str, email: &str) -> String {
-    let mut link = None;
-    assert!(
-        wait_until(Duration::from_secs(30), || {
-            let mut mails: Vec<(std::time::SystemTime, Mail)> = std::fs::read_dir(mail_dir)
-                .map(|entries| {
-                    entries
-                        .filter_map(Result::ok)
-                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                        .filter_map(|e| {
-                            let modified = e.metadata().ok()?.modified().ok()?;
-                            let text = std::fs::read_to_string(e.path()).ok()?;
-                            Some((modified, Mail::parse(&text)))
-                        })
-                        .filter(|(_, mail)| mail.header("To") == Some(email))
-                        .collect()
-                })
-                .unwrap_or_default();
-            mails.sort_by_key(|(modified, _)| *modified);
-            link = mails
-                .last()
-                .map(|(_, mail)| format!("{base}/invitations/{}", mail.invitation_token(base)));
-            link.is_some()
-        }),
-        "no email to {email} in {}",
-        mail_dir.display()
+/// The console's address of the newest `/<kind>/<token>` link emailed to
+/// `email` (`invitations`, `verify-email`, `reset-password`), waiting for the
+/// mail worker to write it.
+fn link_for(server: &Server, email: &str, kind: &str) -> String {
+    let token = server.wait_for_link(email, kind, &[]);
+    format!("{}/{kind}/{token}", server.base_url())
+}
+
+/// The session token that the tab keeps.
+fn session_of(browser: &Browser) -> String {
+    browser
+        .script("return sessionStorage.getItem('tenancy.session')", &[])
+        .as_str()
+        .expect("a session in the tab")
+        .to_owned()
+}
+
+/// Opens the link of the newest verification email to `email` in `browser`,
+/// which says the address is verified, and goes on to the console.
+fn verify_in(browser: &Browser, server: &Server, email: &str) {
+    browser.goto(&link_for(server, email, "verify-email"));
+    let status = browser.find("#verify-status").text();
+    assert_eq!(
+        status,
+        format!("{email} is verified. You can invite people to your organizations now.")
     );
-    link.unwrap()
+    browser.find("#verify-continue").click();
+    browser.wait_for_path("/");
 }
 
 /// One test per scenario and browser, each skipped (outside CI) when its
@@ -194,6 +199,8 @@ in_browsers! {
     the_seed_story_in_firefox: seed_story in Firefox;
     the_invitation_page_in_chromium: invitation_page in Chromium;
     the_invitation_page_in_firefox: invitation_page in Firefox;
+    the_account_story_in_chromium: account_story in Chromium;
+    the_account_story_in_firefox: account_story in Firefox;
 }
 
 /// The seed's story with an owner and an invitee, each in a browser of their own.
@@ -332,6 +339,10 @@ fn seed_story(kind: Kind) {
     owner.wait_for_text("runbook.md");
     owner.find("#nav-agents").click();
 
+    // Inviting needs a verified address: the owner opens the link of the
+    // verification email that her sign-up sent.
+    verify_in(&owner, &server, "owner@example.com");
+
     // Settings > Organization: invite by email; the pending invitation shows
     // with its expiry date.
     assert_enabled(&owner, "#nav-settings");
@@ -382,7 +393,7 @@ fn seed_story(kind: Kind) {
 
     // The invitee opens the link from the .eml file: organization, inviter
     // and expiry; signs up from it, and is in.
-    let link = link_for(&mail_dir, &base, "guest@example.com");
+    let link = link_for(&server, "guest@example.com", "invitations");
     guest.goto(&link);
     assert_eq!(
         guest.find("#invitation-organization").text(),
@@ -586,7 +597,7 @@ fn seed_story(kind: Kind) {
         }),
         "the revoked invitation is still listed"
     );
-    let dead = link_for(&mail_dir, &base, "temp@example.com");
+    let dead = link_for(&server, "temp@example.com", "invitations");
     let token = dead.rsplit('/').next().unwrap();
     let preview = server.get(&format!("/v1/invitations/{token}"), None);
     assert_eq!(preview.json()["status"], "revoked", "{preview:?}");
@@ -635,13 +646,7 @@ fn account(server: &Server, email: &str) -> (String, String) {
 
 /// Invites `email` to `org` through the API; returns the invitation's id and
 /// the link of its email, the newest `.eml` file addressed to `email`.
-fn invite(
-    server: &Server,
-    mail_dir: &Path,
-    owner: &str,
-    org: &str,
-    email: &str,
-) -> (String, String) {
+fn invite(server: &Server, owner: &str, org: &str, email: &str) -> (String, String) {
     let reply = server.post(
         &format!("/v1/organizations/{org}/invitations"),
         Some(owner),
@@ -649,7 +654,7 @@ fn invite(
     );
     assert_eq!(reply.status, 201, "{reply:?}");
     let id = reply.json()["id"].as_str().unwrap().to_owned();
-    let link = link_for(mail_dir, &server.base_url(), email);
+    let link = link_for(server, email, "invitations");
     (id, link)
 }
 
@@ -661,6 +666,7 @@ fn invitation_page(kind: Kind) {
     let server = Server::start(dir.path(), &["--mail-dir", mail_dir.to_str().unwrap()]);
     let base = server.base_url();
     let (owner, _) = account(&server, "owner@example.com");
+    server.verify("owner@example.com");
     let globex = server.post(
         "/v1/organizations",
         Some(&owner),
@@ -669,9 +675,9 @@ fn invitation_page(kind: Kind) {
     assert_eq!(globex.status, 201, "{globex:?}");
     let globex = globex.json()["id"].as_str().unwrap().to_owned();
     account(&server, "carol@example.com");
-    let (_, carol_link) = invite(&server, &mail_dir, &owner, &globex, "carol@example.com");
-    let (dave, dave_link) = invite(&server, &mail_dir, &owner, &globex, "dave@example.com");
-    let (_, erin_link) = invite(&server, &mail_dir, &owner, &globex, "erin@example.com");
+    let (_, carol_link) = invite(&server, &owner, &globex, "carol@example.com");
+    let (dave, dave_link) = invite(&server, &owner, &globex, "dave@example.com");
+    let (_, erin_link) = invite(&server, &owner, &globex, "erin@example.com");
     let revoked = crate::support::request(
         server.addr,
         "DELETE",
@@ -783,4 +789,313 @@ fn invitation_page(kind: Kind) {
     // An address under /invitations/ that is no token is no invitation.
     carol.goto(&format!("{base}/invitations/accept"));
     carol.wait_for_text("Invitation not found");
+}
+
+/// Signs `email` in through the API, as on another device; returns the token.
+fn sign_in(server: &Server, email: &str, password: &str) -> String {
+    let reply = server.post(
+        "/v1/auth/signin",
+        None,
+        &json!({"email": email, "password": password}),
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.json()["token"].as_str().unwrap().to_owned()
+}
+
+/// The status of `GET /v1/me` with `token`: 200 while its session lives.
+fn me_status(server: &Server, token: &str) -> u16 {
+    server.get("/v1/me", Some(token)).status
+}
+
+/// What the browser logged at warning level or above, less the lines of the
+/// requests that the API refused on purpose (a 4xx is logged as an error).
+fn unexpected_logs(browser: &Browser) -> Option<Vec<String>> {
+    browser.severe_logs().map(|logs| {
+        logs.into_iter()
+            .filter(|line| !line.contains("the server responded with a status of 4"))
+            .collect()
+    })
+}
+
+/// A new account as a person lives it in the console: inviting waits for a
+/// verified address, the account page ends another session and changes the
+/// password, and a forgotten password is reset from its emailed link, which
+/// ends every session.
+fn account_story(kind: Kind) {
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("outbox");
+    let server = Server::start(dir.path(), &["--mail-dir", mail_dir.to_str().unwrap()]);
+    let base = server.base_url();
+    let email = "ann@example.com";
+    let ann = Browser::open(kind, dir.path(), "ann");
+    let shots = screenshots().join(kind.name());
+
+    sign_up(&ann, &base, email, "Ann");
+    let token = session_of(&ann);
+    let me = server.get("/v1/me", Some(&token)).json();
+    assert_eq!(me["user"]["email_verified"], false, "{me}");
+
+    // Unverified, her invitation is refused, and Settings says what to do.
+    ann.find("#nav-settings").click();
+    ann.wait_for_path("/settings");
+    let notice = ann.find("#invite-unverified");
+    assert!(!notice.displayed(), "the notice shows before any refusal");
+    ann.find("#invite-email").fill("bob@example.com");
+    ann.find("#invite").click();
+    assert!(
+        wait_until(Duration::from_secs(10), || notice.displayed()),
+        "no notice after the refusal"
+    );
+    assert!(
+        notice.text().contains(&format!(
+            "Verify your email address before you invite anyone: open the link in the verification email sent to {email}."
+        )),
+        "{}",
+        notice.text()
+    );
+    assert!(ann.exists("#invitations-empty"), "an invitation is listed");
+    assert_labelled(&ann, "the settings page with the verification notice");
+    // A new verification email supersedes the one of the sign-up.
+    let first = server.wait_for_link(email, "verify-email", &[]);
+    ann.find("#invite-resend-verification").click();
+    ann.wait_for_text("A new verification email is on its way");
+    let second = server.wait_for_link(email, "verify-email", std::slice::from_ref(&first));
+    ann.screenshot(&shots.join("settings-unverified.png"));
+    // The account page says the address is not verified, and offers the same button.
+    ann.find("#invite-unverified a[href='/account']").click();
+    ann.wait_for_path("/account");
+    assert!(ann.find("#account-email").text().ends_with("not verified"));
+    assert!(ann.find("#verify-notice #resend-verification").displayed());
+
+    // The older link says it was replaced; the newer one verifies.
+    ann.goto(&format!("{base}/verify-email/{first}"));
+    assert_eq!(ann.find("h1").text(), "Link already used");
+    assert!(
+        ann.find("#verify-status")
+            .text()
+            .contains("already used or replaced by a newer email")
+    );
+    ann.goto(&format!("{base}/verify-email/{second}"));
+    ann.wait_for_text(&format!("{email} is verified."));
+    assert_labelled(&ann, "the verification page");
+    ann.screenshot(&shots.join("verified.png"));
+    ann.find("#verify-continue").click();
+    ann.wait_for_path("/");
+    let me = server.get("/v1/me", Some(&token)).json();
+    assert_eq!(me["user"]["email_verified"], true, "{me}");
+    // An unknown token, and no token at all, are no link.
+    ann.goto(&format!(
+        "{base}/verify-email/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    ));
+    assert_eq!(ann.find("h1").text(), "Link not valid");
+    ann.goto(&format!("{base}/verify-email/short"));
+    assert_eq!(ann.find("h1").text(), "Link not valid");
+
+    // Verified, she invites.
+    ann.goto(&format!("{base}/settings"));
+    ann.find("#invite-email").fill("bob@example.com");
+    ann.find("#invite").click();
+    ann.find("#invitations-table tr[data-email='bob@example.com']");
+    ann.wait_for_text("Invitation sent to bob@example.com.");
+    assert!(!ann.find("#invite-unverified").displayed());
+
+    // She signs in on another device; the account page lists both sessions,
+    // this one marked, and ends the other.
+    let other = sign_in(&server, email, PASSWORD);
+    let sessions = server.get("/v1/me/sessions", Some(&other)).json();
+    let other_id = sessions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ann.find("#nav-account").click();
+    ann.wait_for_path("/account");
+    assert!(ann.find("#account-email").text().ends_with(" verified"));
+    assert!(!ann.exists("#verify-notice"));
+    let rows = ann.script(
+        "return Array.from(document.querySelectorAll('#sessions-table tbody tr')).map((row) => ({
+            id: row.dataset.id,
+            current: row.dataset.current,
+            text: row.innerText,
+            end: row.querySelector('[data-action=end]') !== null,
+            times: row.querySelectorAll('time[datetime]').length,
+        }))",
+        &[],
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (this, elsewhere) = if rows[0]["id"] == other_id.as_str() {
+        (&rows[1], &rows[0])
+    } else {
+        (&rows[0], &rows[1])
+    };
+    assert_eq!(elsewhere["id"], other_id.as_str(), "{rows:?}");
+    assert_eq!(this["current"], "true", "{this}");
+    assert!(this["text"].as_str().unwrap().contains("this session"));
+    assert_eq!(this["end"], false, "the current session has an End button");
+    assert_eq!(elsewhere["current"], "false", "{elsewhere}");
+    assert_eq!(elsewhere["end"], true, "{elsewhere}");
+    for row in [this, elsewhere] {
+        assert_eq!(row["times"], 3, "created, last used, expires: {row}");
+    }
+    assert_labelled(&ann, "the account page");
+    ann.screenshot(&shots.join("account.png"));
+    let row = format!("#sessions-table tr[data-id='{other_id}']");
+    ann.find(&format!("{row} [data-action=end]")).click();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            ann.settle();
+            !ann.exists(&row)
+        }),
+        "the ended session is still listed"
+    );
+    assert_eq!(me_status(&server, &other), 401, "the ended session");
+    assert_eq!(me_status(&server, &token), 200, "this session");
+
+    // A password change: a wrong current password and a common new one are
+    // refused with their reasons; then the other sessions end, this one goes on.
+    let other = sign_in(&server, email, PASSWORD);
+    ann.find("#current-password").fill("not my password");
+    ann.find("#new-password").fill(CHANGED_PASSWORD);
+    ann.find("#change-password").click();
+    ann.wait_for_text("The current password is wrong.");
+    ann.find("#current-password").fill(PASSWORD);
+    ann.find("#new-password").fill(COMMON_PASSWORD);
+    ann.find("#change-password").click();
+    ann.wait_for_text("New password: password is one of the 10,000 most common passwords.");
+    ann.find("#new-password").fill(CHANGED_PASSWORD);
+    ann.find("#change-password").click();
+    ann.wait_for_text("Your password is changed, and your other sessions have ended.");
+    assert_eq!(me_status(&server, &other), 401, "another session");
+    assert_eq!(me_status(&server, &token), 200, "this session");
+    ann.settle();
+    assert_eq!(
+        ann.script(
+            "return document.querySelectorAll('#sessions-table tbody tr').length",
+            &[]
+        ),
+        json!(1)
+    );
+
+    // On another device she has forgotten it: "Forgot password?" on the
+    // sign-in page asks for a link, and the answer tells nothing of the account.
+    let phone = Browser::open(kind, dir.path(), "phone");
+    phone.goto(&format!("{base}/signin"));
+    phone.find("#forgot-password").click();
+    phone.wait_for_path("/forgot-password");
+    assert_labelled(&phone, "the forgotten-password page");
+    phone.find("#forgot-email").fill("nobody@example.com");
+    phone.find("#forgot-form button[type=submit]").click();
+    let nobody = phone.find("#forgot-sent").text();
+    assert!(
+        nobody.starts_with("If an account exists for nobody@example.com, an email"),
+        "{nobody}"
+    );
+    assert!(nobody.contains("is on its way"), "{nobody}");
+    phone.goto(&format!("{base}/forgot-password"));
+    phone.find("#forgot-email").fill(email);
+    phone.find("#forgot-form button[type=submit]").click();
+    let sent = phone.find("#forgot-sent").text();
+    assert_eq!(sent, nobody.replace("nobody@example.com", email));
+
+    // The emailed link: the new password follows the sign-up rules.
+    let reset = link_for(&server, email, "reset-password");
+    phone.goto(&reset);
+    assert_labelled(&phone, "the password reset page");
+    assert_eq!(
+        phone
+            .find("#reset-password")
+            .attribute("minlength")
+            .as_deref(),
+        Some("8")
+    );
+    phone.find("#reset-password").fill(COMMON_PASSWORD);
+    phone.find("#reset-form button[type=submit]").click();
+    phone.wait_for_text("Password: password is one of the 10,000 most common passwords.");
+    phone.find("#reset-password").fill(RESET_PASSWORD);
+    phone.find("#reset-form button[type=submit]").click();
+    assert!(
+        phone
+            .find("#reset-done")
+            .text()
+            .contains("you are signed out everywhere")
+    );
+    phone.screenshot(&shots.join("password-reset.png"));
+
+    // Every session ended, the one of her first browser too: its next page
+    // asks her to sign in.
+    assert_eq!(me_status(&server, &token), 401, "the old session");
+    ann.goto(&format!("{base}/account"));
+    ann.wait_for_path("/signin");
+    // The used link says so.
+    ann.goto(&reset);
+    ann.find("#reset-password").fill(RESET_PASSWORD);
+    ann.find("#reset-form button[type=submit]").click();
+    assert!(
+        ann.find("#reset-status")
+            .text()
+            .contains("already used or replaced by a newer email")
+    );
+
+    // She signs in on the phone with the new password; the old ones fail.
+    for old in [PASSWORD, CHANGED_PASSWORD] {
+        let refused = server.post(
+            "/v1/auth/signin",
+            None,
+            &json!({"email": email, "password": old}),
+        );
+        assert_eq!(refused.status, 401, "{refused:?}");
+    }
+    phone.find("#reset-signin").click();
+    phone.wait_for_path("/signin");
+    phone.find("#signin-email").fill(email);
+    phone.find("#signin-password").fill(RESET_PASSWORD);
+    phone.find("#signin-form button[type=submit]").click();
+    wait_for_switcher(&phone, "Ann's organization");
+    assert_eq!(me_status(&server, &session_of(&phone)), 200);
+
+    // On a server whose verification links live a second, an expired link
+    // asks for a new email: sign in first, and the account page offers it.
+    let short = tempfile::tempdir().unwrap();
+    let short_mail = short.path().join("outbox");
+    let brief = Server::start(
+        short.path(),
+        &[
+            "--mail-dir",
+            short_mail.to_str().unwrap(),
+            "--verification-ttl",
+            "1s",
+        ],
+    );
+    brief.sign_up("cy@example.com");
+    let expired = link_for(&brief, "cy@example.com", "verify-email");
+    std::thread::sleep(Duration::from_millis(1500));
+    phone.goto(&expired);
+    assert_eq!(phone.find("h1").text(), "Link expired");
+    assert!(phone.find("#verify-status").text().contains("has expired"));
+    phone.find("#verify-signin").click();
+    phone.wait_for_path("/signin");
+    phone.find("#signin-email").fill("cy@example.com");
+    phone.find("#signin-password").fill(PASSWORD);
+    phone.find("#signin-form button[type=submit]").click();
+    phone.wait_for_path("/account");
+    phone.find("#verify-notice #resend-verification").click();
+    phone.wait_for_text("A new verification email is on its way");
+    let fresh = brief.wait_for_link(
+        "cy@example.com",
+        "verify-email",
+        &[expired.rsplit('/').next().unwrap().to_owned()],
+    );
+    assert_eq!(fresh.len(), 43);
+
+    // No page broke the Content-Security-Policy or threw.
+    for (who, browser) in [("ann", &ann), ("phone", &phone)] {
+        if let Some(logs) = unexpected_logs(browser) {
+            assert!(logs.is_empty(), "{who}: {logs:?}");
+        }
+    }
 }

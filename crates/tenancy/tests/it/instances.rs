@@ -60,9 +60,12 @@ fn token_for(dir: &Path, email: &str) -> String {
                 continue;
             };
             let mail = Mail::parse(&raw);
+            // The same address also gets its verification email.
             if mail.header("To").is_some_and(|to| to.contains(email)) {
-                token = Some(mail.invitation_token(PUBLIC_URL));
-                return true;
+                token = mail.link_token(PUBLIC_URL, "invitations");
+                if token.is_some() {
+                    return true;
+                }
             }
         }
         false
