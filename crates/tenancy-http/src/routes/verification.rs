@@ -46,6 +46,12 @@ pub(crate) struct PasswordResetConfirmRequest {
 #[derive(Debug, Object)]
 pub(crate) struct Empty {}
 
+/// The least time a password reset request takes to answer, so that the
+/// work done for an account (a link written, an email queued) cannot be told
+/// by timing from the nothing done for an address without one. Both take a
+/// few milliseconds; the answer waits out the rest.
+pub(crate) const RESET_ANSWER_FLOOR: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The operations of this area.
 pub(crate) struct VerificationApi(pub(crate) AppState);
 
@@ -122,8 +128,9 @@ impl VerificationApi {
     /// Sends a password reset email (`<public-url>/reset-password/<token>`, a link that lives one
     /// hour and works once; a newer one supersedes it) if the address has an account.
     /// The answer is the same 202 `{}` for every well-formed address, whether it has an account or
-    /// not, and whether or not `--account-emails-per-address` withholds the email: it tells nobody
-    /// which addresses have accounts. A malformed address gets 422.
+    /// not, and whether or not `--account-emails-per-address` withholds the email, and it takes at
+    /// least 50 ms either way: it tells nobody which addresses have accounts. A malformed address
+    /// gets 422.
     /// No authentication.
     #[oai(
         path = "/auth/password-reset",
@@ -135,12 +142,14 @@ impl VerificationApi {
         &self,
         body: JsonBody<PasswordResetRequest>,
     ) -> Result<Accepted<Empty>, fails![BadRequest, PayloadTooLarge, ValidationFailed]> {
+        let started = tokio::time::Instant::now();
         let request = body.value()?;
         let email =
             EmailAddress::parse(&request.email).map_err(|e| ApiError::invalid("email", e))?;
         // Counted for every address, so that the work done does not tell.
         let mail = limits::account_mail(&self.0, &email).await?;
         self.0.tenancy.request_password_reset(&email, mail).await?;
+        tokio::time::sleep_until(started + RESET_ANSWER_FLOOR).await;
         Ok(Accepted::Accepted(Json(Empty {})))
     }
 
