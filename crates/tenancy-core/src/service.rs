@@ -180,11 +180,6 @@ where
         &self.settings
     }
 
-    /// The repository, for callers that add their own use cases.
-    pub fn repository(&self) -> &R {
-        &self.repository
-    }
-
     /// Whether the store answers, for a readiness probe.
     pub async fn ping(&self) -> Result<(), crate::error::StoreError> {
         self.repository.ping().await

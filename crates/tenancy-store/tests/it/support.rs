@@ -171,11 +171,39 @@ impl TestDb {
     }
 }
 
-/// The use cases over a store with the production clock, ids and tokens.
-pub type LiveService = Service<Store, SystemClock, UuidV7, OsTokens>;
+/// The use cases over a store with the production clock, ids and tokens,
+/// beside the store itself: its outbox is where the tests read the links
+/// (the core hands out no handle on its repository).
+#[derive(Debug, Clone)]
+pub struct LiveService {
+    service: Service<Store, SystemClock, UuidV7, OsTokens>,
+    pub store: Store,
+}
+
+impl std::ops::Deref for LiveService {
+    type Target = Service<Store, SystemClock, UuidV7, OsTokens>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.service
+    }
+}
+
+impl LiveService {
+    /// The same use cases with knowledge files kept in `blobs`.
+    #[must_use]
+    pub fn with_blobs(self, blobs: std::sync::Arc<dyn tenancy_core::ports::BlobStore>) -> Self {
+        Self {
+            service: self.service.with_blobs(blobs),
+            store: self.store,
+        }
+    }
+}
 
 pub fn live(store: &Store, settings: Settings) -> LiveService {
-    Service::new(store.clone(), SystemClock, UuidV7, OsTokens, settings)
+    LiveService {
+        service: Service::new(store.clone(), SystemClock, UuidV7, OsTokens, settings),
+        store: store.clone(),
+    }
 }
 
 #[test]
@@ -205,7 +233,7 @@ pub async fn sign_up(service: &LiveService, email: &str) -> tenancy_core::decide
         )
         .await
         .unwrap();
-    let outbox = service.repository();
+    let outbox = &service.store;
     let far = chrono::Utc::now() + chrono::Duration::days(30);
     let mail = outbox
         .due(far, usize::MAX)
