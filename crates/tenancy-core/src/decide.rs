@@ -138,6 +138,39 @@ pub enum Change {
     },
 }
 
+/// One decided change, as the store receives it in [`crate::ports::Transaction::apply`].
+/// Only the core makes one (the field is private): a host may build a
+/// [`Change`], but cannot get it written past the decisions. The store reads
+/// it with [`Write::change`].
+///
+/// A change can be built anywhere; a write of it cannot:
+///
+/// ```
+/// use tenancy_core::decide::Change;
+/// let change = Change::SweepAccountTokens { expired_before: chrono::DateTime::UNIX_EPOCH };
+/// # let _ = change;
+/// ```
+///
+/// ```compile_fail
+/// use tenancy_core::decide::{Change, Write};
+/// let change = Change::SweepAccountTokens { expired_before: chrono::DateTime::UNIX_EPOCH };
+/// let write = Write(change);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write(Change);
+
+impl Write {
+    /// A change that a decision made.
+    pub(crate) const fn of(change: Change) -> Self {
+        Self(change)
+    }
+
+    /// What to write.
+    pub const fn change(&self) -> &Change {
+        &self.0
+    }
+}
+
 /// What a use case decided: the changes to commit, and its outcome. Only the
 /// core makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::io::AsyncRead;
 use uuid::Uuid;
 
-use crate::decide::Change;
+use crate::decide::Write;
 use crate::entity::{
     AccountToken, Chat, ChatMessage, Invitation, Organization, OutgoingMail, Resource, Session,
     User,
@@ -209,7 +209,7 @@ pub trait Transaction: Send {
         id: ChatId,
     ) -> Result<Option<Chat>, StoreError>;
     /// Makes one decided change.
-    async fn apply(&mut self, change: &Change) -> Result<(), StoreError>;
+    async fn apply(&mut self, write: &Write) -> Result<(), StoreError>;
     /// Commits. The transaction must not be used afterwards.
     async fn commit(&mut self) -> Result<(), StoreError>;
 }

@@ -191,8 +191,8 @@ where
         decision: Decision<V>,
     ) -> Result<V, Error> {
         let (changes, outcome) = decision.into_parts();
-        for change in &changes {
-            tx.apply(change).await?;
+        for change in changes {
+            tx.apply(&crate::decide::Write::of(change)).await?;
         }
         tx.commit().await?;
         Ok(outcome)

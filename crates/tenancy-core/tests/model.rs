@@ -4,7 +4,7 @@
 
 use futures::executor::block_on;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestRunner};
 use tenancy_core::entity::ResourceKind;
 use tenancy_core::testing::MemoryRepository;
 use tenancy_core::testing::model::{AccountOp, AskedRole, Harness, Op, Reached, ops};
@@ -24,6 +24,14 @@ fn random_sequences_agree_with_the_model_and_keep_the_invariants() {
     let mut runner = TestRunner::new(Config {
         cases: cases(),
         failure_persistence: None,
+        // The same 1,000 sequences on every run, so that the reach counts
+        // below hold from one run to the next; `PROPTEST_RNG_SEED=<n>` (or
+        // `random`) explores others.
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            Config::default().rng_seed
+        } else {
+            RngSeed::Fixed(20_261_203)
+        },
         ..Config::default()
     });
     let reached = std::cell::Cell::new(Reached::default());

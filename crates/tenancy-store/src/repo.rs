@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use tenancy_core::decide::Change;
+use tenancy_core::decide::{Change, Write};
 use tenancy_core::entity::{
     AccountToken, AccountTokenPurpose, AccountTokenState, Chat, ChatMessage, ChatSubject,
     Invitation, InvitationState, MailContent, Organization, Session, User,
@@ -870,7 +870,8 @@ impl<C: Unit> Transaction for SeaUnit<C> {
     }
 
     #[expect(clippy::too_many_lines, reason = "one arm per kind of change")]
-    async fn apply(&mut self, change: &Change) -> Result<(), StoreError> {
+    async fn apply(&mut self, write: &Write) -> Result<(), StoreError> {
+        let change = write.change();
         if !C::WRITABLE {
             return Err(StoreError::other("a read-only unit of work cannot write"));
         }

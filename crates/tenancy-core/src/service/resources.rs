@@ -255,8 +255,8 @@ where
                 now,
             )?;
             let (changes, file) = decision.into_parts();
-            for change in &changes {
-                tx.apply(change).await?;
+            for change in changes {
+                tx.apply(&decide::Write::of(change)).await?;
             }
             // Published last, so that a row never commits without its
             // content; erased again when the commit fails.

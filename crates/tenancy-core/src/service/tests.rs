@@ -100,6 +100,7 @@ fn rename_locks_first_then_writes_and_commits_once() {
     rename_snapshot(&mut tx, &mut seq, Role::Owner);
     tx.expect_apply()
         .withf(|change| {
+            let change = change.change();
             matches!(change, Change::RenameOrganization { name, .. } if name.as_str() == "Acme Two")
         })
         .times(1)
@@ -198,12 +199,13 @@ fn invite_writes_the_invitation_and_its_email_in_one_transaction() {
     tx.expect_user_by_email().returning(|_| Ok(None));
     tx.expect_open_invitation().returning(|_, _| Ok(None));
     tx.expect_apply()
-        .withf(|c| matches!(c, Change::InsertInvitation(_)))
+        .withf(|c| matches!(c.change(), Change::InsertInvitation(_)))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
     tx.expect_apply()
         .withf(|c| {
+            let c = c.change();
             matches!(c, Change::EnqueueMail(mail)
                 if mail.to.as_str() == "bob@example.com"
                 && matches!(&mail.content, MailContent::Invitation { token, .. } if token.expose().len() == 43))
@@ -298,12 +300,15 @@ fn creating_a_connection_locks_first_then_writes_its_row_and_its_credentials() {
     let mut seq = Sequence::new();
     create_snapshot(&mut tx, &mut seq, Role::Owner);
     tx.expect_apply()
-        .withf(|c| matches!(c, Change::InsertResource(r) if r.name.as_str() == "Warehouse"))
+        .withf(
+            |c| matches!(c.change(), Change::InsertResource(r) if r.name.as_str() == "Warehouse"),
+        )
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
     tx.expect_apply()
         .withf(|c| {
+            let c = c.change();
             matches!(c, Change::SetCredentials { organization_id, credentials, .. }
                 if *organization_id == acme().id && credentials.expose("password") == Some("s3cr3t"))
         })
@@ -439,6 +444,7 @@ fn the_host_sets_any_plan_without_reading_a_membership() {
         .returning(|_, _| Ok(Usage::default()));
     tx.expect_apply()
         .withf(|change| {
+            let change = change.change();
             matches!(change, Change::ChangePlan { plan, .. } if plan.as_str() == "enterprise")
         })
         .times(1)

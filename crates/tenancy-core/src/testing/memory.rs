@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use futures::io::AsyncReadExt as _;
 use zeroize::Zeroizing;
 
-use crate::decide::Change;
+use crate::decide::{Change, Write};
 use crate::entity::{
     AccountToken, AccountTokenState, Chat, ChatMessage, ChatSubject, Invitation, InvitationState,
     MailContent, Organization, OutgoingMail, Resource, ResourceKind, Session, User,
@@ -599,9 +599,9 @@ impl Transaction for MemoryTransaction {
             .cloned())
     }
 
-    async fn apply(&mut self, change: &Change) -> Result<(), StoreError> {
+    async fn apply(&mut self, write: &Write) -> Result<(), StoreError> {
         let state = self.write();
-        match change.clone() {
+        match write.change().clone() {
             Change::InsertUser {
                 user,
                 password_hash,

@@ -13,3 +13,10 @@ pub mod model;
 pub mod strategies;
 
 pub use memory::{MemoryBlobs, MemoryRateLimiter, MemoryRepository};
+
+/// A write of any change, for tests of a store's own constraints: what its
+/// schema refuses whatever a decision would say. Outside tests, writes come
+/// only from decisions.
+pub fn forge(change: crate::decide::Change) -> crate::decide::Write {
+    crate::decide::Write::of(change)
+}

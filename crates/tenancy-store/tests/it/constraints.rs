@@ -14,7 +14,7 @@ use crate::support::{TestDb, backends, live, sign_up};
 
 async fn apply_alone(db: &TestDb, change: Change) -> Result<(), tenancy_core::StoreError> {
     let mut tx = db.store.begin().await?;
-    tx.apply(&change).await?;
+    tx.apply(&tenancy_core::testing::forge(change)).await?;
     tx.commit().await
 }
 
@@ -117,10 +117,12 @@ async fn the_database_refuses_what_must_never_be() {
         let mut reader = db.store.read().await.unwrap();
         assert!(
             reader
-                .apply(&Change::SetActiveOrganization {
-                    user_id: ann,
-                    organization_id: org
-                })
+                .apply(&tenancy_core::testing::forge(
+                    Change::SetActiveOrganization {
+                        user_id: ann,
+                        organization_id: org
+                    }
+                ))
                 .await
                 .is_err()
         );

@@ -36,6 +36,10 @@ pub enum AccountOp {
     Verify {
         link: usize,
     },
+    /// The newest verification link sent to a user: the one a person opens.
+    VerifyNewest {
+        user: usize,
+    },
     /// `POST /v1/auth/password-reset` for an address of the pool.
     RequestReset {
         email: usize,
@@ -44,6 +48,9 @@ pub enum AccountOp {
     ConfirmReset {
         link: usize,
     },
+    /// The newest reset link sent to anyone: the one a person who just
+    /// asked for it opens.
+    ConfirmNewestReset,
     SignIn {
         user: usize,
     },
@@ -69,9 +76,11 @@ pub(super) fn op() -> impl Strategy<Value = AccountOp> {
     let i = || any::<usize>();
     prop_oneof![
         2 => i().prop_map(|user| AccountOp::RequestVerification { user }),
-        6 => i().prop_map(|link| AccountOp::Verify { link }),
+        4 => i().prop_map(|link| AccountOp::Verify { link }),
+        8 => i().prop_map(|user| AccountOp::VerifyNewest { user }),
         2 => i().prop_map(|email| AccountOp::RequestReset { email }),
         2 => i().prop_map(|link| AccountOp::ConfirmReset { link }),
+        3 => Just(AccountOp::ConfirmNewestReset),
         2 => i().prop_map(|user| AccountOp::SignIn { user }),
         4 => i().prop_map(|session| AccountOp::UseSession { session }),
         1 => (i(), any::<bool>())
@@ -124,6 +133,13 @@ impl ModelSession {
 }
 
 impl super::Model {
+    /// The newest link of `purpose` sent to user `u`, if any.
+    fn newest_link(&self, u: usize, purpose: Purpose) -> Option<usize> {
+        self.links
+            .iter()
+            .rposition(|link| link.user == u && link.purpose == purpose)
+    }
+
     /// What presenting link `l` for `purpose` answers.
     fn judge(&self, l: usize, purpose: Purpose) -> Expected {
         let link = &self.links[l];
@@ -309,6 +325,57 @@ where
         Ok(Ok(()))
     }
 
+    /// Presents link `l` to `POST /v1/auth/verify-email`.
+    async fn verify(&mut self, l: usize) -> Result<(), String> {
+        let expected = self.model.judge(l, Purpose::Verify);
+        let token = self.model.links[l].token.clone();
+        let result = self.service.verify_email(&token).await;
+        compare("verify an address", expected, code(&result))?;
+        if refused(expected) {
+            self.model.events.links_refused += 1;
+        }
+        if let Ok(user) = result {
+            let u = self.model.links[l].user;
+            ensure!(
+                user.id == self.model.users[u].id && user.email_verified,
+                "verifying answered {user:?}"
+            );
+            self.model.links[l].state = LinkState::Used;
+            self.model.users[u].verified = true;
+            self.model.events.links_used += 1;
+        }
+        Ok(())
+    }
+
+    /// Presents link `l` to the reset's check and confirmation.
+    async fn confirm_reset(&mut self, l: usize) -> Result<(), String> {
+        let expected = self.model.judge(l, Purpose::Reset);
+        let token = self.model.links[l].token.clone();
+        let u = self.model.links[l].user;
+        let next = self.model.users[u].password + 1;
+        let checked = self.service.check_reset_token(&token).await;
+        compare("check a reset link", expected, code(&checked))?;
+        let result = self
+            .service
+            .confirm_password_reset(&token, password(next))
+            .await;
+        compare("confirm a reset", expected, code(&result))?;
+        if refused(expected) {
+            self.model.events.links_refused += 1;
+        }
+        if expected.is_ok() {
+            self.model.links[l].state = LinkState::Used;
+            let user = &mut self.model.users[u];
+            user.password = next;
+            user.verified = true;
+            self.model.end_sessions(u, None);
+            self.model.supersede(u, Purpose::Verify);
+            self.model.events.links_used += 1;
+            self.model.events.resets += 1;
+        }
+        Ok(())
+    }
+
     #[expect(
         clippy::too_many_lines,
         reason = "one arm per operation reads best in one place"
@@ -342,23 +409,14 @@ where
                 if links == 0 {
                     return Ok(None);
                 }
-                let l = link % links;
-                let expected = self.model.judge(l, Purpose::Verify);
-                let token = self.model.links[l].token.clone();
-                let result = self.service.verify_email(&token).await;
-                compare("verify an address", expected, code(&result))?;
-                if refused(expected) {
-                    self.model.events.links_refused += 1;
+                self.verify(link % links).await?;
+            }
+            AccountOp::VerifyNewest { user } => {
+                if users == 0 {
+                    return Ok(None);
                 }
-                if let Ok(user) = result {
-                    let u = self.model.links[l].user;
-                    ensure!(
-                        user.id == self.model.users[u].id && user.email_verified,
-                        "verifying answered {user:?}"
-                    );
-                    self.model.links[l].state = LinkState::Used;
-                    self.model.users[u].verified = true;
-                    self.model.events.links_used += 1;
+                if let Some(l) = self.model.newest_link(user % users, Purpose::Verify) {
+                    self.verify(l).await?;
                 }
             }
             AccountOp::RequestReset { email: e } => {
@@ -375,30 +433,14 @@ where
                 if links == 0 {
                     return Ok(None);
                 }
-                let l = link % links;
-                let expected = self.model.judge(l, Purpose::Reset);
-                let token = self.model.links[l].token.clone();
-                let u = self.model.links[l].user;
-                let next = self.model.users[u].password + 1;
-                let checked = self.service.check_reset_token(&token).await;
-                compare("check a reset link", expected, code(&checked))?;
-                let result = self
-                    .service
-                    .confirm_password_reset(&token, password(next))
-                    .await;
-                compare("confirm a reset", expected, code(&result))?;
-                if refused(expected) {
-                    self.model.events.links_refused += 1;
-                }
-                if expected.is_ok() {
-                    self.model.links[l].state = LinkState::Used;
-                    let user = &mut self.model.users[u];
-                    user.password = next;
-                    user.verified = true;
-                    self.model.end_sessions(u, None);
-                    self.model.supersede(u, Purpose::Verify);
-                    self.model.events.links_used += 1;
-                    self.model.events.resets += 1;
+                self.confirm_reset(link % links).await?;
+            }
+            AccountOp::ConfirmNewestReset => {
+                let newest = (0..links)
+                    .rev()
+                    .find(|&l| self.model.links[l].purpose == Purpose::Reset);
+                if let Some(l) = newest {
+                    self.confirm_reset(l).await?;
                 }
             }
             AccountOp::SignIn { user } => {
