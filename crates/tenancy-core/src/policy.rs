@@ -103,7 +103,7 @@ impl Capability {
             .ok_or_else(|| UnknownCapability(name.to_owned()))
     }
 
-    const fn bit(self) -> u16 {
+    const fn bit(self) -> u64 {
         1 << (self as u8)
     }
 }
@@ -121,8 +121,12 @@ impl fmt::Debug for Capability {
 }
 
 /// A set of capabilities, as a bitset: checking one is a mask and a compare.
+/// 64 bits: room for the 19 capabilities of API.md 1.1 and those to come.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct CapabilitySet(u16);
+pub struct CapabilitySet(u64);
+
+// Every capability has its bit.
+const _: () = assert!(Capability::ALL.len() <= u64::BITS as usize);
 
 impl CapabilitySet {
     /// No capability at all.
