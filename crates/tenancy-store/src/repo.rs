@@ -326,6 +326,27 @@ impl<C: Unit> SeaUnit<C> {
         self.conn.as_ref().ok_or_else(finished)
     }
 
+    /// Locks the row of `id` (its primary key `column`) until the
+    /// transaction ends, on PostgreSQL (`FOR UPDATE`); SQLite's writers
+    /// already hold the database's write lock.
+    async fn lock_row<E>(&self, id: Uuid, column: E::Column) -> Result<(), StoreError>
+    where
+        E: EntityTrait,
+        Uuid: Into<<E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType>,
+    {
+        if self.backend == Backend::Postgres && C::WRITABLE {
+            E::find_by_id(id)
+                .select_only()
+                .column(column)
+                .lock_exclusive()
+                .into_tuple::<Uuid>()
+                .one(self.c()?)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
     /// The sizes of an organization's live knowledge files, summed in the
     /// database: each size is in the file's details, which are JSON, so the
     /// sum reads them there rather than loading every row. The partial
@@ -369,18 +390,8 @@ pub(crate) fn mail_place(mail: Uuid, subject: Uuid) -> Vec<u8> {
 #[async_trait]
 impl<C: Unit> Transaction for SeaUnit<C> {
     async fn lock_organization(&mut self, id: OrganizationId) -> Result<(), StoreError> {
-        // SQLite's writers already hold the database's write lock.
-        if self.backend == Backend::Postgres && C::WRITABLE {
-            organization::Entity::find_by_id(id.as_uuid())
-                .select_only()
-                .column(organization::Column::Id)
-                .lock_exclusive()
-                .into_tuple::<Uuid>()
-                .one(self.c()?)
-                .await
-                .map_err(db_error)?;
-        }
-        Ok(())
+        self.lock_row::<organization::Entity>(id.as_uuid(), organization::Column::Id)
+            .await
     }
 
     async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -419,18 +430,8 @@ impl<C: Unit> Transaction for SeaUnit<C> {
     }
 
     async fn lock_user(&mut self, id: UserId) -> Result<(), StoreError> {
-        // SQLite's writers already hold the database's write lock.
-        if self.backend == Backend::Postgres && C::WRITABLE {
-            user::Entity::find_by_id(id.as_uuid())
-                .select_only()
-                .column(user::Column::Id)
-                .lock_exclusive()
-                .into_tuple::<Uuid>()
-                .one(self.c()?)
-                .await
-                .map_err(db_error)?;
-        }
-        Ok(())
+        self.lock_row::<user::Entity>(id.as_uuid(), user::Column::Id)
+            .await
     }
 
     async fn session(&mut self, token_hash: &TokenHash) -> Result<Option<Session>, StoreError> {

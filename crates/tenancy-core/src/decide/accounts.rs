@@ -134,6 +134,16 @@ fn use_link<'a>(
     Ok((changes, user))
 }
 
+/// Whether a verification email may be asked for: not once the address is
+/// verified.
+pub fn require_unverified(user: &User) -> Result<(), Error> {
+    if user.email_verified {
+        Err(Error::AlreadyVerified)
+    } else {
+        Ok(())
+    }
+}
+
 /// Asking for a fresh verification email: refused once verified.
 pub fn request_verification(
     user: &User,
@@ -141,9 +151,7 @@ pub fn request_verification(
     ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<Decision<()>, Error> {
-    if user.email_verified {
-        return Err(Error::AlreadyVerified);
-    }
+    require_unverified(user)?;
     Ok(Decision::new(
         account_link(user, AccountTokenPurpose::VerifyEmail, link, ttl, now),
         (),

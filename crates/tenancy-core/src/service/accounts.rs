@@ -91,6 +91,16 @@ where
         Ok(grant)
     }
 
+    /// The address a fresh verification email would go to, for the caller to
+    /// count it against its limit before asking; `already_verified` when none
+    /// would go.
+    pub async fn verification_address(&self, user: UserId) -> Result<EmailAddress, Error> {
+        let mut tx = self.repository.read().await?;
+        let account = tx.user(user).await?.ok_or(Error::NotFound(Missing::User))?;
+        decide::require_unverified(&account)?;
+        Ok(account.email)
+    }
+
     /// Sends a fresh verification email; the older links stop working.
     pub async fn request_verification(&self, user: UserId) -> Result<(), Error> {
         retrying!(async {

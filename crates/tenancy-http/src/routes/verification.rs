@@ -109,14 +109,11 @@ impl VerificationApi {
         auth: Session,
     ) -> Result<Accepted<Empty>, fails![Unauthenticated, AlreadyVerified, RateLimited]> {
         let caller = self.0.caller(&auth.0.token).await?;
-        let user = self.0.tenancy.user(caller).await?;
         // A verified address is told so without counting an email.
-        if user.email_verified {
-            return Err(ApiError::from(tenancy_core::Error::AlreadyVerified).into());
-        }
+        let email = self.0.tenancy.verification_address(caller).await?;
         limits::enforce(
             &self.0,
-            &tenancy_core::limits::LimitKey::account_emails(&user.email),
+            &tenancy_core::limits::LimitKey::account_emails(&email),
         )
         .await?;
         self.0.tenancy.request_verification(caller).await?;

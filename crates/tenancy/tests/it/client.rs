@@ -2,7 +2,6 @@
 //! (`tenancy-client`): what a host written in Rust sees, typed.
 
 use std::path::Path;
-use std::time::Duration;
 
 use tenancy_client::types::Problem;
 use tenancy_client::types::{
@@ -12,7 +11,7 @@ use tenancy_client::types::{
 use tenancy_client::{Error, ResponseValue};
 use uuid::Uuid;
 
-use crate::support::{Mail, Server, files_under, wait_until};
+use crate::support::Server;
 
 const PUBLIC_URL: &str = "http://tenancy.test";
 const PASSWORD: &str = "correct horse battery";
@@ -41,28 +40,6 @@ fn sign_up_request(email: &str, invitation_token: Option<String>) -> SignUpReque
         invitation_token,
         password: PASSWORD.parse().expect("a valid password"),
     }
-}
-
-/// The token of the invitation email to `email` in the server's outbox.
-fn invitation_token_for(dir: &Path, email: &str) -> String {
-    let outbox = dir.join("tenancy-data/outbox");
-    let mut token = None;
-    let found = wait_until(Duration::from_secs(30), || {
-        token = files_under(&outbox)
-            .iter()
-            .filter(|path| path.extension().is_some_and(|e| e == "eml"))
-            .filter_map(|path| std::fs::read_to_string(path).ok())
-            .map(|raw| Mail::parse(&raw))
-            .find(|mail| mail.header("To") == Some(email))
-            .map(|mail| mail.invitation_token(PUBLIC_URL));
-        token.is_some()
-    });
-    assert!(
-        found,
-        "no invitation email to {email} in {}",
-        outbox.display()
-    );
-    token.unwrap()
 }
 
 /// Whether `capability` is among `capabilities`, compared as sent, so that the
@@ -168,7 +145,7 @@ async fn the_seed_story_through_the_generated_client() {
         .unwrap()
         .into_inner();
     assert_eq!(unicode.email, "carol@xn--exmple-cua.test");
-    let token = invitation_token_for(dir.path(), "bob@example.com");
+    let token = server.wait_for_link("bob@example.com", "invitations", &[]);
     let bob = public
         .sign_up(&sign_up_request("bob@example.com", Some(token)))
         .await

@@ -8,11 +8,10 @@
 //! note, except under `CI=true`, where it fails.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Database, Mail, Server, request, wait_until};
+use crate::support::{Database, Server, request};
 
 const ROUNDS: usize = 50;
 const PUBLIC_URL: &str = "http://tenancy.test";
@@ -41,37 +40,6 @@ fn two_instances(dir: &Path, database: &Database) -> (Server, Server) {
 
 fn call(server: &Server, method: &str, path: &str, token: &str, body: Option<&Value>) -> u16 {
     request(server.addr, method, path, Some(token), body).status
-}
-
-/// Waits for the invitation email to `email` in the shared mail folder and
-/// returns its token.
-fn token_for(dir: &Path, email: &str) -> String {
-    let mut token = None;
-    let found = wait_until(Duration::from_secs(30), || {
-        let Ok(entries) = std::fs::read_dir(dir.join("tenancy-data/outbox")) else {
-            return false;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "eml") {
-                continue;
-            }
-            let Ok(raw) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let mail = Mail::parse(&raw);
-            // The same address also gets its verification email.
-            if mail.header("To").is_some_and(|to| to.contains(email)) {
-                token = mail.link_token(PUBLIC_URL, "invitations");
-                if token.is_some() {
-                    return true;
-                }
-            }
-        }
-        false
-    });
-    assert!(found, "no invitation email to {email}");
-    token.unwrap_or_default()
 }
 
 struct Team {
@@ -128,7 +96,7 @@ fn two_instances_share_one_postgresql() {
     }
     for (round, team) in teams.iter().enumerate() {
         let email = format!("viewer-{round}@example.com");
-        let token = token_for(dir.path(), &email);
+        let token = a.wait_for_link(&email, "invitations", &[]);
         let joined = b.post(
             "/v1/auth/signup",
             None,
@@ -178,7 +146,7 @@ fn two_instances_share_one_postgresql() {
         invite(&b, team, &format!("guest-{round}@example.com"));
     }
     for (round, (team, guest)) in teams.iter().zip(&guests).enumerate() {
-        let token = token_for(dir.path(), &format!("guest-{round}@example.com"));
+        let token = a.wait_for_link(&format!("guest-{round}@example.com"), "invitations", &[]);
         let body = json!({"token": token});
         let accept =
             |server: &Server| call(server, "POST", "/v1/invitations/accept", guest, Some(&body));
