@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::entity::{
-    AccountToken, AccountTokenPurpose, Chat, ChatMessage, Invitation, InvitationState,
+    AccountToken, AccountTokenPurpose, Chat, ChatMessage, CustomRole, Invitation, InvitationState,
     InvitationStatus, MailContent, Organization, OutgoingMail, Resource, Session, User,
 };
 use crate::error::{Error, Missing};
@@ -16,7 +16,8 @@ use crate::id::{
     AccountTokenId, InvitationId, MailId, OrganizationId, PinId, ResourceId, SessionId, UserId,
 };
 use crate::plan::{PlanCatalog, PlanId};
-use crate::policy::{Capability, Grant, Membership, Role, authorize};
+use crate::operation::Operation;
+use crate::policy::{Grant, Membership, Role, RoleKey, authorize};
 use crate::resource::{Credentials, Investigation, Pin, ReportRun};
 use crate::token::SecretToken;
 use crate::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
@@ -30,6 +31,12 @@ pub enum Change {
     },
     InsertOrganization(Organization),
     InsertMembership(Membership),
+    /// Gives a member another role of the organization.
+    SetMemberRole {
+        organization_id: OrganizationId,
+        user_id: UserId,
+        role: RoleKey,
+    },
     DeleteMembership {
         organization_id: OrganizationId,
         user_id: UserId,
@@ -43,6 +50,21 @@ pub enum Change {
         plan: PlanId,
     },
     InsertInvitation(Invitation),
+    InsertRole(CustomRole),
+    /// Replaces a custom role's name, description and capabilities.
+    UpdateRole(CustomRole),
+    /// Moves the members and the pending invitations of one role to another.
+    ReassignRole {
+        organization_id: OrganizationId,
+        from: RoleKey,
+        to: RoleKey,
+    },
+    /// Deletes a custom role that nobody holds; dead invitations that named
+    /// it keep its key as history.
+    DeleteRole {
+        organization_id: OrganizationId,
+        key: RoleKey,
+    },
     SetInvitationState {
         organization_id: OrganizationId,
         invitation_id: InvitationId,
@@ -201,17 +223,17 @@ impl<T> Decision<T> {
     }
 }
 
-/// Checks that the organization exists and that the actor may use
-/// `capability` in it. A missing organization and a non-member get the same
+/// Checks that the organization exists and that the actor may do
+/// `operation` in it. A missing organization and a non-member get the same
 /// error (D1).
 pub fn authorize_in<'a>(
     actor: UserId,
     organization: Option<&'a Organization>,
     membership: Option<&Membership>,
-    capability: Capability,
+    operation: Operation,
 ) -> Result<(Grant, &'a Organization), Error> {
     let organization = organization.ok_or(Error::NotFound(Missing::Organization))?;
-    let grant = authorize(actor, organization.id, membership, capability)?;
+    let grant = authorize(actor, organization.id, membership, operation.capability())?;
     Ok((grant, organization))
 }
 
@@ -353,19 +375,42 @@ pub fn sign_up(
     ))
 }
 
-/// Signing in, once the caller has checked the password against the stored
-/// hash (slowly, outside any transaction): a new session. An unknown email and
-/// a wrong password are one error, so that sign-in does not tell which
+/// Proof that a password matched an account's stored hash. Only the core
+/// makes one, after a [`crate::ports::PasswordVerifier`] said so: a host
+/// cannot open a session by claiming that a password matched.
+///
+/// ```compile_fail
+/// let proof = tenancy_core::decide::PasswordMatched { user: tenancy_core::UserId::from_uuid(uuid::Uuid::nil()) };
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordMatched {
+    user: UserId,
+}
+
+impl PasswordMatched {
+    pub(crate) const fn of(user: UserId) -> Self {
+        Self { user }
+    }
+
+    /// The user whose password matched.
+    pub const fn user(&self) -> UserId {
+        self.user
+    }
+}
+
+/// Signing in, once the password was checked against the stored hash
+/// (slowly, outside any transaction): a new session. An unknown email and a
+/// wrong password are one error, so that sign-in does not tell which
 /// addresses have accounts.
 pub fn sign_in(
     account: Option<&User>,
-    password_matches: bool,
+    matched: Option<PasswordMatched>,
     session_id: SessionId,
     token: &SecretToken,
     now: DateTime<Utc>,
 ) -> Result<Decision<UserId>, Error> {
     let user = account
-        .filter(|_| password_matches)
+        .filter(|user| matched.is_some_and(|proof| proof.user() == user.id))
         .ok_or(Error::InvalidCredentials)?;
     Ok(Decision::new(
         vec![Change::InsertSession(new_session(
@@ -404,7 +449,7 @@ fn new_organization(
         Change::InsertMembership(Membership {
             organization_id: id,
             user_id: owner,
-            role: Role::Owner,
+            role: Role::OWNER,
             joined_at: now,
         }),
         Change::SetActiveOrganization {
@@ -439,7 +484,7 @@ pub fn rename(
         actor,
         organization,
         membership,
-        Capability::RenameOrganization,
+        Operation::RenameOrganization,
     )?;
     let renamed = Organization {
         name: name.clone(),
@@ -480,27 +525,27 @@ pub struct InviteSnapshot<'a> {
     pub invitee_membership: Option<&'a Membership>,
     /// The invitation still open for this email in this organization, if any.
     pub open_invitation: Option<&'a Invitation>,
+    /// The role asked for, as the organization defines it (`None` when it
+    /// has no role of that key, or no role was asked for).
+    pub role: Option<&'a Role>,
 }
 
-/// Inviting an email as a viewer (R10, R13, D5): a re-invite replaces the
-/// open invitation; inviting a member is a conflict; the email goes to the
-/// outbox in the same transaction.
+/// Inviting an email with a role the inviter could assign (R10, R25, D5,
+/// D14): a re-invite replaces the open invitation; inviting a member is a
+/// conflict; the email goes to the outbox in the same transaction.
 pub fn invite(snapshot: InviteSnapshot<'_>, input: Invite) -> Result<Decision<Invitation>, Error> {
     let (grant, organization) = authorize_in(
         snapshot.inviter.id,
         snapshot.organization,
         snapshot.inviter_membership,
-        Capability::ManageMembers,
+        Operation::InviteMember,
     )?;
     if input.inviter_must_be_verified {
         require_verified(snapshot.inviter)?;
     }
     let role = match input.role.as_deref() {
         None => Role::INVITED_DEFAULT,
-        Some(name) => Role::parse(name)
-            .ok()
-            .filter(|role| role.is_assignable_by_invitation())
-            .ok_or_else(|| Error::RoleNotAssignable(name.to_owned()))?,
+        Some(key) => assignable(&grant, key, snapshot.role)?.clone(),
     };
     if snapshot
         .invitee_membership
@@ -561,7 +606,7 @@ pub fn revoke(
     invitation: Option<&Invitation>,
     now: DateTime<Utc>,
 ) -> Result<Decision<()>, Error> {
-    let (grant, _) = authorize_in(actor, organization, membership, Capability::ManageMembers)?;
+    let (grant, _) = authorize_in(actor, organization, membership, Operation::RevokeInvitation)?;
     let invitation = invitation
         .filter(|invitation| invitation.organization_id == grant.organization_id())
         .ok_or(Error::NotFound(Missing::Invitation))?;
@@ -612,7 +657,7 @@ pub fn accept(
             vec![switch],
             Accepted {
                 organization_id: invitation.organization_id,
-                role: membership.role,
+                role: membership.role.clone(),
                 newly_joined: false,
             },
         )),
@@ -631,15 +676,15 @@ pub fn accept(
             // A member who still holds an open invitation (they joined through
             // another path) keeps their role; the invitation is used up.
             let role = match membership {
-                Some(membership) => membership.role,
+                Some(membership) => membership.role.clone(),
                 None => {
                     changes.push(Change::InsertMembership(Membership {
                         organization_id: invitation.organization_id,
                         user_id: actor.id,
-                        role: invitation.role,
+                        role: invitation.role.clone(),
                         joined_at: now,
                     }));
-                    invitation.role
+                    invitation.role.clone()
                 }
             };
             changes.push(switch);
@@ -662,7 +707,8 @@ pub fn accept(
     }
 }
 
-/// Removing a member (R19, D8). The owner cannot be removed. The removed
+/// Removing a member (R19, D8, D14). The owner cannot be removed, and a
+/// member only by one who holds every capability of their role. The removed
 /// member's access ends with the commit; their active organization falls
 /// back when next read (see [`resolve_active`]).
 pub fn remove_member(
@@ -675,14 +721,15 @@ pub fn remove_member(
         actor,
         organization,
         actor_membership,
-        Capability::ManageMembers,
+        Operation::RemoveMember,
     )?;
     let target = target
         .filter(|m| m.organization_id == grant.organization_id())
         .ok_or(Error::NotFound(Missing::Member))?;
-    if target.role == Role::Owner || target.user_id == organization.owner_id {
+    if target.role.is_owner() || target.user_id == organization.owner_id {
         return Err(Error::OwnerCannotBeRemoved);
     }
+    outranks(&grant, &target.role)?;
     Ok(Decision::new(
         vec![Change::DeleteMembership {
             organization_id: target.organization_id,
@@ -702,7 +749,7 @@ pub fn switch_active(
         actor,
         organization_id,
         membership,
-        Capability::ViewResources,
+        Operation::ViewOrganization.capability(),
     )?;
     Ok(Decision::new(
         vec![Change::SetActiveOrganization {
@@ -728,7 +775,7 @@ pub fn resolve_active(
         return Decision::new(vec![], Some(stored));
     }
     let fallback = mine
-        .min_by_key(|m| (m.role != Role::Owner, m.joined_at, m.organization_id))
+        .min_by_key(|m| (!m.role.is_owner(), m.joined_at, m.organization_id))
         .map(|m| m.organization_id);
     let changes = fallback
         .map(|organization_id| Change::SetActiveOrganization {
@@ -765,7 +812,7 @@ pub fn change_plan(
 ) -> Result<Decision<Organization>, Error> {
     let organization = match by {
         PlanChanger::Member(actor) => {
-            authorize_in(actor, organization, membership, Capability::ManageBilling)?.1
+            authorize_in(actor, organization, membership, Operation::ChangePlan)?.1
         }
         PlanChanger::Host => organization.ok_or(Error::NotFound(Missing::Organization))?,
     };
@@ -789,8 +836,10 @@ pub fn change_plan(
 
 mod accounts;
 mod resources;
+mod roles;
 pub use accounts::*;
 pub use resources::*;
+pub use roles::*;
 
 #[cfg(test)]
 mod tests;

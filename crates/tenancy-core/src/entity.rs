@@ -10,7 +10,8 @@ use crate::id::{
     ResourceId, SessionId, UserId,
 };
 use crate::plan::PlanId;
-use crate::policy::{Capability, Role};
+use crate::operation::Operation;
+use crate::policy::Role;
 use crate::token::{SecretToken, TokenHash};
 use crate::value::{DisplayName, EmailAddress, OrganizationName};
 
@@ -222,6 +223,15 @@ impl Invitation {
 }
 
 /// What a chat talks about.
+/// A role an organization defined (R26): a row of the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomRole {
+    pub organization_id: OrganizationId,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ChatSubject {
     /// A chat with an agent (`chat_with_agents`).
@@ -234,11 +244,11 @@ pub enum ChatSubject {
 }
 
 impl ChatSubject {
-    /// The capability that starting and continuing the chat needs.
-    pub const fn capability(self) -> Capability {
+    /// The operation that starting and continuing the chat is.
+    pub const fn operation(self) -> Operation {
         match self {
-            Self::Agent(_) => Capability::ChatWithAgents,
-            Self::ReportRun { .. } => Capability::ChatWithReportResults,
+            Self::Agent(_) => Operation::ChatWithAgent,
+            Self::ReportRun { .. } => Operation::ChatAboutReportRun,
         }
     }
 

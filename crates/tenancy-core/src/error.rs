@@ -1,7 +1,7 @@
 //! The one error type of the core's use cases, with the stable codes of the API.
 
 use crate::plan::{CatalogError, PlanId, QuotaExceeded};
-use crate::policy::{Capability, Denial, Role};
+use crate::policy::{Capability, Denial, RoleKey};
 
 /// What was not found. A non-member asking about an organization is told
 /// `Organization`, exactly as if it did not exist (D1).
@@ -21,6 +21,8 @@ pub enum Missing {
     Session,
     /// A verification or password reset link.
     Token,
+    /// A custom role of the organization.
+    Role,
 }
 
 impl Missing {
@@ -37,6 +39,7 @@ impl Missing {
             Self::Chat => "chat",
             Self::Session => "session",
             Self::Token => "token",
+            Self::Role => "role",
         }
     }
 }
@@ -56,8 +59,11 @@ pub enum Error {
     Unauthenticated,
     #[error("the email or the password is wrong")]
     InvalidCredentials,
-    #[error("view-only access: the {role} role lacks `{capability}`")]
-    Forbidden { role: Role, capability: Capability },
+    #[error("{}", forbidden_detail(role, *capability))]
+    Forbidden {
+        role: RoleKey,
+        capability: Capability,
+    },
     #[error("an account with this email already exists")]
     EmailTaken,
     #[error("the person is already a member of the organization")]
@@ -82,8 +88,26 @@ pub enum Error {
     WrongPassword,
     #[error("the invitation was sent to another email address")]
     InvitationEmailMismatch,
-    #[error("invitations can only grant the viewer role, not `{0}`")]
+    #[error(
+        "the role `{0}` cannot be given: it is the owner's, it does not exist, or it holds a capability you lack"
+    )]
     RoleNotAssignable(String),
+    #[error("`{0}` cannot be given: it is the owner's alone, or you lack it")]
+    CapabilityNotGrantable(Capability),
+    #[error("the owner's role cannot be changed: transfer the ownership instead")]
+    OwnerRoleImmutable,
+    #[error("members cannot change their own role")]
+    CannotChangeOwnRole,
+    #[error("the organization already has a role with the key `{0}`")]
+    RoleKeyTaken(RoleKey),
+    #[error("the organization has {max} custom roles, the limit")]
+    RoleLimitReached { max: usize },
+    #[error("built-in roles cannot be changed or deleted")]
+    RoleBuiltin,
+    #[error(
+        "members or pending invitations hold the role: name another role in `reassign_to` to move them"
+    )]
+    RoleInUse,
     #[error(transparent)]
     QuotaExceeded(#[from] QuotaExceeded),
     #[error("unknown plan `{0}`")]
@@ -127,6 +151,13 @@ impl Error {
             Self::TokenUsed => "token_used",
             Self::WrongPassword => "forbidden",
             Self::RoleNotAssignable(_) => "role_not_assignable",
+            Self::CapabilityNotGrantable(_) => "capability_not_grantable",
+            Self::OwnerRoleImmutable => "owner_role_immutable",
+            Self::CannotChangeOwnRole => "cannot_change_own_role",
+            Self::RoleKeyTaken(_) => "role_key_taken",
+            Self::RoleLimitReached { .. } => "role_limit_reached",
+            Self::RoleBuiltin => "role_builtin",
+            Self::RoleInUse => "role_in_use",
             Self::QuotaExceeded(_) => "quota_exceeded",
             Self::PlanNotSelectable(_) => "plan_not_selectable",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -137,11 +168,21 @@ impl Error {
     }
 
     /// The error for a failed authorization: a non-member learns nothing.
-    pub const fn from_denial(denial: Denial) -> Self {
+    pub fn from_denial(denial: Denial) -> Self {
         match denial {
             Denial::NotAMember => Self::NotFound(Missing::Organization),
             Denial::LacksCapability { role, capability } => Self::Forbidden { role, capability },
         }
+    }
+}
+
+/// What a 403 says: view-only access for viewers (R15), what the role lacks
+/// for everyone.
+fn forbidden_detail(role: &RoleKey, capability: Capability) -> String {
+    if *role == RoleKey::VIEWER {
+        format!("view-only access: the {role} role lacks `{capability}`")
+    } else {
+        format!("the {role} role lacks `{capability}`")
     }
 }
 
@@ -228,13 +269,21 @@ mod tests {
     fn denials_map_to_not_found_and_forbidden() {
         assert_eq!(Error::from(Denial::NotAMember).code(), "not_found");
         let forbidden = Error::from(Denial::LacksCapability {
-            role: Role::Viewer,
+            role: RoleKey::VIEWER,
             capability: Capability::ManageMembers,
         });
         assert_eq!(forbidden.code(), "forbidden");
         assert_eq!(
             forbidden.to_string(),
             "view-only access: the viewer role lacks `manage_members`"
+        );
+        let forbidden = Error::from(Denial::LacksCapability {
+            role: RoleKey::ADMIN,
+            capability: Capability::DeleteOrganization,
+        });
+        assert_eq!(
+            forbidden.to_string(),
+            "the admin role lacks `delete_organization`"
         );
     }
 }

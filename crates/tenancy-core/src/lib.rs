@@ -15,6 +15,7 @@ pub mod entity;
 pub mod error;
 pub mod id;
 pub mod limits;
+pub mod operation;
 pub mod plan;
 pub mod policy;
 pub mod ports;
@@ -31,4 +32,7 @@ pub use id::{
     AccountTokenId, ChatId, InvestigationId, InvitationId, MailId, MessageId, OrganizationId,
     PinId, ReportRunId, ResourceId, SessionId, UserId,
 };
-pub use policy::{Capability, CapabilitySet, Denial, Grant, Membership, Role, authorize};
+pub use operation::Operation;
+pub use policy::{
+    Capability, CapabilitySet, Denial, Grant, Membership, Role, RoleKey, authorize,
+};

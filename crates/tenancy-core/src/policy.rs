@@ -4,11 +4,14 @@
 //! The matrix is data: [`Role::capabilities`] reads one constant per role, and
 //! the documentation (`docs/permissions.md`) and the HTTP layer derive from it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::id::{OrganizationId, UserId};
+use crate::operation::Operation;
+use crate::value::{RoleDescription, RoleName};
 
 /// Something a member may be allowed to do in an organization.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -29,16 +32,21 @@ pub enum Capability {
     ManageBilling,
     ManageMembers,
     RenameOrganization,
+    ManageRoles,
+    ViewAuditLog,
+    ManageWebhooks,
+    DeleteOrganization,
+    TransferOwnership,
 }
 
-/// A capability name that is not one of the fourteen.
+/// A capability name that is not one of the nineteen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown capability `{0}`")]
 pub struct UnknownCapability(pub String);
 
 impl Capability {
-    /// Every capability, in the order of the seed's table.
-    pub const ALL: [Self; 14] = [
+    /// Every capability, in the order of the matrix (API.md 1.1).
+    pub const ALL: [Self; 19] = [
         Self::ViewResources,
         Self::ChatWithAgents,
         Self::RunInvestigations,
@@ -53,6 +61,11 @@ impl Capability {
         Self::ManageBilling,
         Self::ManageMembers,
         Self::RenameOrganization,
+        Self::ManageRoles,
+        Self::ViewAuditLog,
+        Self::ManageWebhooks,
+        Self::DeleteOrganization,
+        Self::TransferOwnership,
     ];
 
     /// The stable snake_case name used in the API and the docs.
@@ -72,6 +85,11 @@ impl Capability {
             Self::ManageBilling => "manage_billing",
             Self::ManageMembers => "manage_members",
             Self::RenameOrganization => "rename_organization",
+            Self::ManageRoles => "manage_roles",
+            Self::ViewAuditLog => "view_audit_log",
+            Self::ManageWebhooks => "manage_webhooks",
+            Self::DeleteOrganization => "delete_organization",
+            Self::TransferOwnership => "transfer_ownership",
         }
     }
 
@@ -92,7 +110,18 @@ impl Capability {
             Self::ManageBilling => "Manage billing",
             Self::ManageMembers => "Invite or remove team members",
             Self::RenameOrganization => "Rename the organization",
+            Self::ManageRoles => "Create, edit and delete custom roles",
+            Self::ViewAuditLog => "View and export the audit log",
+            Self::ManageWebhooks => "Manage webhooks",
+            Self::DeleteOrganization => "Delete the organization",
+            Self::TransferOwnership => "Transfer ownership of the organization",
         }
+    }
+
+    /// Whether a role other than the owner's may hold it. `delete_organization`
+    /// and `transfer_ownership` stay with the owner alone (D14).
+    pub const fn is_grantable(self) -> bool {
+        !matches!(self, Self::DeleteOrganization | Self::TransferOwnership)
     }
 
     /// Reads a capability from its name.
@@ -148,6 +177,11 @@ impl CapabilitySet {
         Self::of(&Capability::ALL)
     }
 
+    /// Every capability a role other than the owner's may hold.
+    pub const GRANTABLE: Self = Self(
+        Self::all().0 & !Self::of(&[Capability::DeleteOrganization, Capability::TransferOwnership]).0,
+    );
+
     /// Whether the set holds `capability`.
     pub const fn contains(self, capability: Capability) -> bool {
         self.0 & capability.bit() != 0
@@ -162,6 +196,34 @@ impl CapabilitySet {
     #[must_use]
     pub const fn with(self, capability: Capability) -> Self {
         Self(self.0 | capability.bit())
+    }
+
+    /// The capabilities of `self` that `other` lacks.
+    #[must_use]
+    pub const fn minus(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
+
+    /// Both sets together.
+    #[must_use]
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// The names of the capabilities, comma-separated in the order of the
+    /// matrix: how the store keeps a custom role's set (names, not bits, so
+    /// that the bits may move).
+    pub fn to_names(self) -> String {
+        self.iter().map(Capability::name).collect::<Vec<_>>().join(",")
+    }
+
+    /// Reads what [`Self::to_names`] wrote.
+    pub fn from_names(names: &str) -> Result<Self, UnknownCapability> {
+        names
+            .split(',')
+            .filter(|name| !name.is_empty())
+            .map(Capability::parse)
+            .collect()
     }
 
     /// How many capabilities the set holds.
@@ -194,23 +256,117 @@ impl FromIterator<Capability> for CapabilitySet {
     }
 }
 
-/// What a member is in an organization. Each role's capabilities are one line
-/// of the matrix below; adding a role (editor is planned) is a variant here,
-/// its name, and one line there.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Owner,
-    Viewer,
+/// The key of a role: a built-in one's (`owner`, `admin`, `editor`,
+/// `viewer`) or a custom one's, 2 to 40 characters of `a-z`, `0-9`, `_` and
+/// `-`, starting with a letter. Keys are unique within an organization.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RoleKey(Cow<'static, str>);
+
+/// Why a string is not a role key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleKeyError {
+    #[error("a role key is 2 to 40 characters long")]
+    Length,
+    #[error("a role key starts with a letter from a to z")]
+    Start,
+    #[error("a role key holds only a-z, 0-9, `_` and `-`")]
+    Character,
+    #[error("`{0}` is the key of a built-in role")]
+    Builtin(String),
 }
 
-/// A role name that is not one of the roles.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}`")]
-pub struct UnknownRole(pub String);
+/// The longest custom role key.
+pub const ROLE_KEY_MAX_CHARS: usize = 40;
 
-/// The permission matrix of the seed: what each role holds.
-const OWNER_CAPABILITIES: CapabilitySet = CapabilitySet::all();
+impl RoleKey {
+    pub const OWNER: Self = Self(Cow::Borrowed("owner"));
+    pub const ADMIN: Self = Self(Cow::Borrowed("admin"));
+    pub const EDITOR: Self = Self(Cow::Borrowed("editor"));
+    pub const VIEWER: Self = Self(Cow::Borrowed("viewer"));
+
+    /// The key of a role to look up: a built-in key or a well-formed custom
+    /// one. Whether the organization has such a role is the store's answer.
+    pub fn parse(input: &str) -> Result<Self, RoleKeyError> {
+        if let Some(role) = Role::builtin(input) {
+            return Ok(role.key);
+        }
+        Self::well_formed(input).map(|()| Self(Cow::Owned(input.to_owned())))
+    }
+
+    /// The key of a new custom role: well formed, and not a built-in one's.
+    pub fn custom(input: &str) -> Result<Self, RoleKeyError> {
+        if Role::builtin(input).is_some() {
+            return Err(RoleKeyError::Builtin(input.to_owned()));
+        }
+        Self::parse(input)
+    }
+
+    fn well_formed(input: &str) -> Result<(), RoleKeyError> {
+        if !(2..=ROLE_KEY_MAX_CHARS).contains(&input.len()) {
+            return Err(RoleKeyError::Length);
+        }
+        if !input.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(RoleKeyError::Start);
+        }
+        if !input
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return Err(RoleKeyError::Character);
+        }
+        Ok(())
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is the key of a built-in role.
+    pub fn is_builtin(&self) -> bool {
+        Role::builtin(self.as_str()).is_some()
+    }
+}
+
+impl fmt::Display for RoleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RoleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a member is in an organization: a key, a name, a description and a
+/// set of capabilities (D15). The four built-in roles are the constants
+/// below, their sets the lines of the matrix; an organization's custom roles
+/// are rows of the store, made only through [`Role::custom`], so none holds
+/// an owner-only capability or lacks `view_resources`. One [`authorize`]
+/// decides for both.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Role {
+    key: RoleKey,
+    name: RoleName,
+    description: RoleDescription,
+    capabilities: CapabilitySet,
+}
+
+/// Why a custom role cannot be made as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleError {
+    #[error("the role's key is a built-in role's")]
+    Builtin,
+    #[error("a role holds `view_resources`")]
+    WithoutViewResources,
+    #[error("`{0}` stays with the owner alone")]
+    OwnerOnly(Capability),
+}
+
+/// The lines of the matrix (API.md 1.1, "Roles and capabilities").
 const VIEWER_CAPABILITIES: CapabilitySet = CapabilitySet::of(&[
     Capability::ViewResources,
     Capability::ChatWithAgents,
@@ -218,58 +374,165 @@ const VIEWER_CAPABILITIES: CapabilitySet = CapabilitySet::of(&[
     Capability::ChatWithReportResults,
     Capability::PinItems,
 ]);
+const EDITOR_CAPABILITIES: CapabilitySet = VIEWER_CAPABILITIES.union(CapabilitySet::of(&[
+    Capability::ManageAgents,
+    Capability::ManageConnections,
+    Capability::ManageReports,
+    Capability::TriggerReportRuns,
+    Capability::ManageSchedules,
+    Capability::UploadKnowledgeFiles,
+]));
+const ADMIN_CAPABILITIES: CapabilitySet = CapabilitySet::GRANTABLE;
+const OWNER_CAPABILITIES: CapabilitySet = CapabilitySet::all();
 
 impl Role {
-    /// Every role, most powerful first.
-    pub const ALL: [Self; 2] = [Self::Owner, Self::Viewer];
+    pub const OWNER: Self = Self::constant(
+        RoleKey::OWNER,
+        "Owner",
+        "Created the organization; holds every capability",
+        OWNER_CAPABILITIES,
+    );
+    pub const ADMIN: Self = Self::constant(
+        RoleKey::ADMIN,
+        "Admin",
+        "Everything but deleting the organization and transferring its ownership",
+        ADMIN_CAPABILITIES,
+    );
+    pub const EDITOR: Self = Self::constant(
+        RoleKey::EDITOR,
+        "Editor",
+        "Builds agents, connections, reports, schedules and knowledge files",
+        EDITOR_CAPABILITIES,
+    );
+    pub const VIEWER: Self = Self::constant(
+        RoleKey::VIEWER,
+        "Viewer",
+        "View-only access: views, chats, investigates and pins",
+        VIEWER_CAPABILITIES,
+    );
+
+    /// The built-in roles, most powerful first: the order of the matrix.
+    pub const BUILTIN: [Self; 4] = [Self::OWNER, Self::ADMIN, Self::EDITOR, Self::VIEWER];
 
     /// The role an invitation grants when it names none.
-    pub const INVITED_DEFAULT: Self = Self::Viewer;
+    pub const INVITED_DEFAULT: Self = Self::VIEWER;
 
-    /// The stable snake_case name used in the API and the docs.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Viewer => "viewer",
+    const fn constant(
+        key: RoleKey,
+        name: &'static str,
+        description: &'static str,
+        capabilities: CapabilitySet,
+    ) -> Self {
+        Self {
+            key,
+            name: RoleName::constant(name),
+            description: RoleDescription::constant(description),
+            capabilities,
         }
     }
 
-    /// The capabilities the role holds: its line of the matrix.
-    pub const fn capabilities(self) -> CapabilitySet {
-        match self {
-            Self::Owner => OWNER_CAPABILITIES,
-            Self::Viewer => VIEWER_CAPABILITIES,
+    /// The built-in role of a key.
+    pub fn builtin(key: &str) -> Option<Self> {
+        Self::BUILTIN.into_iter().find(|role| role.key.as_str() == key)
+    }
+
+    /// A custom role: its key is not a built-in one's, it holds
+    /// `view_resources` and no owner-only capability. Whether the caller
+    /// may give these capabilities is the decision's to check (D14).
+    pub fn custom(
+        key: RoleKey,
+        name: RoleName,
+        description: RoleDescription,
+        capabilities: CapabilitySet,
+    ) -> Result<Self, RoleError> {
+        if key.is_builtin() {
+            return Err(RoleError::Builtin);
+        }
+        if let Some(capability) = capabilities.minus(CapabilitySet::GRANTABLE).iter().next() {
+            return Err(RoleError::OwnerOnly(capability));
+        }
+        if !capabilities.contains(Capability::ViewResources) {
+            return Err(RoleError::WithoutViewResources);
+        }
+        Ok(Self {
+            key,
+            name,
+            description,
+            capabilities,
+        })
+    }
+
+    /// The role that a dead invitation (accepted, revoked or expired) named,
+    /// once that custom role was deleted: its key as history, and no
+    /// capability. A pending invitation never holds one: a role in use
+    /// cannot be deleted.
+    pub fn retired(key: RoleKey) -> Self {
+        let name = RoleName::parse(key.as_str()).unwrap_or_else(|_| RoleName::constant("retired"));
+        Self {
+            key,
+            name,
+            description: RoleDescription::default(),
+            capabilities: CapabilitySet::EMPTY,
         }
     }
 
-    /// Whether an invitation may grant this role. Only viewers are invited for
-    /// now (R13); an organization's one owner is its creator (D8).
-    pub const fn is_assignable_by_invitation(self) -> bool {
-        matches!(self, Self::Viewer)
+    /// Its key.
+    pub const fn key(&self) -> &RoleKey {
+        &self.key
     }
 
-    /// Reads a role from its name.
-    pub fn parse(name: &str) -> Result<Self, UnknownRole> {
-        Self::ALL
-            .into_iter()
-            .find(|role| role.name() == name)
-            .ok_or_else(|| UnknownRole(name.to_owned()))
+    /// Its name, for people.
+    pub const fn name(&self) -> &RoleName {
+        &self.name
+    }
+
+    /// What it is for.
+    pub const fn description(&self) -> &RoleDescription {
+        &self.description
+    }
+
+    /// The capabilities it holds.
+    pub const fn capabilities(&self) -> CapabilitySet {
+        self.capabilities
+    }
+
+    /// Whether it is the [retired](Self::retired) role of a dead invitation.
+    pub fn is_retired(&self) -> bool {
+        !self.is_builtin() && self.capabilities.is_empty()
+    }
+
+    /// Whether it is one of the four built-in roles.
+    pub fn is_builtin(&self) -> bool {
+        self.key.is_builtin()
+    }
+
+    /// Whether it is the owner's role: one member of each organization holds
+    /// it, and no one is given it (D8).
+    pub fn is_owner(&self) -> bool {
+        self.key == RoleKey::OWNER
     }
 }
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(self.key.as_str())
     }
 }
 
 impl fmt::Debug for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        if self.is_builtin() {
+            f.write_str(self.key.as_str())
+        } else {
+            write!(f, "{}{:?}", self.key, self.capabilities)
+        }
     }
 }
 
 /// A user's membership of an organization: the only source of their access.
+/// It carries the role's definition as the store read it with the
+/// membership, so that a change of a custom role's capabilities is in force
+/// on the member's next request (D12).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub organization_id: OrganizationId,
@@ -281,11 +544,12 @@ pub struct Membership {
 /// Proof that a user holds a capability in an organization, as of the
 /// membership it was decided from. Only [`authorize`] makes one, and the
 /// decisions that change an organization require one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     organization_id: OrganizationId,
     user_id: UserId,
-    role: Role,
+    role: RoleKey,
+    capabilities: CapabilitySet,
     capability: Capability,
 }
 
@@ -300,9 +564,19 @@ impl Grant {
         self.user_id
     }
 
-    /// The user's role in the organization.
-    pub const fn role(&self) -> Role {
-        self.role
+    /// The key of the user's role in the organization.
+    pub const fn role(&self) -> &RoleKey {
+        &self.role
+    }
+
+    /// Every capability the user holds there: what they may give (D14).
+    pub const fn capabilities(&self) -> CapabilitySet {
+        self.capabilities
+    }
+
+    /// Whether the user is the organization's owner.
+    pub fn is_owner(&self) -> bool {
+        self.role == RoleKey::OWNER
     }
 
     /// The capability granted.
@@ -313,17 +587,18 @@ impl Grant {
 
 /// Why an authorization failed. The two must stay apart: a non-member learns
 /// nothing (404), a member learns what they lack (403).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denial {
     #[error("not a member of the organization")]
     NotAMember,
     #[error("the {role} role lacks `{capability}`")]
-    LacksCapability { role: Role, capability: Capability },
+    LacksCapability { role: RoleKey, capability: Capability },
 }
 
 /// Decides whether `user` may use `capability` in `organization`, given their
 /// membership there (or none). A membership of another user or organization
-/// counts as none.
+/// counts as none. Built-in and custom roles are decided alike: by the set
+/// the membership's role holds.
 pub fn authorize(
     user: UserId,
     organization: OrganizationId,
@@ -333,16 +608,18 @@ pub fn authorize(
     let membership = membership
         .filter(|m| m.user_id == user && m.organization_id == organization)
         .ok_or(Denial::NotAMember)?;
-    if membership.role.capabilities().contains(capability) {
+    let capabilities = membership.role.capabilities();
+    if capabilities.contains(capability) {
         Ok(Grant {
             organization_id: organization,
             user_id: user,
-            role: membership.role,
+            role: membership.role.key().clone(),
+            capabilities,
             capability,
         })
     } else {
         Err(Denial::LacksCapability {
-            role: membership.role,
+            role: membership.role.key().clone(),
             capability,
         })
     }
@@ -353,15 +630,16 @@ pub fn authorize(
 pub fn permissions_markdown() -> String {
     let mut out = String::from(
         "# Permissions\n\n\
-         This file is generated from the matrix in `tenancy-core` (`Role::capabilities`) by `cargo xtask codegen`; do not edit it by hand.\n\
-         A test fails when it is stale.\n\n",
+         This file is generated from the matrix in `tenancy-core` (`Role::BUILTIN`) and its table of operations (`Operation::capability`) by `cargo xtask codegen`; do not edit it by hand.\n\
+         A test fails when it is stale.\n\n\
+         ## Built-in roles\n\n",
     );
     out.push_str("| capability | description |");
-    for role in Role::ALL {
-        out.push_str(&format!(" {role} |"));
+    for role in Role::BUILTIN {
+        out.push_str(&format!(" {} |", role.key()));
     }
     out.push_str("\n|---|---|");
-    for _ in Role::ALL {
+    for _ in Role::BUILTIN {
         out.push_str("---|");
     }
     out.push('\n');
@@ -371,7 +649,7 @@ pub fn permissions_markdown() -> String {
             capability.name(),
             capability.description()
         ));
-        for role in Role::ALL {
+        for role in Role::BUILTIN {
             let held = if role.capabilities().contains(capability) {
                 "yes"
             } else {
@@ -381,13 +659,29 @@ pub fn permissions_markdown() -> String {
         }
         out.push('\n');
     }
-    out.push_str("\nInvitations grant these roles: ");
-    let assignable: Vec<String> = Role::ALL
+    let owner_only: Vec<String> = Capability::ALL
         .into_iter()
-        .filter(|role| role.is_assignable_by_invitation())
-        .map(|role| format!("`{role}`"))
+        .filter(|capability| !capability.is_grantable())
+        .map(|capability| format!("`{capability}`"))
         .collect();
-    out.push_str(&assignable.join(", "));
-    out.push_str(".\nEvery organization has exactly one `owner`: the user who created it.\n");
+    out.push_str(&format!(
+        "\nEvery organization has exactly one `owner`: the user who created it, or the member it transferred ownership to. \
+         {} stay with the owner: no other role, built-in or custom, holds them.\n\
+         Organizations add custom roles (up to {CUSTOM_ROLES_MAX}): each holds `view_resources` and any other capability but the owner's own.\n\
+         No escalation (D14): a member gives (invites with, assigns, puts into a custom role) only capabilities they hold, \
+         and removes or changes the role of a member only when they hold every capability of that member's role.\n",
+        owner_only.join(" and ")
+    ));
+    out.push_str("\n## Operations\n\nWhat each operation needs; the HTTP routes, the decisions and the console read this table.\n\n| operation | capability |\n|---|---|\n");
+    for operation in Operation::ALL {
+        out.push_str(&format!(
+            "| {} | `{}` |\n",
+            operation.description(),
+            operation.capability()
+        ));
+    }
     out
 }
+
+/// How many custom roles an organization may define.
+pub const CUSTOM_ROLES_MAX: usize = 20;

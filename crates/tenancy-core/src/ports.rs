@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::decide::Write;
 use crate::entity::{
-    AccountToken, Chat, ChatMessage, Invitation, Organization, OutgoingMail, Resource, Session,
-    User,
+    AccountToken, Chat, ChatMessage, CustomRole, Invitation, Organization, OutgoingMail, Resource,
+    Session, User,
 };
 use crate::error::StoreError;
 use crate::id::{
@@ -21,7 +21,7 @@ use crate::id::{
 };
 use crate::limits::{LimitKey, RateLimit, RetryAfter};
 use crate::plan::{Month, Usage};
-use crate::policy::Membership;
+use crate::policy::{Membership, RoleKey};
 use crate::resource::{Credentials, Investigation, Pin, ReportRun, ResourceKind};
 use crate::token::TokenHash;
 use crate::value::{EmailAddress, PasswordHash};
@@ -138,6 +138,25 @@ pub trait Transaction: Send {
         &mut self,
         organization: OrganizationId,
     ) -> Result<Vec<Invitation>, StoreError>;
+    /// A custom role of the organization (never a built-in one: the core
+    /// knows those).
+    async fn custom_role(
+        &mut self,
+        organization: OrganizationId,
+        key: &RoleKey,
+    ) -> Result<Option<CustomRole>, StoreError>;
+    /// Every custom role of the organization, oldest first.
+    async fn custom_roles(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<CustomRole>, StoreError>;
+    /// Whether a member, or an invitation stored as pending (expired or
+    /// not: a resend revives it), holds the role.
+    async fn role_in_use(
+        &mut self,
+        organization: OrganizationId,
+        key: &RoleKey,
+    ) -> Result<bool, StoreError>;
     /// The stored choice of active organization, accessible or not.
     async fn active_organization(
         &mut self,
@@ -212,6 +231,17 @@ pub trait Transaction: Send {
     async fn apply(&mut self, write: &Write) -> Result<(), StoreError>;
     /// Commits. The transaction must not be used afterwards.
     async fn commit(&mut self) -> Result<(), StoreError>;
+}
+
+/// Checks a password against a stored hash: slowly, outside any
+/// transaction. Sign-in opens a session only on its word.
+#[async_trait]
+pub trait PasswordVerifier: Send + Sync {
+    /// Whether `password` matches `hash`. With no hash (no such account) it
+    /// spends about the same time and says no, so that timing tells nobody
+    /// which addresses have accounts.
+    async fn verify(&self, password: &str, hash: Option<&PasswordHash>)
+    -> Result<bool, StoreError>;
 }
 
 /// The time, in UTC.

@@ -17,7 +17,6 @@ use zeroize::Zeroizing;
 
 use crate::id::{InvestigationId, OrganizationId, PinId, ReportRunId, ResourceId, UserId};
 use crate::plan::Metered;
-use crate::policy::Capability;
 
 /// Longest resource name or connection label, in characters.
 pub const RESOURCE_NAME_MAX_CHARS: usize = 200;
@@ -510,13 +509,13 @@ impl ResourceKind {
         Self::ALL.into_iter().find(|kind| kind.name() == name)
     }
 
-    /// The capability needed to create, edit or delete one (R14).
-    pub const fn manage_capability(self) -> Capability {
+    /// Its plural, for people.
+    pub const fn plural_label(self) -> &'static str {
         match self {
-            Self::Agent => Capability::ManageAgents,
-            Self::Connection => Capability::ManageConnections,
-            Self::Report => Capability::ManageReports,
-            Self::KnowledgeFile => Capability::UploadKnowledgeFiles,
+            Self::Agent => "agents",
+            Self::Connection => "connections",
+            Self::Report => "reports",
+            Self::KnowledgeFile => "knowledge files",
         }
     }
 

@@ -7,7 +7,7 @@ use chrono::Duration;
 use crate::decide::{
     self, Accepted, Decision, Invite, InviteSnapshot, PlanChanger, PresentedInvitation,
 };
-use crate::decide::{AccountLink, AccountMail, SignUp, SignedUp};
+use crate::decide::{AccountLink, AccountMail, PasswordMatched, SignUp, SignedUp};
 use crate::entity::{
     DEFAULT_INVITATION_TTL, DEFAULT_VERIFICATION_TTL, Invitation, InvitationStatus, Organization,
     SessionLifetimes, User,
@@ -15,8 +15,11 @@ use crate::entity::{
 use crate::error::{Error, Missing};
 use crate::id::{AccountTokenId, InvitationId, MailId, OrganizationId, SessionId, UserId};
 use crate::plan::{Limits, Month, PlanCatalog, PlanId, Usage};
-use crate::policy::{Capability, Denial, Grant, Membership, Role, authorize};
-use crate::ports::{BlobStore, Clock, IdGenerator, Repository, TokenGenerator, Transaction};
+use crate::operation::Operation;
+use crate::policy::{Capability, Denial, Grant, Membership, Role, RoleKey, authorize};
+use crate::ports::{
+    BlobStore, Clock, IdGenerator, PasswordVerifier, Repository, TokenGenerator, Transaction,
+};
 use crate::token::SecretToken;
 use crate::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
 
@@ -80,7 +83,7 @@ pub struct OrganizationView {
 impl OrganizationView {
     /// Whether the user owns it (the crown of the switcher).
     pub fn is_owner(&self) -> bool {
-        self.role == Role::Owner
+        self.role.is_owner()
     }
 }
 
@@ -281,33 +284,49 @@ where
     /// verify the password against, slowly and outside any transaction.
     /// `None` for an unknown email: the caller should still spend the same
     /// time on a dummy verification, so that timing does not tell.
-    pub async fn credentials(
+    /// Checks a sign-in's password with `verifier`: the account and the
+    /// proof that its password matched, or `None` for an unknown email
+    /// (`None` here too: the verifier spends the same time) or a wrong
+    /// password.
+    pub async fn check_credentials(
         &self,
-        email: &EmailAddress,
-    ) -> Result<Option<(User, PasswordHash)>, Error> {
-        let mut tx = self.repository.read().await?;
-        Ok(tx.credentials(email).await?)
+        email: Option<&EmailAddress>,
+        password: &str,
+        verifier: &dyn PasswordVerifier,
+    ) -> Result<Option<(User, PasswordMatched)>, Error> {
+        let account = match email {
+            Some(email) => {
+                let mut tx = self.repository.read().await?;
+                tx.credentials(email).await?
+            }
+            None => None,
+        };
+        let (user, hash) = account.unzip();
+        let matches = verifier.verify(password, hash.as_ref()).await?;
+        Ok(user
+            .filter(|_| matches)
+            .map(|user| (PasswordMatched::of(user.id), user))
+            .map(|(proof, user)| (user, proof)))
     }
 
-    /// Opens a session once the password was checked; `password_matches` is
-    /// the outcome of that check.
+    /// Opens a session for the account whose password matched.
     pub async fn sign_in(
         &self,
-        account: Option<&User>,
-        password_matches: bool,
-    ) -> Result<(UserId, SecretToken), Error> {
+        account: &User,
+        proof: PasswordMatched,
+    ) -> Result<SecretToken, Error> {
         let token = SecretToken::from_bytes(self.tokens.generate());
         retrying!(async {
             let tx = self.repository.begin().await?;
             let decision = decide::sign_in(
-                account,
-                password_matches,
+                Some(account),
+                Some(proof),
                 SessionId::from_uuid(self.ids.new_id()),
                 &token,
                 self.clock.now(),
             )?;
-            let user = self.commit(tx, decision).await?;
-            Ok((user, token.clone()))
+            self.commit(tx, decision).await?;
+            Ok(token.clone())
         })
     }
 
@@ -353,6 +372,39 @@ where
         ))
     }
 
+    /// Decides whether `user` may do `operation` in `organization`: the
+    /// check of [`Self::authorize`] for the capability the operation needs
+    /// ([`Operation::capability`]), which the HTTP layer makes before it
+    /// reads a body.
+    pub async fn permit(
+        &self,
+        user: UserId,
+        organization: OrganizationId,
+        operation: Operation,
+    ) -> Result<Result<Grant, Denial>, Error> {
+        self.authorize(user, organization, operation.capability())
+            .await
+    }
+
+    /// The role of `key` in the organization: a built-in one, or one of its
+    /// custom roles; `None` when it has none of that key.
+    pub(crate) async fn role_in(
+        tx: &mut Box<dyn Transaction>,
+        organization: OrganizationId,
+        key: &str,
+    ) -> Result<Option<Role>, Error> {
+        if let Some(role) = Role::builtin(key) {
+            return Ok(Some(role));
+        }
+        let Ok(key) = RoleKey::parse(key) else {
+            return Ok(None);
+        };
+        Ok(tx
+            .custom_role(organization, &key)
+            .await?
+            .map(|custom| custom.role))
+    }
+
     /// Creates an organization owned by `actor` and makes it active (R5).
     pub async fn create_organization(
         &self,
@@ -374,7 +426,7 @@ where
             let organization = self.commit(tx, decision).await?;
             Ok(OrganizationView {
                 organization,
-                role: Role::Owner,
+                role: Role::OWNER,
                 is_active: true,
             })
         })
@@ -388,7 +440,7 @@ where
             // Oldest first; at a tie (sign-up from a link joins two at once) the
             // user's own organization comes first.
             memberships
-                .sort_by_key(|(m, _)| (m.joined_at, m.role != Role::Owner, m.organization_id));
+                .sort_by_key(|(m, _)| (m.joined_at, !m.role.is_owner(), m.organization_id));
             Ok(memberships
                 .into_iter()
                 .map(|(membership, organization)| OrganizationView {
@@ -448,12 +500,16 @@ where
             actor,
             org.as_ref(),
             membership.as_ref(),
-            Capability::ViewResources,
+            Operation::ViewOrganization,
         )?;
         let is_active = tx.active_organization(actor).await? == Some(organization);
+        let role = membership
+            .filter(|m| m.user_id == grant.user_id())
+            .map(|m| m.role)
+            .ok_or(Error::NotFound(Missing::Organization))?;
         Ok(OrganizationView {
             organization: org.clone(),
-            role: grant.role(),
+            role,
             is_active,
         })
     }
@@ -513,7 +569,7 @@ where
             let membership = tx.membership(organization, actor).await?;
             let is_active = tx.active_organization(actor).await? == Some(organization);
             let decision = decide::rename(actor, org.as_ref(), membership.as_ref(), name.clone())?;
-            let role = membership.map_or(Role::Owner, |m| m.role);
+            let role = membership.map_or(Role::OWNER, |m| m.role);
             let organization = self.commit(tx, decision).await?;
             Ok(OrganizationView {
                 organization,
@@ -546,6 +602,10 @@ where
                 None => None,
             };
             let open_invitation = tx.open_invitation(organization, &email).await?;
+            let asked = match role {
+                Some(key) => Self::role_in(&mut tx, organization, key).await?,
+                None => None,
+            };
             let decision = decide::invite(
                 InviteSnapshot {
                     organization: org.as_ref(),
@@ -553,6 +613,7 @@ where
                     inviter_membership: inviter_membership.as_ref(),
                     invitee_membership: invitee_membership.as_ref(),
                     open_invitation: open_invitation.as_ref(),
+                    role: asked.as_ref(),
                 },
                 Invite {
                     email: email.clone(),
@@ -582,7 +643,7 @@ where
             actor,
             org.as_ref(),
             membership.as_ref(),
-            Capability::ManageMembers,
+            Operation::ListInvitations,
         )?;
         let now = self.clock.now();
         let value = tx
@@ -648,7 +709,7 @@ where
                 organization_name: organization.name,
                 email: invitation.email.clone(),
                 inviter_email: inviter.email,
-                role: invitation.role,
+                role: invitation.role.clone(),
                 expires_at: invitation.expires_at,
             }),
         })
@@ -700,7 +761,7 @@ where
             actor,
             org.as_ref(),
             membership.as_ref(),
-            Capability::ManageMembers,
+            Operation::ListMembers,
         )?;
         Ok(tx
             .members(organization)
@@ -746,7 +807,7 @@ where
             actor,
             org.as_ref(),
             membership.as_ref(),
-            Capability::ManageBilling,
+            Operation::ViewBilling,
         )?;
         let usage = tx.usage(organization, Month::of(self.clock.now())).await?;
         Ok(Billing {
@@ -804,8 +865,10 @@ where
 
 mod accounts;
 mod resources;
+mod roles;
 pub use accounts::SessionView;
 pub use resources::ChatRequest;
+pub use roles::RoleView;
 
 /// A read use case's answer with the one instant it read the clock at, from
 /// which what depends on time is derived ([`Invitation::status_at`],

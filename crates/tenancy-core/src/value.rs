@@ -10,6 +10,7 @@
 //! - Passwords are 8 to 256 characters and not one of the 10,000 most common
 //!   passwords, compared without regard to case.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -31,6 +32,10 @@ const EMAIL_INPUT_MAX_LEN: usize = 4 * EMAIL_MAX_LEN;
 pub const ORGANIZATION_NAME_MAX_CHARS: usize = 100;
 /// Longest display name, in characters.
 pub const DISPLAY_NAME_MAX_CHARS: usize = 100;
+/// The longest role name, in characters.
+pub const ROLE_NAME_MAX_CHARS: usize = 60;
+/// The longest role or webhook description, in characters.
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
 /// Shortest password, in characters.
 pub const PASSWORD_MIN_CHARS: usize = 8;
 /// Longest password, in characters.
@@ -326,6 +331,73 @@ impl fmt::Display for DisplayName {
 impl fmt::Debug for DisplayName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DisplayName({:?})", self.0)
+    }
+}
+
+/// The name of a role, for people: trimmed, 1 to 60 characters, none of
+/// them [forbidden](is_forbidden_in_name).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RoleName(Cow<'static, str>);
+
+impl RoleName {
+    /// Trims and checks a role name.
+    pub fn parse(input: &str) -> Result<Self, NameError> {
+        parse_name(input, ROLE_NAME_MAX_CHARS).map(|name| Self(Cow::Owned(name)))
+    }
+
+    /// A built-in role's name.
+    pub(crate) const fn constant(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoleName({:?})", self.0)
+    }
+}
+
+/// What a role (or a webhook) is for: trimmed, 0 to 500 characters, none of
+/// them [forbidden](is_forbidden_in_name).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(transparent)]
+pub struct RoleDescription(Cow<'static, str>);
+
+impl RoleDescription {
+    /// Trims and checks a description; an empty one is allowed.
+    pub fn parse(input: &str) -> Result<Self, NameError> {
+        if input.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        parse_name(input, DESCRIPTION_MAX_CHARS).map(|text| Self(Cow::Owned(text)))
+    }
+
+    /// A built-in role's description.
+    pub(crate) const fn constant(text: &'static str) -> Self {
+        Self(Cow::Borrowed(text))
+    }
+
+    /// The description.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RoleDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoleDescription({:?})", self.0)
     }
 }
 

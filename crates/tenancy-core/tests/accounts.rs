@@ -14,6 +14,7 @@ use tenancy_core::decide::AccountMail;
 use tenancy_core::entity::{MailContent, SessionLifetimes};
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::testing::MemoryRepository;
+use tenancy_core::testing::fakes::PlainPasswords;
 use tenancy_core::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
 use tenancy_core::value::{EmailAddress, PasswordHash};
 use tenancy_core::{Error, UserId};
@@ -51,7 +52,7 @@ fn email(raw: &str) -> EmailAddress {
 }
 
 fn hash(raw: &str) -> PasswordHash {
-    PasswordHash::new(format!("$test${raw}"))
+    PlainPasswords::hash(raw)
 }
 
 fn code<T>(result: Result<T, Error>) -> &'static str {
@@ -72,10 +73,17 @@ impl World {
         (signed.user.id, signed.session_token.expose().to_owned())
     }
 
+    /// Signs in with the password of sign-up.
     fn sign_in(&self, raw: &str) -> String {
-        let account = block_on(self.tenancy.credentials(&email(raw))).unwrap();
-        let (_, token) =
-            block_on(self.tenancy.sign_in(account.as_ref().map(|(u, _)| u), true)).unwrap();
+        let matched = block_on(self.tenancy.check_credentials(
+            Some(&email(raw)),
+            "first",
+            &PlainPasswords,
+        ))
+        .unwrap();
+        // The password of sign-up matches.
+        let (user, proof) = matched.unwrap();
+        let token = block_on(self.tenancy.sign_in(&user, proof)).unwrap();
         token.expose().to_owned()
     }
 
@@ -98,8 +106,11 @@ impl World {
         self.newest(to, |c| matches!(c, MailContent::ResetPassword { .. }))
     }
 
-    fn stored_hash(&self, user: UserId) -> PasswordHash {
-        block_on(self.tenancy.password_hash(user)).unwrap()
+    /// Whether the user's password is `raw`.
+    fn password_is(&self, user: UserId, raw: &str) -> bool {
+        block_on(self.tenancy.check_password(user, raw, &PlainPasswords))
+            .unwrap()
+            .is_some()
     }
 }
 
@@ -238,7 +249,7 @@ fn a_reset_ends_every_session_and_reclaims_a_squatted_address() {
     for token in [&first, &second] {
         assert_eq!(code(block_on(w.tenancy.session(token))), "unauthenticated");
     }
-    assert_eq!(w.stored_hash(squatted), hash("reclaimed"));
+    assert!(w.password_is(squatted, "reclaimed"));
     assert!(block_on(w.tenancy.user(squatted)).unwrap().email_verified);
     assert_eq!(
         code(block_on(
@@ -269,7 +280,7 @@ fn a_reset_ends_every_session_and_reclaims_a_squatted_address() {
         )),
         "token_expired"
     );
-    assert_eq!(w.stored_hash(squatted), hash("reclaimed"));
+    assert!(w.password_is(squatted, "reclaimed"));
 }
 
 #[test]
@@ -281,14 +292,24 @@ fn a_password_change_keeps_the_current_session_only() {
     assert_eq!(
         code(block_on(w.tenancy.change_password(
             &session,
-            false,
+            None,
             hash("second")
         ))),
         "forbidden"
     );
-    assert_eq!(w.stored_hash(ann), hash("first"));
-    block_on(w.tenancy.change_password(&session, true, hash("second"))).unwrap();
-    assert_eq!(w.stored_hash(ann), hash("second"));
+    let wrong = block_on(w.tenancy.check_password(ann, "First", &PlainPasswords)).unwrap();
+    assert_eq!(wrong, None, "another password does not match");
+    // A proof of another user's password changes nothing either.
+    let (bob, _) = w.sign_up("bob@example.com");
+    let bobs = block_on(w.tenancy.check_password(bob, "first", &PlainPasswords)).unwrap();
+    assert_eq!(
+        code(block_on(w.tenancy.change_password(&session, bobs, hash("second")))),
+        "forbidden"
+    );
+    assert!(w.password_is(ann, "first"));
+    let proof = block_on(w.tenancy.check_password(ann, "first", &PlainPasswords)).unwrap();
+    block_on(w.tenancy.change_password(&session, proof, hash("second"))).unwrap();
+    assert!(w.password_is(ann, "second"));
     assert_eq!(code(block_on(w.tenancy.session(&current))), "ok");
     assert_eq!(code(block_on(w.tenancy.session(&other))), "unauthenticated");
 }

@@ -397,7 +397,7 @@ fn a_failed_commit_leaves_no_blob() {
     let membership = tenancy_core::Membership {
         organization_id: acme.id,
         user_id: owner,
-        role: tenancy_core::Role::Owner,
+        role: tenancy_core::Role::OWNER,
         joined_at: DateTime::from_timestamp(0, 0).unwrap(),
     };
     let snapshot = |tx: &mut MockTransaction| {

@@ -30,7 +30,8 @@ use sqlx::{
 use tenancy_core::ports::Repository;
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::token::SecretToken;
-use tenancy_core::{Capability, Membership, OrganizationId, Role, UserId};
+use tenancy_core::value::{RoleDescription, RoleName};
+use tenancy_core::{Capability, CapabilitySet, Membership, OrganizationId, Role, RoleKey, UserId};
 use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 use tenancy_store::{Backend, SecretKey, Store, StoreOptions};
 use uuid::Uuid;
@@ -45,9 +46,49 @@ const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 /// The data and the work are the same on every run: only the clock differs.
 const RNG_SEED: u64 = 0x7e4a_4e63_7962_656e;
 
-/// The raw query that the store's lookup is compared with.
-const LOOKUP_SQL: &str = "SELECT organization_id, user_id, role, joined_at \
-                          FROM memberships WHERE organization_id = $1 AND user_id = $2";
+/// The raw query that the store's lookup is compared with: the store's own,
+/// the membership with its custom role's definition joined in.
+const LOOKUP_SQL: &str = "SELECT m.organization_id, m.user_id, m.role, m.custom_role, m.joined_at, \
+                          r.name AS role_name, r.description AS role_description, \
+                          r.capabilities AS role_capabilities \
+                          FROM memberships m LEFT JOIN roles r \
+                          ON r.organization_id = m.organization_id AND r.\"key\" = m.custom_role \
+                          WHERE m.organization_id = $1 AND m.user_id = $2";
+
+/// The columns of [`LOOKUP_SQL`].
+type LookupRow = (
+    Uuid,
+    Uuid,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The membership of a looked-up row, its role made as the store makes it:
+/// a built-in one, or the custom role of the joined definition.
+fn membership_of(row: LookupRow) -> Result<Membership> {
+    let (organization_id, user_id, role, custom_role, joined_at, name, description, capabilities) =
+        row;
+    let role = match (custom_role, name, description, capabilities) {
+        (None, ..) => Role::builtin(&role).ok_or_else(|| format!("unknown role `{role}`"))?,
+        (Some(key), Some(name), Some(description), Some(capabilities)) => Role::custom(
+            RoleKey::parse(&key)?,
+            RoleName::parse(&name)?,
+            RoleDescription::parse(&description)?,
+            CapabilitySet::from_names(&capabilities)?,
+        )?,
+        (Some(key), ..) => return Err(format!("custom role `{key}` without its definition").into()),
+    };
+    Ok(Membership {
+        organization_id: OrganizationId::from_uuid(organization_id),
+        user_id: UserId::from_uuid(user_id),
+        role,
+        joined_at,
+    })
+}
 /// The SQL that sea-orm's `membership::Entity::find_by_id(..).one(..)`
 /// sends, word for word as sea-query 1.0 renders it: `Select::one` adds a
 /// limit, bound as a third parameter. The store's lookup sent it until it
@@ -411,7 +452,7 @@ async fn seed_sqlite(pool: &SqlitePool, data: &Dataset) -> Result<()> {
         |row, i| {
             row.push_bind(data.organizations[i])
                 .push_bind(data.users[i])
-                .push_bind(Role::Owner.name())
+                .push_bind(Role::OWNER.key().as_str())
                 .push_bind(data.at(i));
         },
     )
@@ -424,7 +465,7 @@ async fn seed_sqlite(pool: &SqlitePool, data: &Dataset) -> Result<()> {
         |row, (k, &(o, u))| {
             row.push_bind(data.organizations[o as usize])
                 .push_bind(data.users[u as usize])
-                .push_bind(Role::Viewer.name())
+                .push_bind(Role::VIEWER.key().as_str())
                 .push_bind(data.joined_at(k));
         },
     )
@@ -453,7 +494,7 @@ async fn seed_sqlite(pool: &SqlitePool, data: &Dataset) -> Result<()> {
             row.push_bind(invitee.invitation)
                 .push_bind(data.organizations[invitee.organization])
                 .push_bind(invitee.email.clone())
-                .push_bind(Role::Viewer.name())
+                .push_bind(Role::VIEWER.key().as_str())
                 .push_bind(invitee.token.hash().as_bytes().to_vec())
                 .push_bind(data.users[invitee.organization])
                 .push_bind(data.now)
@@ -689,8 +730,9 @@ impl RawPool {
     }
 
     /// The membership of `user` in `organization`, read the way the store
-    /// reads it but without sea-orm: one prepared statement, the same four
-    /// columns decoded, the same conversion to the core's type.
+    /// reads it but without sea-orm: one prepared statement, the same
+    /// columns decoded, the same conversion to the core's type. sea-orm's
+    /// old `find_by_id` SQL reads the four columns of the membership alone.
     async fn membership(
         &self,
         sql: RawSql,
@@ -698,7 +740,21 @@ impl RawPool {
         user: Uuid,
     ) -> Result<Option<Membership>> {
         type Row = (Uuid, Uuid, String, DateTime<Utc>);
-        let row: Option<Row> = match (self, sql) {
+        let alone = |row: Option<Row>| {
+            row.map(|(organization_id, user_id, role, joined_at)| {
+                (
+                    organization_id,
+                    user_id,
+                    role,
+                    None,
+                    joined_at,
+                    None,
+                    None,
+                    None,
+                )
+            })
+        };
+        let row: Option<LookupRow> = match (self, sql) {
             (Self::Sqlite(pool), RawSql::Plain) => {
                 sqlx::query_as(LOOKUP_SQL)
                     .bind(organization)
@@ -706,14 +762,14 @@ impl RawPool {
                     .fetch_optional(pool)
                     .await?
             }
-            (Self::Sqlite(pool), RawSql::SeaOrm) => {
+            (Self::Sqlite(pool), RawSql::SeaOrm) => alone(
                 sqlx::query_as(SEA_ORM_LOOKUP_SQL_SQLITE)
                     .bind(organization)
                     .bind(user)
                     .bind(1_i64)
                     .fetch_optional(pool)
-                    .await?
-            }
+                    .await?,
+            ),
             (Self::Postgres(pool), RawSql::Plain) => {
                 sqlx::query_as(LOOKUP_SQL)
                     .bind(organization)
@@ -721,24 +777,16 @@ impl RawPool {
                     .fetch_optional(pool)
                     .await?
             }
-            (Self::Postgres(pool), RawSql::SeaOrm) => {
+            (Self::Postgres(pool), RawSql::SeaOrm) => alone(
                 sqlx::query_as(SEA_ORM_LOOKUP_SQL_POSTGRES)
                     .bind(organization)
                     .bind(user)
                     .bind(1_i64)
                     .fetch_optional(pool)
-                    .await?
-            }
+                    .await?,
+            ),
         };
-        row.map(|(organization_id, user_id, role, joined_at)| {
-            Ok(Membership {
-                organization_id: OrganizationId::from_uuid(organization_id),
-                user_id: UserId::from_uuid(user_id),
-                role: Role::parse(&role)?,
-                joined_at,
-            })
-        })
-        .transpose()
+        row.map(membership_of).transpose()
     }
 
     /// The database's version, for the record.
@@ -973,12 +1021,17 @@ async fn sea_orm_statement(
     let Some(row) = store.connection().query_one_raw(statement).await? else {
         return Ok(None);
     };
-    Ok(Some(Membership {
-        organization_id: OrganizationId::from_uuid(row.try_get("", "organization_id")?),
-        user_id: UserId::from_uuid(row.try_get("", "user_id")?),
-        role: Role::parse(&row.try_get::<String>("", "role")?)?,
-        joined_at: row.try_get("", "joined_at")?,
-    }))
+    membership_of((
+        row.try_get("", "organization_id")?,
+        row.try_get("", "user_id")?,
+        row.try_get("", "role")?,
+        row.try_get("", "custom_role")?,
+        row.try_get("", "joined_at")?,
+        row.try_get("", "role_name")?,
+        row.try_get("", "role_description")?,
+        row.try_get("", "role_capabilities")?,
+    ))
+    .map(Some)
 }
 
 /// The ways of looking a membership up, measured side by side.
@@ -1173,7 +1226,7 @@ async fn bench_backend(
             accepting.push(elapsed);
         }
         if view.organization.id.as_uuid() != data.organizations[invitee.organization]
-            || view.role != Role::Viewer
+            || view.role != Role::VIEWER
         {
             return Err(format!("invitee {i} joined the wrong organization or role").into());
         }

@@ -58,7 +58,11 @@ pub mod membership {
         pub organization_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
         pub user_id: Uuid,
+        /// The role's key, built-in or custom.
         pub role: String,
+        /// The same key when the role is a custom one (a row of `roles`),
+        /// null for a built-in one.
+        pub custom_role: Option<String>,
         pub joined_at: DateTimeUtc,
     }
 
@@ -76,6 +80,13 @@ pub mod membership {
             to = "super::user::Column::Id"
         )]
         User,
+        /// The custom role, if it is one.
+        #[sea_orm(
+            belongs_to = "super::role::Entity",
+            from = "(Column::OrganizationId, Column::CustomRole)",
+            to = "(super::role::Column::OrganizationId, super::role::Column::Key)"
+        )]
+        Role,
     }
 
     impl Related<super::organization::Entity> for Entity {
@@ -87,6 +98,12 @@ pub mod membership {
     impl Related<super::user::Entity> for Entity {
         fn to() -> RelationDef {
             Relation::User.def()
+        }
+    }
+
+    impl Related<super::role::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Role.def()
         }
     }
 
@@ -103,7 +120,12 @@ pub mod invitation {
         pub id: Uuid,
         pub organization_id: Uuid,
         pub email: String,
+        /// The role's key; for a dead invitation, possibly the key of a
+        /// custom role deleted since.
         pub role: String,
+        /// The same key while it names a custom role that exists (always,
+        /// for a pending invitation of a custom role).
+        pub custom_role: Option<String>,
         pub token_hash: Vec<u8>,
         pub invited_by: Uuid,
         pub created_at: DateTimeUtc,
@@ -111,6 +133,45 @@ pub mod invitation {
         pub state: String,
         pub accepted_by: Option<Uuid>,
         pub state_changed_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        /// The custom role, if it is one and still exists.
+        #[sea_orm(
+            belongs_to = "super::role::Entity",
+            from = "(Column::OrganizationId, Column::CustomRole)",
+            to = "(super::role::Column::OrganizationId, super::role::Column::Key)"
+        )]
+        Role,
+    }
+
+    impl Related<super::role::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Role.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An organization's custom role (R26); the built-in ones are the core's.
+pub mod role {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "roles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub organization_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub name: String,
+        pub description: String,
+        /// The capabilities' names, comma-separated (`CapabilitySet::to_names`).
+        pub capabilities: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,12 +8,13 @@ use sea_orm::Statement;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use tenancy_core::decide::{Change, Write};
 use tenancy_core::entity::{
     AccountToken, AccountTokenPurpose, AccountTokenState, Chat, ChatMessage, ChatSubject,
-    Invitation, InvitationState, MailContent, Organization, Session, User,
+    CustomRole, Invitation, InvitationState, MailContent, Organization, Session, User,
 };
 use tenancy_core::plan::{Month, PlanId, Usage};
 use tenancy_core::ports::{Repository, Transaction};
@@ -22,17 +23,19 @@ use tenancy_core::resource::{
     RunStatus, Text,
 };
 use tenancy_core::token::TokenHash;
-use tenancy_core::value::{DisplayName, EmailAddress, OrganizationName, PasswordHash};
+use tenancy_core::value::{
+    DisplayName, EmailAddress, OrganizationName, PasswordHash, RoleDescription, RoleName,
+};
 use tenancy_core::{
-    AccountTokenId, ChatId, InvestigationId, InvitationId, Membership, MessageId, OrganizationId,
-    PinId, ReportRunId, ResourceId, Role, SessionId, StoreError, UserId,
+    AccountTokenId, CapabilitySet, ChatId, InvestigationId, InvitationId, Membership, MessageId,
+    OrganizationId, PinId, ReportRunId, ResourceId, Role, RoleKey, SessionId, StoreError, UserId,
 };
 use uuid::Uuid;
 
 use crate::crypto::Sealer;
 use crate::entity::{
     account_token, active_organization, chat, chat_message, connection_credentials, investigation,
-    invitation, mail, membership, organization, pin, report_run, resource, session, user,
+    invitation, mail, membership, organization, pin, report_run, resource, role, session, user,
 };
 use crate::{Backend, Store, backend_of, db_error};
 
@@ -188,13 +191,127 @@ fn to_organization(m: organization::Model) -> Result<Organization, StoreError> {
     })
 }
 
-fn to_membership(m: membership::Model) -> Result<Membership, StoreError> {
+/// The stored columns of a custom role's definition.
+#[derive(Clone, Copy)]
+struct Definition<'a> {
+    name: &'a str,
+    description: &'a str,
+    capabilities: &'a str,
+}
+
+impl<'a> From<&'a role::Model> for Definition<'a> {
+    fn from(m: &'a role::Model) -> Self {
+        Self {
+            name: &m.name,
+            description: &m.description,
+            capabilities: &m.capabilities,
+        }
+    }
+}
+
+/// A custom role as the store keeps it, made again through the core's
+/// rules: a row that breaks them is reported, not served.
+fn custom_definition(key: &str, definition: Definition<'_>) -> Result<Role, StoreError> {
+    Role::custom(
+        RoleKey::parse(key).map_err(|e| corrupt("role key", e))?,
+        RoleName::parse(definition.name).map_err(|e| corrupt("role name", e))?,
+        RoleDescription::parse(definition.description)
+            .map_err(|e| corrupt("role description", e))?,
+        CapabilitySet::from_names(definition.capabilities)
+            .map_err(|e| corrupt("role capabilities", e))?,
+    )
+    .map_err(|e| corrupt("role", e))
+}
+
+/// The role a membership or an invitation row holds: `role` is its key,
+/// `custom_role` the same key when it names a custom role (whose columns
+/// the read joined as `definition`). `dead` is for an invitation no longer
+/// pending, which may keep the key of a custom role deleted since: that
+/// one reads as retired.
+fn held_role(
+    role: &str,
+    custom_role: Option<&str>,
+    definition: Option<Definition<'_>>,
+    dead: bool,
+) -> Result<Role, StoreError> {
+    match (custom_role, definition) {
+        (Some(key), Some(definition)) if key == role => custom_definition(key, definition),
+        (Some(key), _) => Err(corrupt(
+            "role",
+            format!("the custom role `{key}` of a `{role}` row has no definition"),
+        )),
+        (None, _) => match Role::builtin(role) {
+            Some(builtin) => Ok(builtin),
+            None if dead => RoleKey::parse(role)
+                .map(Role::retired)
+                .map_err(|e| corrupt("role key", e)),
+            None => Err(corrupt(
+                "role",
+                format!("`{role}` is neither a built-in role nor a custom one"),
+            )),
+        },
+    }
+}
+
+/// The key to store in `custom_role`: the role's own for a custom role,
+/// none for a built-in one.
+fn custom_key(key: &RoleKey) -> Option<String> {
+    (!key.is_builtin()).then(|| key.as_str().to_owned())
+}
+
+fn to_custom_role(m: &role::Model) -> Result<CustomRole, StoreError> {
+    Ok(CustomRole {
+        organization_id: OrganizationId::from_uuid(m.organization_id),
+        role: custom_definition(&m.key, m.into())?,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+fn to_membership(m: membership::Model, r: Option<&role::Model>) -> Result<Membership, StoreError> {
     Ok(Membership {
         organization_id: OrganizationId::from_uuid(m.organization_id),
         user_id: UserId::from_uuid(m.user_id),
-        role: Role::parse(&m.role).map_err(|e| corrupt("role", e))?,
+        role: held_role(&m.role, m.custom_role.as_deref(), r.map(Into::into), false)?,
         joined_at: m.joined_at,
     })
+}
+
+/// A membership with its custom role's columns, as the one-statement read
+/// of authorization's hot path returns it.
+#[derive(FromQueryResult)]
+struct MembershipRow {
+    organization_id: Uuid,
+    user_id: Uuid,
+    role: String,
+    custom_role: Option<String>,
+    joined_at: DateTime<Utc>,
+    role_name: Option<String>,
+    role_description: Option<String>,
+    role_capabilities: Option<String>,
+}
+
+impl MembershipRow {
+    fn into_membership(self) -> Result<Membership, StoreError> {
+        let definition = match (
+            &self.role_name,
+            &self.role_description,
+            &self.role_capabilities,
+        ) {
+            (Some(name), Some(description), Some(capabilities)) => Some(Definition {
+                name,
+                description,
+                capabilities,
+            }),
+            _ => None,
+        };
+        Ok(Membership {
+            organization_id: OrganizationId::from_uuid(self.organization_id),
+            user_id: UserId::from_uuid(self.user_id),
+            role: held_role(&self.role, self.custom_role.as_deref(), definition, false)?,
+            joined_at: self.joined_at,
+        })
+    }
 }
 
 const PENDING: &str = "pending";
@@ -208,7 +325,7 @@ fn state_columns(state: InvitationState) -> (&'static str, Option<Uuid>, Option<
     }
 }
 
-fn to_invitation(m: invitation::Model) -> Result<Invitation, StoreError> {
+fn to_invitation(m: invitation::Model, r: Option<&role::Model>) -> Result<Invitation, StoreError> {
     let state = match (m.state.as_str(), m.accepted_by, m.state_changed_at) {
         (PENDING, _, _) => InvitationState::Pending,
         ("accepted", Some(by), Some(at)) => InvitationState::Accepted {
@@ -228,7 +345,12 @@ fn to_invitation(m: invitation::Model) -> Result<Invitation, StoreError> {
         id: InvitationId::from_uuid(m.id),
         organization_id: OrganizationId::from_uuid(m.organization_id),
         email: EmailAddress::parse(&m.email).map_err(|e| corrupt("invitation email", e))?,
-        role: Role::parse(&m.role).map_err(|e| corrupt("invitation role", e))?,
+        role: held_role(
+            &m.role,
+            m.custom_role.as_deref(),
+            r.map(Into::into),
+            !matches!(state, InvitationState::Pending),
+        )?,
         token_hash: TokenHash::from_bytes(hash),
         invited_by: UserId::from_uuid(m.invited_by),
         created_at: m.created_at,
@@ -496,17 +618,28 @@ impl<C: Unit> Transaction for SeaUnit<C> {
         organization: OrganizationId,
         user: UserId,
     ) -> Result<Option<Membership>, StoreError> {
-        // The hot path of authorization: a plain primary-key SELECT, without
-        // the bound `LIMIT` that the query builder adds to `one()`, which
-        // costs SQLite a third more time per lookup (see docs/benchmarks.md).
+        // The hot path of authorization: one primary-key SELECT, with the
+        // definition of a custom role joined in (by its primary key), so
+        // that a role's new capabilities are in force on the next request
+        // (D12). Raw, without the bound `LIMIT` that the query builder adds
+        // to `one()`, which costs SQLite a third more time per lookup (see
+        // docs/benchmarks.md).
         let sql = match self.backend {
             Backend::Sqlite => {
-                "SELECT organization_id, user_id, role, joined_at FROM memberships \
-                 WHERE organization_id = ? AND user_id = ?"
+                "SELECT m.organization_id, m.user_id, m.role, m.custom_role, m.joined_at, \
+                 r.name AS role_name, r.description AS role_description, \
+                 r.capabilities AS role_capabilities \
+                 FROM memberships m LEFT JOIN roles r \
+                 ON r.organization_id = m.organization_id AND r.\"key\" = m.custom_role \
+                 WHERE m.organization_id = ? AND m.user_id = ?"
             }
             Backend::Postgres => {
-                "SELECT organization_id, user_id, role, joined_at FROM memberships \
-                 WHERE organization_id = $1 AND user_id = $2"
+                "SELECT m.organization_id, m.user_id, m.role, m.custom_role, m.joined_at, \
+                 r.name AS role_name, r.description AS role_description, \
+                 r.capabilities AS role_capabilities \
+                 FROM memberships m LEFT JOIN roles r \
+                 ON r.organization_id = m.organization_id AND r.\"key\" = m.custom_role \
+                 WHERE m.organization_id = $1 AND m.user_id = $2"
             }
         };
         let statement = Statement::from_sql_and_values(
@@ -514,12 +647,11 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             sql,
             [organization.as_uuid().into(), user.as_uuid().into()],
         );
-        membership::Entity::find()
-            .from_raw_sql(statement)
+        MembershipRow::find_by_statement(statement)
             .one(self.c()?)
             .await
             .map_err(db_error)?
-            .map(to_membership)
+            .map(MembershipRow::into_membership)
             .transpose()
     }
 
@@ -530,12 +662,13 @@ impl<C: Unit> Transaction for SeaUnit<C> {
         let rows = membership::Entity::find()
             .filter(membership::Column::UserId.eq(user.as_uuid()))
             .find_also_related(organization::Entity)
+            .find_also_related(role::Entity)
             .all(self.c()?)
             .await
             .map_err(db_error)?;
         rows.into_iter()
-            .filter_map(|(m, o)| o.map(|o| (m, o)))
-            .map(|(m, o)| Ok((to_membership(m)?, to_organization(o)?)))
+            .filter_map(|(m, o, r)| o.map(|o| (m, o, r)))
+            .map(|(m, o, r)| Ok((to_membership(m, r.as_ref())?, to_organization(o)?)))
             .collect()
     }
 
@@ -546,14 +679,15 @@ impl<C: Unit> Transaction for SeaUnit<C> {
         let rows = membership::Entity::find()
             .filter(membership::Column::OrganizationId.eq(organization.as_uuid()))
             .find_also_related(user::Entity)
+            .find_also_related(role::Entity)
             .order_by_asc(membership::Column::JoinedAt)
             .order_by_asc(membership::Column::UserId)
             .all(self.c()?)
             .await
             .map_err(db_error)?;
         rows.into_iter()
-            .filter_map(|(m, u)| u.map(|u| (m, u)))
-            .map(|(m, u)| Ok((to_membership(m)?, to_user(u)?)))
+            .filter_map(|(m, u, r)| u.map(|u| (m, u, r)))
+            .map(|(m, u, r)| Ok((to_membership(m, r.as_ref())?, to_user(u)?)))
             .collect()
     }
 
@@ -564,10 +698,11 @@ impl<C: Unit> Transaction for SeaUnit<C> {
     ) -> Result<Option<Invitation>, StoreError> {
         invitation::Entity::find_by_id(id.as_uuid())
             .filter(invitation::Column::OrganizationId.eq(organization.as_uuid()))
+            .find_also_related(role::Entity)
             .one(self.c()?)
             .await
             .map_err(db_error)?
-            .map(to_invitation)
+            .map(|(i, r)| to_invitation(i, r.as_ref()))
             .transpose()
     }
 
@@ -577,10 +712,11 @@ impl<C: Unit> Transaction for SeaUnit<C> {
     ) -> Result<Option<Invitation>, StoreError> {
         invitation::Entity::find()
             .filter(invitation::Column::TokenHash.eq(hash.as_bytes().to_vec()))
+            .find_also_related(role::Entity)
             .one(self.c()?)
             .await
             .map_err(db_error)?
-            .map(to_invitation)
+            .map(|(i, r)| to_invitation(i, r.as_ref()))
             .transpose()
     }
 
@@ -593,10 +729,11 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             .filter(invitation::Column::OrganizationId.eq(organization.as_uuid()))
             .filter(invitation::Column::Email.eq(email.as_str()))
             .filter(invitation::Column::State.eq(PENDING))
+            .find_also_related(role::Entity)
             .one(self.c()?)
             .await
             .map_err(db_error)?
-            .map(to_invitation)
+            .map(|(i, r)| to_invitation(i, r.as_ref()))
             .transpose()
     }
 
@@ -609,12 +746,86 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             .filter(invitation::Column::State.eq(PENDING))
             .order_by_asc(invitation::Column::CreatedAt)
             .order_by_asc(invitation::Column::Id)
+            .find_also_related(role::Entity)
             .all(self.c()?)
             .await
             .map_err(db_error)?
             .into_iter()
-            .map(to_invitation)
+            .map(|(i, r)| to_invitation(i, r.as_ref()))
             .collect()
+    }
+
+    async fn custom_role(
+        &mut self,
+        organization: OrganizationId,
+        key: &RoleKey,
+    ) -> Result<Option<CustomRole>, StoreError> {
+        if key.is_builtin() {
+            return Ok(None);
+        }
+        role::Entity::find_by_id((organization.as_uuid(), key.as_str().to_owned()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(to_custom_role)
+            .transpose()
+    }
+
+    async fn custom_roles(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<CustomRole>, StoreError> {
+        role::Entity::find()
+            .filter(role::Column::OrganizationId.eq(organization.as_uuid()))
+            .order_by_asc(role::Column::CreatedAt)
+            .order_by_asc(role::Column::Key)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(to_custom_role)
+            .collect()
+    }
+
+    async fn role_in_use(
+        &mut self,
+        organization: OrganizationId,
+        key: &RoleKey,
+    ) -> Result<bool, StoreError> {
+        // A custom role's holders name it in `custom_role`, which is
+        // indexed; a built-in role's only in `role`.
+        let (of_members, of_invitations) = if key.is_builtin() {
+            (membership::Column::Role, invitation::Column::Role)
+        } else {
+            (
+                membership::Column::CustomRole,
+                invitation::Column::CustomRole,
+            )
+        };
+        let member = membership::Entity::find()
+            .select_only()
+            .column(membership::Column::UserId)
+            .filter(membership::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(of_members.eq(key.as_str()))
+            .into_tuple::<Uuid>()
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?;
+        if member.is_some() {
+            return Ok(true);
+        }
+        let invitation = invitation::Entity::find()
+            .select_only()
+            .column(invitation::Column::Id)
+            .filter(invitation::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(of_invitations.eq(key.as_str()))
+            .filter(invitation::Column::State.eq(PENDING))
+            .into_tuple::<Uuid>()
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?;
+        Ok(invitation.is_some())
     }
 
     async fn active_organization(
@@ -910,12 +1121,110 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                 membership::Entity::insert(membership::ActiveModel {
                     organization_id: Set(m.organization_id.as_uuid()),
                     user_id: Set(m.user_id.as_uuid()),
-                    role: Set(m.role.name().to_owned()),
+                    role: Set(m.role.key().as_str().to_owned()),
+                    custom_role: Set(custom_key(m.role.key())),
                     joined_at: Set(m.joined_at),
                 })
                 .exec_without_returning(c)
                 .await
                 .map_err(db_error)?;
+            }
+            Change::SetMemberRole {
+                organization_id,
+                user_id,
+                role,
+            } => {
+                let updated = membership::Entity::update_many()
+                    .col_expr(membership::Column::Role, Expr::value(role.as_str()))
+                    .col_expr(
+                        membership::Column::CustomRole,
+                        Expr::value(custom_key(role)),
+                    )
+                    .filter(membership::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(membership::Column::UserId.eq(user_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(updated.rows_affected, "membership")?;
+            }
+            Change::InsertRole(custom) => {
+                role::Entity::insert(role::ActiveModel {
+                    organization_id: Set(custom.organization_id.as_uuid()),
+                    key: Set(custom.role.key().as_str().to_owned()),
+                    name: Set(custom.role.name().as_str().to_owned()),
+                    description: Set(custom.role.description().as_str().to_owned()),
+                    capabilities: Set(custom.role.capabilities().to_names()),
+                    created_at: Set(custom.created_at),
+                    updated_at: Set(custom.updated_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::UpdateRole(custom) => {
+                let updated = role::Entity::update_many()
+                    .col_expr(role::Column::Name, Expr::value(custom.role.name().as_str()))
+                    .col_expr(
+                        role::Column::Description,
+                        Expr::value(custom.role.description().as_str()),
+                    )
+                    .col_expr(
+                        role::Column::Capabilities,
+                        Expr::value(custom.role.capabilities().to_names()),
+                    )
+                    .col_expr(role::Column::UpdatedAt, Expr::value(custom.updated_at))
+                    .filter(role::Column::OrganizationId.eq(custom.organization_id.as_uuid()))
+                    .filter(role::Column::Key.eq(custom.role.key().as_str()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(updated.rows_affected, "role")?;
+            }
+            Change::ReassignRole {
+                organization_id,
+                from,
+                to,
+            } => {
+                membership::Entity::update_many()
+                    .col_expr(membership::Column::Role, Expr::value(to.as_str()))
+                    .col_expr(membership::Column::CustomRole, Expr::value(custom_key(to)))
+                    .filter(membership::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(membership::Column::Role.eq(from.as_str()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                invitation::Entity::update_many()
+                    .col_expr(invitation::Column::Role, Expr::value(to.as_str()))
+                    .col_expr(invitation::Column::CustomRole, Expr::value(custom_key(to)))
+                    .filter(invitation::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(invitation::Column::Role.eq(from.as_str()))
+                    .filter(invitation::Column::State.eq(PENDING))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Change::DeleteRole {
+                organization_id,
+                key,
+            } => {
+                // Dead invitations keep the key as history, without the
+                // foreign key; a member or a pending invitation still
+                // holding the role makes the database refuse the deletion.
+                invitation::Entity::update_many()
+                    .col_expr(invitation::Column::CustomRole, Expr::value(None::<String>))
+                    .filter(invitation::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(invitation::Column::CustomRole.eq(key.as_str()))
+                    .filter(invitation::Column::State.ne(PENDING))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                let deleted = role::Entity::delete_many()
+                    .filter(role::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(role::Column::Key.eq(key.as_str()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(deleted.rows_affected, "role")?;
             }
             Change::DeleteMembership {
                 organization_id,
@@ -956,7 +1265,8 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     id: Set(i.id.as_uuid()),
                     organization_id: Set(i.organization_id.as_uuid()),
                     email: Set(i.email.as_str().to_owned()),
-                    role: Set(i.role.name().to_owned()),
+                    role: Set(i.role.key().as_str().to_owned()),
+                    custom_role: Set(custom_key(i.role.key())),
                     token_hash: Set(i.token_hash.as_bytes().to_vec()),
                     invited_by: Set(i.invited_by.as_uuid()),
                     created_at: Set(i.created_at),

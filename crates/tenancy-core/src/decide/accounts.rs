@@ -227,10 +227,10 @@ pub fn confirm_password_reset(
 pub fn change_password(
     user: &User,
     current_session: SessionId,
-    current_matches: bool,
+    current: Option<super::PasswordMatched>,
     password_hash: PasswordHash,
 ) -> Result<Decision<()>, Error> {
-    if !current_matches {
+    if current.is_none_or(|proof| proof.user() != user.id) {
         return Err(Error::WrongPassword);
     }
     Ok(Decision::new(

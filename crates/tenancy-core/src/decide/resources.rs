@@ -15,7 +15,8 @@ use crate::entity::{Chat, ChatMessage, ChatSubject, Organization};
 use crate::error::{Error, Missing};
 use crate::id::{ChatId, InvestigationId, MessageId, PinId, ReportRunId, ResourceId, UserId};
 use crate::plan::{Limits, Metered, Usage, check_quota, check_quota_for};
-use crate::policy::{Capability, Grant, Membership};
+use crate::operation::Operation;
+use crate::policy::{Capability, Grant, Membership, authorize};
 use crate::resource::{
     AGENT_CONNECTIONS_MAX, Agent, Connection, Credentials, Details, Investigation, KnowledgeFile,
     NewResource, Pin, Report, ReportRun, Resource, ResourceKind, ResourcePatch, RunStatus,
@@ -31,9 +32,9 @@ pub struct Access<'a> {
 }
 
 impl Access<'_> {
-    /// The proof that the actor may use `capability` here (D1 for the rest).
-    pub fn grant(&self, capability: Capability) -> Result<Grant, Error> {
-        authorize_in(self.actor, self.organization, self.membership, capability)
+    /// The proof that the actor may do `operation` here (D1 for the rest).
+    pub fn grant(&self, operation: Operation) -> Result<Grant, Error> {
+        authorize_in(self.actor, self.organization, self.membership, operation)
             .map(|(grant, _)| grant)
     }
 }
@@ -107,7 +108,7 @@ pub fn create_resource(
     now: DateTime<Utc>,
 ) -> Result<Decision<Resource>, Error> {
     let kind = input.kind();
-    let grant = access.grant(kind.manage_capability())?;
+    let grant = access.grant(Operation::CreateResource(kind))?;
     let connection_ids = agent_connections(&grant, input.connection_ids(), connections)?;
     if let Some(metered) = kind.metered() {
         check_quota(quota.limits, quota.usage, metered)?;
@@ -191,7 +192,7 @@ pub fn create_resource(
 /// costs no transfer; [`create_resource`] decides again with the bytes,
 /// under the organization's lock.
 pub fn start_upload(access: Access<'_>, quota: Quota<'_>) -> Result<Grant, Error> {
-    let grant = access.grant(Capability::UploadKnowledgeFiles)?;
+    let grant = access.grant(Operation::CreateResource(ResourceKind::KnowledgeFile))?;
     check_quota(quota.limits, quota.usage, Metered::KnowledgeFiles)?;
     check_quota_for(quota.limits, quota.usage, Metered::StorageBytes, 0)?;
     Ok(grant)
@@ -206,7 +207,7 @@ pub fn update_resource(
     now: DateTime<Utc>,
 ) -> Result<Decision<Resource>, Error> {
     let kind = patch.kind();
-    let grant = access.grant(kind.manage_capability())?;
+    let grant = access.grant(Operation::UpdateResource(kind))?;
     let mut resource = own(&grant, kind, found)?.clone();
     let connection_ids = agent_connections(&grant, patch.connection_ids(), connections)?;
     match (patch, &mut resource.details) {
@@ -255,7 +256,7 @@ pub fn delete_resource(
     agents: &[Resource],
     now: DateTime<Utc>,
 ) -> Result<Decision<Resource>, Error> {
-    let grant = access.grant(kind.manage_capability())?;
+    let grant = access.grant(Operation::DeleteResource(kind))?;
     let resource = own(&grant, kind, found)?.clone();
     let organization_id = grant.organization_id();
     let mut changes = vec![
@@ -299,7 +300,7 @@ pub fn set_credentials(
     credentials: Credentials,
     now: DateTime<Utc>,
 ) -> Result<Decision<Resource>, Error> {
-    let grant = access.grant(Capability::ManageConnections)?;
+    let grant = access.grant(Operation::RotateCredentials)?;
     let mut connection = own(&grant, ResourceKind::Connection, found)?.clone();
     if let Details::Connection(details) = &mut connection.details {
         details.credentials_updated_at = Some(now);
@@ -326,7 +327,12 @@ pub fn set_schedule(
     schedule: Option<Schedule>,
     now: DateTime<Utc>,
 ) -> Result<Decision<Resource>, Error> {
-    let grant = access.grant(Capability::ManageSchedules)?;
+    let operation = if schedule.is_some() {
+        Operation::SetSchedule
+    } else {
+        Operation::ClearSchedule
+    };
+    let grant = access.grant(operation)?;
     let mut report = own(&grant, ResourceKind::Report, found)?.clone();
     if let Details::Report(details) = &mut report.details {
         if details.schedule == schedule {
@@ -348,7 +354,7 @@ pub fn trigger_run(
     id: ReportRunId,
     now: DateTime<Utc>,
 ) -> Result<Decision<ReportRun>, Error> {
-    let grant = access.grant(Capability::TriggerReportRuns)?;
+    let grant = access.grant(Operation::TriggerReportRun)?;
     let report = own(&grant, ResourceKind::Report, found)?;
     let run = ReportRun {
         id,
@@ -371,7 +377,7 @@ pub fn view_resource<'a>(
     kind: ResourceKind,
     found: Option<&'a Resource>,
 ) -> Result<&'a Resource, Error> {
-    let grant = access.grant(Capability::ViewResources)?;
+    let grant = access.grant(Operation::ViewResources(kind))?;
     own(&grant, kind, found)
 }
 
@@ -385,7 +391,7 @@ pub fn pin(
     id: PinId,
     now: DateTime<Utc>,
 ) -> Result<Decision<Pin>, Error> {
-    let grant = access.grant(Capability::PinItems)?;
+    let grant = access.grant(Operation::Pin)?;
     if !kind.pinnable() {
         return Err(Error::Invalid {
             field: "item_type",
@@ -412,7 +418,7 @@ pub fn pin(
 
 /// Unpinning one of one's own pins (`pin_items`); others' pins are missing.
 pub fn unpin(access: Access<'_>, found: Option<&Pin>) -> Result<Decision<()>, Error> {
-    let grant = access.grant(Capability::PinItems)?;
+    let grant = access.grant(Operation::Unpin)?;
     let pin = found
         .filter(|p| p.organization_id == grant.organization_id() && p.user_id == grant.user_id())
         .ok_or(Error::NotFound(Missing::Pin))?;
@@ -443,11 +449,11 @@ pub fn open_chat(
 ) -> Result<Decision<Chat>, Error> {
     let subject = match target {
         ChatTarget::Agent(agent) => {
-            let grant = access.grant(Capability::ChatWithAgents)?;
+            let grant = access.grant(Operation::ChatWithAgent)?;
             ChatSubject::Agent(own(&grant, ResourceKind::Agent, agent)?.id)
         }
         ChatTarget::ReportRun(run) => {
-            let grant = access.grant(Capability::ChatWithReportResults)?;
+            let grant = access.grant(Operation::ChatAboutReportRun)?;
             let run = run
                 .filter(|r| r.organization_id == grant.organization_id())
                 .ok_or(Error::NotFound(Missing::ReportRun))?;
@@ -457,7 +463,7 @@ pub fn open_chat(
             }
         }
     };
-    let grant = access.grant(subject.capability())?;
+    let grant = access.grant(subject.operation())?;
     let chat = Chat {
         id,
         organization_id: grant.organization_id(),
@@ -471,8 +477,8 @@ pub fn open_chat(
 /// The actor's own chat in the organization, with the capability its
 /// subject needs; anyone else's chat is missing.
 pub fn own_chat<'a>(access: Access<'_>, chat: Option<&'a Chat>) -> Result<&'a Chat, Error> {
-    let capability = chat.map_or(Capability::ChatWithAgents, |chat| chat.subject.capability());
-    let grant = access.grant(capability)?;
+    let operation = chat.map_or(Operation::ChatWithAgent, |chat| chat.subject.operation());
+    let grant = access.grant(operation)?;
     chat.filter(|chat| {
         chat.organization_id == grant.organization_id() && chat.created_by == grant.user_id()
     })
@@ -520,7 +526,7 @@ pub fn start_investigation(
     id: InvestigationId,
     now: DateTime<Utc>,
 ) -> Result<Decision<Investigation>, Error> {
-    let grant = access.grant(Capability::RunInvestigations)?;
+    let grant = access.grant(Operation::RunInvestigation)?;
     let agent = own(&grant, ResourceKind::Agent, agent)?;
     let investigation = Investigation {
         id,
@@ -553,11 +559,19 @@ pub fn use_connection<'a>(
     }
     if !USES_CONNECTIONS.contains(&grant.capability()) {
         return Err(Error::Forbidden {
-            role: grant.role(),
+            role: grant.role().clone(),
             capability: Capability::ChatWithAgents,
         });
     }
-    let current = access.grant(grant.capability())?;
+    let organization = access
+        .organization
+        .ok_or(Error::NotFound(Missing::Organization))?;
+    let current = authorize(
+        access.actor,
+        organization.id,
+        access.membership,
+        grant.capability(),
+    )?;
     own(&current, ResourceKind::Connection, found)
 }
 

@@ -7,6 +7,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::*;
+use crate::policy::{Capability, CapabilitySet};
+use crate::value::{RoleDescription, RoleName};
 use crate::entity::{
     AccountTokenState, ChatSubject, InvitationState, InvitationStatus, SessionLifetimes,
 };
@@ -68,7 +70,7 @@ fn invitation(org: &Organization, email: &str, state: InvitationState) -> Invita
         id: InvitationId::from_uuid(Uuid::from_u128(77)),
         organization_id: org.id,
         email: EmailAddress::parse(email).unwrap(),
-        role: Role::Viewer,
+        role: Role::VIEWER,
         token_hash: SecretToken::from_bytes([1; 32]).hash(),
         invited_by: org.owner_id,
         created_at: at(0),
@@ -90,8 +92,8 @@ fn world() -> World {
     let bob = user(2, "bob@example.com");
     let acme = org(10, &ann);
     World {
-        ann_owner: member(&acme, &ann, Role::Owner),
-        bob_viewer: member(&acme, &bob, Role::Viewer),
+        ann_owner: member(&acme, &ann, Role::OWNER),
+        bob_viewer: member(&acme, &bob, Role::VIEWER),
         ann,
         bob,
         acme,
@@ -134,10 +136,7 @@ fn sign_up_creates_an_owned_active_default_organization() {
     assert_eq!(signed.invitation, None);
     assert!(decision.changes().iter().any(|c| matches!(
         c,
-        Change::InsertMembership(Membership {
-            role: Role::Owner,
-            ..
-        })
+        Change::InsertMembership(Membership { role, .. }) if role.is_owner()
     )));
     let taken = user(9, "ann@example.com");
     assert_eq!(
@@ -199,14 +198,19 @@ fn sign_up_with_a_link_accepts_only_for_the_invited_email() {
 fn sign_in_is_one_error_for_unknown_email_and_wrong_password() {
     let w = world();
     let token = SecretToken::from_bytes([3; 32]);
-    let opened = sign_in(Some(&w.ann), true, session(7), &token, at(1)).unwrap();
+    let matched = Some(PasswordMatched::of(w.ann.id));
+    let opened = sign_in(Some(&w.ann), matched, session(7), &token, at(1)).unwrap();
     assert_eq!(*opened.outcome(), w.ann.id);
     assert!(matches!(
         &opened.changes()[0],
         Change::InsertSession(s) if s.token_hash == token.hash() && s.user_id == w.ann.id
     ));
-    let wrong = sign_in(Some(&w.ann), false, session(7), &token, at(1)).unwrap_err();
-    let unknown = sign_in(None, true, session(7), &token, at(1)).unwrap_err();
+    let wrong = sign_in(Some(&w.ann), None, session(7), &token, at(1)).unwrap_err();
+    let unknown = sign_in(None, matched, session(7), &token, at(1)).unwrap_err();
+    // A proof for another account opens nothing.
+    let other = Some(PasswordMatched::of(w.bob.id));
+    let stolen = sign_in(Some(&w.ann), other, session(7), &token, at(1)).unwrap_err();
+    assert_eq!(stolen.code(), "invalid_credentials");
     assert_eq!(wrong.code(), "invalid_credentials");
     assert_eq!(wrong.to_string(), unknown.to_string());
 }
@@ -270,6 +274,7 @@ fn invite_checks_role_membership_and_replaces_the_open_invitation() {
         inviter_membership: Some(&w.ann_owner),
         invitee_membership: None,
         open_invitation: None,
+        role: None,
     };
     let decision = invite(snapshot, invite_input("cy@example.com", None)).unwrap();
     let created = decision.outcome();
@@ -281,17 +286,61 @@ fn invite_checks_role_membership_and_replaces_the_open_invitation() {
             .iter()
             .any(|c| matches!(c, Change::EnqueueMail(_)))
     );
-    for role in ["owner", "admin", "Viewer"] {
+    // The role asked for, as the store found it: the owner's is never
+    // given, and a key the organization does not have is not assignable.
+    fn found<'a>(snapshot: InviteSnapshot<'a>, role: &'a Role) -> InviteSnapshot<'a> {
+        InviteSnapshot {
+            role: Some(role),
+            ..snapshot
+        }
+    }
+    let [owner_role, admin, editor, viewer] = Role::BUILTIN;
+    assert_eq!(
+        codes(invite(found(snapshot, &owner_role), invite_input("cy@example.com", Some("owner")))),
+        "role_not_assignable"
+    );
+    assert_eq!(
+        codes(invite(snapshot, invite_input("cy@example.com", Some("auditor")))),
+        "role_not_assignable"
+    );
+    // A role found under another key is no match either.
+    assert_eq!(
+        codes(invite(found(snapshot, &editor), invite_input("cy@example.com", Some("Editor")))),
+        "role_not_assignable"
+    );
+    for role in [&admin, &editor, &viewer] {
+        let asked = Some(role.key().as_str());
+        let decided = invite(found(snapshot, role), invite_input("cy@example.com", asked)).unwrap();
+        assert_eq!(decided.outcome().role, *role);
+    }
+    // No escalation (D14): a member who manages members but holds little
+    // else gives only roles within what they hold.
+    let narrow = Role::custom(
+        RoleKey::custom("gatekeeper").unwrap(),
+        RoleName::parse("Gatekeeper").unwrap(),
+        RoleDescription::default(),
+        CapabilitySet::of(&[Capability::ViewResources, Capability::ManageMembers]),
+    )
+    .unwrap();
+    let gatekeeper = Membership {
+        role: narrow.clone(),
+        ..w.bob_viewer.clone()
+    };
+    let by_gatekeeper = InviteSnapshot {
+        inviter: &w.bob,
+        inviter_membership: Some(&gatekeeper),
+        ..snapshot
+    };
+    for role in [&admin, &editor, &viewer] {
+        let asked = Some(role.key().as_str());
         assert_eq!(
-            codes(invite(snapshot, invite_input("cy@example.com", Some(role)))),
-            "role_not_assignable"
+            codes(invite(found(by_gatekeeper, role), invite_input("cy@example.com", asked))),
+            "role_not_assignable",
+            "{role:?}"
         );
     }
     assert_eq!(
-        codes(invite(
-            snapshot,
-            invite_input("cy@example.com", Some("viewer"))
-        )),
+        codes(invite(found(by_gatekeeper, &narrow), invite_input("cy@example.com", Some("gatekeeper")))),
         "ok"
     );
     let as_viewer = InviteSnapshot {
@@ -375,7 +424,7 @@ fn accept_distinguishes_every_dead_invitation() {
                 at: at(0),
             },
             at(24 * 30),
-            Some(member(&w.acme, &cy, Role::Viewer)),
+            Some(member(&w.acme, &cy, Role::VIEWER)),
             "ok",
         ),
     ];
@@ -395,7 +444,7 @@ fn accept_distinguishes_every_dead_invitation() {
     assert_eq!(codes(accept(&cy, None, None, at(1))), "not_found");
     // Accepting joins as a viewer, uses the invitation up and switches to it.
     let decision = accept(&cy, None, Some(&found), at(1)).unwrap();
-    assert_eq!(decision.outcome().role, Role::Viewer);
+    assert_eq!(decision.outcome().role, Role::VIEWER);
     assert!(decision.outcome().newly_joined);
     assert_eq!(decision.changes().len(), 3);
 }
@@ -490,7 +539,7 @@ fn remove_member_never_removes_the_owner_and_stays_in_its_organization() {
         )),
         "forbidden"
     );
-    let elsewhere = member(&org(11, &w.bob), &w.bob, Role::Viewer);
+    let elsewhere = member(&org(11, &w.bob), &w.bob, Role::VIEWER);
     assert_eq!(
         codes(remove_member(
             w.ann.id,
@@ -506,7 +555,7 @@ fn remove_member_never_removes_the_owner_and_stays_in_its_organization() {
 fn the_active_organization_falls_back_to_the_oldest_owned_one() {
     let w = world();
     let bobs = org(11, &w.bob);
-    let mut bob_owner = member(&bobs, &w.bob, Role::Owner);
+    let mut bob_owner = member(&bobs, &w.bob, Role::OWNER);
     bob_owner.joined_at = at(5);
     let mut viewer = w.bob_viewer.clone();
     viewer.joined_at = at(1);
@@ -842,7 +891,7 @@ fn unlimited() -> Quota<'static> {
 fn is_forbidden<T: std::fmt::Debug>(result: Result<T, Error>, wanted: Capability) -> bool {
     matches!(
         result,
-        Err(Error::Forbidden { role: Role::Viewer, capability }) if capability == wanted
+        Err(Error::Forbidden { role, capability }) if capability == wanted && role == RoleKey::VIEWER
     )
 }
 
@@ -854,7 +903,7 @@ fn is_missing<T: std::fmt::Debug>(result: Result<T, Error>, wanted: Missing) -> 
 fn each_kind_is_managed_by_its_capability_and_viewers_only_look() {
     let w = world();
     for kind in ResourceKind::ALL {
-        let capability = kind.manage_capability();
+        let capability = Operation::CreateResource(kind).capability();
         let found = of_kind(&w.acme, 5, kind);
         let created = create_resource(
             owner(&w),
@@ -1220,7 +1269,7 @@ fn creates_check_the_capability_then_the_quota_and_change_nothing_when_full() {
         // The capability comes first: a viewer learns nothing about quotas.
         assert!(is_forbidden(
             create(viewer(&w), limit),
-            kind.manage_capability()
+            Operation::CreateResource(kind).capability()
         ));
     }
     // Other kinds' quotas do not hold a knowledge file back.
@@ -1855,7 +1904,7 @@ fn a_host_uses_a_connection_only_while_the_grant_still_holds() {
         Missing::Organization
     ));
     let globex = org(11, &w.bob);
-    let bob_owner = member(&globex, &w.bob, Role::Owner);
+    let bob_owner = member(&globex, &w.bob, Role::OWNER);
     let elsewhere = Access {
         actor: w.bob.id,
         organization: Some(&globex),
@@ -1994,6 +2043,7 @@ fn an_unverified_inviter_is_refused_after_the_capability_check() {
         inviter_membership: membership,
         invitee_membership: None,
         open_invitation: None,
+        role: None,
     };
     let input = invite_input("eve@example.com", None);
     assert_eq!(
@@ -2192,10 +2242,16 @@ fn a_password_change_needs_the_current_password_and_keeps_the_current_session() 
     let ann = user(1, "ann@example.com");
     let hash = PasswordHash::new("new".into());
     assert_eq!(
-        codes(change_password(&ann, session(1), false, hash.clone())),
+        codes(change_password(&ann, session(1), None, hash.clone())),
         "forbidden"
     );
-    let changed = change_password(&ann, session(1), true, hash.clone()).unwrap();
+    let other = Some(PasswordMatched::of(user(2, "bo@example.com").id));
+    assert_eq!(
+        codes(change_password(&ann, session(1), other, hash.clone())),
+        "forbidden"
+    );
+    let matched = Some(PasswordMatched::of(ann.id));
+    let changed = change_password(&ann, session(1), matched, hash.clone()).unwrap();
     assert_eq!(
         changed.changes(),
         &[

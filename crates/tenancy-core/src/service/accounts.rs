@@ -5,12 +5,15 @@
 use chrono::{DateTime, Utc};
 
 use super::{AsOf, Service};
-use crate::decide::{self, AccountMail};
+use crate::decide::{self, AccountMail, PasswordMatched};
 use crate::entity::{AccountToken, AccountTokenPurpose, Session, User};
 use crate::error::{Error, Missing};
 use crate::id::{OrganizationId, SessionId, UserId};
-use crate::policy::{Capability, Grant};
-use crate::ports::{Clock, IdGenerator, Repository, TokenGenerator, Transaction};
+use crate::operation::Operation;
+use crate::policy::Grant;
+use crate::ports::{
+    Clock, IdGenerator, PasswordVerifier, Repository, TokenGenerator, Transaction,
+};
 use crate::token::SecretToken;
 use crate::value::{EmailAddress, PasswordHash};
 
@@ -78,12 +81,12 @@ where
         &self,
         user: UserId,
         organization: OrganizationId,
-        capability: Capability,
+        operation: Operation,
     ) -> Result<Grant, Error> {
         let mut tx = self.repository.read().await?;
         let org = tx.organization(organization).await?;
         let membership = tx.membership(organization, user).await?;
-        let (grant, _) = decide::authorize_in(user, org.as_ref(), membership.as_ref(), capability)?;
+        let (grant, _) = decide::authorize_in(user, org.as_ref(), membership.as_ref(), operation)?;
         if !self.settings.allow_unverified_inviters {
             let account = tx.user(user).await?.ok_or(Error::NotFound(Missing::User))?;
             decide::require_verified(&account)?;
@@ -189,23 +192,30 @@ where
         })
     }
 
-    /// The stored hash of a user's password, for the caller to check the
-    /// current password against before a change.
-    pub async fn password_hash(&self, user: UserId) -> Result<PasswordHash, Error> {
-        let mut tx = self.repository.read().await?;
-        let account = tx.user(user).await?.ok_or(Error::NotFound(Missing::User))?;
-        tx.credentials(&account.email)
-            .await?
-            .map(|(_, hash)| hash)
-            .ok_or(Error::NotFound(Missing::User))
+    /// Checks a user's password with `verifier`, for a change of password:
+    /// the proof when it matches, `None` otherwise.
+    pub async fn check_password(
+        &self,
+        user: UserId,
+        password: &str,
+        verifier: &dyn PasswordVerifier,
+    ) -> Result<Option<PasswordMatched>, Error> {
+        let stored = {
+            let mut tx = self.repository.read().await?;
+            let account = tx.user(user).await?.ok_or(Error::NotFound(Missing::User))?;
+            tx.credentials(&account.email).await?.map(|(_, hash)| hash)
+        };
+        let matches = verifier.verify(password, stored.as_ref()).await?;
+        Ok(matches.then(|| PasswordMatched::of(user)))
     }
 
-    /// Changes the password of the session's user, once the caller checked
-    /// the current one (`current_matches`): the other sessions end.
+    /// Changes the password of the session's user, with the proof that the
+    /// current one matched ([`Self::check_password`]; `None` is
+    /// `WrongPassword`): the other sessions end.
     pub async fn change_password(
         &self,
         session: &Session,
-        current_matches: bool,
+        current: Option<PasswordMatched>,
         password_hash: PasswordHash,
     ) -> Result<(), Error> {
         retrying!(async {
@@ -218,7 +228,7 @@ where
             let decision = decide::change_password(
                 &account,
                 session.id,
-                current_matches,
+                current,
                 password_hash.clone(),
             )?;
             self.commit(tx, decision).await

@@ -18,7 +18,8 @@ use crate::id::{
     ChatId, InvestigationId, MessageId, OrganizationId, PinId, ReportRunId, ResourceId, UserId,
 };
 use crate::plan::{Limits, Metered, Month, Usage};
-use crate::policy::{Capability, Grant, Membership};
+use crate::operation::Operation;
+use crate::policy::{Grant, Membership};
 use crate::ports::{
     BlobKey, BlobReader, Clock, Content, IdGenerator, Repository, TokenGenerator, Transaction,
 };
@@ -306,7 +307,7 @@ where
     ) -> Result<AsOf<Vec<Resource>>, Error> {
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
-        scope.access().grant(Capability::ViewResources)?;
+        scope.access().grant(Operation::ViewResources(kind))?;
         let value = tx.resources(organization, kind).await?;
         Ok(AsOf {
             value,
@@ -343,7 +344,7 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            scope.access().grant(patch.kind().manage_capability())?;
+            scope.access().grant(Operation::UpdateResource(patch.kind()))?;
             let found = tx.resource(organization, id).await?;
             let connections =
                 Self::connections_for(&mut tx, organization, patch.connection_ids()).await?;
@@ -370,7 +371,7 @@ where
         let deleted = retrying!(async {
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            scope.access().grant(kind.manage_capability())?;
+            scope.access().grant(Operation::DeleteResource(kind))?;
             let found = tx.resource(organization, id).await?;
             let agents = if kind == ResourceKind::Connection {
                 tx.resources(organization, ResourceKind::Agent).await?
@@ -503,7 +504,7 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            scope.access().grant(Capability::PinItems)?;
+            scope.access().grant(Operation::Pin)?;
             let found = tx.resource(organization, item).await?;
             let pins = tx.pins(organization, actor).await?;
             let decision = decide::pin(
@@ -526,7 +527,7 @@ where
     ) -> Result<Vec<Pin>, Error> {
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
-        scope.access().grant(Capability::PinItems)?;
+        scope.access().grant(Operation::ListPins)?;
         Ok(tx.pins(organization, actor).await?)
     }
 
@@ -540,7 +541,7 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            scope.access().grant(Capability::PinItems)?;
+            scope.access().grant(Operation::Unpin)?;
             let pins = tx.pins(organization, actor).await?;
             let decision = decide::unpin(scope.access(), pins.iter().find(|p| p.id == pin))?;
             self.commit(tx, decision).await
@@ -582,7 +583,7 @@ where
     ) -> Result<Vec<Chat>, Error> {
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
-        scope.access().grant(Capability::ViewResources)?;
+        scope.access().grant(Operation::ListChats)?;
         Ok(tx.chats(organization, actor).await?)
     }
 
@@ -668,7 +669,7 @@ where
     ) -> Result<Vec<Investigation>, Error> {
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
-        scope.access().grant(Capability::RunInvestigations)?;
+        scope.access().grant(Operation::ListInvestigations)?;
         Ok(tx.investigations(organization, actor).await?)
     }
 }

@@ -69,7 +69,7 @@ fn rename_snapshot(tx: &mut MockTransaction, seq: &mut Sequence, role: Role) {
     tx.expect_membership()
         .times(1)
         .in_sequence(seq)
-        .returning(move |_, _| Ok(Some(membership(role))));
+        .returning(move |_, _| Ok(Some(membership(role.clone()))));
     tx.expect_active_organization()
         .times(1)
         .in_sequence(seq)
@@ -97,7 +97,7 @@ fn new_name() -> OrganizationName {
 fn rename_locks_first_then_writes_and_commits_once() {
     let mut tx = MockTransaction::new();
     let mut seq = Sequence::new();
-    rename_snapshot(&mut tx, &mut seq, Role::Owner);
+    rename_snapshot(&mut tx, &mut seq, Role::OWNER);
     tx.expect_apply()
         .withf(|change| {
             let change = change.change();
@@ -123,7 +123,7 @@ fn rename_locks_first_then_writes_and_commits_once() {
 fn a_denied_use_case_writes_nothing_and_commits_nothing() {
     let mut tx = MockTransaction::new();
     let mut seq = Sequence::new();
-    rename_snapshot(&mut tx, &mut seq, Role::Viewer);
+    rename_snapshot(&mut tx, &mut seq, Role::VIEWER);
     tx.expect_apply().never();
     tx.expect_commit().never();
     let error = futures::executor::block_on(service(repository_of(vec![tx])).rename(
@@ -138,7 +138,7 @@ fn a_denied_use_case_writes_nothing_and_commits_nothing() {
 fn contended_rename() -> MockTransaction {
     let mut tx = MockTransaction::new();
     let mut seq = Sequence::new();
-    rename_snapshot(&mut tx, &mut seq, Role::Owner);
+    rename_snapshot(&mut tx, &mut seq, Role::OWNER);
     tx.expect_apply().returning(|_| Ok(()));
     tx.expect_commit()
         .times(1)
@@ -150,7 +150,7 @@ fn contended_rename() -> MockTransaction {
 fn contention_runs_the_whole_use_case_again() {
     let mut second = MockTransaction::new();
     let mut seq = Sequence::new();
-    rename_snapshot(&mut second, &mut seq, Role::Owner);
+    rename_snapshot(&mut second, &mut seq, Role::OWNER);
     second.expect_apply().times(1).returning(|_| Ok(()));
     second.expect_commit().times(1).returning(|| Ok(()));
     let repository = repository_of(vec![contended_rename(), second]);
@@ -195,7 +195,7 @@ fn invite_writes_the_invitation_and_its_email_in_one_transaction() {
     tx.expect_user().returning(|_| Ok(Some(ann())));
     tx.expect_organization().returning(|_| Ok(Some(acme())));
     tx.expect_membership()
-        .returning(|_, _| Ok(Some(membership(Role::Owner))));
+        .returning(|_, _| Ok(Some(membership(Role::OWNER))));
     tx.expect_user_by_email().returning(|_| Ok(None));
     tx.expect_open_invitation().returning(|_, _| Ok(None));
     tx.expect_apply()
@@ -243,7 +243,7 @@ fn authorization_reads_the_committed_membership_every_time() {
                 let mut tx = MockTransaction::new();
                 tx.expect_membership()
                     .times(1)
-                    .returning(move |_, _| Ok(member.then(|| membership(Role::Viewer))));
+                    .returning(move |_, _| Ok(member.then(|| membership(Role::VIEWER))));
                 Ok(Box::new(tx))
             });
     }
@@ -287,7 +287,7 @@ fn create_snapshot(tx: &mut MockTransaction, seq: &mut Sequence, role: Role) {
     tx.expect_membership()
         .times(1)
         .in_sequence(seq)
-        .returning(move |_, _| Ok(Some(membership(role))));
+        .returning(move |_, _| Ok(Some(membership(role.clone()))));
     tx.expect_usage()
         .times(1)
         .in_sequence(seq)
@@ -298,7 +298,7 @@ fn create_snapshot(tx: &mut MockTransaction, seq: &mut Sequence, role: Role) {
 fn creating_a_connection_locks_first_then_writes_its_row_and_its_credentials() {
     let mut tx = MockTransaction::new();
     let mut seq = Sequence::new();
-    create_snapshot(&mut tx, &mut seq, Role::Owner);
+    create_snapshot(&mut tx, &mut seq, Role::OWNER);
     tx.expect_apply()
         .withf(
             |c| matches!(c.change(), Change::InsertResource(r) if r.name.as_str() == "Warehouse"),
@@ -333,7 +333,7 @@ fn creating_a_connection_locks_first_then_writes_its_row_and_its_credentials() {
 fn a_viewers_create_writes_nothing() {
     let mut tx = MockTransaction::new();
     let mut seq = Sequence::new();
-    create_snapshot(&mut tx, &mut seq, Role::Viewer);
+    create_snapshot(&mut tx, &mut seq, Role::VIEWER);
     tx.expect_apply().never();
     tx.expect_commit().never();
     let error = futures::executor::block_on(service(repository_of(vec![tx])).create_resource(
@@ -350,7 +350,7 @@ fn a_host_reads_credentials_without_writing_and_checks_the_grant_again() {
     let grant = authorize(
         ann().id,
         acme().id,
-        Some(&membership(Role::Viewer)),
+        Some(&membership(Role::VIEWER)),
         Capability::ChatWithAgents,
     )
     .unwrap();
@@ -380,7 +380,7 @@ fn a_host_reads_credentials_without_writing_and_checks_the_grant_again() {
                 tx.expect_organization().returning(|_| Ok(Some(acme())));
                 tx.expect_membership()
                     .times(1)
-                    .returning(move |_, _| Ok(still_member.then(|| membership(Role::Viewer))));
+                    .returning(move |_, _| Ok(still_member.then(|| membership(Role::VIEWER))));
                 tx.expect_resource()
                     .withf(|org, _| *org == acme().id)
                     .returning(move |_, _| Ok(Some(connection.clone())));
@@ -425,7 +425,7 @@ fn plan_snapshot(tx: &mut MockTransaction, seq: &mut Sequence, member: Option<Ro
             tx.expect_membership()
                 .times(1)
                 .in_sequence(seq)
-                .returning(move |_, _| Ok(Some(membership(role))));
+                .returning(move |_, _| Ok(Some(membership(role.clone()))));
         }
         None => {
             tx.expect_membership().never();
@@ -468,7 +468,7 @@ fn the_host_sets_any_plan_without_reading_a_membership() {
 fn a_member_picking_a_closed_plan_writes_nothing() {
     let mut tx = MockTransaction::new();
     let mut seq = Sequence::new();
-    plan_snapshot(&mut tx, &mut seq, Some(Role::Owner));
+    plan_snapshot(&mut tx, &mut seq, Some(Role::OWNER));
     tx.expect_apply().never();
     tx.expect_commit().never();
     let error = futures::executor::block_on(service(repository_of(vec![tx])).change_plan(

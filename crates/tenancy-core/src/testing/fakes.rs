@@ -58,3 +58,27 @@ impl TokenGenerator for CountingTokens {
         Sha256::digest(n.to_le_bytes()).into()
     }
 }
+
+/// A password verifier for tests: the hash `$plain$<password>` (see
+/// [`PlainPasswords::hash`]) matches `<password>` and nothing else. It keeps
+/// passwords readable in the store; never use it in production.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PlainPasswords;
+
+impl PlainPasswords {
+    /// The stored form of `password`.
+    pub fn hash(password: &str) -> crate::value::PasswordHash {
+        crate::value::PasswordHash::new(format!("$plain${password}"))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::PasswordVerifier for PlainPasswords {
+    async fn verify(
+        &self,
+        password: &str,
+        hash: Option<&crate::value::PasswordHash>,
+    ) -> Result<bool, crate::error::StoreError> {
+        Ok(hash.is_some_and(|hash| hash.as_str().strip_prefix("$plain$") == Some(password)))
+    }
+}

@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::decide::{Change, Write};
 use crate::entity::{
-    AccountToken, AccountTokenState, Chat, ChatMessage, ChatSubject, Invitation, InvitationState,
+    AccountToken, AccountTokenState, Chat, ChatMessage, ChatSubject, CustomRole, Invitation,
+    InvitationState,
     MailContent, Organization, OutgoingMail, Resource, ResourceKind, Session, User,
 };
 use crate::error::StoreError;
@@ -29,7 +30,7 @@ use crate::id::{
 };
 use crate::limits::{Judgement, LimitKey, RateLimit, RetryAfter};
 use crate::plan::{Month, Usage};
-use crate::policy::{Membership, Role};
+use crate::policy::{Membership, Role, RoleKey};
 use crate::ports::{
     BlobKey, BlobReader, BlobStore, Incoming, MailOutbox, QueuedMail, RateLimiter, Repository,
     StagedBlob, Transaction, WorkerId,
@@ -82,8 +83,11 @@ impl std::fmt::Debug for StoredCredentials {
 pub struct State {
     pub users: BTreeMap<UserId, (User, PasswordHash)>,
     pub organizations: BTreeMap<OrganizationId, Organization>,
+    /// A membership's role is read through [`State::resolve`]: a custom
+    /// role's definition is the one in `roles`.
     pub memberships: BTreeMap<(OrganizationId, UserId), Membership>,
     pub invitations: BTreeMap<InvitationId, Invitation>,
+    pub roles: BTreeMap<(OrganizationId, RoleKey), CustomRole>,
     pub active: BTreeMap<UserId, OrganizationId>,
     pub resources: BTreeMap<ResourceId, StoredResource>,
     /// Keyed by organization and connection: the pair the store binds the
@@ -100,6 +104,49 @@ pub struct State {
 }
 
 impl State {
+    /// A role as it is defined now: a built-in one, the organization's
+    /// custom role of that key, or, if that role is gone, the retired role
+    /// that a dead invitation keeps as history.
+    fn resolve(&self, organization: OrganizationId, role: &Role) -> Role {
+        if role.is_builtin() || role.is_retired() {
+            return role.clone();
+        }
+        self.roles
+            .get(&(organization, role.key().clone()))
+            .map_or_else(|| Role::retired(role.key().clone()), |c| c.role.clone())
+    }
+
+    fn membership_now(&self, membership: &Membership) -> Membership {
+        Membership {
+            role: self.resolve(membership.organization_id, &membership.role),
+            ..membership.clone()
+        }
+    }
+
+    fn invitation_now(&self, invitation: &Invitation) -> Invitation {
+        Invitation {
+            role: self.resolve(invitation.organization_id, &invitation.role),
+            ..invitation.clone()
+        }
+    }
+
+    /// Whether a member or an invitation stored as pending holds the role.
+    fn role_held(&self, organization: OrganizationId, key: &RoleKey) -> bool {
+        self.memberships
+            .values()
+            .any(|m| m.organization_id == organization && m.role.key() == key)
+            || self.invitations.values().any(|i| {
+                i.organization_id == organization
+                    && i.role.key() == key
+                    && matches!(i.state, InvitationState::Pending)
+            })
+    }
+
+    /// Whether the organization has the role (the foreign key of the store).
+    fn has_role(&self, organization: OrganizationId, role: &RoleKey) -> bool {
+        role.is_builtin() || self.roles.contains_key(&(organization, role.clone()))
+    }
+
     /// A resource that exists in `organization`, of any kind.
     fn live(&self, organization: OrganizationId, id: ResourceId) -> Option<&Resource> {
         self.resources
@@ -321,7 +368,11 @@ impl Transaction for MemoryTransaction {
         organization: OrganizationId,
         user: UserId,
     ) -> Result<Option<Membership>, StoreError> {
-        Ok(self.state.memberships.get(&(organization, user)).cloned())
+        Ok(self
+            .state
+            .memberships
+            .get(&(organization, user))
+            .map(|m| self.state.membership_now(m)))
     }
 
     async fn memberships_of_user(
@@ -335,7 +386,7 @@ impl Transaction for MemoryTransaction {
             .filter(|m| m.user_id == user)
             .filter_map(|m| {
                 let organization = self.state.organizations.get(&m.organization_id)?;
-                Some((m.clone(), organization.clone()))
+                Some((self.state.membership_now(m), organization.clone()))
             })
             .collect())
     }
@@ -351,7 +402,7 @@ impl Transaction for MemoryTransaction {
             .take_while(|((org, _), _)| *org == organization)
             .filter_map(|(_, m)| {
                 let (user, _) = self.state.users.get(&m.user_id)?;
-                Some((m.clone(), user.clone()))
+                Some((self.state.membership_now(m), user.clone()))
             })
             .collect();
         members.sort_by_key(|(m, _)| (m.joined_at, m.user_id));
@@ -368,7 +419,7 @@ impl Transaction for MemoryTransaction {
             .invitations
             .get(&id)
             .filter(|i| i.organization_id == organization)
-            .cloned())
+            .map(|i| self.state.invitation_now(i)))
     }
 
     async fn invitation_by_token(
@@ -380,7 +431,7 @@ impl Transaction for MemoryTransaction {
             .invitations
             .values()
             .find(|i| &i.token_hash == hash)
-            .cloned())
+            .map(|i| self.state.invitation_now(i)))
     }
 
     async fn open_invitation(
@@ -393,7 +444,7 @@ impl Transaction for MemoryTransaction {
             .invitations
             .values()
             .find(|i| i.organization_id == organization && &i.email == email && i.is_open())
-            .cloned())
+            .map(|i| self.state.invitation_now(i)))
     }
 
     async fn open_invitations(
@@ -405,10 +456,43 @@ impl Transaction for MemoryTransaction {
             .invitations
             .values()
             .filter(|i| i.organization_id == organization && i.is_open())
-            .cloned()
+            .map(|i| self.state.invitation_now(i))
             .collect();
         open.sort_by_key(|i| (i.created_at, i.id));
         Ok(open)
+    }
+
+    async fn custom_role(
+        &mut self,
+        organization: OrganizationId,
+        key: &RoleKey,
+    ) -> Result<Option<CustomRole>, StoreError> {
+        Ok(self.state.roles.get(&(organization, key.clone())).cloned())
+    }
+
+    async fn custom_roles(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<CustomRole>, StoreError> {
+        let mut roles: Vec<CustomRole> = self
+            .state
+            .roles
+            .values()
+            .filter(|r| r.organization_id == organization)
+            .cloned()
+            .collect();
+        roles.sort_by(|a, b| {
+            (a.created_at, a.role.key()).cmp(&(b.created_at, b.role.key()))
+        });
+        Ok(roles)
+    }
+
+    async fn role_in_use(
+        &mut self,
+        organization: OrganizationId,
+        key: &RoleKey,
+    ) -> Result<bool, StoreError> {
+        Ok(self.state.role_held(organization, key))
     }
 
     async fn active_organization(
@@ -622,15 +706,110 @@ impl Transaction for MemoryTransaction {
                 if state.memberships.contains_key(&key) {
                     return Err(violation("unique membership"));
                 }
-                if membership.role == Role::Owner
+                if membership.role.is_owner()
                     && state
                         .memberships
                         .values()
-                        .any(|m| m.organization_id == key.0 && m.role == Role::Owner)
+                        .any(|m| m.organization_id == key.0 && m.role.is_owner())
                 {
                     return Err(violation("one owner per organization"));
                 }
+                if !state.has_role(key.0, membership.role.key()) {
+                    return Err(violation("membership role exists"));
+                }
                 state.memberships.insert(key, membership);
+            }
+            Change::SetMemberRole {
+                organization_id,
+                user_id,
+                role,
+            } => {
+                if role == RoleKey::OWNER {
+                    return Err(violation("one owner per organization"));
+                }
+                let definition = match Role::builtin(role.as_str()) {
+                    Some(builtin) => builtin,
+                    None => state
+                        .roles
+                        .get(&(organization_id, role.clone()))
+                        .map(|c| c.role.clone())
+                        .ok_or_else(|| violation("membership role exists"))?,
+                };
+                let membership = state
+                    .memberships
+                    .get_mut(&(organization_id, user_id))
+                    .ok_or_else(|| violation("member of the role change exists"))?;
+                if membership.role.is_owner() {
+                    return Err(violation("one owner per organization"));
+                }
+                membership.role = definition;
+            }
+            Change::InsertRole(custom) => {
+                let key = (custom.organization_id, custom.role.key().clone());
+                if !state.organizations.contains_key(&key.0) {
+                    return Err(violation("role's organization exists"));
+                }
+                if custom.role.is_builtin() || state.roles.contains_key(&key) {
+                    return Err(violation("unique role key"));
+                }
+                state.roles.insert(key, custom);
+            }
+            Change::UpdateRole(custom) => {
+                let key = (custom.organization_id, custom.role.key().clone());
+                let stored = state
+                    .roles
+                    .get_mut(&key)
+                    .ok_or_else(|| violation("updated role exists"))?;
+                *stored = custom;
+            }
+            Change::ReassignRole {
+                organization_id,
+                from,
+                to,
+            } => {
+                let to = match Role::builtin(to.as_str()) {
+                    Some(builtin) if !builtin.is_owner() => builtin,
+                    Some(_) => return Err(violation("one owner per organization")),
+                    None => state
+                        .roles
+                        .get(&(organization_id, to.clone()))
+                        .map(|c| c.role.clone())
+                        .ok_or_else(|| violation("reassigned role exists"))?,
+                };
+                for membership in state.memberships.values_mut() {
+                    if membership.organization_id == organization_id && *membership.role.key() == from {
+                        membership.role = to.clone();
+                    }
+                }
+                for invitation in state.invitations.values_mut() {
+                    if invitation.organization_id == organization_id
+                        && *invitation.role.key() == from
+                        && matches!(invitation.state, InvitationState::Pending)
+                    {
+                        invitation.role = to.clone();
+                    }
+                }
+            }
+            Change::DeleteRole {
+                organization_id,
+                key,
+            } => {
+                if state.role_held(organization_id, &key) {
+                    return Err(violation("a held role is not deleted"));
+                }
+                // Dead invitations keep the key as history, never a later
+                // role of the same key.
+                for invitation in state.invitations.values_mut() {
+                    if invitation.organization_id == organization_id
+                        && *invitation.role.key() == key
+                    {
+                        invitation.role = Role::retired(key.clone());
+                    }
+                }
+                state
+                    .roles
+                    .remove(&(organization_id, key))
+                    .ok_or_else(|| violation("deleted role exists"))?;
             }
             Change::DeleteMembership {
                 organization_id,
@@ -672,6 +851,12 @@ impl Transaction for MemoryTransaction {
                     .any(|i| i.token_hash == invitation.token_hash)
                 {
                     return Err(violation("unique invitation token hash"));
+                }
+                if invitation.role.is_owner() {
+                    return Err(violation("an invitation never grants owner"));
+                }
+                if !state.has_role(invitation.organization_id, invitation.role.key()) {
+                    return Err(violation("invitation role exists"));
                 }
                 state.invitations.insert(invitation.id, invitation);
             }

@@ -18,9 +18,9 @@ use zeroize::Zeroizing;
 use crate::entity::ResourceKind;
 use crate::id::{OrganizationId, UserId};
 use crate::plan::{PlanCatalog, PlanId};
-use crate::policy::{Capability, Membership, Role};
+use crate::policy::{Capability, CapabilitySet, Membership, Role, RoleKey};
 use crate::resource::{ConnectionType, Credentials, ResourceName, Text};
-use crate::value::{DisplayName, EmailAddress, OrganizationName};
+use crate::value::{DisplayName, EmailAddress, OrganizationName, RoleDescription, RoleName};
 
 /// Valid email addresses, already normalized.
 pub fn email() -> impl Strategy<Value = EmailAddress> {
@@ -66,9 +66,33 @@ pub fn display_name() -> impl Strategy<Value = DisplayName> {
         .prop_filter_map("not a valid name", |raw| DisplayName::parse(&raw).ok())
 }
 
-/// Any role.
+/// Any built-in role.
+pub fn builtin_role() -> impl Strategy<Value = Role> {
+    select(Role::BUILTIN.to_vec())
+}
+
+/// A custom role: a key of the rules, a name, and any capabilities a custom
+/// role may hold (`view_resources` and none of the owner's own).
+pub fn custom_role() -> impl Strategy<Value = Role> {
+    (
+        "[a-z][a-z0-9_-]{1,39}",
+        proptest::collection::vec(capability(), 0..12),
+    )
+        .prop_filter_map("a built-in key", |(key, picks)| {
+            let key = RoleKey::custom(&key).ok()?;
+            let capabilities = picks
+                .into_iter()
+                .filter(|c| c.is_grantable())
+                .collect::<CapabilitySet>()
+                .with(Capability::ViewResources);
+            let name = RoleName::parse(&format!("Role {key}")).ok()?;
+            Role::custom(key, name, RoleDescription::default(), capabilities).ok()
+        })
+}
+
+/// Any role: a built-in one or a custom one.
 pub fn role() -> impl Strategy<Value = Role> {
-    select(Role::ALL.to_vec())
+    prop_oneof![builtin_role(), custom_role()]
 }
 
 /// Any capability.
@@ -136,7 +160,7 @@ pub fn organization_id() -> impl Strategy<Value = OrganizationId> {
     any::<u128>().prop_map(|n| OrganizationId::from_uuid(uuid::Uuid::from_u128(n)))
 }
 
-/// A membership with any role.
+/// A membership with any role, built-in or custom.
 pub fn membership() -> impl Strategy<Value = Membership> {
     (organization_id(), user_id(), role(), 0_i64..4_000_000_000).prop_map(
         |(organization_id, user_id, role, seconds)| Membership {

@@ -12,6 +12,7 @@ mod m0005_rate_limits;
 mod m0006_normalize_emails;
 mod m0007_outbox_lease;
 mod m0008_accounts;
+mod m0009_roles;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_normalize_emails::Migration),
             Box::new(m0007_outbox_lease::Migration),
             Box::new(m0008_accounts::Migration),
+            Box::new(m0009_roles::Migration),
         ]
     }
 }

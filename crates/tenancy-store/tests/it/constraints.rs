@@ -10,13 +10,7 @@ use tenancy_core::token::SecretToken;
 use tenancy_core::value::EmailAddress;
 use tenancy_core::{InvitationId, Membership, OrganizationId, Role, UserId};
 
-use crate::support::{TestDb, backends, live, sign_up};
-
-async fn apply_alone(db: &TestDb, change: Change) -> Result<(), tenancy_core::StoreError> {
-    let mut tx = db.store.begin().await?;
-    tx.apply(&tenancy_core::testing::forge(change)).await?;
-    tx.commit().await
-}
+use crate::support::{TestDb, apply_alone, backends, live, sign_up};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_database_refuses_what_must_never_be() {
@@ -30,7 +24,7 @@ async fn the_database_refuses_what_must_never_be() {
         let again = Change::InsertMembership(Membership {
             organization_id: org,
             user_id: ann,
-            role: Role::Viewer,
+            role: Role::VIEWER,
             joined_at: Utc::now(),
         });
         assert!(apply_alone(&db, again).await.is_err(), "{backend:?}");
@@ -39,14 +33,14 @@ async fn the_database_refuses_what_must_never_be() {
         let ghost = Change::InsertMembership(Membership {
             organization_id: org,
             user_id: UserId::from_uuid(uuid::Uuid::now_v7()),
-            role: Role::Viewer,
+            role: Role::VIEWER,
             joined_at: Utc::now(),
         });
         assert!(apply_alone(&db, ghost).await.is_err(), "{backend:?}");
         let nowhere = Change::InsertMembership(Membership {
             organization_id: OrganizationId::from_uuid(uuid::Uuid::now_v7()),
             user_id: ann,
-            role: Role::Viewer,
+            role: Role::VIEWER,
             joined_at: Utc::now(),
         });
         assert!(apply_alone(&db, nowhere).await.is_err(), "{backend:?}");
@@ -56,7 +50,7 @@ async fn the_database_refuses_what_must_never_be() {
             id: InvitationId::from_uuid(uuid::Uuid::now_v7()),
             organization_id: org,
             email: EmailAddress::parse("bob@example.com").unwrap(),
-            role: Role::Viewer,
+            role: Role::VIEWER,
             token_hash: SecretToken::from_bytes([n; 32]).hash(),
             invited_by: ann,
             created_at: Utc::now(),

@@ -19,5 +19,6 @@ mod differential;
 mod limits;
 mod normalization;
 mod outbox;
+mod roles;
 mod support;
 mod tokens;

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sea_orm::ConnectionTrait;
 use sea_orm::sqlx::{Connection, PgConnection};
 use tenancy_core::entity::MailContent;
-use tenancy_core::ports::MailOutbox;
+use tenancy_core::ports::{MailOutbox, Repository as _};
 use tenancy_core::service::{Service, Settings};
+use tenancy_core::testing::fakes::PlainPasswords;
+use tenancy_core::token::SecretToken;
 use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 use tenancy_store::{Backend, SecretKey, Store, StoreOptions};
 
@@ -157,6 +159,7 @@ impl TestDb {
             "active_organizations",
             "invitations",
             "memberships",
+            "roles",
             "organizations",
             "sessions",
             "account_tokens",
@@ -219,15 +222,19 @@ fn urls_get_their_database_replaced() {
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
 }
 
-/// Signs a person up with a placeholder password hash, and verifies the
-/// address from the verification email, which is then marked sent so that
-/// the outbox holds only what a test queues itself.
+/// The password of every account [`sign_up`] makes, stored in the test
+/// verifier's form ([`PlainPasswords`]).
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Signs a person up with [`PASSWORD`], and verifies the address from the
+/// verification email, which is then marked sent so that the outbox holds
+/// only what a test queues itself.
 pub async fn sign_up(service: &LiveService, email: &str) -> tenancy_core::decide::SignedUp {
     let mut signed = service
         .sign_up(
             tenancy_core::value::EmailAddress::parse(email).unwrap(),
             None,
-            tenancy_core::value::PasswordHash::new("phc".into()),
+            PlainPasswords::hash(PASSWORD),
             None,
             tenancy_core::decide::AccountMail::Send,
         )
@@ -253,6 +260,39 @@ pub async fn sign_up(service: &LiveService, email: &str) -> tenancy_core::decide
         .unwrap();
     outbox.mark_sent(mail.id, chrono::Utc::now()).await.unwrap();
     signed
+}
+
+/// Signs in again an account that [`sign_up`] made: a new session's token.
+pub async fn sign_in(service: &LiveService, user: &tenancy_core::entity::User) -> SecretToken {
+    let (account, proof) = service
+        .check_credentials(Some(&user.email), PASSWORD, &PlainPasswords)
+        .await
+        .unwrap()
+        .expect("the password of sign_up matches");
+    service.sign_in(&account, proof).await.unwrap()
+}
+
+/// Writes one change in a transaction of its own, past the decisions
+/// ([`tenancy_core::testing::forge`]): what the schema itself accepts.
+pub async fn apply_alone(
+    db: &TestDb,
+    change: tenancy_core::decide::Change,
+) -> Result<(), tenancy_core::StoreError> {
+    let mut tx = db.store.begin().await?;
+    tx.apply(&tenancy_core::testing::forge(change)).await?;
+    tx.commit().await
+}
+
+/// The stored password hash of an account, read from the store itself.
+pub async fn stored_password_hash(
+    store: &Store,
+    email: &tenancy_core::value::EmailAddress,
+) -> Option<(
+    tenancy_core::entity::User,
+    tenancy_core::value::PasswordHash,
+)> {
+    let mut tx = store.read().await.unwrap();
+    tx.credentials(email).await.unwrap()
 }
 
 /// The token of the newest queued email to `to` of the kind `pick` takes.

@@ -7,7 +7,7 @@ use tenancy_core::ports::MailOutbox;
 use tenancy_core::service::Settings;
 use tenancy_store::Backend;
 
-use crate::support::{TestDb, backends, invite, live, sign_up};
+use crate::support::{TestDb, backends, invite, live, sign_in, sign_up};
 
 const TABLES: [&str; 15] = [
     "connection_credentials",
@@ -102,7 +102,7 @@ async fn no_table_holds_a_plaintext_token() {
             .collect();
         assert_eq!(tokens.len(), 5);
         tokens.push(owner.session_token.expose().to_owned());
-        let (_, signed_in) = service.sign_in(Some(&owner.user), true).await.unwrap();
+        let signed_in = sign_in(&service, &owner.user).await;
         tokens.push(signed_in.expose().to_owned());
         // Both sessions work, so the scan below looks for live tokens.
         for token in &tokens[5..] {

@@ -13,6 +13,7 @@ use crate::entity::MailContent;
 use crate::error::Error;
 use crate::id::SessionId;
 use crate::ports::{MailOutbox, Repository};
+use crate::testing::fakes::PlainPasswords;
 use crate::value::PasswordHash;
 
 /// How long links and sessions live here: the API's defaults, written out
@@ -170,9 +171,14 @@ impl super::Model {
     }
 }
 
+/// A user's `n`-th password.
+pub(super) fn plain_password(n: u32) -> String {
+    format!("secret{n}")
+}
+
 /// The hash the harness stores for a user's `n`-th password.
 pub(super) fn password(n: u32) -> PasswordHash {
-    PasswordHash::new(format!("$argon2id$test{n}"))
+    PlainPasswords::hash(&plain_password(n))
 }
 
 fn refused(expected: Expected) -> bool {
@@ -453,9 +459,22 @@ where
                     .user(self.model.users[u].id)
                     .await
                     .map_err(|e| format!("user {u}: {e}"))?;
-                let (_, token) = self
+                let current = plain_password(self.model.users[u].password);
+                let wrong = self
                     .service
-                    .sign_in(Some(&account), true)
+                    .check_credentials(Some(&account.email), &format!("{current}!"), &PlainPasswords)
+                    .await
+                    .map_err(|e| format!("check a wrong password: {e}"))?;
+                ensure!(wrong.is_none(), "a wrong password of user {u} matched");
+                let (account, proof) = self
+                    .service
+                    .check_credentials(Some(&account.email), &current, &PlainPasswords)
+                    .await
+                    .map_err(|e| format!("check the password: {e}"))?
+                    .ok_or_else(|| format!("the password of user {u} did not match"))?;
+                let token = self
+                    .service
+                    .sign_in(&account, proof)
                     .await
                     .map_err(|e| format!("sign in: {e}"))?;
                 self.open_session(u, token.expose()).await?;
@@ -481,9 +500,18 @@ where
                     .await
                     .map_err(|e| format!("session {s}: {e}"))?;
                 let next = self.model.users[u].password + 1;
+                let mut given = plain_password(self.model.users[u].password);
+                if !right {
+                    given.push('!');
+                }
+                let proof = self
+                    .service
+                    .check_password(current.user_id, &given, &PlainPasswords)
+                    .await
+                    .map_err(|e| format!("check the password: {e}"))?;
                 let result = self
                     .service
-                    .change_password(&current, right, password(next))
+                    .change_password(&current, proof, password(next))
                     .await;
                 let expected = if right { Ok(()) } else { Err("forbidden") };
                 compare("change the password", expected, code(&result))?;
@@ -552,13 +580,13 @@ where
                 user.email_verified,
                 model.verified
             );
-            let hash = self
+            let matched = self
                 .service
-                .password_hash(model.id)
+                .check_password(model.id, &plain_password(model.password), &PlainPasswords)
                 .await
                 .map_err(|e| format!("password of user {u}: {e}"))?;
             ensure!(
-                hash == password(model.password),
+                matched.is_some(),
                 "user {u} has another password than the model's {}",
                 model.password
             );
