@@ -590,6 +590,7 @@ pub fn invite(snapshot: InviteSnapshot<'_>, input: Invite) -> Result<Decision<In
             invitation_id: invitation.id,
             organization_name: organization.name.clone(),
             inviter_email: snapshot.inviter.email.clone(),
+            role_name: invitation.role.name().clone(),
             token: input.token,
             expires_at: invitation.expires_at,
         },

@@ -13,7 +13,7 @@ use crate::plan::PlanId;
 use crate::operation::Operation;
 use crate::policy::Role;
 use crate::token::{SecretToken, TokenHash};
-use crate::value::{DisplayName, EmailAddress, OrganizationName};
+use crate::value::{DisplayName, EmailAddress, OrganizationName, RoleName};
 
 use crate::resource::Text;
 pub use crate::resource::{Resource, ResourceKind};
@@ -309,6 +309,8 @@ pub enum MailContent {
         invitation_id: InvitationId,
         organization_name: OrganizationName,
         inviter_email: EmailAddress,
+        /// The name of the role it grants.
+        role_name: RoleName,
         token: SecretToken,
         expires_at: DateTime<Utc>,
     },
@@ -353,6 +355,7 @@ impl OutgoingMail {
             MailContent::Invitation {
                 organization_name,
                 inviter_email,
+                role_name,
                 token,
                 expires_at,
                 ..
@@ -362,7 +365,7 @@ impl OutgoingMail {
                     to: self.to.clone(),
                     subject: format!("You are invited to join {organization_name}"),
                     text: format!(
-                        "{inviter_email} invited you to join {organization_name} as a viewer.\n\n\
+                        "{inviter_email} invited you to join {organization_name} with the role {role_name}.\n\n\
                          Accept Invitation: {link}\n\n\
                          The invitation expires on {} (UTC).\n\
                          If you were not expecting it, ignore this email.\n",

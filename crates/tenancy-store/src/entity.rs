@@ -324,6 +324,9 @@ pub mod mail {
         pub invitation_id: Option<Uuid>,
         pub organization_name: Option<String>,
         pub inviter_email: Option<String>,
+        /// The name of the role an invitation grants; `NULL` in emails
+        /// queued before version 1.1, which granted the viewer role alone.
+        pub role_name: Option<String>,
         /// Set for a verification or reset email.
         pub account_token_id: Option<Uuid>,
         /// The link's token, sealed; empty once the email is sent.

@@ -8,8 +8,8 @@ use sea_orm::{
 use tenancy_core::entity::{AccountTokenPurpose, MailContent, OutgoingMail};
 use tenancy_core::ports::{MailOutbox, QueuedMail, WorkerId};
 use tenancy_core::token::SecretToken;
-use tenancy_core::value::{EmailAddress, OrganizationName};
-use tenancy_core::{AccountTokenId, InvitationId, MailId, StoreError};
+use tenancy_core::value::{EmailAddress, OrganizationName, RoleName};
+use tenancy_core::{AccountTokenId, InvitationId, MailId, Role, StoreError};
 use uuid::Uuid;
 
 use crate::entity::mail;
@@ -47,6 +47,10 @@ impl Store {
                 .map_err(|_| corrupt("organization name"))?,
                 inviter_email: EmailAddress::parse(m.inviter_email.as_deref().unwrap_or_default())
                     .map_err(|_| corrupt("inviter"))?,
+                role_name: match m.role_name.as_deref() {
+                    None => Role::VIEWER.name().clone(),
+                    Some(name) => RoleName::parse(name).map_err(|_| corrupt("role name"))?,
+                },
                 token,
                 expires_at,
             },

@@ -1652,10 +1652,11 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                         invitation_id,
                         organization_name,
                         inviter_email,
+                        role_name,
                         expires_at,
                         ..
                     } => (
-                        Some((invitation_id, organization_name, inviter_email)),
+                        Some((invitation_id, organization_name, inviter_email, role_name)),
                         None,
                         expires_at,
                     ),
@@ -1671,7 +1672,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     } => (None, Some(token_id.as_uuid()), expires_at),
                 };
                 let subject = invitation
-                    .map(|(id, _, _)| id.as_uuid())
+                    .map(|(id, _, _, _)| id.as_uuid())
                     .or(account_token_id)
                     .unwrap_or_default();
                 let place = mail_place(outgoing.id.as_uuid(), subject);
@@ -1683,9 +1684,12 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     id: Set(outgoing.id.as_uuid()),
                     to_email: Set(outgoing.to.as_str().to_owned()),
                     kind: Set(mail_kind(&outgoing.content).to_owned()),
-                    invitation_id: Set(invitation.map(|(id, _, _)| id.as_uuid())),
-                    organization_name: Set(invitation.map(|(_, name, _)| name.as_str().to_owned())),
-                    inviter_email: Set(invitation.map(|(_, _, by)| by.as_str().to_owned())),
+                    invitation_id: Set(invitation.map(|(id, _, _, _)| id.as_uuid())),
+                    organization_name: Set(
+                        invitation.map(|(_, name, _, _)| name.as_str().to_owned()),
+                    ),
+                    inviter_email: Set(invitation.map(|(_, _, by, _)| by.as_str().to_owned())),
+                    role_name: Set(invitation.map(|(_, _, _, role)| role.as_str().to_owned())),
                     account_token_id: Set(account_token_id),
                     sealed_token: Set(sealed),
                     key_id: Set(self.sealer.key_id().to_owned()),

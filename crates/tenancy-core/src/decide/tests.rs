@@ -312,6 +312,16 @@ fn invite_checks_role_membership_and_replaces_the_open_invitation() {
         let asked = Some(role.key().as_str());
         let decided = invite(found(snapshot, role), invite_input("cy@example.com", asked)).unwrap();
         assert_eq!(decided.outcome().role, *role);
+        // The email says which role it grants.
+        let mail = decided.changes().iter().find_map(|c| match c {
+            Change::EnqueueMail(mail) => Some(mail.render("https://app.example")),
+            _ => None,
+        });
+        let text = mail.map(|m| m.text).unwrap_or_default();
+        assert!(
+            text.contains(&format!("with the role {}.", role.name())),
+            "{text}"
+        );
     }
     // No escalation (D14): a member who manages members but holds little
     // else gives only roles within what they hold.

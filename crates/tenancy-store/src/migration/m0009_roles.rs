@@ -137,7 +137,14 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         roles(manager).await?;
         memberships(manager).await?;
-        invitations(manager).await
+        invitations(manager).await?;
+        // An invitation's email names the role it grants; emails queued
+        // before granted the viewer role, and read as such.
+        manager
+            .get_connection()
+            .execute_unprepared("ALTER TABLE mail_outbox ADD COLUMN role_name text")
+            .await
+            .map(|_| ())
     }
 }
 
@@ -258,7 +265,17 @@ async fn memberships(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .col(Memberships::CustomRole)
                 .to_owned(),
         )
+        .await?;
+    // One owner per organization (D8), whatever a change of role writes:
+    // both databases take partial unique indexes.
+    manager
+        .get_connection()
+        .execute_unprepared(
+            "CREATE UNIQUE INDEX ux_memberships_owner \
+             ON memberships (organization_id) WHERE role = 'owner'",
+        )
         .await
+        .map(|_| ())
 }
 
 async fn invitations(manager: &SchemaManager<'_>) -> Result<(), DbErr> {

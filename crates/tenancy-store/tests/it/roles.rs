@@ -791,6 +791,7 @@ async fn the_migration_keeps_memberships_invitations_and_their_indexes() {
                 "ix_memberships_custom_role",
                 "ix_memberships_user",
                 "ux_invitations_open_email",
+                "ux_memberships_owner",
             ],
             "{backend:?}"
         );
@@ -814,5 +815,37 @@ async fn the_migration_keeps_memberships_invitations_and_their_indexes() {
                 .is_err()
         );
         db.remove().await;
+    }
+}
+
+/// One owner per organization (D8) is the schema's rule too, whatever a
+/// change writes: neither a second owner's membership nor a change of role
+/// to the owner's is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_keeps_one_owner_per_organization() {
+    for backend in backends() {
+        let db = TestDb::new(backend).await;
+        let service = live(&db.store, Settings::default());
+        let (ann, bob) = people(&service).await;
+        let org = ann.default_organization.id;
+        let second = apply_alone(&db, member(org, bob.user.id, Role::OWNER)).await;
+        assert!(second.is_err(), "a second owner was stored");
+        apply_alone(&db, member(org, bob.user.id, Role::ADMIN))
+            .await
+            .unwrap();
+        let promoted = apply_alone(
+            &db,
+            Change::SetMemberRole {
+                organization_id: org,
+                user_id: bob.user.id,
+                role: RoleKey::OWNER,
+            },
+        )
+        .await;
+        assert!(promoted.is_err(), "a member was made a second owner");
+        let bobs = membership(&db, org, bob.user.id).await.unwrap();
+        assert_eq!(bobs.role, Role::ADMIN);
+        let anns = membership(&db, org, ann.user.id).await.unwrap();
+        assert!(anns.role.is_owner());
     }
 }

@@ -140,6 +140,7 @@ fn invitation(organization: &str) -> OutgoingMail {
             invitation_id: InvitationId::from_uuid(Uuid::from_u128(7)),
             organization_name: OrganizationName::parse(organization).unwrap(),
             inviter_email: EmailAddress::parse("ann@example.com").unwrap(),
+            role_name: tenancy_core::value::RoleName::parse("Editor").unwrap(),
             token: SecretToken::from_bytes([42; 32]),
             expires_at: Utc.with_ymd_and_hms(2026, 3, 8, 12, 30, 0).unwrap(),
         },
