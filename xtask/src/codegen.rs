@@ -148,6 +148,8 @@ pub fn generate_client(document: &str) -> Result<String, Error> {
 ///   and `null` is the only kind the document has);
 /// - `propertyNames` goes (3.0 has no way to constrain a map's keys; the client checks none, the
 ///   server still does);
+/// - `contains` goes (3.0 cannot ask an array to hold some item, as a role's capabilities hold
+///   `view_resources`; the server still does);
 /// - the licence's SPDX `identifier` goes (3.0's licence has a name and a URL only).
 ///
 /// A 3.0 document passes through unchanged but for its version.
@@ -156,6 +158,7 @@ pub fn to_openapi_3_0(document: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(object) => {
                 object.remove("propertyNames");
+                object.remove("contains");
                 if let Some(serde_json::Value::Array(types)) = object.get("type") {
                     let nullable = types.iter().any(|t| t == "null");
                     let others: Vec<serde_json::Value> =
@@ -373,6 +376,8 @@ mod tests {
                     "count": {"type": ["integer"]},
                     "keys": {"type": "object", "propertyNames": {"pattern": "^a$"},
                              "additionalProperties": {"type": "string"}},
+                    "set": {"type": "array", "items": {"type": "string"},
+                            "contains": {"const": "x"}},
                 }},
             }},
         });
@@ -387,6 +392,7 @@ mod tests {
                         "name": {"type": "string", "nullable": true, "enum": ["x", null]},
                         "count": {"type": "integer"},
                         "keys": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "set": {"type": "array", "items": {"type": "string"}},
                     }},
                 }},
             })

@@ -397,8 +397,10 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AuthorizeResponse {
         pub allowed: bool,
+        /**The key of the user's role in the organization, built in or custom; `null` for a
+non-member.*/
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub role: ::std::option::Option<RoleName>,
+        pub role: ::std::option::Option<::std::string::String>,
     }
     ///The billing view of an organization.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -449,6 +451,16 @@ pub mod types {
         ManageMembers,
         #[serde(rename = "rename_organization")]
         RenameOrganization,
+        #[serde(rename = "manage_roles")]
+        ManageRoles,
+        #[serde(rename = "view_audit_log")]
+        ViewAuditLog,
+        #[serde(rename = "manage_webhooks")]
+        ManageWebhooks,
+        #[serde(rename = "delete_organization")]
+        DeleteOrganization,
+        #[serde(rename = "transfer_ownership")]
+        TransferOwnership,
     }
     impl ::std::fmt::Display for Capability {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -467,6 +479,11 @@ pub mod types {
                 Self::ManageBilling => f.write_str("manage_billing"),
                 Self::ManageMembers => f.write_str("manage_members"),
                 Self::RenameOrganization => f.write_str("rename_organization"),
+                Self::ManageRoles => f.write_str("manage_roles"),
+                Self::ViewAuditLog => f.write_str("view_audit_log"),
+                Self::ManageWebhooks => f.write_str("manage_webhooks"),
+                Self::DeleteOrganization => f.write_str("delete_organization"),
+                Self::TransferOwnership => f.write_str("transfer_ownership"),
             }
         }
     }
@@ -490,6 +507,11 @@ pub mod types {
                 "manage_billing" => Ok(Self::ManageBilling),
                 "manage_members" => Ok(Self::ManageMembers),
                 "rename_organization" => Ok(Self::RenameOrganization),
+                "manage_roles" => Ok(Self::ManageRoles),
+                "view_audit_log" => Ok(Self::ViewAuditLog),
+                "manage_webhooks" => Ok(Self::ManageWebhooks),
+                "delete_organization" => Ok(Self::DeleteOrganization),
+                "transfer_ownership" => Ok(Self::TransferOwnership),
                 _ => Err("invalid value".into()),
             }
         }
@@ -514,6 +536,9 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct CapabilityBody {
         pub description: ::std::string::String,
+        /**Whether a role other than the owner's may hold it: `false` for `delete_organization` and
+`transfer_ownership`, which stay with the owner (D14).*/
+        pub grantable: bool,
         pub name: Capability,
     }
     ///A chat of the caller's, with an agent or about a report run.
@@ -913,6 +938,118 @@ returned, to anyone (D9).*/
                 })
         }
     }
+    ///`DeleteRoleKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DeleteRoleKey(::std::string::String);
+    impl ::std::ops::Deref for DeleteRoleKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<DeleteRoleKey> for ::std::string::String {
+        fn from(value: DeleteRoleKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for DeleteRoleKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z][a-z0-9_-]{1,39}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z][a-z0-9_-]{1,39}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeleteRoleKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteRoleKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DeleteRoleKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`DeleteRoleReassignTo`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DeleteRoleReassignTo(::std::string::String);
+    impl ::std::ops::Deref for DeleteRoleReassignTo {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<DeleteRoleReassignTo> for ::std::string::String {
+        fn from(value: DeleteRoleReassignTo) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for DeleteRoleReassignTo {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z][a-z0-9_-]{1,39}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z][a-z0-9_-]{1,39}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeleteRoleReassignTo {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteRoleReassignTo {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DeleteRoleReassignTo {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///Nothing to tell: the request was taken.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(transparent)]
@@ -1053,7 +1190,8 @@ returned, to anyone (D9).*/
         pub id: ::uuid::Uuid,
         pub invited_by: ::uuid::Uuid,
         pub organization_id: ::uuid::Uuid,
-        pub role: RoleName,
+        ///The key of the role the invitee gets on accepting.
+        pub role: ::std::string::String,
         pub status: InvitationStatusName,
     }
     ///A page of pending invitations.
@@ -1078,8 +1216,9 @@ returned, to anyone (D9).*/
         ///`null` unless the invitation is pending, as every field but `status`.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub organization_name: ::std::option::Option<::std::string::String>,
+        ///The key of the role the invitation gives.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
-        pub role: ::std::option::Option<RoleName>,
+        pub role: ::std::option::Option<::std::string::String>,
         pub status: InvitationStatusName,
     }
     ///An invitation's status.
@@ -1150,7 +1289,8 @@ returned, to anyone (D9).*/
     pub struct InviteRequest {
         ///An email address, normalized by the server (trimmed, NFKC, lower case, the domain in its IDNA ASCII form) before it is stored or compared. The pattern is the plain ASCII form, which the server always takes; the server also takes Unicode forms that normalize to a valid address, such as `ＡLICE@Exämple.test`.
         pub email: InviteRequestEmail,
-        ///Only `viewer` can be invited; the default.
+        /**The key of the role the invitee gets: any role of the organization but `owner` that the
+inviter could assign, built in or custom; `viewer` when absent or `null`.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub role: ::std::option::Option<InviteRequestRole>,
     }
@@ -1208,28 +1348,20 @@ returned, to anyone (D9).*/
                 })
         }
     }
-    ///Only `viewer` can be invited; the default.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Copy,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd
-    )]
-    pub enum InviteRequestRole {
-        #[serde(rename = "viewer")]
-        Viewer,
+    /**The key of the role the invitee gets: any role of the organization but `owner` that the
+inviter could assign, built in or custom; `viewer` when absent or `null`.*/
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct InviteRequestRole(::std::string::String);
+    impl ::std::ops::Deref for InviteRequestRole {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
     }
-    impl ::std::fmt::Display for InviteRequestRole {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
-                Self::Viewer => f.write_str("viewer"),
-            }
+    impl ::std::convert::From<InviteRequestRole> for ::std::string::String {
+        fn from(value: InviteRequestRole) -> Self {
+            value.0
         }
     }
     impl ::std::str::FromStr for InviteRequestRole {
@@ -1237,10 +1369,12 @@ returned, to anyone (D9).*/
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            match value {
-                "viewer" => Ok(Self::Viewer),
-                _ => Err("invalid value".into()),
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z][a-z0-9_-]{1,39}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z][a-z0-9_-]{1,39}$\"".into());
             }
+            Ok(Self(value.to_string()))
         }
     }
     impl ::std::convert::TryFrom<&str> for InviteRequestRole {
@@ -1257,6 +1391,18 @@ returned, to anyone (D9).*/
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for InviteRequestRole {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
     ///What can be pinned.
@@ -1869,6 +2015,62 @@ returned, to anyone (D9).*/
                 })
         }
     }
+    ///`ListOrganizationRolesCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListOrganizationRolesCursor(::std::string::String);
+    impl ::std::ops::Deref for ListOrganizationRolesCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListOrganizationRolesCursor> for ::std::string::String {
+        fn from(value: ListOrganizationRolesCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListOrganizationRolesCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListOrganizationRolesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListOrganizationRolesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListOrganizationRolesCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///`ListOrganizationsCursor`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -2220,7 +2422,10 @@ returned, to anyone (D9).*/
         pub display_name: ::std::option::Option<::std::string::String>,
         pub email: ::std::string::String,
         pub joined_at: ::chrono::DateTime<::chrono::offset::Utc>,
-        pub role: RoleName,
+        ///The key of the member's role.
+        pub role: ::std::string::String,
+        ///The name of the member's role, for people.
+        pub role_name: ::std::string::String,
         pub user_id: ::uuid::Uuid,
     }
     ///A page of members.
@@ -2399,7 +2604,8 @@ returned, to anyone (D9).*/
     ///An organization with the caller's own role and capabilities (R15).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Org {
-        ///What the caller may do here: a client disables what is missing.
+        /**What the caller's role may do here, in the matrix's order: a client disables what is
+missing.*/
         pub capabilities: ::std::vec::Vec<Capability>,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub id: ::uuid::Uuid,
@@ -2409,8 +2615,17 @@ returned, to anyone (D9).*/
         pub owner_id: ::uuid::Uuid,
         ///The plan id.
         pub plan: ::std::string::String,
-        ///The caller's role.
-        pub role: RoleName,
+        ///When an organization pending deletion is purged for good; `null` otherwise.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub purge_after: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        /**The key of the caller's role: a built-in one (`owner`, `admin`, `editor`, `viewer`) or
+one of the organization's custom roles.*/
+        pub role: ::std::string::String,
+        ///The name of the caller's role, for people (the badge of the switcher).
+        pub role_name: ::std::string::String,
+        pub status: OrganizationStatus,
     }
     ///A page of the caller's organizations.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -2419,6 +2634,61 @@ returned, to anyone (D9).*/
         ///Pass as `cursor` for the next page; `null` on the last page.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    ///Where an organization is in its life.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum OrganizationStatus {
+        #[serde(rename = "active")]
+        Active,
+        #[serde(rename = "pending_deletion")]
+        PendingDeletion,
+    }
+    impl ::std::fmt::Display for OrganizationStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Active => f.write_str("active"),
+                Self::PendingDeletion => f.write_str("pending_deletion"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for OrganizationStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "active" => Ok(Self::Active),
+                "pending_deletion" => Ok(Self::PendingDeletion),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for OrganizationStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for OrganizationStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
     }
     ///A password change.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -3233,52 +3503,51 @@ others only the host's billing system sets.*/
                 })
         }
     }
-    ///A role and what it may do.
+    ///A built-in role of the matrix and what it may do.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct RoleBody {
+        ///Its capabilities, in the matrix's order.
         pub capabilities: ::std::vec::Vec<Capability>,
-        pub role: RoleName,
+        ///Its name, for people.
+        pub name: ::std::string::String,
+        ///The role's key.
+        pub role: ::std::string::String,
     }
-    ///A role.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Copy,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd
-    )]
-    pub enum RoleName {
-        #[serde(rename = "owner")]
-        Owner,
-        #[serde(rename = "viewer")]
-        Viewer,
+    ///A role to give a member.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct RoleChangeRequest {
+        ///The key of the role: a built-in one but `owner`, or one of the organization's custom roles.
+        pub role: RoleChangeRequestRole,
     }
-    impl ::std::fmt::Display for RoleName {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
-                Self::Owner => f.write_str("owner"),
-                Self::Viewer => f.write_str("viewer"),
-            }
+    ///The key of the role: a built-in one but `owner`, or one of the organization's custom roles.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RoleChangeRequestRole(::std::string::String);
+    impl ::std::ops::Deref for RoleChangeRequestRole {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
         }
     }
-    impl ::std::str::FromStr for RoleName {
+    impl ::std::convert::From<RoleChangeRequestRole> for ::std::string::String {
+        fn from(value: RoleChangeRequestRole) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RoleChangeRequestRole {
         type Err = self::error::ConversionError;
         fn from_str(
             value: &str,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            match value {
-                "owner" => Ok(Self::Owner),
-                "viewer" => Ok(Self::Viewer),
-                _ => Err("invalid value".into()),
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z][a-z0-9_-]{1,39}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z][a-z0-9_-]{1,39}$\"".into());
             }
+            Ok(Self(value.to_string()))
         }
     }
-    impl ::std::convert::TryFrom<&str> for RoleName {
+    impl ::std::convert::TryFrom<&str> for RoleChangeRequestRole {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &str,
@@ -3286,7 +3555,7 @@ others only the host's billing system sets.*/
             value.parse()
         }
     }
-    impl ::std::convert::TryFrom<::std::string::String> for RoleName {
+    impl ::std::convert::TryFrom<::std::string::String> for RoleChangeRequestRole {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -3294,10 +3563,391 @@ others only the host's billing system sets.*/
             value.parse()
         }
     }
+    impl<'de> ::serde::Deserialize<'de> for RoleChangeRequestRole {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**A role of an organization: one of the four built-in roles, or one of its
+own.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct RoleDefinition {
+        ///Whether it is one of the built-in roles, which cannot be edited or deleted.
+        pub builtin: bool,
+        ///Its capabilities, in the matrix's order.
+        pub capabilities: ::std::vec::Vec<Capability>,
+        ///What it is for; empty when nobody said.
+        pub description: ::std::string::String,
+        ///The role's key, unique in the organization.
+        pub key: ::std::string::String,
+        ///Its name, for people.
+        pub name: ::std::string::String,
+    }
+    ///A page of an organization's roles.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct RoleList {
+        pub items: ::std::vec::Vec<RoleDefinition>,
+        ///Pass as `cursor` for the next page; `null` on the last page.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    ///What to change of a custom role; an absent or `null` field stays as it is.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    pub struct RolePatchRequest {
+        ///The whole new set: names of the matrix, each at most once, `view_resources` among them.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub capabilities: ::std::option::Option<::std::vec::Vec<Capability>>,
+        ///Trimmed, at most 500 characters; `""` clears it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<RolePatchRequestDescription>,
+        ///Trimmed, 1 to 60 characters.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<RolePatchRequestName>,
+    }
+    ///Trimmed, at most 500 characters; `""` clears it.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RolePatchRequestDescription(::std::string::String);
+    impl ::std::ops::Deref for RolePatchRequestDescription {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RolePatchRequestDescription> for ::std::string::String {
+        fn from(value: RolePatchRequestDescription) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RolePatchRequestDescription {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,498}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)?$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,498}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)?$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RolePatchRequestDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RolePatchRequestDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RolePatchRequestDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Trimmed, 1 to 60 characters.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RolePatchRequestName(::std::string::String);
+    impl ::std::ops::Deref for RolePatchRequestName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RolePatchRequestName> for ::std::string::String {
+        fn from(value: RolePatchRequestName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RolePatchRequestName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,58}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,58}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RolePatchRequestName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RolePatchRequestName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RolePatchRequestName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A custom role to create.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct RoleRequest {
+        ///Names of the matrix, each at most once, `view_resources` among them.
+        pub capabilities: ::std::vec::Vec<Capability>,
+        ///Trimmed, at most 500 characters; empty when absent or `null`.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<RoleRequestDescription>,
+        pub key: RoleRequestKey,
+        ///Trimmed, 1 to 60 characters.
+        pub name: RoleRequestName,
+    }
+    ///Trimmed, at most 500 characters; empty when absent or `null`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RoleRequestDescription(::std::string::String);
+    impl ::std::ops::Deref for RoleRequestDescription {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RoleRequestDescription> for ::std::string::String {
+        fn from(value: RoleRequestDescription) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RoleRequestDescription {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,498}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)?$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*(?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,498}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*)?$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RoleRequestDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RoleRequestDescription {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RoleRequestDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /**2 to 40 characters of `a-z`, `0-9`, `_` and `-`, starting with a letter, and not a built-in
+role's key.*/
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RoleRequestKey(::std::string::String);
+    impl ::std::ops::Deref for RoleRequestKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RoleRequestKey> for ::std::string::String {
+        fn from(value: RoleRequestKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RoleRequestKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z][a-z0-9_-]{1,39}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z][a-z0-9_-]{1,39}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RoleRequestKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RoleRequestKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RoleRequestKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///Trimmed, 1 to 60 characters.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RoleRequestName(::std::string::String);
+    impl ::std::ops::Deref for RoleRequestName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<RoleRequestName> for ::std::string::String {
+        fn from(value: RoleRequestName) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for RoleRequestName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            {
+                ::regress::Regex::new(
+                        "^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,58}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$",
+                    )
+                    .unwrap()
+            });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF]{0,58}[^\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200D\\u202A-\\u202E\\u2066-\\u2069\\uFEFF\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$\""
+                        .into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for RoleRequestName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for RoleRequestName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for RoleRequestName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
     ///The permission matrix.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct RolesBody {
+        ///Every capability, in the matrix's order.
         pub capabilities: ::std::vec::Vec<CapabilityBody>,
+        ///The built-in roles, most powerful first.
         pub items: ::std::vec::Vec<RoleBody>,
     }
     ///A run of a report.
@@ -3873,7 +4523,67 @@ or not (with the error code that says why).*/
         ///A crown in the switcher.
         pub is_owner: bool,
         pub name: ::std::string::String,
-        pub role: RoleName,
+        ///The key of the caller's role.
+        pub role: ::std::string::String,
+        ///The name of the caller's role: the badge.
+        pub role_name: ::std::string::String,
+        pub status: OrganizationStatus,
+    }
+    ///`UpdateRoleKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UpdateRoleKey(::std::string::String);
+    impl ::std::ops::Deref for UpdateRoleKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UpdateRoleKey> for ::std::string::String {
+        fn from(value: UpdateRoleKey) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for UpdateRoleKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z][a-z0-9_-]{1,39}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z][a-z0-9_-]{1,39}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UpdateRoleKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for UpdateRoleKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UpdateRoleKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
     ///What an organization uses now.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -6652,8 +7362,11 @@ Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
     }
     /**Invite an email address
 
-Creates an invitation to join as `viewer`, the only role that can be invited, and sends the
-accept link by email; the token never appears in a response.
+Creates an invitation to join with a role, `viewer` unless `role` names another, and sends
+the accept link by email; the token never appears in a response.
+The role is any role of the organization, built in or custom, but `owner`, that holds no
+capability the inviter lacks: `owner`, an unknown key or such a role is refused with
+`role_not_assignable` (D14).
 The invitation lives for `--invitation-ttl` (7 days by default).
 Inviting an email that has a pending invitation replaces it: the old one becomes `revoked`
 and its link stops working (D5).
@@ -7111,7 +7824,8 @@ Sends a `GET` request to `/v1/organizations/{org_id}/members`
 Removes a member from the organization: their access ends with the commit, so their next
 request is refused, and their chats there stop.
 Their active organization falls back to one they own when next read (R19).
-Needs `manage_members`; the owner can never be removed (D8).
+Needs `manage_members` and every capability of the member's role (D14: `forbidden`
+otherwise); the owner can never be removed (D8), which is answered before that check.
 
 Sends a `DELETE` request to `/v1/organizations/{org_id}/members/{user_id}`
 
@@ -7160,6 +7874,87 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/members/{user_id}`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Change a member's role
+
+Gives a member another role, built in or custom, and returns the member with it.
+The change is in force on the member's next request, on every instance (R26, D12).
+The owner's role never changes here (`owner_role_immutable`, also when the owner asks for
+their own: ownership moves by transfer), nor the caller's own (`cannot_change_own_role`);
+both are answered before the check of the roles.
+`owner`, an unknown role, or a current or new role holding a capability the caller lacks is
+`role_not_assignable` (D14).
+Giving the role the member already holds answers the member and changes nothing.
+Needs `manage_members`, checked before the body is read.
+
+Sends a `PUT` request to `/v1/organizations/{org_id}/members/{user_id}/role`
+
+*/
+    pub async fn change_member_role<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        user_id: &'a ::uuid::Uuid,
+        body: &'a types::RoleChangeRequest,
+    ) -> Result<ResponseValue<types::MemberBody>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/members/{}/role", self.baseurl, encode_path(& org_id
+            .to_string()), encode_path(& user_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .put(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "change_member_role",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -7964,6 +8759,313 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{report_id}/sche
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**List an organization's roles
+
+Lists the roles that members of the organization may hold: the four built-in roles first,
+in the matrix's order, then the organization's custom roles, oldest first.
+Any member (`view_resources`).
+
+Sends a `GET` request to `/v1/organizations/{org_id}/roles`
+
+*/
+    pub async fn list_organization_roles<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        cursor: Option<&'a types::ListOrganizationRolesCursor>,
+        limit: Option<::std::num::NonZeroU32>,
+    ) -> Result<ResponseValue<types::RoleList>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/roles", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+            .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_organization_roles",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Create a custom role
+
+Creates a role of the organization with a key, a name, a description and a set of
+capabilities, which members can then be given and invited with (R26).
+The key has 2 to 40 characters of `a-z`, `0-9`, `_` and `-`, starts with a letter and is not
+a built-in role's; the name has 1 to 60 characters and the description at most 500, both
+trimmed; the capabilities are names of the matrix, each at most once, and include
+`view_resources` (422 otherwise).
+An owner-only capability, or one the caller lacks, is `capability_not_grantable` (D14); a key
+the organization uses already is `role_key_taken`; an organization has at most 20 custom
+roles (`role_limit_reached`).
+Needs `manage_roles`, checked before the body is read.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/roles`
+
+*/
+    pub async fn create_role<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        body: &'a types::RoleRequest,
+    ) -> Result<ResponseValue<types::RoleDefinition>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/roles", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "create_role",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            201u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Delete a custom role
+
+Deletes a custom role of the organization.
+A role that members or pending invitations hold is `role_in_use`, unless `reassign_to` names
+another role the caller could assign: those members and invitations then move to it in the
+same transaction. `reassign_to` naming `owner`, the role itself or no role of the
+organization is 422; naming a role holding a capability the caller lacks is
+`role_not_assignable`.
+The caller must hold every capability of the role (`capability_not_grantable` otherwise,
+D14); a built-in role cannot be deleted (`role_builtin`).
+Needs `manage_roles`.
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/roles/{key}`
+
+Arguments:
+- `org_id`
+- `key`
+- `reassign_to`: The key of the role that the holders of the deleted one move to.
+*/
+    pub async fn delete_role<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        key: &'a types::DeleteRoleKey,
+        reassign_to: Option<&'a types::DeleteRoleReassignTo>,
+    ) -> Result<ResponseValue<()>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/roles/{}", self.baseurl, encode_path(& org_id
+            .to_string()), encode_path(& key.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("reassign_to", &reassign_to))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "delete_role",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            204u16 => Ok(ResponseValue::empty(response)),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Edit a custom role
+
+Changes a custom role's name, description or capabilities (the whole new set) and returns
+the role; what is absent stays.
+Members holding the role have its new capabilities on their next request, on every
+instance (R26, D12).
+The caller must hold every capability of the role, before and after the change
+(`capability_not_grantable` otherwise, D14); a built-in role cannot be edited
+(`role_builtin`).
+Needs `manage_roles`, checked before the body is read.
+
+Sends a `PATCH` request to `/v1/organizations/{org_id}/roles/{key}`
+
+*/
+    pub async fn update_role<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        key: &'a types::UpdateRoleKey,
+        body: &'a types::RolePatchRequest,
+    ) -> Result<ResponseValue<types::RoleDefinition>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/roles/{}", self.baseurl, encode_path(& org_id
+            .to_string()), encode_path(& key.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .patch(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "update_role",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**List the plans
 
 Lists the plan catalog: each plan's limits (`null` is unlimited) and whether members may
@@ -8020,10 +9122,12 @@ Sends a `GET` request to `/v1/plans`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**List the roles and their capabilities
+    /**List the built-in roles and the capabilities
 
-Returns the permission matrix: each role with its capabilities, and each capability with a
-description, both in the matrix's order.
+Returns the permission matrix: each built-in role (`owner`, `admin`, `editor`, `viewer`)
+with its name and capabilities, and each capability with a description and whether a role
+other than the owner's may hold it (`grantable`), all in the matrix's order.
+Organizations add custom roles: `GET /v1/organizations/{org_id}/roles` lists them.
 No authentication.
 
 Sends a `GET` request to `/v1/roles`

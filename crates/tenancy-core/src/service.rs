@@ -280,10 +280,13 @@ where
         self.commit(tx, decision).await
     }
 
-    /// The account of an email with its password hash, for the caller to
-    /// verify the password against, slowly and outside any transaction.
-    /// `None` for an unknown email: the caller should still spend the same
-    /// time on a dummy verification, so that timing does not tell.
+    /// Whether an address has an account (sign-up asks before it counts a
+    /// verification email against the address's limit).
+    pub async fn has_account(&self, email: &EmailAddress) -> Result<bool, Error> {
+        let mut tx = self.repository.read().await?;
+        Ok(tx.user_by_email(email).await?.is_some())
+    }
+
     /// Checks a sign-in's password with `verifier`: the account and the
     /// proof that its password matched, or `None` for an unknown email
     /// (`None` here too: the verifier spends the same time) or a wrong

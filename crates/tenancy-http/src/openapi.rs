@@ -104,6 +104,9 @@ fn null_as_a_type(value: &mut Value) {
 const NAMED_ENUMS: &[(&str, &str, &str)] = &[
     ("Org", "capabilities", CAPABILITY),
     ("RoleBody", "capabilities", CAPABILITY),
+    ("RoleDefinition", "capabilities", CAPABILITY),
+    ("RoleRequest", "capabilities", CAPABILITY),
+    ("RolePatchRequest", "capabilities", CAPABILITY),
     ("CapabilityBody", "name", CAPABILITY),
     ("AuthorizeRequest", "capability", CAPABILITY),
     ("SignUpInvitation", "code", "ProblemCode"),
@@ -624,6 +627,36 @@ fn time_zone_pattern() -> String {
     )
 }
 
+/// A role's key (`tenancy_core::RoleKey::parse`): 2 to 40 characters of
+/// `a-z`, `0-9`, `_` and `-`, starting with a letter; the built-in keys are
+/// of this form too.
+fn role_key_pattern() -> String {
+    format!(
+        "^[a-z][a-z0-9_-]{{1,{}}}$",
+        tenancy_core::policy::ROLE_KEY_MAX_CHARS - 1
+    )
+}
+
+/// A role's name (`tenancy_core::value::RoleName`): a name of 1 to 60
+/// characters.
+fn role_name_pattern() -> String {
+    trimmed_pattern(
+        FORBIDDEN,
+        &inner_up_to(tenancy_core::value::ROLE_NAME_MAX_CHARS),
+        false,
+    )
+}
+
+/// A role's description (`tenancy_core::value::RoleDescription`): a name of
+/// at most 500 characters, or nothing (white space alone is nothing).
+fn role_description_pattern() -> String {
+    trimmed_pattern(
+        FORBIDDEN,
+        &inner_up_to(tenancy_core::value::DESCRIPTION_MAX_CHARS),
+        true,
+    )
+}
+
 /// A token of ours (`tenancy_core::token::SecretToken::parse`): 32 bytes in
 /// base64url without padding, canonical, so the last of the 43 characters
 /// carries 4 bits and two zero bits.
@@ -679,6 +712,19 @@ fn limits() -> Vec<(Target, Value)> {
             that normalize to a valid address, such as `ＡLICE@Exämple.test`.",
     });
     let connection_ids = json!({ "maxItems": tenancy_core::resource::AGENT_CONNECTIONS_MAX });
+    let role_key = json!({ "pattern": role_key_pattern() });
+    let builtin_keys: Vec<String> = tenancy_core::Role::BUILTIN
+        .iter()
+        .map(|role| role.key().to_string())
+        .collect();
+    let role_name = json!({ "minLength": 1, "pattern": role_name_pattern() });
+    let role_description = json!({ "pattern": role_description_pattern() });
+    // A role's set: each capability at most once, and `view_resources`
+    // among them.
+    let role_capabilities = json!({
+        "uniqueItems": true,
+        "contains": { "const": tenancy_core::Capability::ViewResources.name() },
+    });
     let property = |schema, property| Property { schema, property };
     let mut limits = vec![
         (
@@ -732,9 +778,28 @@ fn limits() -> Vec<(Target, Value)> {
             credentials.clone(),
         ),
         (property("CredentialsRequest", "credentials"), credentials),
+        (property("InviteRequest", "role"), role_key.clone()),
+        (property("RoleChangeRequest", "role"), role_key.clone()),
         (
-            property("InviteRequest", "role"),
-            json!({ "enum": ["viewer", null] }),
+            property("RoleRequest", "key"),
+            json!({
+                "pattern": role_key_pattern(),
+                "not": { "enum": builtin_keys },
+            }),
+        ),
+        (
+            Parameter {
+                location: "path",
+                name: "key",
+            },
+            role_key.clone(),
+        ),
+        (
+            Parameter {
+                location: "query",
+                name: "reassign_to",
+            },
+            role_key,
         ),
         (
             property("ScheduleRequest", "cron"),
@@ -772,6 +837,11 @@ fn limits() -> Vec<(Target, Value)> {
         ("MessageRequest", "content"),
     ] {
         limits.push((property(schema, field), text.clone()));
+    }
+    for schema in ["RoleRequest", "RolePatchRequest"] {
+        limits.push((property(schema, "name"), role_name.clone()));
+        limits.push((property(schema, "description"), role_description.clone()));
+        limits.push((property(schema, "capabilities"), role_capabilities.clone()));
     }
     for schema in ["AgentRequest", "AgentPatch"] {
         limits.push((property(schema, "description"), description.clone()));
@@ -1291,6 +1361,69 @@ mod tests {
     }
 
     /// Every string of up to three characters of `alphabet`.
+    #[test]
+    fn the_role_patterns_agree_with_the_core() {
+        use tenancy_core::RoleKey;
+        use tenancy_core::value::{RoleDescription, RoleName};
+        let key = role_key_pattern();
+        let keys = strings_over(&['a', 'z', '0', '9', '_', '-', 'A', ' ', '\u{E9}']);
+        let long = |n: usize| format!("a{}", "b".repeat(n - 1));
+        let builtin: Vec<String> = tenancy_core::Role::BUILTIN
+            .iter()
+            .map(|role| role.key().to_string())
+            .collect();
+        for case in keys
+            .iter()
+            .cloned()
+            .chain([long(40), long(41)])
+            .chain(builtin)
+        {
+            assert_eq!(
+                matches_pattern(&key, &case),
+                RoleKey::parse(&case).is_ok(),
+                "{case:?}"
+            );
+            // A new role's key is of the pattern, and not a built-in one's
+            // (the `not` beside it).
+            let is_builtin = tenancy_core::Role::builtin(&case).is_some();
+            assert_eq!(
+                matches_pattern(&key, &case) && !is_builtin,
+                RoleKey::custom(&case).is_ok(),
+                "{case:?}"
+            );
+        }
+        let alphabet = [
+            'a',
+            ' ',
+            '\t',
+            '\n',
+            '\u{0}',
+            '\u{85}',
+            '\u{A0}',
+            '\u{200B}',
+            '\u{202E}',
+            '\u{FEFF}',
+            '\u{1F600}',
+        ];
+        let names = strings_over(&alphabet);
+        let edges = [59, 60, 61, 499, 500, 501]
+            .map(|n| "n".repeat(n))
+            .into_iter()
+            .flat_map(|text| [format!("  {text}  "), text]);
+        for case in names.into_iter().chain(edges) {
+            assert_eq!(
+                matches_pattern(&role_name_pattern(), &case),
+                RoleName::parse(&case).is_ok(),
+                "{case:?}"
+            );
+            assert_eq!(
+                matches_pattern(&role_description_pattern(), &case),
+                RoleDescription::parse(&case).is_ok(),
+                "{case:?}"
+            );
+        }
+    }
+
     fn strings_over(alphabet: &[char]) -> Vec<String> {
         let mut strings = vec![String::new()];
         let mut layer = vec![String::new()];

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tenancy_core::StoreError;
+use tenancy_core::ports::PasswordVerifier;
 use tenancy_core::value::{NewPassword, PasswordHash};
 use tokio::sync::Semaphore;
 
@@ -65,17 +67,56 @@ impl Default for Passwords {
     }
 }
 
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %error, "password hashing failed");
-    ApiError::internal()
+/// Why a hash did not run.
+#[derive(Debug)]
+enum HashError {
+    /// No slot freed within the wait.
+    Saturated,
+    /// A bug, or a stored hash that is not one.
+    Failed(String),
 }
 
-fn saturated() -> ApiError {
+fn failed(error: impl std::fmt::Display) -> HashError {
+    HashError::Failed(error.to_string())
+}
+
+/// The hasher was saturated: no hash could start within the wait. As the
+/// core's port carries it, a [`StoreError::unavailable`] whose source is
+/// this, which HTTP answers 503 with `Retry-After` ([`saturated`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the server is busy checking passwords")]
+pub(crate) struct Saturated;
+
+/// The answer to a saturated hasher: 503 `unavailable`, come back shortly.
+pub(crate) fn saturated() -> ApiError {
     ApiError::retry_later(
         ProblemCode::Unavailable,
         "the server is busy checking passwords; try again shortly",
         2,
     )
+}
+
+impl From<HashError> for ApiError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Saturated => saturated(),
+            HashError::Failed(error) => {
+                tracing::error!(%error, "password hashing failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<HashError> for StoreError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Saturated => StoreError::unavailable(Saturated),
+            HashError::Failed(error) => {
+                StoreError::other(format!("password hashing failed: {error}"))
+            }
+        }
+    }
 }
 
 /// The parameters of new hashes: argon2's defaults, which are OWASP's.
@@ -109,20 +150,20 @@ impl Passwords {
     }
 
     /// Runs `work` with working memory of at least `blocks` blocks, on a
-    /// blocking thread, once a slot is free; 503 if none frees within the
-    /// wait.
+    /// blocking thread, once a slot is free; saturated if none frees within
+    /// the wait.
     async fn run<T: Send + 'static>(
         &self,
         blocks: usize,
         work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, HashError> {
         let permit = tokio::time::timeout(
             self.inner.wait,
             Arc::clone(&self.inner.slots).acquire_owned(),
         )
         .await
-        .map_err(|_| saturated())?
-        .map_err(internal)?;
+        .map_err(|_| HashError::Saturated)?
+        .map_err(failed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut memory = inner
@@ -146,36 +187,36 @@ impl Passwords {
             result
         })
         .await
-        .map_err(internal)
+        .map_err(failed)
     }
 
     /// Hashes a new password into a PHC string.
     pub(crate) async fn hash(&self, password: NewPassword) -> Result<PasswordHash, ApiError> {
         let mut salt = [0_u8; 16];
-        getrandom::fill(&mut salt).map_err(internal)?;
+        getrandom::fill(&mut salt).map_err(failed)?;
         let phc = self
             .run(params().block_count(), move |memory| {
                 phc_of(password.expose().as_bytes(), &salt, memory)
             })
             .await?
-            .map_err(internal)?;
+            .map_err(failed)?;
         Ok(PasswordHash::new(phc))
     }
 
     /// Whether `password` matches `hash`; with no hash, a decoy is checked and
     /// the answer is no, in about the same time.
-    pub(crate) async fn verify(
+    async fn check(
         &self,
         password: String,
-        hash: Option<PasswordHash>,
-    ) -> Result<bool, ApiError> {
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, HashError> {
         let known = hash.is_some();
         let phc = match hash {
             Some(hash) => hash.as_str().to_owned(),
             None => self.decoy().await?,
         };
-        let parsed = Phc::new(&phc).map_err(internal)?;
-        let params = Params::try_from(&parsed).map_err(internal)?;
+        let parsed = Phc::new(&phc).map_err(failed)?;
+        let params = Params::try_from(&parsed).map_err(failed)?;
         let matches = self
             .run(params.block_count(), move |memory| {
                 verify_phc(password.as_bytes(), &parsed, params, memory)
@@ -184,21 +225,36 @@ impl Passwords {
         Ok(known && matches)
     }
 
-    async fn decoy(&self) -> Result<String, ApiError> {
+    async fn decoy(&self) -> Result<String, HashError> {
         if let Some(decoy) = self.inner.decoy.get() {
             return Ok(decoy.clone());
         }
         let mut secret = [0_u8; 32];
         let mut salt = [0_u8; 16];
-        getrandom::fill(&mut secret).map_err(internal)?;
-        getrandom::fill(&mut salt).map_err(internal)?;
+        getrandom::fill(&mut secret).map_err(failed)?;
+        getrandom::fill(&mut salt).map_err(failed)?;
         let made = self
             .run(params().block_count(), move |memory| {
                 phc_of(&secret, &salt, memory)
             })
             .await?
-            .map_err(internal)?;
+            .map_err(failed)?;
         Ok(self.inner.decoy.get_or_init(|| made).clone())
+    }
+}
+
+/// The core's port: sign-in and a password change check passwords through
+/// it, so that only the core turns a match into proof. Saturation reaches
+/// the core as a store that does not answer, which HTTP answers 503 with
+/// `Retry-After` as before; a broken stored hash is a store failure (500).
+#[async_trait::async_trait]
+impl PasswordVerifier for Passwords {
+    async fn verify(
+        &self,
+        password: &str,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.check(password.to_owned(), hash).await?)
     }
 }
 
@@ -253,7 +309,7 @@ fn verify_phc(password: &[u8], stored: &Phc, params: Params, memory: &mut [Block
 #[cfg(test)]
 mod tests {
     use super::*;
-    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier as _};
 
     #[tokio::test]
     async fn hashes_verify_and_match_the_argon2_crates_own() {
@@ -276,27 +332,27 @@ mod tests {
         let theirs = PasswordHash::new(theirs);
         assert!(
             passwords
-                .verify("hunter2hunter2".into(), Some(theirs.clone()))
+                .verify("hunter2hunter2", Some(&theirs))
                 .await
                 .unwrap()
         );
         assert!(
             !passwords
-                .verify("hunter3hunter3".into(), Some(theirs))
+                .verify("hunter3hunter3", Some(&theirs))
                 .await
                 .unwrap()
         );
         assert!(
             passwords
-                .verify("correct horse battery".into(), Some(hash.clone()))
+                .verify("correct horse battery", Some(&hash))
                 .await
                 .unwrap()
         );
-        assert!(!passwords.verify("wrong".into(), Some(hash)).await.unwrap());
+        assert!(!passwords.verify("wrong", Some(&hash)).await.unwrap());
         // No account: the decoy is checked, and the answer is no.
         assert!(
             !passwords
-                .verify("correct horse battery".into(), None)
+                .verify("correct horse battery", None)
                 .await
                 .unwrap()
         );
@@ -311,14 +367,14 @@ mod tests {
         .to_string();
         assert!(
             passwords
-                .verify("old password".into(), Some(PasswordHash::new(cheap)))
+                .verify("old password", Some(&PasswordHash::new(cheap)))
                 .await
                 .unwrap()
         );
         // A malformed stored hash matches nothing and is an internal error.
         assert!(
             passwords
-                .verify("x".into(), Some(PasswordHash::new("garbage".into())))
+                .verify("x", Some(&PasswordHash::new("garbage".into())))
                 .await
                 .is_err()
         );
@@ -339,6 +395,18 @@ mod tests {
         assert_eq!(refused.problem().status, 503);
         assert_eq!(refused.problem().code, ProblemCode::Unavailable);
         assert!(refused.problem().retry_after.is_some());
+        // Through the core's port, saturation is a store that does not
+        // answer, and it leaves HTTP as the same 503.
+        let through_port = passwords
+            .verify("correct horse battery", None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            through_port.kind(),
+            tenancy_core::error::StoreErrorKind::Unavailable
+        );
+        let answered = ApiError::from(tenancy_core::Error::Store(through_port));
+        assert_eq!(answered.problem(), refused.problem());
         drop(held);
         // Many at once with a generous wait: every one finishes, and memory
         // areas are never more than the bound.
@@ -347,7 +415,7 @@ mod tests {
             let passwords = passwords.clone();
             tokio::spawn(async move {
                 passwords
-                    .verify("correct horse battery".into(), None)
+                    .verify("correct horse battery", None)
                     .await
                     .unwrap()
             })

@@ -154,6 +154,13 @@ impl ProblemCode {
             Error::TokenUsed => Self::TokenUsed,
             Error::WrongPassword => Self::Forbidden,
             Error::RoleNotAssignable(_) => Self::RoleNotAssignable,
+            Error::CapabilityNotGrantable(_) => Self::CapabilityNotGrantable,
+            Error::OwnerRoleImmutable => Self::OwnerRoleImmutable,
+            Error::CannotChangeOwnRole => Self::CannotChangeOwnRole,
+            Error::RoleKeyTaken(_) => Self::RoleKeyTaken,
+            Error::RoleLimitReached { .. } => Self::RoleLimitReached,
+            Error::RoleBuiltin => Self::RoleBuiltin,
+            Error::RoleInUse => Self::RoleInUse,
             Error::QuotaExceeded(_) => Self::QuotaExceeded,
             Error::PlanNotSelectable(_) => Self::PlanNotSelectable,
             Error::PayloadTooLarge { .. } => Self::PayloadTooLarge,
@@ -257,7 +264,7 @@ pub enum ApiError {
     /// The plan's limit is reached (`quota_exceeded`).
     #[oai(status = 402)]
     PaymentRequired(ProblemJson),
-    /// The caller lacks the capability (`forbidden`, view-only access), an invitation does not fit (`invitation_email_mismatch`, `role_not_assignable`), or a member picks a plan that is not self-serve (`plan_not_selectable`).
+    /// The caller lacks the capability (`forbidden`, view-only access), an invitation does not fit (`invitation_email_mismatch`), a role or capability cannot be given (`role_not_assignable`, `capability_not_grantable`), the caller's email is not verified (`email_unverified`), or a member picks a plan that is not self-serve (`plan_not_selectable`).
     #[oai(status = 403)]
     Forbidden(ProblemJson),
     /// Nothing here, or nothing the caller may know of (`not_found`).
@@ -266,7 +273,7 @@ pub enum ApiError {
     /// The path does not serve this method (`method_not_allowed`).
     #[oai(status = 405)]
     MethodNotAllowed(ProblemJson),
-    /// A conflict with the current state (`email_taken`, `already_member`, `invitation_already_accepted`, `owner_cannot_be_removed`).
+    /// A conflict with the current state (`already_verified`, `email_taken`, `already_member`, `invitation_already_accepted`, `owner_cannot_be_removed`, `owner_role_immutable`, `cannot_change_own_role`, `role_key_taken`, `role_limit_reached`, `role_builtin`, `role_in_use`).
     #[oai(status = 409)]
     Conflict(ProblemJson),
     /// A dead invitation (`invitation_expired`, `invitation_revoked`).
@@ -429,6 +436,15 @@ impl From<Error> for ApiError {
         match &error {
             Error::UnknownPlan(_) => Self::invalid("plan", error.to_string()),
             Error::Invalid { field, message } => Self::invalid(field, message),
+            // The password hasher reaches the core through its port, where
+            // saturation is a store that does not answer; it keeps its own
+            // detail.
+            Error::Store(store)
+                if std::error::Error::source(store)
+                    .is_some_and(|source| source.is::<crate::passwords::Saturated>()) =>
+            {
+                crate::passwords::saturated()
+            }
             Error::Store(store) if store.kind() == StoreErrorKind::Unavailable => {
                 tracing::warn!(error = %store, "the database does not answer");
                 Self::database_unavailable()
@@ -493,7 +509,7 @@ mod tests {
     use poem_openapi::types::ToJSON as _;
     use tenancy_core::error::StoreError;
     use tenancy_core::plan::{Metered, PlanId, QuotaExceeded};
-    use tenancy_core::{Capability, Role};
+    use tenancy_core::{Capability, RoleKey};
 
     use super::*;
 
@@ -536,7 +552,7 @@ mod tests {
             Error::Unauthenticated,
             Error::InvalidCredentials,
             Error::Forbidden {
-                role: Role::Viewer,
+                role: RoleKey::VIEWER,
                 capability: Capability::ManageMembers,
             },
             Error::EmailTaken,
@@ -554,6 +570,14 @@ mod tests {
             Error::NotFound(Missing::Token),
             Error::NotFound(Missing::Session),
             Error::RoleNotAssignable("owner".to_owned()),
+            Error::CapabilityNotGrantable(Capability::DeleteOrganization),
+            Error::OwnerRoleImmutable,
+            Error::CannotChangeOwnRole,
+            Error::RoleKeyTaken(RoleKey::EDITOR),
+            Error::RoleLimitReached { max: 20 },
+            Error::RoleBuiltin,
+            Error::RoleInUse,
+            Error::NotFound(Missing::Role),
             Error::QuotaExceeded(quota),
             Error::UnknownPlan(PlanId::new("gold")),
             Error::PlanNotSelectable(PlanId::new("gold")),

@@ -7,7 +7,7 @@ use tenancy_core::limits::RateLimits;
 use tenancy_core::ports::{BlobStore, Clock, RateLimiter, Repository};
 use tenancy_core::service::{Service, Settings};
 use tenancy_core::token::SecretToken;
-use tenancy_core::{Capability, OrganizationId, UserId};
+use tenancy_core::{Operation, OrganizationId, UserId};
 use tenancy_store::Store;
 use tenancy_store::system::{OsTokens, SystemClock, UuidV7};
 
@@ -126,21 +126,18 @@ impl AppState {
         Ok(self.tenancy.session(token).await?)
     }
 
-    /// The signed-in user, once they hold `capability` in `organization`
-    /// (404 for non-members, 403 for the rest). Handlers that take a body
-    /// call it first, so that nobody learns anything from a 422.
+    /// The signed-in user, once they may do `operation` in `organization`
+    /// (404 for non-members, 403 for the rest): the capability is the one
+    /// the core's table of operations names. Handlers that take a body call
+    /// it first, so that nobody learns anything from a 422.
     pub async fn authorized(
         &self,
         token: &str,
         organization: OrganizationId,
-        capability: Capability,
+        operation: Operation,
     ) -> Result<UserId, ApiError> {
         let caller = self.caller(token).await?;
-        if let Err(denial) = self
-            .tenancy
-            .authorize(caller, organization, capability)
-            .await?
-        {
+        if let Err(denial) = self.tenancy.permit(caller, organization, operation).await? {
             return Err(tenancy_core::Error::from(denial).into());
         }
         Ok(caller)

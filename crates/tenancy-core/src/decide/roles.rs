@@ -230,11 +230,14 @@ pub fn update_role(
 ) -> Result<Decision<CustomRole>, Error> {
     let (grant, organization) =
         authorize_in(actor, organization, membership, Operation::UpdateRole)?;
+    // The body before the state (API.md's order).
+    if let Some(capabilities) = patch.capabilities {
+        must_view(capabilities)?;
+    }
     let current = custom_of(organization, key, found)?;
     let capabilities = patch
         .capabilities
         .unwrap_or_else(|| current.role.capabilities());
-    must_view(capabilities)?;
     grantable(&grant, current.role.capabilities())?;
     grantable(&grant, capabilities)?;
     let role = Role::custom(
@@ -291,8 +294,7 @@ pub fn delete_role(
         snapshot.membership,
         Operation::DeleteRole,
     )?;
-    let current = custom_of(organization, key, snapshot.found)?;
-    grantable(&grant, current.role.capabilities())?;
+    // The query before the state (API.md's order).
     let target = match reassign_to {
         None => None,
         Some(to) => {
@@ -310,8 +312,14 @@ pub fn delete_role(
                 .reassign_to
                 .filter(|role| role.key().as_str() == to)
                 .ok_or_else(|| invalid("the organization has no role of this key"))?;
-            Some(assignable(&grant, to, Some(role))?)
+            Some((to, role))
         }
+    };
+    let current = custom_of(organization, key, snapshot.found)?;
+    grantable(&grant, current.role.capabilities())?;
+    let target = match target {
+        Some((to, role)) => Some(assignable(&grant, to, Some(role))?),
+        None => None,
     };
     let mut changes = Vec::new();
     match target {

@@ -162,7 +162,7 @@ impl AccountsApi {
         };
         // An address that has an account gets 409 below and no email: it
         // does not count, so that nobody can use up another's emails.
-        let mail = if self.0.tenancy.credentials(&email).await?.is_some() {
+        let mail = if self.0.tenancy.has_account(&email).await? {
             tenancy_core::decide::AccountMail::Withhold
         } else {
             limits::account_mail(&self.0, &email).await?
@@ -194,7 +194,7 @@ impl AccountsApi {
         let default = tenancy_core::service::OrganizationView {
             is_active: signed.active_organization_id == signed.default_organization.id,
             organization: signed.default_organization.clone(),
-            role: tenancy_core::Role::Owner,
+            role: tenancy_core::Role::OWNER,
         };
         Ok(Created::Created(Json(SignUpResponse {
             user: (&signed.user).into(),
@@ -248,25 +248,18 @@ impl AccountsApi {
         if let Some(key) = &failures {
             limits::enforce(&self.0, key).await?;
         }
-        let account = match &email {
-            Some(email) => self.0.tenancy.credentials(email).await?,
-            None => None,
-        };
-        let (user, hash) = match account {
-            Some((user, hash)) => (Some(user), Some(hash)),
-            None => (None, None),
-        };
-        let matches = self
+        let checked = self
             .0
-            .config
-            .passwords
-            .verify(request.password, hash)
+            .tenancy
+            .check_credentials(email.as_ref(), &request.password, &self.0.config.passwords)
             .await?;
-        if let (true, Some(key)) = (matches, &failures) {
+        let Some((user, proof)) = checked else {
+            return Err(ApiError::from(tenancy_core::Error::InvalidCredentials).into());
+        };
+        if let Some(key) = &failures {
             limits::clear(&self.0, key).await?;
         }
-        let (_, token) = self.0.tenancy.sign_in(user.as_ref(), matches).await?;
-        let user = user.ok_or_else(|| ApiError::from(tenancy_core::Error::InvalidCredentials))?;
+        let token = self.0.tenancy.sign_in(&user, proof).await?;
         Ok(Json(SignInResponse {
             user: (&user).into(),
             token: token.expose().to_owned(),

@@ -1,5 +1,5 @@
-//! Plans, billing and the permission matrix: the catalog, an organization's
-//! plan, limits and usage, changing the plan, and the roles.
+//! Plans and billing: the catalog, an organization's plan, limits and
+//! usage, and changing the plan.
 
 use crate::errors::fails;
 use poem_openapi::param::{Path, Query};
@@ -8,10 +8,10 @@ use poem_openapi::{Object, OpenApi};
 use tenancy_core::decide::PlanChanger;
 use tenancy_core::plan::{Limits, Plan, PlanId, Usage};
 use tenancy_core::service::Billing;
-use tenancy_core::{Capability, OrganizationId, Role};
+use tenancy_core::{Operation, OrganizationId};
 use uuid::Uuid;
 
-use super::{Result, RoleName, Tag, capability_names};
+use super::{Result, Tag};
 use crate::auth::{BillingAuth, Session, is_service_token};
 use crate::body::JsonBody;
 use crate::paging::list;
@@ -113,48 +113,6 @@ impl From<&Billing> for BillingBody {
     }
 }
 
-/// A role and what it may do.
-#[derive(Debug, Clone, Object)]
-pub(crate) struct RoleBody {
-    pub(crate) role: RoleName,
-    pub(crate) capabilities: Vec<String>,
-}
-
-/// A capability and what it allows.
-#[derive(Debug, Clone, Object)]
-pub(crate) struct CapabilityBody {
-    pub(crate) name: String,
-    pub(crate) description: String,
-}
-
-/// The permission matrix.
-#[derive(Debug, Clone, Object)]
-pub(crate) struct RolesBody {
-    pub(crate) items: Vec<RoleBody>,
-    pub(crate) capabilities: Vec<CapabilityBody>,
-}
-
-impl RolesBody {
-    pub(crate) fn matrix() -> Self {
-        Self {
-            items: Role::ALL
-                .into_iter()
-                .map(|role| RoleBody {
-                    role: role.into(),
-                    capabilities: capability_names(role),
-                })
-                .collect(),
-            capabilities: Capability::ALL
-                .into_iter()
-                .map(|c| CapabilityBody {
-                    name: c.name().to_owned(),
-                    description: c.description().to_owned(),
-                })
-                .collect(),
-        }
-    }
-}
-
 list!(
     /// A page of plans.
     PlanList,
@@ -200,21 +158,6 @@ impl BillingApi {
             .map(PlanBody::from)
             .collect();
         Ok(PlanList::of(plans, limit.0, cursor.0)?)
-    }
-
-    /// List the roles and their capabilities
-    ///
-    /// Returns the permission matrix: each role with its capabilities, and each capability with a
-    /// description, both in the matrix's order.
-    /// No authentication.
-    #[oai(
-        path = "/roles",
-        method = "get",
-        tag = "Tag::Plans",
-        operation_id = "list_roles"
-    )]
-    async fn roles(&self) -> Json<RolesBody> {
-        Json(RolesBody::matrix())
     }
 
     /// Get an organization's plan, limits and usage
@@ -280,10 +223,7 @@ impl BillingApi {
             self.0.tenancy.organization_for_host(org).await?;
             PlanChanger::Host
         } else {
-            let caller = self
-                .0
-                .authorized(token, org, Capability::ManageBilling)
-                .await?;
+            let caller = self.0.authorized(token, org, Operation::ChangePlan).await?;
             PlanChanger::Member(caller)
         };
         let billing = self

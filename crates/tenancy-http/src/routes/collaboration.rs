@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 use tenancy_core::resource::{Investigation, Pin, ResourceKind, Text};
 use tenancy_core::service::ChatRequest as ChatAbout;
-use tenancy_core::{Capability, ChatId, PinId, ReportRunId, ResourceId};
+use tenancy_core::{ChatId, Operation, PinId, ReportRunId, ResourceId};
 use uuid::Uuid;
 
 use super::kinds::{Kinds, org};
@@ -246,7 +246,7 @@ impl CollaborationApi {
     > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
-            .authorized(&auth, org, Capability::PinItems)
+            .authorized(&auth, org, Operation::Pin)
             .await?;
         let body = body.value()?;
         let pin = self
@@ -338,8 +338,11 @@ impl CollaborationApi {
         ],
     > {
         let org = org(&org_id);
+        // Which operation this is (a chat with an agent or about a report
+        // run) depends on the body, which the use case judges; before it is
+        // read, only access to the organization is checked.
         let caller = Kinds(&self.0)
-            .authorized(&auth, org, Capability::ViewResources)
+            .authorized(&auth, org, Operation::ViewOrganization)
             .await?;
         let body = body.value()?;
         let about = match (body.agent_id, body.report_run_id) {
@@ -418,8 +421,11 @@ impl CollaborationApi {
         ],
     > {
         let org = org(&org_id);
+        // The chat's subject names the operation, which the use case checks
+        // once it has read the chat; before the body, only access to the
+        // organization is checked.
         let caller = Kinds(&self.0)
-            .authorized(&auth, org, Capability::ViewResources)
+            .authorized(&auth, org, Operation::ViewOrganization)
             .await?;
         let content =
             Text::parse(&body.value()?.content).map_err(|e| ApiError::invalid("content", e))?;
@@ -486,7 +492,7 @@ impl CollaborationApi {
     > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
-            .authorized(&auth, org, Capability::RunInvestigations)
+            .authorized(&auth, org, Operation::RunInvestigation)
             .await?;
         let body = body.value()?;
         let question = Text::parse(&body.question).map_err(|e| ApiError::invalid("question", e))?;

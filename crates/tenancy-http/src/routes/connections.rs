@@ -12,7 +12,7 @@ use tenancy_core::resource::{
     ConnectionType, Credentials, Details, NewResource, Resource, ResourceKind, ResourceName,
     ResourcePatch,
 };
-use tenancy_core::{Capability, ResourceId};
+use tenancy_core::{Operation, ResourceId};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -274,7 +274,7 @@ impl ConnectionsApi {
         let org = org(&org_id);
         let kinds = Kinds(&self.0);
         let caller = kinds
-            .authorized(&auth, org, Capability::ManageConnections)
+            .authorized(&auth, org, Operation::RotateCredentials)
             .await?;
         let mut fields = Fields::default();
         let parsed = credentials(&mut fields, body.value()?.credentials);

@@ -7,7 +7,7 @@ use poem_openapi::{Object, OpenApi};
 use tenancy_core::{Capability, OrganizationId, UserId};
 use uuid::Uuid;
 
-use super::{Result, RoleName, Tag};
+use super::{Result, Tag};
 use crate::auth::{ServiceToken, is_service_token};
 use crate::body::JsonBody;
 use crate::problem::ApiError;
@@ -25,8 +25,10 @@ pub(crate) struct AuthorizeRequest {
 #[derive(Debug, Object)]
 pub(crate) struct AuthorizeResponse {
     pub(crate) allowed: bool,
+    /// The key of the user's role in the organization, built in or custom; `null` for a
+    /// non-member.
     #[oai(nullable)]
-    pub(crate) role: Option<RoleName>,
+    pub(crate) role: Option<String>,
 }
 
 /// The operations of this area.
@@ -83,11 +85,11 @@ impl HostApi {
         Ok(Json(match decided {
             Ok(grant) => AuthorizeResponse {
                 allowed: true,
-                role: Some(grant.role().into()),
+                role: Some(grant.role().as_str().to_owned()),
             },
             Err(tenancy_core::Denial::LacksCapability { role, .. }) => AuthorizeResponse {
                 allowed: false,
-                role: Some(role.into()),
+                role: Some(role.as_str().to_owned()),
             },
             Err(tenancy_core::Denial::NotAMember) => AuthorizeResponse {
                 allowed: false,

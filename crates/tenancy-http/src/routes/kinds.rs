@@ -1,5 +1,5 @@
-//! The one path that every kind of resource takes: authorize with the
-//! kind's capability before the body is read or validated, call the generic
+//! The one path that every kind of resource takes: authorize the kind's
+//! operation before the body is read or validated, call the generic
 //! use case, convert. Only the bodies and their parsing differ per kind, and
 //! they live in the kind's module.
 
@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use tenancy_core::resource::{NewResource, Resource, ResourceKind, ResourcePatch, ValueError};
-use tenancy_core::{Capability, OrganizationId, ResourceId, UserId};
+use tenancy_core::{Operation, OrganizationId, ResourceId, UserId};
 use uuid::Uuid;
 
 use super::Result;
@@ -67,15 +67,15 @@ impl Kinds<'_> {
         self.0.caller(&auth.0.token).await
     }
 
-    /// The caller, once they hold `capability` in `org` (404 for
+    /// The caller, once they may do `operation` in `org` (404 for
     /// non-members, 403 for the rest), before any body is looked at.
     pub(crate) async fn authorized(
         &self,
         auth: &Session,
         org: OrganizationId,
-        capability: Capability,
+        operation: Operation,
     ) -> Result<UserId> {
-        self.0.authorized(&auth.0.token, org, capability).await
+        self.0.authorized(&auth.0.token, org, operation).await
     }
 
     pub(crate) async fn list<B: FromResource>(
@@ -116,7 +116,7 @@ impl Kinds<'_> {
         parse: impl FnOnce(&mut Fields, T) -> Option<NewResource>,
     ) -> Result<Created<B>> {
         let caller = self
-            .authorized(auth, org, B::KIND.manage_capability())
+            .authorized(auth, org, Operation::CreateResource(B::KIND))
             .await?;
         let body = body.value()?;
         let mut fields = Fields::default();
@@ -140,7 +140,7 @@ impl Kinds<'_> {
         parse: impl FnOnce(&mut Fields, T) -> Option<ResourcePatch>,
     ) -> Result<Json<B>> {
         let caller = self
-            .authorized(auth, org, B::KIND.manage_capability())
+            .authorized(auth, org, Operation::UpdateResource(B::KIND))
             .await?;
         let body = body.value()?;
         let mut fields = Fields::default();

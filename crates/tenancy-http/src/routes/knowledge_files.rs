@@ -7,7 +7,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, Response};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tenancy_core::resource::{ContentType, Details, Resource, ResourceKind, ResourceName};
-use tenancy_core::{Capability, ResourceId};
+use tenancy_core::{Operation, ResourceId};
 use uuid::Uuid;
 
 use super::kinds::{FromResource, Kinds, org};
@@ -132,7 +132,11 @@ impl KnowledgeFilesApi {
     > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
-            .authorized(&auth, org, Capability::UploadKnowledgeFiles)
+            .authorized(
+                &auth,
+                org,
+                Operation::CreateResource(ResourceKind::KnowledgeFile),
+            )
             .await?;
         let mut file = upload.open().await?;
         let mut fields = Fields::default();

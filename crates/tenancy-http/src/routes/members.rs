@@ -10,11 +10,11 @@ use tenancy_core::entity::{Invitation, InvitationStatus};
 use tenancy_core::limits::LimitKey;
 use tenancy_core::service::{InvitationPreview, Member};
 use tenancy_core::value::EmailAddress;
-use tenancy_core::{Capability, InvitationId, OrganizationId, UserId};
+use tenancy_core::{InvitationId, Operation, OrganizationId, UserId};
 use uuid::Uuid;
 
 use super::organizations::ActiveResponse;
-use super::{Result, RoleName, Tag};
+use super::{Result, Tag, role_key};
 use crate::auth::Session;
 use crate::body::JsonBody;
 use crate::limits;
@@ -30,7 +30,10 @@ pub(crate) struct MemberBody {
     pub(crate) email: String,
     #[oai(nullable)]
     pub(crate) display_name: Option<String>,
-    pub(crate) role: RoleName,
+    /// The key of the member's role.
+    pub(crate) role: String,
+    /// The name of the member's role, for people.
+    pub(crate) role_name: String,
     pub(crate) joined_at: DateTime<Utc>,
 }
 
@@ -44,7 +47,8 @@ impl From<&Member> for MemberBody {
                 .display_name
                 .as_ref()
                 .map(|n| n.as_str().to_owned()),
-            role: member.role.into(),
+            role: role_key(&member.role),
+            role_name: member.role.name().as_str().to_owned(),
             joined_at: member.joined_at,
         }
     }
@@ -77,7 +81,8 @@ pub(crate) struct InvitationBody {
     pub(crate) id: Uuid,
     pub(crate) organization_id: Uuid,
     pub(crate) email: String,
-    pub(crate) role: RoleName,
+    /// The key of the role the invitee gets on accepting.
+    pub(crate) role: String,
     pub(crate) status: InvitationStatusName,
     pub(crate) invited_by: Uuid,
     pub(crate) created_at: DateTime<Utc>,
@@ -90,7 +95,7 @@ impl InvitationBody {
             id: invitation.id.as_uuid(),
             organization_id: invitation.organization_id.as_uuid(),
             email: invitation.email.as_str().to_owned(),
-            role: invitation.role.into(),
+            role: role_key(&invitation.role),
             status: invitation.status_at(now).into(),
             invited_by: invitation.invited_by.as_uuid(),
             created_at: invitation.created_at,
@@ -111,8 +116,9 @@ pub(crate) struct InvitationPreviewBody {
     /// The email address of the member who sent the invitation.
     #[oai(nullable)]
     pub(crate) inviter_email: Option<String>,
+    /// The key of the role the invitation gives.
     #[oai(nullable)]
-    pub(crate) role: Option<RoleName>,
+    pub(crate) role: Option<String>,
     pub(crate) status: InvitationStatusName,
     #[oai(nullable)]
     pub(crate) expires_at: Option<DateTime<Utc>>,
@@ -125,7 +131,7 @@ impl From<&InvitationPreview> for InvitationPreviewBody {
             organization_name: details.map(|d| d.organization_name.as_str().to_owned()),
             email: details.map(|d| d.email.as_str().to_owned()),
             inviter_email: details.map(|d| d.inviter_email.as_str().to_owned()),
-            role: details.map(|d| d.role.into()),
+            role: details.map(|d| role_key(&d.role)),
             status: p.status.into(),
             expires_at: details.map(|d| d.expires_at),
         }
@@ -148,9 +154,17 @@ list!(
 #[derive(Debug, Object)]
 pub(crate) struct InviteRequest {
     pub(crate) email: String,
-    /// Only `viewer` can be invited; the default.
+    /// The key of the role the invitee gets: any role of the organization but `owner` that the
+    /// inviter could assign, built in or custom; `viewer` when absent or `null`.
     #[oai(nullable)]
     pub(crate) role: Option<String>,
+}
+
+/// A role to give a member.
+#[derive(Debug, Object)]
+pub(crate) struct RoleChangeRequest {
+    /// The key of the role: a built-in one but `owner`, or one of the organization's custom roles.
+    pub(crate) role: String,
 }
 
 /// An invitation token to accept.
@@ -198,7 +212,8 @@ impl MembersApi {
     /// Removes a member from the organization: their access ends with the commit, so their next
     /// request is refused, and their chats there stop.
     /// Their active organization falls back to one they own when next read (R19).
-    /// Needs `manage_members`; the owner can never be removed (D8).
+    /// Needs `manage_members` and every capability of the member's role (D14: `forbidden`
+    /// otherwise); the owner can never be removed (D8), which is answered before that check.
     #[oai(
         path = "/organizations/:org_id/members/:user_id",
         method = "delete",
@@ -223,10 +238,66 @@ impl MembersApi {
         Ok(NoContent::NoContent)
     }
 
+    /// Change a member's role
+    ///
+    /// Gives a member another role, built in or custom, and returns the member with it.
+    /// The change is in force on the member's next request, on every instance (R26, D12).
+    /// The owner's role never changes here (`owner_role_immutable`, also when the owner asks for
+    /// their own: ownership moves by transfer), nor the caller's own (`cannot_change_own_role`);
+    /// both are answered before the check of the roles.
+    /// `owner`, an unknown role, or a current or new role holding a capability the caller lacks is
+    /// `role_not_assignable` (D14).
+    /// Giving the role the member already holds answers the member and changes nothing.
+    /// Needs `manage_members`, checked before the body is read.
+    #[oai(
+        path = "/organizations/:org_id/members/:user_id/role",
+        method = "put",
+        tag = "Tag::Members",
+        operation_id = "change_member_role"
+    )]
+    async fn change_role(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: JsonBody<RoleChangeRequest>,
+    ) -> Result<
+        Json<MemberBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            BadRequest,
+            PayloadTooLarge,
+            ValidationFailed,
+            RoleNotAssignable,
+            OwnerRoleImmutable,
+            CannotChangeOwnRole
+        ],
+    > {
+        let org = OrganizationId::from_uuid(org_id.0);
+        // Authorization comes before validation: a non-member or a viewer
+        // learns nothing from the body.
+        let caller = self
+            .0
+            .authorized(&auth.0.token, org, Operation::ChangeMemberRole)
+            .await?;
+        let body = body.value()?;
+        let member = self
+            .0
+            .tenancy
+            .change_role(caller, org, UserId::from_uuid(user_id.0), &body.role)
+            .await?;
+        Ok(Json((&member).into()))
+    }
+
     /// Invite an email address
     ///
-    /// Creates an invitation to join as `viewer`, the only role that can be invited, and sends the
-    /// accept link by email; the token never appears in a response.
+    /// Creates an invitation to join with a role, `viewer` unless `role` names another, and sends
+    /// the accept link by email; the token never appears in a response.
+    /// The role is any role of the organization, built in or custom, but `owner`, that holds no
+    /// capability the inviter lacks: `owner`, an unknown key or such a role is refused with
+    /// `role_not_assignable` (D14).
     /// The invitation lives for `--invitation-ttl` (7 days by default).
     /// Inviting an email that has a pending invitation replaces it: the old one becomes `revoked`
     /// and its link stops working (D5).
@@ -266,7 +337,7 @@ impl MembersApi {
         let caller = self.0.caller(&auth.0.token).await?;
         self.0
             .tenancy
-            .authorize_verified(caller, org, Capability::ManageMembers)
+            .authorize_verified(caller, org, Operation::InviteMember)
             .await?;
         // Counted once the caller may invite, before the body is judged.
         limits::enforce(&self.0, &LimitKey::invitations(org)).await?;

@@ -5,9 +5,9 @@
 //! request into the core's types, call one use case, convert the outcome.
 //! Handlers that take a body authorize before they validate it, so that a
 //! non-member learns nothing from a 422. What several areas share lives here
-//! (the tags, the role names) or in the crate's extractors and responders.
+//! (the tags, the roles' keys and capabilities) or in the crate's extractors and responders.
 
-use poem_openapi::{Enum, Tags};
+use poem_openapi::Tags;
 use tenancy_core::Role;
 
 use crate::problem::ApiError;
@@ -25,6 +25,7 @@ mod members;
 mod operations;
 mod organizations;
 mod reports;
+mod roles;
 mod sessions;
 mod verification;
 
@@ -37,6 +38,7 @@ pub(crate) type Apis = (
     sessions::SessionsApi,
     organizations::OrganizationsApi,
     members::MembersApi,
+    roles::RolesApi,
     billing::BillingApi,
     agents::AgentsApi,
     connections::ConnectionsApi,
@@ -55,6 +57,7 @@ pub(crate) fn apis(state: &AppState) -> Apis {
         sessions::SessionsApi(state.clone()),
         organizations::OrganizationsApi(state.clone()),
         members::MembersApi(state.clone()),
+        roles::RolesApi(state.clone()),
         billing::BillingApi(state.clone()),
         agents::AgentsApi(state.clone()),
         connections::ConnectionsApi(state.clone()),
@@ -74,7 +77,9 @@ pub(crate) enum Tag {
     Organizations,
     /// Members and invitations.
     Members,
-    /// Plans, billing and the permission matrix.
+    /// Roles and capabilities: the permission matrix and an organization's custom roles.
+    Roles,
+    /// Plans and billing.
     Plans,
     /// Agents, connections, reports and knowledge files of an organization.
     Resources,
@@ -86,25 +91,14 @@ pub(crate) enum Tag {
     Operations,
 }
 
-/// A role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub(crate) enum RoleName {
-    Owner,
-    Viewer,
-}
-
-impl From<Role> for RoleName {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::Owner => Self::Owner,
-            Role::Viewer => Self::Viewer,
-        }
-    }
+/// The key of a role as the API names it (`owner`, `viewer`, a custom
+/// role's key): a string, since an organization defines its own.
+pub(crate) fn role_key(role: &Role) -> String {
+    role.key().as_str().to_owned()
 }
 
 /// The names of a role's capabilities, in the matrix's order.
-pub(crate) fn capability_names(role: Role) -> Vec<String> {
+pub(crate) fn capability_names(role: &Role) -> Vec<String> {
     role.capabilities()
         .iter()
         .map(|c| c.name().to_owned())

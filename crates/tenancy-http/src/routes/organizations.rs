@@ -5,19 +5,29 @@ use crate::errors::fails;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 use tenancy_core::service::OrganizationView;
 use tenancy_core::value::OrganizationName;
-use tenancy_core::{Capability, OrganizationId};
+use tenancy_core::{Operation, OrganizationId};
 use uuid::Uuid;
 
-use super::{Result, RoleName, Tag, capability_names};
+use super::{Result, Tag, capability_names, role_key};
 use crate::auth::Session;
 use crate::body::JsonBody;
 use crate::paging::list;
 use crate::problem::ApiError;
 use crate::respond::Created;
 use crate::state::AppState;
+
+/// Where an organization is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub(crate) enum OrganizationStatus {
+    Active,
+    /// Its owner asked for its deletion; it is purged after `purge_after`
+    /// unless restored.
+    PendingDeletion,
+}
 
 /// An organization with the caller's own role and capabilities (R15).
 #[derive(Debug, Clone, Object)]
@@ -28,12 +38,20 @@ pub(crate) struct Org {
     pub(crate) plan: String,
     pub(crate) owner_id: Uuid,
     pub(crate) created_at: DateTime<Utc>,
-    /// The caller's role.
-    pub(crate) role: RoleName,
+    /// The key of the caller's role: a built-in one (`owner`, `admin`, `editor`, `viewer`) or
+    /// one of the organization's custom roles.
+    pub(crate) role: String,
+    /// The name of the caller's role, for people (the badge of the switcher).
+    pub(crate) role_name: String,
     /// Whether the caller owns it.
     pub(crate) is_owner: bool,
-    /// What the caller may do here: a client disables what is missing.
+    /// What the caller's role may do here, in the matrix's order: a client disables what is
+    /// missing.
     pub(crate) capabilities: Vec<String>,
+    pub(crate) status: OrganizationStatus,
+    /// When an organization pending deletion is purged for good; `null` otherwise.
+    #[oai(nullable)]
+    pub(crate) purge_after: Option<DateTime<Utc>>,
 }
 
 impl From<&OrganizationView> for Org {
@@ -45,9 +63,14 @@ impl From<&OrganizationView> for Org {
             plan: o.plan.as_str().to_owned(),
             owner_id: o.owner_id.as_uuid(),
             created_at: o.created_at,
-            role: view.role.into(),
+            role: role_key(&view.role),
+            role_name: view.role.name().as_str().to_owned(),
             is_owner: view.is_owner(),
-            capabilities: capability_names(view.role),
+            capabilities: capability_names(&view.role),
+            // Deletion is not served yet: every organization a member sees
+            // is active.
+            status: OrganizationStatus::Active,
+            purge_after: None,
         }
     }
 }
@@ -57,11 +80,15 @@ impl From<&OrganizationView> for Org {
 pub(crate) struct SwitcherEntry {
     pub(crate) id: Uuid,
     pub(crate) name: String,
-    pub(crate) role: RoleName,
+    /// The key of the caller's role.
+    pub(crate) role: String,
+    /// The name of the caller's role: the badge.
+    pub(crate) role_name: String,
     /// A crown in the switcher.
     pub(crate) is_owner: bool,
     /// A checkmark in the switcher.
     pub(crate) is_active: bool,
+    pub(crate) status: OrganizationStatus,
 }
 
 impl From<&OrganizationView> for SwitcherEntry {
@@ -69,9 +96,11 @@ impl From<&OrganizationView> for SwitcherEntry {
         Self {
             id: view.organization.id.as_uuid(),
             name: view.organization.name.as_str().to_owned(),
-            role: view.role.into(),
+            role: role_key(&view.role),
+            role_name: view.role.name().as_str().to_owned(),
             is_owner: view.is_owner(),
             is_active: view.is_active,
+            status: OrganizationStatus::Active,
         }
     }
 }
@@ -221,7 +250,7 @@ impl OrganizationsApi {
         // learns nothing from the body.
         let caller = self
             .0
-            .authorized(&auth.0.token, org, Capability::RenameOrganization)
+            .authorized(&auth.0.token, org, Operation::RenameOrganization)
             .await?;
         let name = OrganizationName::parse(&body.value()?.name)
             .map_err(|e| ApiError::invalid("name", e))?;

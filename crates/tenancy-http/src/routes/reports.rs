@@ -12,7 +12,7 @@ use tenancy_core::resource::{
     Definition, Details, NewResource, ReportRun, Resource, ResourceKind, ResourceName,
     ResourcePatch, Schedule, ValueError,
 };
-use tenancy_core::{Capability, ResourceId};
+use tenancy_core::{Operation, ResourceId};
 use uuid::Uuid;
 
 use super::kinds::{FromResource, Kinds, optional, org};
@@ -394,7 +394,7 @@ impl ReportsApi {
     > {
         let org = org(&org_id);
         let caller = Kinds(&self.0)
-            .authorized(&auth, org, Capability::ManageSchedules)
+            .authorized(&auth, org, Operation::SetSchedule)
             .await?;
         let body = body.value()?;
         let schedule = Schedule::parse(&body.cron, body.timezone.as_deref()).map_err(|e| {

@@ -138,22 +138,23 @@ impl SessionsApi {
         let new = fields.check("new_password", NewPassword::parse(&request.new_password));
         fields.finish()?;
         let new = new.ok_or_else(|| ApiError::invalid("new_password", "invalid password"))?;
-        let stored = self.0.tenancy.password_hash(session.user_id).await?;
-        let matches = self
+        let matched = self
             .0
-            .config
-            .passwords
-            .verify(request.current_password, Some(stored))
+            .tenancy
+            .check_password(
+                session.user_id,
+                &request.current_password,
+                &self.0.config.passwords,
+            )
             .await?;
         // A wrong current password costs no second hash.
-        let hash = if matches {
-            self.0.config.passwords.hash(new).await?
-        } else {
+        let Some(proof) = matched else {
             return Err(ApiError::from(tenancy_core::Error::WrongPassword).into());
         };
+        let hash = self.0.config.passwords.hash(new).await?;
         self.0
             .tenancy
-            .change_password(&session, matches, hash)
+            .change_password(&session, Some(proof), hash)
             .await?;
         Ok(NoContent::NoContent)
     }

@@ -52,6 +52,9 @@ pub(crate) struct Fixture {
     pub canaries: [String; 3],
 }
 
+/// The fixture's custom role, which nobody holds.
+const ROLE_KEY: &str = "analyst";
+
 pub(crate) async fn fixture() -> Fixture {
     fixture_on(Backend::Sqlite).await
 }
@@ -145,6 +148,13 @@ pub(crate) async fn fixture_on(backend: Backend) -> Fixture {
     )
     .await
     .expect(204);
+    app.post(
+        &format!("{base}/roles"),
+        Some(&owner.token),
+        json!({"key": ROLE_KEY, "name": "Analyst", "capabilities": ["view_resources", "manage_reports"]}),
+    )
+    .await
+    .expect(201);
     let outsider = app.sign_up("outsider@example.com").await;
     let (invitation_id, invitation_token) = app.invite(&owner, &org, "pending@example.com").await;
     let owner_session = app
@@ -369,6 +379,12 @@ pub(crate) fn cases() -> Vec<Case> {
             member_op!(204, 403),
         ),
         case(
+            Method::PUT,
+            "/v1/organizations/{org_id}/members/{user_id}/role",
+            |_| Some(json!({"role": "editor"})),
+            member_op!(200, 403),
+        ),
+        case(
             Method::POST,
             "/v1/organizations/{org_id}/invitations",
             |_| Some(json!({"email": "someone@example.com"})),
@@ -396,6 +412,35 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case(Method::GET, "/v1/plans", none, |_| 200),
         case(Method::GET, "/v1/roles", none, |_| 200),
+        // Custom roles: every member lists them, `manage_roles` manages them.
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/roles",
+            none,
+            member_op!(200, 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/roles",
+            |_| {
+                Some(
+                    json!({"key": "auditor", "name": "Auditor", "capabilities": ["view_resources"]}),
+                )
+            },
+            member_op!(201, 403),
+        ),
+        case(
+            Method::PATCH,
+            "/v1/organizations/{org_id}/roles/{key}",
+            |_| Some(json!({"name": "Data analyst"})),
+            member_op!(200, 403),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/roles/{key}",
+            none,
+            member_op!(204, 403),
+        ),
         case(
             Method::GET,
             "/v1/organizations/{org_id}/billing",
@@ -683,6 +728,7 @@ pub(crate) fn path(template: &str, f: &Fixture, who: Who) -> String {
         .replace("{invitation_id}", &f.invitation_id)
         .replace("{token}", &f.invitation_token)
         .replace("{session_id}", &f.owner_session)
+        .replace("{key}", ROLE_KEY)
 }
 
 pub(crate) fn token(who: Who, f: &Fixture) -> Option<&str> {

@@ -36,7 +36,7 @@ async fn the_seed_story(app: TestApp) {
     assert_eq!(acme["name"], "Acme");
     assert_eq!(acme["plan"], "free");
     assert_eq!(acme["is_owner"], true);
-    assert_eq!(acme["capabilities"].as_array().unwrap().len(), 14);
+    assert_eq!(acme["capabilities"].as_array().unwrap().len(), 19);
     let acme_id = acme["id"].as_str().unwrap().to_owned();
     let active = app
         .get("/v1/me/active-organization", Some(&ann.token))
@@ -95,6 +95,7 @@ async fn the_seed_story(app: TestApp) {
     assert_eq!(list["next_cursor"], serde_json::Value::Null);
     let acme_entry = items.iter().find(|i| i["id"] == acme_id.as_str()).unwrap();
     assert_eq!(acme_entry["role"], "viewer");
+    assert_eq!(acme_entry["role_name"], "Viewer");
     assert_eq!(acme_entry["is_owner"], false);
     assert_eq!(acme_entry["is_active"], true);
     // A viewer's capabilities: the five of the seed.
@@ -399,7 +400,7 @@ async fn plans_billing_and_the_host_hot_path(app: TestApp) {
         serde_json::Value::Null
     );
     let roles = app.get("/v1/roles", None).await.expect(200).json();
-    assert_eq!(roles["capabilities"].as_array().unwrap().len(), 14);
+    assert_eq!(roles["capabilities"].as_array().unwrap().len(), 19);
     let billing = app
         .get(
             &format!("/v1/organizations/{}/billing", ann.org),

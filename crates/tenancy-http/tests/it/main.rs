@@ -20,4 +20,5 @@ mod limits;
 mod openapi;
 mod plans;
 mod resources;
+mod roles;
 mod support;

@@ -392,17 +392,47 @@ impl TestApp {
     /// Invites `email` into `org` as `owner` and returns the invitation's id
     /// and the token from its email.
     pub async fn invite(&self, owner: &Person, org: &str, email: &str) -> (String, String) {
+        self.invite_as(owner, org, email, None).await
+    }
+
+    /// Invites `email` into `org` with `role` (the default role without
+    /// one) and returns the invitation's id and the token from its email.
+    pub async fn invite_as(
+        &self,
+        inviter: &Person,
+        org: &str,
+        email: &str,
+        role: Option<&str>,
+    ) -> (String, String) {
+        let mut request = json!({"email": email});
+        if let Some(role) = role {
+            request["role"] = json!(role);
+        }
         let body = self
             .post(
                 &format!("/v1/organizations/{org}/invitations"),
-                Some(&owner.token),
-                json!({"email": email}),
+                Some(&inviter.token),
+                request,
             )
             .await
             .expect(201)
             .json();
         let id = body["id"].as_str().unwrap().to_owned();
         (id.clone(), self.token_of(&id).await)
+    }
+
+    /// A person who signs up and joins `org` with `role`.
+    pub async fn member_as(&self, inviter: &Person, org: &str, email: &str, role: &str) -> Person {
+        let (_, token) = self.invite_as(inviter, org, email, Some(role)).await;
+        let person = self.sign_up(email).await;
+        self.post(
+            "/v1/invitations/accept",
+            Some(&person.token),
+            json!({"token": token}),
+        )
+        .await
+        .expect(200);
+        person
     }
 
     /// The token in the queued email of an invitation.

@@ -275,9 +275,9 @@ where
                 let expected = self
                     .model
                     .require(a, o, Capability::ManageRoles)
+                    .and(must_view(capabilities))
                     .and(if builtin { Err("role_builtin") } else { Ok(()) })
                     .and(current.map(|_| ()).ok_or(NOT_FOUND))
-                    .and(must_view(capabilities))
                     .and(current.map_or(Ok(()), |c| self.model.grantable(a, o, c)))
                     .and(self.model.grantable(a, o, capabilities));
                 let (actor_id, org_id) = self.ids(a, o);
@@ -318,14 +318,18 @@ where
                 let expected = self
                     .model
                     .require(a, o, Capability::ManageRoles)
+                    .and(match (&to, &target) {
+                        (None, _) => Ok(()),
+                        (Some(to), _) if *to == key => Err("validation_failed"),
+                        (_, Some(ModelRole::Owner) | None) => Err("validation_failed"),
+                        (Some(_), _) => Ok(()),
+                    })
                     .and(if builtin { Err("role_builtin") } else { Ok(()) })
                     .and(current.map(|_| ()).ok_or(NOT_FOUND))
                     .and(current.map_or(Ok(()), |c| self.model.grantable(a, o, c)))
                     .and(match (&to, &target) {
                         (None, _) if in_use => Err("role_in_use"),
                         (None, _) => Ok(()),
-                        (Some(to), _) if *to == key => Err("validation_failed"),
-                        (_, Some(ModelRole::Owner) | None) => Err("validation_failed"),
                         (Some(_), target) => self.model.assignable(a, o, target.as_ref()),
                     });
                 let (actor_id, org_id) = self.ids(a, o);
