@@ -19,25 +19,25 @@ use tenancy_store::FsBlobs;
 
 use crate::support::{LiveService, TestDb, backends, live};
 
-const ROUNDS: usize = 100;
+pub const ROUNDS: usize = 100;
 
-fn email(round: usize, who: &str) -> EmailAddress {
+pub fn email(round: usize, who: &str) -> EmailAddress {
     EmailAddress::parse(&format!("{who}{round}@example.com")).unwrap()
 }
 
-async fn sign_up(service: &LiveService, email: EmailAddress) -> (UserId, OrganizationId) {
+pub async fn sign_up(service: &LiveService, email: EmailAddress) -> (UserId, OrganizationId) {
     let signed = crate::support::sign_up(service, email.as_str()).await;
     (signed.user.id, signed.default_organization.id)
 }
 
 /// The token of the newest queued invitation to `to`.
-async fn token_for(db: &TestDb, to: &EmailAddress) -> String {
+pub async fn token_for(db: &TestDb, to: &EmailAddress) -> String {
     crate::support::newest_token(db, to, |c| matches!(c, MailContent::Invitation { .. }))
         .await
         .expect("an invitation email")
 }
 
-fn no_internal_errors<T>(results: &[Result<T, Error>]) {
+pub fn no_internal_errors<T>(results: &[Result<T, Error>]) {
     for result in results {
         if let Err(error) = result {
             assert_ne!(
@@ -49,11 +49,11 @@ fn no_internal_errors<T>(results: &[Result<T, Error>]) {
     }
 }
 
-fn run(test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
+pub fn run(test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
     run_rounds(ROUNDS, test);
 }
 
-fn run_rounds(rounds: usize, test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
+pub fn run_rounds(rounds: usize, test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -63,16 +63,18 @@ fn run_rounds(rounds: usize, test: impl AsyncFn(Arc<TestDb>, LiveService, usize)
         for backend in backends() {
             let db = Arc::new(TestDb::new(backend).await);
             let service = live(&db.store, settings());
+            let started = std::time::Instant::now();
             for round in 0..rounds {
                 test(Arc::clone(&db), service.clone(), round).await;
             }
+            eprintln!("{backend:?}: {rounds} rounds in {:?}", started.elapsed());
             Arc::into_inner(db).unwrap().remove().await;
         }
     });
 }
 
 /// The free plan allows 3 of everything, and 10 bytes of knowledge files.
-fn settings() -> Settings {
+pub fn settings() -> Settings {
     let plan = |id: &str, agents: Option<u64>| Plan {
         id: PlanId::new(id),
         name: id.into(),

@@ -19,6 +19,7 @@ mod differential;
 mod limits;
 mod normalization;
 mod outbox;
+mod role_races;
 mod roles;
 mod support;
 mod tokens;

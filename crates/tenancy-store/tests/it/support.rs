@@ -34,6 +34,9 @@ pub fn backends() -> Vec<Backend> {
 pub struct TestDb {
     pub store: Store,
     pub url: String,
+    /// The key `store` seals with, which every instance over the database
+    /// shares (an instance cannot open what another sealed with its own).
+    key: SecretKey,
     cleanup: Cleanup,
 }
 
@@ -111,14 +114,24 @@ impl TestDb {
                 )
             }
         };
-        let store = Store::connect(StoreOptions::new(url.clone(), test_key()))
+        let key = test_key();
+        let store = Store::connect(StoreOptions::new(url.clone(), key.clone()))
             .await
             .unwrap();
         Self {
             store,
             url,
+            key,
             cleanup,
         }
+    }
+
+    /// Another instance over the same database: a pool of its own, the same
+    /// key. Close it before [`TestDb::remove`].
+    pub async fn another_instance(&self) -> Store {
+        Store::connect(StoreOptions::new(self.url.clone(), self.key.clone()))
+            .await
+            .unwrap()
     }
 
     /// Closes the pool and removes the database.
