@@ -847,7 +847,7 @@ fn compare(what: &str, expected: Expected, actual: Result<(), &'static str>) -> 
 mod accounts;
 mod roles;
 pub use accounts::AccountOp;
-pub use roles::{RoleOp, Who};
+pub use roles::{RoleOp, Who, roles_story};
 
 impl<R> Harness<R>
 where

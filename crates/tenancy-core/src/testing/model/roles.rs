@@ -11,9 +11,10 @@
 
 use proptest::prelude::*;
 
+use super::accounts::AccountOp;
 use super::{
     AskedRole, Expected, FORBIDDEN, Harness, ModelCustomRole, ModelInvitationState, ModelRole,
-    NOT_FOUND, OWNER_ONLY, asked_role, code, compare,
+    NOT_FOUND, OWNER_ONLY, Op, asked_role, code, compare,
 };
 use crate::decide::{NewRole, RolePatch};
 use crate::policy::{CUSTOM_ROLES_MAX, Capability, CapabilitySet, RoleKey};
@@ -145,7 +146,12 @@ impl super::Model {
 
     /// Whether `actor` may give `role` in `org` (D14): a role of the
     /// organization, not the owner's, holding nothing the actor lacks.
-    pub(super) fn assignable(&self, actor: usize, org: usize, role: Option<&ModelRole>) -> Expected {
+    pub(super) fn assignable(
+        &self,
+        actor: usize,
+        org: usize,
+        role: Option<&ModelRole>,
+    ) -> Expected {
         let org = &self.orgs[org];
         match role {
             None | Some(ModelRole::Owner) => Err("role_not_assignable"),
@@ -181,9 +187,10 @@ impl super::Model {
     fn role_in_use(&self, org: usize, key: &str) -> bool {
         let role = ModelRole::Custom(key.to_owned());
         self.orgs[org].members.values().any(|(r, _)| *r == role)
-            || self.invitations.iter().any(|i| {
-                i.org == org && i.role == role && i.state == ModelInvitationState::Pending
-            })
+            || self
+                .invitations
+                .iter()
+                .any(|i| i.org == org && i.role == role && i.state == ModelInvitationState::Pending)
     }
 }
 
@@ -270,7 +277,11 @@ where
             } => {
                 let o = self.model.busy_org(org);
                 let a = self.model.who(actor, o);
-                let key = if builtin { "editor".to_owned() } else { pool_key(key) };
+                let key = if builtin {
+                    "editor".to_owned()
+                } else {
+                    pool_key(key)
+                };
                 let current = self.model.orgs[o].roles.get(&key).map(|r| r.capabilities);
                 let expected = self
                     .model
@@ -310,7 +321,11 @@ where
             } => {
                 let o = self.model.busy_org(org);
                 let a = self.model.who(actor, o);
-                let key = if builtin { "viewer".to_owned() } else { pool_key(key) };
+                let key = if builtin {
+                    "viewer".to_owned()
+                } else {
+                    pool_key(key)
+                };
                 let current = self.model.orgs[o].roles.get(&key).map(|r| r.capabilities);
                 let to = reassign_to.spelled();
                 let target = reassign_to.model_role(&self.model.orgs[o]);
@@ -446,7 +461,12 @@ where
             .await
             .map_err(|e| format!("roles of organization {o}: {e}"))?
             .into_iter()
-            .map(|view| (view.role.key().to_string(), view.role.capabilities().to_names()))
+            .map(|view| {
+                (
+                    view.role.key().to_string(),
+                    view.role.capabilities().to_names(),
+                )
+            })
             .collect();
         let expected: Vec<(String, String)> = org
             .listed_roles()
@@ -466,4 +486,138 @@ where
         }
         Ok(())
     }
+}
+
+/// Roles as one fixed sequence (R25, R26, D14), for the core's model test and
+/// the store's replay: an admin and an editor join, custom roles are made, a
+/// gift beyond the giver's capabilities is refused, a member's role changes,
+/// a custom role's new capabilities are in force at once, acting on a member
+/// who holds more is refused, and a role in use is deleted only with its
+/// holders (a member and a pending invitation) moved. It reaches
+/// (`custom_roles`, `role_changes`, `reassigned`, `escalations_refused`) =
+/// (2, 1, 2, 3).
+pub fn roles_story() -> Vec<Op> {
+    use crate::policy::Capability as C;
+    let role = Op::Role;
+    let set = CapabilitySet::of;
+    let invite = |email, role| Op::Invite {
+        actor: Some(0),
+        org: 0,
+        email,
+        role,
+    };
+    // Organization 1 (modulo the busy ones) is Ann's; members by user:
+    // 0 Ann (owner), 1 Bob (admin), 2 Cy (editor).
+    vec![
+        Op::SignUp {
+            email: 0,
+            invitation: None,
+        },
+        Op::Account(AccountOp::Verify { link: 0 }),
+        invite(1, AskedRole::Admin),
+        Op::SignUpFromLink { invitation: 0 },
+        invite(2, AskedRole::Editor),
+        Op::SignUpFromLink { invitation: 1 },
+        role(RoleOp::Create {
+            actor: Who::Owner,
+            org: 1,
+            key: 0,
+            capabilities: set(&[C::ViewResources, C::ManageMembers]),
+        }),
+        // The admin cannot put the owner's own into a role.
+        role(RoleOp::Create {
+            actor: Who::Member(1),
+            org: 1,
+            key: 1,
+            capabilities: set(&[C::ViewResources, C::DeleteOrganization]),
+        }),
+        role(RoleOp::Create {
+            actor: Who::Member(1),
+            org: 1,
+            key: 1,
+            capabilities: set(&[C::ViewResources, C::ManageMembers, C::ManageAgents]),
+        }),
+        // The admin makes Cy a gatekeeper (r0).
+        role(RoleOp::Change {
+            actor: Who::Member(1),
+            org: 1,
+            member: 1,
+            role: AskedRole::Custom(0),
+        }),
+        // Cy cannot give the viewer's chats, which r0 lacks.
+        role(RoleOp::Change {
+            actor: Who::Member(2),
+            org: 1,
+            member: 1,
+            role: AskedRole::Viewer,
+        }),
+        // r0 gains the viewer's five: Cy holds them on her next request.
+        role(RoleOp::Update {
+            actor: Who::Owner,
+            org: 1,
+            key: 0,
+            builtin: false,
+            capabilities: set(&[
+                C::ViewResources,
+                C::ChatWithAgents,
+                C::RunInvestigations,
+                C::ChatWithReportResults,
+                C::PinItems,
+                C::ManageMembers,
+            ]),
+        }),
+        // Still, Bob's admin role holds more than Cy: she can neither
+        // change it nor remove him.
+        role(RoleOp::Change {
+            actor: Who::Member(2),
+            org: 1,
+            member: 1,
+            role: AskedRole::Viewer,
+        }),
+        Op::Remove {
+            actor: Some(2),
+            org: 0,
+            member: 1,
+        },
+        // r0 is held: it goes only with its holders moved to r1.
+        role(RoleOp::Delete {
+            actor: Who::Owner,
+            org: 1,
+            key: 0,
+            builtin: false,
+            reassign_to: AskedRole::Unspecified,
+        }),
+        role(RoleOp::Delete {
+            actor: Who::Owner,
+            org: 1,
+            key: 0,
+            builtin: false,
+            reassign_to: AskedRole::Owner,
+        }),
+        role(RoleOp::Delete {
+            actor: Who::Owner,
+            org: 1,
+            key: 0,
+            builtin: false,
+            reassign_to: AskedRole::Custom(1),
+        }),
+        // The owner's role never changes here.
+        role(RoleOp::Change {
+            actor: Who::Owner,
+            org: 1,
+            member: 0,
+            role: AskedRole::Admin,
+        }),
+        // A pending invitation holds r1 too; deleting r1 moves it and Cy
+        // to editor, and Dee joins as an editor.
+        invite(3, AskedRole::Custom(1)),
+        role(RoleOp::Delete {
+            actor: Who::Member(1),
+            org: 1,
+            key: 1,
+            builtin: false,
+            reassign_to: AskedRole::Editor,
+        }),
+        Op::SignUpFromLink { invitation: 2 },
+    ]
 }
