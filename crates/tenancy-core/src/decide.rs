@@ -740,6 +740,31 @@ pub fn remove_member(
     ))
 }
 
+/// Leaving an organization (R27): every effect of a removal (R19), by the
+/// member themselves; the owner cannot leave (D8).
+pub fn leave(
+    actor: UserId,
+    organization: Option<&Organization>,
+    membership: Option<&Membership>,
+) -> Result<Decision<()>, Error> {
+    let (grant, organization) = authorize_in(
+        actor,
+        organization,
+        membership,
+        Operation::LeaveOrganization,
+    )?;
+    if grant.is_owner() || organization.owner_id == actor {
+        return Err(Error::OwnerCannotLeave);
+    }
+    Ok(Decision::new(
+        vec![Change::DeleteMembership {
+            organization_id: organization.id,
+            user_id: actor,
+        }],
+        (),
+    ))
+}
+
 /// Switching the active organization (R7, R8): only to one the user belongs to.
 pub fn switch_active(
     actor: UserId,

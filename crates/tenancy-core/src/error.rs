@@ -72,6 +72,8 @@ pub enum Error {
     InvitationAlreadyAccepted,
     #[error("the owner cannot be removed from the organization")]
     OwnerCannotBeRemoved,
+    #[error("the owner cannot leave the organization: transfer the ownership first")]
+    OwnerCannotLeave,
     #[error("the invitation has expired")]
     InvitationExpired,
     #[error("the invitation was revoked")]
@@ -142,6 +144,7 @@ impl Error {
             Self::AlreadyMember => "already_member",
             Self::InvitationAlreadyAccepted => "invitation_already_accepted",
             Self::OwnerCannotBeRemoved => "owner_cannot_be_removed",
+            Self::OwnerCannotLeave => "owner_cannot_leave",
             Self::InvitationExpired => "invitation_expired",
             Self::InvitationRevoked => "invitation_revoked",
             Self::InvitationEmailMismatch => "invitation_email_mismatch",

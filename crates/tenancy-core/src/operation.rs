@@ -19,6 +19,8 @@ use crate::resource::ResourceKind;
 pub enum Operation {
     /// See the organization, its plans and its roles; switch to it.
     ViewOrganization,
+    /// Leave the organization: every member may.
+    LeaveOrganization,
     RenameOrganization,
     ListMembers,
     InviteMember,
@@ -59,8 +61,9 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in the order of the API's sections.
-    pub const ALL: [Self; 48] = [
+    pub const ALL: [Self; 49] = [
         Self::ViewOrganization,
+        Self::LeaveOrganization,
         Self::RenameOrganization,
         Self::ListMembers,
         Self::InviteMember,
@@ -115,6 +118,7 @@ impl Operation {
         use Capability as C;
         match self {
             Self::ViewOrganization
+            | Self::LeaveOrganization
             | Self::ListRoles
             | Self::ViewResources(_)
             | Self::ListReportRuns
@@ -166,6 +170,7 @@ impl Operation {
     const fn fixed_name(self) -> &'static str {
         match self {
             Self::ViewOrganization => "view_organization",
+            Self::LeaveOrganization => "leave_organization",
             Self::RenameOrganization => "rename_organization",
             Self::ListMembers => "list_members",
             Self::InviteMember => "invite_member",
@@ -213,6 +218,7 @@ impl Operation {
             Self::UpdateResource(kind) => format!("Edit {}", kinds(kind)),
             Self::DeleteResource(kind) => format!("Delete {}", kinds(kind)),
             Self::ViewOrganization => "See the organization, its roles, and switch to it".into(),
+            Self::LeaveOrganization => "Leave the organization".into(),
             Self::RenameOrganization => "Rename the organization".into(),
             Self::ListMembers => "List members".into(),
             Self::InviteMember => "Invite someone".into(),

@@ -778,6 +778,18 @@ where
             .collect())
     }
 
+    /// Leaves an organization (R27): as a removal, of oneself.
+    pub async fn leave(&self, actor: UserId, organization: OrganizationId) -> Result<(), Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let org = tx.organization(organization).await?;
+            let membership = tx.membership(organization, actor).await?;
+            let decision = decide::leave(actor, org.as_ref(), membership.as_ref())?;
+            self.commit(tx, decision).await
+        })
+    }
+
     /// Removes a member (R19, D8).
     pub async fn remove_member(
         &self,

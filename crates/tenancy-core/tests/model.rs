@@ -84,7 +84,7 @@ fn random_sequences_agree_with_the_model_and_keep_the_invariants() {
     // And the roles' paths: custom roles made, members' roles changed,
     // gifts beyond the giver's capabilities refused (D14).
     assert!(
-        r.custom_roles >= 2 && r.role_changes >= 1 && r.escalations_refused >= 1,
+        r.custom_roles >= 2 && r.role_changes >= 1 && r.escalations_refused >= 1 && r.left >= 1,
         "reached {r:?}"
     );
     eprintln!("reached {r:?}");

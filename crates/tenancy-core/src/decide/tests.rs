@@ -520,6 +520,30 @@ fn revoke_is_scoped_to_the_organization() {
 }
 
 #[test]
+fn a_member_leaves_as_if_removed_and_the_owner_cannot() {
+    let w = world();
+    let left = leave(w.bob.id, Some(&w.acme), Some(&w.bob_viewer)).unwrap();
+    assert_eq!(
+        left.changes(),
+        [Change::DeleteMembership {
+            organization_id: w.acme.id,
+            user_id: w.bob.id,
+        }]
+    );
+    assert_eq!(
+        codes(leave(w.ann.id, Some(&w.acme), Some(&w.ann_owner))),
+        "owner_cannot_leave"
+    );
+    // Nobody leaves what they are not a member of, nor in someone's name.
+    assert_eq!(codes(leave(w.bob.id, Some(&w.acme), None)), "not_found");
+    assert_eq!(
+        codes(leave(w.ann.id, Some(&w.acme), Some(&w.bob_viewer))),
+        "not_found"
+    );
+    assert_eq!(codes(leave(w.bob.id, None, Some(&w.bob_viewer))), "not_found");
+}
+
+#[test]
 fn remove_member_never_removes_the_owner_and_stays_in_its_organization() {
     let w = world();
     assert_eq!(

@@ -185,6 +185,14 @@ pub enum Op {
         org: usize,
         member: usize,
     },
+    /// A member leaves (R27): with `member`, one of the members of any
+    /// organization (the owner included, to be refused); without, any user
+    /// of any organization.
+    Leave {
+        user: usize,
+        org: usize,
+        member: bool,
+    },
     Switch {
         user: usize,
         org: usize,
@@ -286,6 +294,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (i(), i(), i()).prop_map(|(actor, org, invitation)| Op::Revoke { actor, org, invitation }),
         2 => (who(), i(), i()).prop_map(|(actor, org, member)| Op::Remove { actor, org, member }),
         2 => (i(), i()).prop_map(|(user, org)| Op::Switch { user, org }),
+        1 => (i(), i(), proptest::bool::weighted(0.8))
+            .prop_map(|(user, org, member)| Op::Leave { user, org, member }),
         1 => (i(), i(), i(), proptest::bool::weighted(0.25))
             .prop_map(|(actor, org, plan, host)| Op::ChangePlan { actor, org, plan, host }),
         5 => (who(), i(), super::strategies::resource_kind(), proptest::option::weighted(0.4, i()))
@@ -575,6 +585,8 @@ pub struct Reached {
     pub role_changes: usize,
     pub reassigned: usize,
     pub escalations_refused: usize,
+    /// Members who left an organization.
+    pub left: usize,
 }
 
 impl Reached {
@@ -604,6 +616,7 @@ impl Reached {
             role_changes: self.role_changes.max(other.role_changes),
             reassigned: self.reassigned.max(other.reassigned),
             escalations_refused: self.escalations_refused.max(other.escalations_refused),
+            left: self.left.max(other.left),
         }
     }
 }
@@ -1200,6 +1213,41 @@ where
                 ensure!(
                     own_before == own_after,
                     "removing a member changed their own organizations:\nbefore {own_before:?}\nafter {own_after:?}"
+                );
+                Ok(Some(o))
+            }
+            Op::Leave { user, org, member } => {
+                if users == 0 || orgs == 0 {
+                    return Ok(None);
+                }
+                let memberships: Vec<(usize, usize)> = (0..orgs)
+                    .flat_map(|o| self.model.orgs[o].members.keys().map(move |&m| (o, m)))
+                    .collect();
+                let (o, u) = if member {
+                    memberships[(user ^ org) % memberships.len()]
+                } else {
+                    (org % orgs, user % users)
+                };
+                let expected = match self.model.orgs[o].members.get(&u) {
+                    None => Err(NOT_FOUND),
+                    Some((ModelRole::Owner, _)) => Err("owner_cannot_leave"),
+                    Some(_) => Ok(()),
+                };
+                let own_before = self.own_organizations(u).await?;
+                let result = self
+                    .service
+                    .leave(self.model.users[u].id, self.model.orgs[o].id)
+                    .await;
+                compare("leave", expected, code(&result))?;
+                if expected.is_ok() {
+                    self.model.orgs[o].members.remove(&u);
+                    self.model.events.left += 1;
+                    self.refuse_kept_grants(u, o).await?;
+                }
+                let own_after = self.own_organizations(u).await?;
+                ensure!(
+                    own_before == own_after,
+                    "leaving changed the user's own organizations:\nbefore {own_before:?}\nafter {own_after:?}"
                 );
                 Ok(Some(o))
             }
