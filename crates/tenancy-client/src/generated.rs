@@ -2601,6 +2601,16 @@ inviter could assign, built in or custom; `viewer` when absent or `null`.*/
                 })
         }
     }
+    ///An operation of the table and the one capability it needs.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct OperationBody {
+        ///The capability a member needs for it.
+        pub capability: Capability,
+        ///What it is, for people.
+        pub description: ::std::string::String,
+        ///The operation's stable snake_case name, e.g. `create_agent` or `invite_member`.
+        pub name: ::std::string::String,
+    }
     ///An organization with the caller's own role and capabilities (R15).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Org {
@@ -3949,6 +3959,9 @@ role's key.*/
         pub capabilities: ::std::vec::Vec<CapabilityBody>,
         ///The built-in roles, most powerful first.
         pub items: ::std::vec::Vec<RoleBody>,
+        /**The table of operations and the capability each needs; clients enable controls from it.
+In the order of the API's sections.*/
+        pub operations: ::std::vec::Vec<OperationBody>,
     }
     ///A run of a report.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -9127,6 +9140,9 @@ Sends a `GET` request to `/v1/plans`
 Returns the permission matrix: each built-in role (`owner`, `admin`, `editor`, `viewer`)
 with its name and capabilities, and each capability with a description and whether a role
 other than the owner's may hold it (`grantable`), all in the matrix's order.
+`operations` is the table of operations and the capability each needs; clients enable
+controls from it: a member may ask for an operation when the organization's
+`capabilities` include the operation's `capability`.
 Organizations add custom roles: `GET /v1/organizations/{org_id}/roles` lists them.
 No authentication.
 

@@ -5,8 +5,11 @@
 // - The session token lives in sessionStorage and travels only in the
 //   Authorization header, never in a URL.
 // - What a person may do comes from the organization's `capabilities`, never
-//   from the role's name; a control they may not use stays visible, marked
-//   aria-disabled, with the tooltip "View-only access".
+//   from the role's name. Each control names the operation it asks for, and
+//   the table of operations from `GET /v1/roles` says which capability that
+//   needs: the console names no capability itself. A control they may not
+//   use stays visible, marked aria-disabled, with the tooltip "View-only
+//   access"; without the table every control is disabled so, and says why.
 // - Every page load asks the server which organization is active, so a
 //   removed member lands in their own organization on their next load.
 // - Text from the server is put in the page as text (textContent), never as
@@ -16,6 +19,7 @@
 const SESSION_KEY = 'tenancy.session';
 const SHOWN_ORG_KEY = 'tenancy.shown-organization';
 const VIEW_ONLY = 'View-only access';
+const NO_PERMISSIONS = 'Permissions could not be loaded: reload the page to try again';
 // A message for the next page drawn: a warning, or a success.
 const NOTICE_KEY = 'tenancy.notice';
 const SUCCESS_KEY = 'tenancy.success';
@@ -164,12 +168,14 @@ function icon(name, label) {
 
 let tooltipCount = 0;
 
-// A control that the organization's capabilities decide. Without the
-// capability it stays in place, focusable, marked disabled, and explains why.
-function gate(control, allowed) {
-  if (allowed) {
+// A control that the organization's capabilities decide (see `allowed`).
+// Without the capability it stays in place, focusable, marked disabled, and
+// explains why.
+function gate(control, permitted) {
+  if (permitted) {
     return control;
   }
+  const reason = operationTable ? VIEW_ONLY : NO_PERMISSIONS;
   tooltipCount += 1;
   const id = `view-only-${tooltipCount}`;
   control.setAttribute('aria-disabled', 'true');
@@ -189,7 +195,7 @@ function gate(control, allowed) {
   };
   control.addEventListener('click', stop, true);
   control.addEventListener('keydown', stop, true);
-  return h('span', { class: 'gate' }, control, h('span', { class: 'tooltip', role: 'tooltip', id }, VIEW_ONLY));
+  return h('span', { class: 'gate' }, control, h('span', { class: 'tooltip', role: 'tooltip', id }, reason));
 }
 
 function formatDate(value) {
@@ -302,14 +308,43 @@ document.addEventListener('click', (event) => {
   }
 });
 
+// Each kind's page, with whether the organization allows creating and
+// deleting one (by operation: see `allowed`).
 const KINDS = {
-  agents: { title: 'Agents', singular: 'agent', capability: 'manage_agents' },
-  connections: { title: 'Connections', singular: 'connection', capability: 'manage_connections' },
-  reports: { title: 'Reports', singular: 'report', capability: 'manage_reports' },
-  'knowledge-files': { title: 'Knowledge files', singular: 'knowledge file', capability: 'upload_knowledge_files' },
+  agents: {
+    title: 'Agents',
+    singular: 'agent',
+    mayCreate: (context) => allowed(context, 'create_agent'),
+    mayDelete: (context) => allowed(context, 'delete_agent'),
+  },
+  connections: {
+    title: 'Connections',
+    singular: 'connection',
+    mayCreate: (context) => allowed(context, 'create_connection'),
+    mayDelete: (context) => allowed(context, 'delete_connection'),
+  },
+  reports: {
+    title: 'Reports',
+    singular: 'report',
+    mayCreate: (context) => allowed(context, 'create_report'),
+    mayDelete: (context) => allowed(context, 'delete_report'),
+  },
+  'knowledge-files': {
+    title: 'Knowledge files',
+    singular: 'knowledge file',
+    mayCreate: (context) => allowed(context, 'create_knowledge_file'),
+    mayDelete: (context) => allowed(context, 'delete_knowledge_file'),
+  },
 };
 
-const SETTINGS_CAPABILITIES = ['rename_organization', 'manage_members', 'manage_billing'];
+// The settings open to those who may do something there: rename the
+// organization, see and invite its members, or see its billing.
+function maySeeSettings(context) {
+  return allowed(context, 'rename_organization')
+    || allowed(context, 'list_members')
+    || allowed(context, 'invite_member')
+    || allowed(context, 'view_billing');
+}
 
 // What may be pinned to the sidebar: the pin's item type and the list it is in.
 const PIN_KINDS = { agent: 'agents', connection: 'connections', report: 'reports' };
@@ -806,7 +841,11 @@ async function loadContext() {
   for (let attempt = 0; attempt < 3; attempt += 1) {
     // The active organization first: asking for it is what falls back to the
     // person's own organization after a removal (R19).
-    const [me, active] = await Promise.all([api('GET', '/v1/me'), api('GET', '/v1/me/active-organization')]);
+    const [me, active] = await Promise.all([
+      api('GET', '/v1/me'),
+      api('GET', '/v1/me/active-organization'),
+      loadOperationTable(),
+    ]);
     let organization;
     let organizations;
     let pinned;
@@ -840,8 +879,32 @@ async function pinnedItems(organizationId) {
     .map((pin) => ({ pin, kind: PIN_KINDS[pin.item_type], name: names.get(pin.item_id) }));
 }
 
-function can(context, capability) {
-  return context.organization.capabilities.includes(capability);
+// The table of operations (`GET /v1/roles`): each operation's name and the
+// one capability it needs, as a Map. Asked with the shell's other data
+// (`loadContext`) and kept for the rest of the page load; null until it
+// arrives, or while it cannot be had, and then nothing is allowed.
+let operationTable = null;
+
+async function loadOperationTable() {
+  if (!operationTable) {
+    try {
+      const matrix = await api('GET', '/v1/roles');
+      operationTable = new Map(matrix.operations.map((operation) => [operation.name, operation.capability]));
+    } catch (error) {
+      // Fail closed: every control stays disabled and says why; the next
+      // page drawn asks again.
+    }
+  }
+  return operationTable;
+}
+
+// Whether the active organization lets this person ask for `operation`
+// (an operation's name from the table): its `capabilities` include the
+// capability that the table says the operation needs. An operation the
+// table does not know, or no table, allows nothing.
+function allowed(context, operation) {
+  const capability = operationTable ? operationTable.get(operation) : undefined;
+  return capability !== undefined && context.organization.capabilities.includes(capability);
 }
 
 async function appPage(path, stale) {
@@ -869,7 +932,7 @@ async function appPage(path, stale) {
 
   let section = path.replace(/^\/+|\/+$/g, '') || 'agents';
   if (section.startsWith('settings')) {
-    const tab = section === 'settings/billing' && can(context, 'manage_billing') ? 'billing' : 'organization';
+    const tab = section === 'settings/billing' && allowed(context, 'view_billing') ? 'billing' : 'organization';
     if (section !== 'settings' && tab === 'organization') {
       window.history.replaceState(null, '', '/settings');
     }
@@ -917,7 +980,7 @@ async function guarded(action) {
 
 function sidebar(context, section) {
   const { organization } = context;
-  const settingsAllowed = SETTINGS_CAPABILITIES.some((c) => can(context, c));
+  const settingsAllowed = maySeeSettings(context);
   const settingsLink = h('a', {
     href: '/settings',
     'data-link': true,
@@ -1187,7 +1250,7 @@ async function resourcesPage(context, content, kind) {
   }, icon('plus'), `New ${spec.singular}`);
   append(content, [h('div', { class: 'content-head' },
     h('div', {}, h('h1', {}, spec.title), h('p', { class: 'muted' }, organization.name)),
-    gate(createButton, can(context, spec.capability)))]);
+    gate(createButton, spec.mayCreate(context)))]);
   const items = await guarded(() => listAll(base));
   if (items === undefined) {
     return;
@@ -1200,8 +1263,9 @@ async function resourcesPage(context, content, kind) {
   const alert = h('p', { class: 'error', role: 'alert', id: `${kind}-error` });
   const act = (work) => rowAction(alert, work, () => navigate(`/${kind}`, { replace: true }));
   const pins = new Map(context.pinned.map(({ pin }) => [pin.item_id, pin.id]));
-  const mayPin = can(context, 'pin_items');
-  const mayManage = can(context, spec.capability);
+  const mayPin = allowed(context, 'pin');
+  const mayUnpin = allowed(context, 'unpin');
+  const mayDelete = spec.mayDelete(context);
   const actions = (item) => {
     const label = item.name || item.label;
     const pinned = pins.get(item.id);
@@ -1213,7 +1277,7 @@ async function resourcesPage(context, content, kind) {
       onclick: act(() => (pinned
         ? api('DELETE', `${organizationBase}/pins/${pinned}`)
         : api('POST', `${organizationBase}/pins`, { item_type: PIN_TYPES[kind], item_id: item.id }))),
-    }, pinned ? 'Unpin' : 'Pin'), mayPin) : null;
+    }, pinned ? 'Unpin' : 'Pin'), pinned ? mayUnpin : mayPin) : null;
     const remove = gate(h('button', {
       type: 'button',
       class: 'danger',
@@ -1224,7 +1288,7 @@ async function resourcesPage(context, content, kind) {
           await api('DELETE', `${base}/${item.id}`);
         }
       }),
-    }, 'Delete'), mayManage);
+    }, 'Delete'), mayDelete);
     return h('td', { class: 'actions-cell' }, h('span', { class: 'row-actions' }, pin, remove));
   };
   append(content, [alert, h('table', { id: `${kind}-table`, 'aria-label': spec.title },
@@ -1291,7 +1355,7 @@ function createDialog(context, kind) {
 async function settingsPage(context, content, tab) {
   const { organization } = context;
   const tabs = [['organization', 'Organization', '/settings']];
-  if (can(context, 'manage_billing')) {
+  if (allowed(context, 'view_billing')) {
     tabs.push(['billing', 'Billing', '/settings/billing']);
   }
   append(content, [
@@ -1314,8 +1378,11 @@ async function settingsPage(context, content, tab) {
 async function organizationTab(context, panel) {
   const { organization } = context;
   const base = `/v1/organizations/${organization.id}`;
-  const mayRename = can(context, 'rename_organization');
-  const mayManage = can(context, 'manage_members');
+  const mayRename = allowed(context, 'rename_organization');
+  const mayInvite = allowed(context, 'invite_member');
+  const maySeeMembers = allowed(context, 'list_members') && allowed(context, 'list_invitations');
+  const mayRevoke = allowed(context, 'revoke_invitation');
+  const mayRemove = allowed(context, 'remove_member');
   const reload = () => navigate('/settings', { replace: true });
   // Shown when the server refuses an invitation until the inviter's address
   // is verified (a server may also let unverified owners invite).
@@ -1340,9 +1407,9 @@ async function organizationTab(context, panel) {
     h('p', { class: 'muted' }, 'Invited members join as viewers. The link in the email works for 7 days.'),
     form({ id: 'invite-form', class: 'inline-form', 'aria-label': 'Invite a team member' }, [
       field('Email address', {
-        name: 'email', type: 'email', required: true, autocomplete: 'off', id: 'invite-email', disabled: !mayManage,
+        name: 'email', type: 'email', required: true, autocomplete: 'off', id: 'invite-email', disabled: !mayInvite,
       }),
-      gate(h('button', { type: 'submit', id: 'invite' }, 'Invite'), mayManage),
+      gate(h('button', { type: 'submit', id: 'invite' }, 'Invite'), mayInvite),
     ], async (data) => {
       let invitation;
       try {
@@ -1363,9 +1430,10 @@ async function organizationTab(context, panel) {
     unverified,
   ]);
 
-  if (!mayManage) {
-    append(panel, [h('p', { class: 'notice', id: 'members-view-only' },
-      `${VIEW_ONLY}: only people who manage members see invitations and members.`)]);
+  if (!maySeeMembers) {
+    append(panel, [h('p', { class: 'notice', id: 'members-view-only' }, operationTable
+      ? `${VIEW_ONLY}: only people who manage members see invitations and members.`
+      : `${NO_PERMISSIONS}.`)]);
     return;
   }
 
@@ -1391,12 +1459,12 @@ async function organizationTab(context, panel) {
           h('td', {}, invitation.email),
           h('td', {}, h('span', { class: 'badge' }, invitation.role)),
           h('td', {}, h('time', { datetime: invitation.expires_at }, formatDate(invitation.expires_at))),
-          h('td', { class: 'actions-cell' }, h('button', {
+          h('td', { class: 'actions-cell' }, gate(h('button', {
             type: 'button',
             class: 'danger',
             'aria-label': `Revoke the invitation of ${invitation.email}`,
             onclick: act(() => api('DELETE', `${base}/invitations/${invitation.id}`)),
-          }, 'Revoke')))))),
+          }, 'Revoke'), mayRevoke)))))),
     h('h2', {}, 'Members'),
     h('table', { id: 'members-table', 'aria-label': 'Members' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Member'), h('th', { scope: 'col' }, 'Role'),
@@ -1405,7 +1473,7 @@ async function organizationTab(context, panel) {
         h('td', {}, member.display_name ? [member.display_name, h('div', { class: 'muted' }, member.email)] : member.email),
         h('td', {}, h('span', { class: 'badge' }, member.role)),
         h('td', {}, h('time', { datetime: member.joined_at }, formatDate(member.joined_at))),
-        h('td', { class: 'actions-cell' }, member.role === 'owner' ? null : h('button', {
+        h('td', { class: 'actions-cell' }, member.role === 'owner' ? null : gate(h('button', {
           type: 'button',
           class: 'danger',
           'aria-label': `Remove ${member.email}`,
@@ -1414,7 +1482,7 @@ async function organizationTab(context, panel) {
               await api('DELETE', `${base}/members/${member.user_id}`);
             }
           }),
-        }, 'Remove')))))),
+        }, 'Remove'), mayRemove)))))),
   ]);
 }
 
@@ -1454,7 +1522,7 @@ async function billingTab(context, panel) {
       ' plan. Each organization has its own plan; its members share its limits.'),
     form({ id: 'plan-form', class: 'inline-form', 'aria-label': 'Change plan' }, [
       field('Switch to', { name: 'plan', tag: 'select', id: 'plan-select', options: choices.map((p) => [p.id, p.name]) }),
-      gate(h('button', { type: 'submit', id: 'change-plan' }, 'Change plan'), can(context, 'manage_billing')),
+      gate(h('button', { type: 'submit', id: 'change-plan' }, 'Change plan'), allowed(context, 'change_plan')),
     ], async (data) => {
       await guarded(() => api('PUT', `${base}/plan`, { plan: data.get('plan') }));
       navigate('/settings/billing', { replace: true });

@@ -108,6 +108,7 @@ const NAMED_ENUMS: &[(&str, &str, &str)] = &[
     ("RoleRequest", "capabilities", CAPABILITY),
     ("RolePatchRequest", "capabilities", CAPABILITY),
     ("CapabilityBody", "name", CAPABILITY),
+    ("OperationBody", "capability", CAPABILITY),
     ("AuthorizeRequest", "capability", CAPABILITY),
     ("SignUpInvitation", "code", "ProblemCode"),
 ];

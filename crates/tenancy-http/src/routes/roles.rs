@@ -39,6 +39,17 @@ pub(crate) struct CapabilityBody {
     pub(crate) grantable: bool,
 }
 
+/// An operation of the table and the one capability it needs.
+#[derive(Debug, Clone, Object)]
+pub(crate) struct OperationBody {
+    /// The operation's stable snake_case name, e.g. `create_agent` or `invite_member`.
+    pub(crate) name: String,
+    /// The capability a member needs for it.
+    pub(crate) capability: String,
+    /// What it is, for people.
+    pub(crate) description: String,
+}
+
 /// The permission matrix.
 #[derive(Debug, Clone, Object)]
 pub(crate) struct RolesBody {
@@ -46,6 +57,9 @@ pub(crate) struct RolesBody {
     pub(crate) items: Vec<RoleBody>,
     /// Every capability, in the matrix's order.
     pub(crate) capabilities: Vec<CapabilityBody>,
+    /// The table of operations and the capability each needs; clients enable controls from it.
+    /// In the order of the API's sections.
+    pub(crate) operations: Vec<OperationBody>,
 }
 
 impl RolesBody {
@@ -65,6 +79,14 @@ impl RolesBody {
                     name: c.name().to_owned(),
                     description: c.description().to_owned(),
                     grantable: c.is_grantable(),
+                })
+                .collect(),
+            operations: Operation::ALL
+                .into_iter()
+                .map(|op| OperationBody {
+                    name: op.name(),
+                    capability: op.capability().name().to_owned(),
+                    description: op.description(),
                 })
                 .collect(),
         }
@@ -165,6 +187,9 @@ impl RolesApi {
     /// Returns the permission matrix: each built-in role (`owner`, `admin`, `editor`, `viewer`)
     /// with its name and capabilities, and each capability with a description and whether a role
     /// other than the owner's may hold it (`grantable`), all in the matrix's order.
+    /// `operations` is the table of operations and the capability each needs; clients enable
+    /// controls from it: a member may ask for an operation when the organization's
+    /// `capabilities` include the operation's `capability`.
     /// Organizations add custom roles: `GET /v1/organizations/{org_id}/roles` lists them.
     /// No authentication.
     #[oai(

@@ -1,10 +1,17 @@
 //! The web console's routes: its pages and assets, their security headers,
-//! caching, and that the console shadows nothing of the API.
+//! caching, and that the console shadows nothing of the API; and that the
+//! script decides its controls by operation, from the table that
+//! `GET /v1/roles` serves, naming no capability of its own.
+
+use std::collections::BTreeSet;
 
 use poem::EndpointExt;
 use poem::endpoint::BoxEndpoint;
 use poem::http::Method;
 use poem::test::TestClient;
+use regex::Regex;
+use serde_json::{Value, json};
+use tenancy_core::{Capability, Operation};
 use tenancy_http::console::{CONTENT_SECURITY_POLICY, PAGES};
 
 use crate::support::TestApp;
@@ -197,4 +204,93 @@ async fn the_console_shadows_nothing_of_the_api() {
         .problem(405, "method_not_allowed");
         assert_eq!(header(&reply, "allow"), "GET, HEAD", "/{page}/");
     }
+}
+
+/// The script as the server embeds it.
+const SCRIPT: &str = include_str!("../../console/console.js");
+
+/// The script's references to operations: every `allowed(context, '<name>')`,
+/// the one way the script asks whether a control is allowed.
+fn operation_references() -> Regex {
+    Regex::new(r"\ballowed\([a-z]+, '([a-z_]+)'\)").unwrap()
+}
+
+#[test]
+fn the_console_names_no_capability() {
+    // Some operations share their capability's name (`rename_organization`):
+    // as operations they may appear, so the references go first.
+    let rest = operation_references().replace_all(SCRIPT, "allowed(operation)");
+    for capability in Capability::ALL {
+        let name = Regex::new(&format!(r"\b{}\b", capability.name())).unwrap();
+        let found: Vec<&str> = rest.lines().filter(|line| name.is_match(line)).collect();
+        assert!(
+            found.is_empty(),
+            "console.js names the capability `{capability}` outside an operation: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn every_operation_the_console_names_is_in_the_table() {
+    let known: BTreeSet<String> = Operation::ALL.iter().map(|op| op.name()).collect();
+    let used: BTreeSet<&str> = operation_references()
+        .captures_iter(SCRIPT)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    let unknown: Vec<&&str> = used.iter().filter(|name| !known.contains(**name)).collect();
+    assert!(unknown.is_empty(), "not in `Operation::ALL`: {unknown:?}");
+    // Every control of the matrix's areas follows an operation.
+    for name in [
+        "create_agent",
+        "delete_knowledge_file",
+        "pin",
+        "rename_organization",
+        "invite_member",
+        "list_members",
+        "view_billing",
+        "change_plan",
+    ] {
+        assert!(used.contains(name), "console.js never asks for `{name}`");
+    }
+    // No check names its operation any other way (a variable, a template):
+    // each call of `allowed` but its definition is a reference above.
+    let calls = Regex::new(r"\ballowed\(")
+        .unwrap()
+        .find_iter(SCRIPT)
+        .count();
+    let references = operation_references().find_iter(SCRIPT).count();
+    assert!(SCRIPT.contains("function allowed(context, operation)"));
+    assert_eq!(
+        calls,
+        references + 1,
+        "a call of `allowed` without a literal operation"
+    );
+}
+
+#[tokio::test]
+async fn the_roles_matrix_serves_the_table_of_operations() {
+    let app = TestApp::new().await;
+    let matrix = app.get("/v1/roles", None).await.expect(200).json();
+    let expected: Vec<Value> = Operation::ALL
+        .iter()
+        .map(|op| {
+            json!({
+                "name": op.name(),
+                "capability": op.capability().name(),
+                "description": op.description(),
+            })
+        })
+        .collect();
+    assert_eq!(matrix["operations"], Value::Array(expected));
+    // The fields of API.md stay as they were beside it.
+    assert_eq!(matrix["items"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        matrix["capabilities"].as_array().map(Vec::len),
+        Some(Capability::ALL.len())
+    );
+    let create_agent = matrix["operations"]
+        .as_array()
+        .and_then(|ops| ops.iter().find(|op| op["name"] == "create_agent"))
+        .expect("`create_agent` in the table");
+    assert_eq!(create_agent["capability"], "manage_agents");
 }

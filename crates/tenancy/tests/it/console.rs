@@ -67,6 +67,16 @@ fn entry<'a>(entries: &'a [Value], name: &str) -> &'a Value {
 /// The control `css` is shown, marked disabled for assistive technology,
 /// explained by the tooltip "View-only access", and does nothing when used.
 fn assert_view_only(browser: &Browser, css: &str) {
+    assert_disabled(browser, css, "View-only access");
+}
+
+/// The tooltip of a control that is disabled because the console could not
+/// load the table of operations (`GET /v1/roles`): it fails closed.
+const NO_PERMISSIONS: &str = "Permissions could not be loaded: reload the page to try again";
+
+/// The control `css` is shown, marked disabled for assistive technology,
+/// explained by the tooltip `reason`, and does nothing when used.
+fn assert_disabled(browser: &Browser, css: &str, reason: &str) {
     let control = browser.find(css);
     assert_eq!(
         control.attribute("aria-disabled").as_deref(),
@@ -84,7 +94,7 @@ fn assert_view_only(browser: &Browser, css: &str) {
         wait_until(Duration::from_secs(5), || tooltip.displayed()),
         "hovering `{css}` shows no tooltip"
     );
-    assert_eq!(tooltip.text(), "View-only access");
+    assert_eq!(tooltip.text(), reason);
     let path = browser.path();
     control.click();
     std::thread::sleep(Duration::from_millis(300));
@@ -282,6 +292,30 @@ fn seed_story(kind: Kind) {
         owner.wait_for_path(&format!("/{kind}"));
         assert_enabled(&owner, &format!("#create-{kind}"));
     }
+    // The controls follow the table of operations from `GET /v1/roles`:
+    // without it, even the owner's are disabled, and say why. The page
+    // asks again on the next navigation, and they come back. A fresh load
+    // of a page that needs no table (the form for a forgotten password)
+    // leaves none in memory, and the request for it then fails.
+    owner.goto(&format!("{base}/forgot-password"));
+    owner.find("#forgot-form");
+    owner.script(
+        "window.realFetch = window.fetch;
+        window.fetch = (input, init) => (String(input) === '/v1/roles'
+            ? Promise.reject(new TypeError('Failed to fetch'))
+            : window.realFetch(input, init));
+        navigate('/agents', { replace: true });",
+        &[],
+    );
+    owner.wait_for_path("/agents");
+    assert_disabled(&owner, "#create-agents", NO_PERMISSIONS);
+    assert_disabled(&owner, "#nav-settings", NO_PERMISSIONS);
+    owner.script(
+        "window.fetch = window.realFetch; navigate('/agents', { replace: true });",
+        &[],
+    );
+    assert_enabled(&owner, "#create-agents");
+    assert_enabled(&owner, "#nav-settings");
     owner.find("#nav-agents").click();
     owner.find("#create-agents").click();
     owner.find("#agent-name").fill("Cost watcher");
