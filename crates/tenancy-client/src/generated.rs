@@ -6618,8 +6618,8 @@ Sends a `POST` request to `/v1/organizations/{org_id}/chats`
 
 Lists the messages of one of the caller's own chats, oldest first; another member's chat is
 missing.
-Needs the capability of the chat's subject: `chat_with_agents` or
-`chat_with_report_results`.
+Needs `view_resources` (reading); sending a message needs the capability of the chat's
+subject.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/chats/{chat_id}/messages`
 
@@ -7171,7 +7171,7 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/connections/{connection_id}
     /**List the caller's investigations
 
 Lists the caller's own investigations in this organization, oldest first.
-Needs `run_investigations`.
+Needs `view_resources` (reading).
 
 Sends a `GET` request to `/v1/organizations/{org_id}/investigations`
 
@@ -7765,6 +7765,66 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{file_id}/c
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**Leave an organization
+
+The caller leaves the organization, with every effect of a removal (R19, R27): their access
+ends with the commit, and their active organization falls back when next read.
+Any member; the owner cannot leave (`owner_cannot_leave`: transfer the ownership first).
+
+Sends a `POST` request to `/v1/organizations/{org_id}/leave`
+
+*/
+    pub async fn leave_organization<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<()>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/leave", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "leave_organization",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            204u16 => Ok(ResponseValue::empty(response)),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**List an organization's members
 
 Lists the organization's members with their email, display name, role and join date, oldest
@@ -7983,7 +8043,7 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/members/{user_id}/role`
 
 Lists the caller's own pins in this organization, oldest first; other members' pins are
 never shown.
-Needs `pin_items`.
+Needs `view_resources` (reading).
 
 Sends a `GET` request to `/v1/organizations/{org_id}/pins`
 

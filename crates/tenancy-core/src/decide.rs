@@ -543,8 +543,13 @@ pub fn invite(snapshot: InviteSnapshot<'_>, input: Invite) -> Result<Decision<In
     if input.inviter_must_be_verified {
         require_verified(snapshot.inviter)?;
     }
+    // The default role is given like any other: only by one who holds all
+    // of its capabilities (D14).
     let role = match input.role.as_deref() {
-        None => Role::INVITED_DEFAULT,
+        None => {
+            let default = Role::INVITED_DEFAULT;
+            assignable(&grant, default.key().as_str(), Some(&default))?.clone()
+        }
         Some(key) => assignable(&grant, key, snapshot.role)?.clone(),
     };
     if snapshot

@@ -122,7 +122,9 @@ impl Operation {
             | Self::ListRoles
             | Self::ViewResources(_)
             | Self::ListReportRuns
-            | Self::ListChats => C::ViewResources,
+            | Self::ListPins
+            | Self::ListChats
+            | Self::ListInvestigations => C::ViewResources,
             Self::RenameOrganization => C::RenameOrganization,
             Self::ListMembers
             | Self::InviteMember
@@ -144,10 +146,10 @@ impl Operation {
             Self::RotateCredentials => C::ManageConnections,
             Self::SetSchedule | Self::ClearSchedule => C::ManageSchedules,
             Self::TriggerReportRun => C::TriggerReportRuns,
-            Self::ListPins | Self::Pin | Self::Unpin => C::PinItems,
+            Self::Pin | Self::Unpin => C::PinItems,
             Self::ChatWithAgent => C::ChatWithAgents,
             Self::ChatAboutReportRun => C::ChatWithReportResults,
-            Self::ListInvestigations | Self::RunInvestigation => C::RunInvestigations,
+            Self::RunInvestigation => C::RunInvestigations,
             Self::ViewAuditLog => C::ViewAuditLog,
             Self::ManageWebhooks => C::ManageWebhooks,
             Self::DeleteOrganization => C::DeleteOrganization,
@@ -241,7 +243,7 @@ impl Operation {
             Self::ListPins => "List one's pins".into(),
             Self::Pin => "Pin an item to one's sidebar".into(),
             Self::Unpin => "Unpin an item".into(),
-            Self::ListChats => "List one's chats".into(),
+            Self::ListChats => "List and read one's chats".into(),
             Self::ChatWithAgent => "Chat with an agent".into(),
             Self::ChatAboutReportRun => "Chat about a report run's results".into(),
             Self::ListInvestigations => "List investigations".into(),

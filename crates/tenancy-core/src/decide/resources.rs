@@ -474,10 +474,24 @@ pub fn open_chat(
     Ok(Decision::new(vec![Change::InsertChat(chat.clone())], chat))
 }
 
-/// The actor's own chat in the organization, with the capability its
-/// subject needs; anyone else's chat is missing.
+/// The actor's own chat in the organization, to continue it: with the
+/// capability its subject needs; anyone else's chat is missing.
 pub fn own_chat<'a>(access: Access<'_>, chat: Option<&'a Chat>) -> Result<&'a Chat, Error> {
     let operation = chat.map_or(Operation::ChatWithAgent, |chat| chat.subject.operation());
+    own_chat_for(access, chat, operation)
+}
+
+/// The actor's own chat in the organization, to read it (reading needs
+/// `view_resources`); anyone else's chat is missing.
+pub fn readable_chat<'a>(access: Access<'_>, chat: Option<&'a Chat>) -> Result<&'a Chat, Error> {
+    own_chat_for(access, chat, Operation::ListChats)
+}
+
+fn own_chat_for<'a>(
+    access: Access<'_>,
+    chat: Option<&'a Chat>,
+    operation: Operation,
+) -> Result<&'a Chat, Error> {
     let grant = access.grant(operation)?;
     chat.filter(|chat| {
         chat.organization_id == grant.organization_id() && chat.created_by == grant.user_id()

@@ -353,6 +353,11 @@ fn invite_checks_role_membership_and_replaces_the_open_invitation() {
         codes(invite(found(by_gatekeeper, &narrow), invite_input("cy@example.com", Some("gatekeeper")))),
         "ok"
     );
+    // The default role is no exception.
+    assert_eq!(
+        codes(invite(by_gatekeeper, invite_input("cy@example.com", None))),
+        "role_not_assignable"
+    );
     let as_viewer = InviteSnapshot {
         inviter: &w.bob,
         inviter_membership: Some(&w.bob_viewer),

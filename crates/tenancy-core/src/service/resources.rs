@@ -519,7 +519,7 @@ where
         })
     }
 
-    /// The actor's pins in the organization, oldest first (`pin_items`).
+    /// The actor's pins in the organization, oldest first (`view_resources`: reading).
     pub async fn pins(
         &self,
         actor: UserId,
@@ -632,7 +632,7 @@ where
         let mut tx = self.repository.read().await?;
         let scope = Scope::read(&mut tx, organization, actor).await?;
         let found = tx.chat(organization, chat).await?;
-        decide::own_chat(scope.access(), found.as_ref())?;
+        decide::readable_chat(scope.access(), found.as_ref())?;
         Ok(tx.chat_messages(organization, chat).await?)
     }
 
@@ -661,7 +661,7 @@ where
     }
 
     /// The actor's own investigations in the organization, oldest first
-    /// (`run_investigations`).
+    /// (`view_resources`: reading).
     pub async fn investigations(
         &self,
         actor: UserId,

@@ -533,17 +533,6 @@ struct ModelChat {
     messages: usize,
 }
 
-impl ModelChat {
-    /// What reading and continuing it needs.
-    fn subject_capability(&self) -> Capability {
-        if self.run.is_some() {
-            Capability::ChatWithReportResults
-        } else {
-            Capability::ChatWithAgents
-        }
-    }
-}
-
 /// How far random sequences got: what the model holds at the end, and how
 /// often the rarer paths were taken. The model test asserts that they are
 /// all reached, so that the checks are not vacuous.
@@ -2107,7 +2096,7 @@ where
             // A member whose role lacks a list's capability is refused it;
             // what they made stays, for a later role that holds it.
             let pins = self.service.pins(user, org.id).await;
-            let allowed = m.require(u, o, Capability::PinItems);
+            let allowed = m.require(u, o, Capability::ViewResources);
             compare("list one's pins", allowed, code(&pins))?;
             let pins: Vec<(PinId, ResourceId)> = pins
                 .unwrap_or_default()
@@ -2144,8 +2133,7 @@ where
             );
             for chat in mine {
                 let messages = self.service.chat_messages(user, org.id, chat.id).await;
-                let capability = chat.subject_capability();
-                let allowed = m.require(u, o, capability);
+                let allowed = m.require(u, o, Capability::ViewResources);
                 compare("read one's chat", allowed, code(&messages))?;
                 let Ok(messages) = messages else { continue };
                 ensure!(
@@ -2157,7 +2145,7 @@ where
                 );
             }
             let investigations = self.service.investigations(user, org.id).await;
-            let allowed = m.require(u, o, Capability::RunInvestigations);
+            let allowed = m.require(u, o, Capability::ViewResources);
             compare("list one's investigations", allowed, code(&investigations))?;
             let investigations: Vec<InvestigationId> = investigations
                 .unwrap_or_default()

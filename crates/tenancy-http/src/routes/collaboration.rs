@@ -198,7 +198,7 @@ impl CollaborationApi {
     ///
     /// Lists the caller's own pins in this organization, oldest first; other members' pins are
     /// never shown.
-    /// Needs `pin_items`.
+    /// Needs `view_resources` (reading).
     #[oai(
         path = "/:org_id/pins",
         method = "get",
@@ -364,8 +364,8 @@ impl CollaborationApi {
     ///
     /// Lists the messages of one of the caller's own chats, oldest first; another member's chat is
     /// missing.
-    /// Needs the capability of the chat's subject: `chat_with_agents` or
-    /// `chat_with_report_results`.
+    /// Needs `view_resources` (reading); sending a message needs the capability of the chat's
+    /// subject.
     #[oai(
         path = "/:org_id/chats/:chat_id/messages",
         method = "get",
@@ -440,7 +440,7 @@ impl CollaborationApi {
     /// List the caller's investigations
     ///
     /// Lists the caller's own investigations in this organization, oldest first.
-    /// Needs `run_investigations`.
+    /// Needs `view_resources` (reading).
     #[oai(
         path = "/:org_id/investigations",
         method = "get",

@@ -238,6 +238,30 @@ impl MembersApi {
         Ok(NoContent::NoContent)
     }
 
+    /// Leave an organization
+    ///
+    /// The caller leaves the organization, with every effect of a removal (R19, R27): their access
+    /// ends with the commit, and their active organization falls back when next read.
+    /// Any member; the owner cannot leave (`owner_cannot_leave`: transfer the ownership first).
+    #[oai(
+        path = "/organizations/:org_id/leave",
+        method = "post",
+        tag = "Tag::Members",
+        operation_id = "leave_organization"
+    )]
+    async fn leave_organization(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+    ) -> Result<NoContent, fails![Unauthenticated, NotFound, OwnerCannotLeave]> {
+        let caller = self.0.caller(&auth.0.token).await?;
+        self.0
+            .tenancy
+            .leave(caller, OrganizationId::from_uuid(org_id.0))
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
     /// Change a member's role
     ///
     /// Gives a member another role, built in or custom, and returns the member with it.

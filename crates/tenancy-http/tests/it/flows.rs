@@ -15,7 +15,61 @@ on_both_backends!(
     sessions_sign_in_and_out,
     the_active_organization_is_remembered_across_sessions,
     plans_billing_and_the_host_hot_path,
+    a_member_leaves_as_if_removed,
 );
+
+async fn a_member_leaves_as_if_removed(app: TestApp) {
+    let ann = app.sign_up("ann@example.com").await;
+    let org = ann.org.clone();
+    let bob = app.member_as(&ann, &org, "bob@example.com", "editor").await;
+    let cy = app.sign_up("cy@example.com").await;
+    let leave = format!("/v1/organizations/{org}/leave");
+    app.post(&leave, None, json!({}))
+        .await
+        .problem(401, "unauthenticated");
+    // An outsider learns nothing; the owner cannot leave.
+    app.post(&leave, Some(&cy.token), json!({}))
+        .await
+        .problem(404, "not_found");
+    app.post(&leave, Some(&ann.token), json!({}))
+        .await
+        .problem(409, "owner_cannot_leave");
+    // Bob is active in Ann's organization; he leaves it.
+    let active = app
+        .get("/v1/me/active-organization", Some(&bob.token))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(active["organization"]["id"], org.as_str());
+    app.post(&leave, Some(&bob.token), json!({})).await.expect(204);
+    // His very next request is refused, and he falls back to his own.
+    app.get(&format!("/v1/organizations/{org}"), Some(&bob.token))
+        .await
+        .problem(404, "not_found");
+    let active = app
+        .get("/v1/me/active-organization", Some(&bob.token))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(active["organization"]["id"], bob.org.as_str());
+    assert_eq!(active["organization"]["is_owner"], true);
+    let members = app
+        .get(&format!("/v1/organizations/{org}/members"), Some(&ann.token))
+        .await
+        .expect(200)
+        .json();
+    let emails: Vec<&str> = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["ann@example.com"]);
+    // Leaving again: he is no member.
+    app.post(&leave, Some(&bob.token), json!({}))
+        .await
+        .problem(404, "not_found");
+}
 
 async fn the_seed_story(app: TestApp) {
     // Sign up: a default organization, owned and active.
