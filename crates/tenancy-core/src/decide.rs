@@ -15,8 +15,8 @@ use crate::error::{Error, Missing};
 use crate::id::{
     AccountTokenId, InvitationId, MailId, OrganizationId, PinId, ResourceId, SessionId, UserId,
 };
-use crate::plan::{PlanCatalog, PlanId};
 use crate::operation::Operation;
+use crate::plan::{PlanCatalog, PlanId};
 use crate::policy::{Grant, Membership, Role, RoleKey, authorize};
 use crate::resource::{Credentials, Investigation, Pin, ReportRun};
 use crate::token::SecretToken;

@@ -9,8 +9,8 @@ use crate::id::{
     AccountTokenId, ChatId, InvitationId, MailId, MessageId, OrganizationId, ReportRunId,
     ResourceId, SessionId, UserId,
 };
-use crate::plan::PlanId;
 use crate::operation::Operation;
+use crate::plan::PlanId;
 use crate::policy::Role;
 use crate::token::{SecretToken, TokenHash};
 use crate::value::{DisplayName, EmailAddress, OrganizationName, RoleName};

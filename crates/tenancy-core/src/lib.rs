@@ -33,6 +33,4 @@ pub use id::{
     PinId, ReportRunId, ResourceId, SessionId, UserId,
 };
 pub use operation::Operation;
-pub use policy::{
-    Capability, CapabilitySet, Denial, Grant, Membership, Role, RoleKey, authorize,
-};
+pub use policy::{Capability, CapabilitySet, Denial, Grant, Membership, Role, RoleKey, authorize};

@@ -135,14 +135,14 @@ impl Operation {
             | Self::ChangeMemberRole => C::ManageMembers,
             Self::ViewBilling | Self::ChangePlan => C::ManageBilling,
             Self::CreateRole | Self::UpdateRole | Self::DeleteRole => C::ManageRoles,
-            Self::CreateResource(kind) | Self::UpdateResource(kind) | Self::DeleteResource(kind) => {
-                match kind {
-                    ResourceKind::Agent => C::ManageAgents,
-                    ResourceKind::Connection => C::ManageConnections,
-                    ResourceKind::Report => C::ManageReports,
-                    ResourceKind::KnowledgeFile => C::UploadKnowledgeFiles,
-                }
-            }
+            Self::CreateResource(kind)
+            | Self::UpdateResource(kind)
+            | Self::DeleteResource(kind) => match kind {
+                ResourceKind::Agent => C::ManageAgents,
+                ResourceKind::Connection => C::ManageConnections,
+                ResourceKind::Report => C::ManageReports,
+                ResourceKind::KnowledgeFile => C::UploadKnowledgeFiles,
+            },
             Self::RotateCredentials => C::ManageConnections,
             Self::SetSchedule | Self::ClearSchedule => C::ManageSchedules,
             Self::TriggerReportRun => C::TriggerReportRuns,
@@ -285,7 +285,9 @@ mod tests {
     fn every_capability_is_needed_by_some_operation() {
         for capability in Capability::ALL {
             assert!(
-                Operation::ALL.iter().any(|op| op.capability() == capability),
+                Operation::ALL
+                    .iter()
+                    .any(|op| op.capability() == capability),
                 "no operation needs `{capability}`"
             );
         }

@@ -179,7 +179,12 @@ impl CapabilitySet {
 
     /// Every capability a role other than the owner's may hold.
     pub const GRANTABLE: Self = Self(
-        Self::all().0 & !Self::of(&[Capability::DeleteOrganization, Capability::TransferOwnership]).0,
+        Self::all().0
+            & !Self::of(&[
+                Capability::DeleteOrganization,
+                Capability::TransferOwnership,
+            ])
+            .0,
     );
 
     /// Whether the set holds `capability`.
@@ -214,7 +219,10 @@ impl CapabilitySet {
     /// matrix: how the store keeps a custom role's set (names, not bits, so
     /// that the bits may move).
     pub fn to_names(self) -> String {
-        self.iter().map(Capability::name).collect::<Vec<_>>().join(",")
+        self.iter()
+            .map(Capability::name)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Reads what [`Self::to_names`] wrote.
@@ -433,7 +441,9 @@ impl Role {
 
     /// The built-in role of a key.
     pub fn builtin(key: &str) -> Option<Self> {
-        Self::BUILTIN.into_iter().find(|role| role.key.as_str() == key)
+        Self::BUILTIN
+            .into_iter()
+            .find(|role| role.key.as_str() == key)
     }
 
     /// A custom role: its key is not a built-in one's, it holds
@@ -592,7 +602,10 @@ pub enum Denial {
     #[error("not a member of the organization")]
     NotAMember,
     #[error("the {role} role lacks `{capability}`")]
-    LacksCapability { role: RoleKey, capability: Capability },
+    LacksCapability {
+        role: RoleKey,
+        capability: Capability,
+    },
 }
 
 /// Decides whether `user` may use `capability` in `organization`, given their

@@ -14,8 +14,8 @@ use crate::entity::{
 };
 use crate::error::{Error, Missing};
 use crate::id::{AccountTokenId, InvitationId, MailId, OrganizationId, SessionId, UserId};
-use crate::plan::{Limits, Month, PlanCatalog, PlanId, Usage};
 use crate::operation::Operation;
+use crate::plan::{Limits, Month, PlanCatalog, PlanId, Usage};
 use crate::policy::{Capability, Denial, Grant, Membership, Role, RoleKey, authorize};
 use crate::ports::{
     BlobStore, Clock, IdGenerator, PasswordVerifier, Repository, TokenGenerator, Transaction,
@@ -442,8 +442,7 @@ where
             let (active, mut memberships) = self.resolve_active(actor).await?;
             // Oldest first; at a tie (sign-up from a link joins two at once) the
             // user's own organization comes first.
-            memberships
-                .sort_by_key(|(m, _)| (m.joined_at, !m.role.is_owner(), m.organization_id));
+            memberships.sort_by_key(|(m, _)| (m.joined_at, !m.role.is_owner(), m.organization_id));
             Ok(memberships
                 .into_iter()
                 .map(|(membership, organization)| OrganizationView {

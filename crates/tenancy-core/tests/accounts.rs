@@ -303,7 +303,11 @@ fn a_password_change_keeps_the_current_session_only() {
     let (bob, _) = w.sign_up("bob@example.com");
     let bobs = block_on(w.tenancy.check_password(bob, "first", &PlainPasswords)).unwrap();
     assert_eq!(
-        code(block_on(w.tenancy.change_password(&session, bobs, hash("second")))),
+        code(block_on(w.tenancy.change_password(
+            &session,
+            bobs,
+            hash("second")
+        ))),
         "forbidden"
     );
     assert!(w.password_is(ann, "first"));

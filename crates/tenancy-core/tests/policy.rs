@@ -40,7 +40,10 @@ fn the_built_in_roles_hold_exactly_the_matrix_of_the_api() {
     assert_eq!(names, ["Owner", "Admin", "Editor", "Viewer"]);
     let capabilities: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
     let rows: Vec<&str> = MATRIX.iter().map(|(name, _)| *name).collect();
-    assert_eq!(capabilities, rows, "the capabilities, in the order of the matrix");
+    assert_eq!(
+        capabilities, rows,
+        "the capabilities, in the order of the matrix"
+    );
     for (name, held) in MATRIX {
         let capability = Capability::parse(name).unwrap();
         for (role, holds) in Role::BUILTIN.iter().zip(held) {
@@ -51,7 +54,11 @@ fn the_built_in_roles_hold_exactly_the_matrix_of_the_api() {
                 role.key()
             );
         }
-        assert_eq!(capability.is_grantable(), held[1], "only the owner's own are not grantable");
+        assert_eq!(
+            capability.is_grantable(),
+            held[1],
+            "only the owner's own are not grantable"
+        );
     }
     assert_eq!(Role::OWNER.capabilities(), CapabilitySet::all());
     assert!(Role::OWNER.is_owner() && !Role::ADMIN.is_owner());
@@ -102,12 +109,25 @@ fn custom_roles_hold_view_resources_and_never_the_owner_s_own() {
     let name = || RoleName::parse("Analyst").unwrap();
     let view = CapabilitySet::of(&[Capability::ViewResources]);
     assert_eq!(
-        Role::custom(key(), name(), RoleDescription::default(), CapabilitySet::EMPTY),
+        Role::custom(
+            key(),
+            name(),
+            RoleDescription::default(),
+            CapabilitySet::EMPTY
+        ),
         Err(RoleError::WithoutViewResources)
     );
-    for owner_only in [Capability::DeleteOrganization, Capability::TransferOwnership] {
+    for owner_only in [
+        Capability::DeleteOrganization,
+        Capability::TransferOwnership,
+    ] {
         assert_eq!(
-            Role::custom(key(), name(), RoleDescription::default(), view.with(owner_only)),
+            Role::custom(
+                key(),
+                name(),
+                RoleDescription::default(),
+                view.with(owner_only)
+            ),
             Err(RoleError::OwnerOnly(owner_only))
         );
     }

@@ -1686,7 +1686,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     kind: Set(mail_kind(&outgoing.content).to_owned()),
                     invitation_id: Set(invitation.map(|(id, _, _, _)| id.as_uuid())),
                     organization_name: Set(
-                        invitation.map(|(_, name, _, _)| name.as_str().to_owned()),
+                        invitation.map(|(_, name, _, _)| name.as_str().to_owned())
                     ),
                     inviter_email: Set(invitation.map(|(_, _, by, _)| by.as_str().to_owned())),
                     role_name: Set(invitation.map(|(_, _, _, role)| role.as_str().to_owned())),

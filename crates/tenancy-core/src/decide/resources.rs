@@ -14,8 +14,8 @@ use super::{Change, Decision, authorize_in};
 use crate::entity::{Chat, ChatMessage, ChatSubject, Organization};
 use crate::error::{Error, Missing};
 use crate::id::{ChatId, InvestigationId, MessageId, PinId, ReportRunId, ResourceId, UserId};
-use crate::plan::{Limits, Metered, Usage, check_quota, check_quota_for};
 use crate::operation::Operation;
+use crate::plan::{Limits, Metered, Usage, check_quota, check_quota_for};
 use crate::policy::{Capability, Grant, Membership, authorize};
 use crate::resource::{
     AGENT_CONNECTIONS_MAX, Agent, Connection, Credentials, Details, Investigation, KnowledgeFile,

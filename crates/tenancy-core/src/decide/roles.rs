@@ -34,7 +34,12 @@ pub(crate) fn assignable<'a>(
 /// Refuses to act on a member whose role holds a capability the actor
 /// lacks (D14); the 403 names the first one.
 pub(crate) fn outranks(grant: &Grant, target: &Role) -> Result<(), Error> {
-    match target.capabilities().minus(grant.capabilities()).iter().next() {
+    match target
+        .capabilities()
+        .minus(grant.capabilities())
+        .iter()
+        .next()
+    {
         None => Ok(()),
         Some(capability) => Err(Error::Forbidden {
             role: grant.role().clone(),
@@ -46,7 +51,9 @@ pub(crate) fn outranks(grant: &Grant, target: &Role) -> Result<(), Error> {
 /// Refuses a set that holds a capability the actor may not give: an
 /// owner-only one, or one the actor lacks.
 fn grantable(grant: &Grant, capabilities: CapabilitySet) -> Result<(), Error> {
-    let allowed = grant.capabilities().minus(CapabilitySet::all().minus(CapabilitySet::GRANTABLE));
+    let allowed = grant
+        .capabilities()
+        .minus(CapabilitySet::all().minus(CapabilitySet::GRANTABLE));
     match capabilities.minus(allowed).iter().next() {
         None => Ok(()),
         Some(capability) => Err(Error::CapabilityNotGrantable(capability)),
@@ -157,16 +164,12 @@ pub fn create_role(
     )?;
     must_view(input.capabilities)?;
     grantable(&grant, input.capabilities)?;
-    let role = Role::custom(
-        input.key,
-        input.name,
-        input.description,
-        input.capabilities,
-    )
-    .map_err(|error| Error::Invalid {
-        field: "key",
-        message: error.to_string(),
-    })?;
+    let role = Role::custom(input.key, input.name, input.description, input.capabilities).map_err(
+        |error| Error::Invalid {
+            field: "key",
+            message: error.to_string(),
+        },
+    )?;
     let mine = || {
         snapshot
             .custom

@@ -7,18 +7,18 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::policy::{Capability, CapabilitySet};
-use crate::value::{RoleDescription, RoleName};
 use crate::entity::{
     AccountTokenState, ChatSubject, InvitationState, InvitationStatus, SessionLifetimes,
 };
 use crate::id::{ChatId, InvestigationId, MessageId, ReportRunId};
 use crate::plan::{Limits, Metered, Plan, PlanCatalog, Usage};
+use crate::policy::{Capability, CapabilitySet};
 use crate::resource::{
     AGENT_CONNECTIONS_MAX, Agent, Connection, ConnectionType, ContentType, Definition, Description,
     Details, KnowledgeFile, NewResource, Report, ResourceKind, ResourceName, ResourcePatch,
     RunStatus, Schedule, Text,
 };
+use crate::value::{RoleDescription, RoleName};
 
 fn at(hours: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::hours(hours)
@@ -296,16 +296,25 @@ fn invite_checks_role_membership_and_replaces_the_open_invitation() {
     }
     let [owner_role, admin, editor, viewer] = Role::BUILTIN;
     assert_eq!(
-        codes(invite(found(snapshot, &owner_role), invite_input("cy@example.com", Some("owner")))),
+        codes(invite(
+            found(snapshot, &owner_role),
+            invite_input("cy@example.com", Some("owner"))
+        )),
         "role_not_assignable"
     );
     assert_eq!(
-        codes(invite(snapshot, invite_input("cy@example.com", Some("auditor")))),
+        codes(invite(
+            snapshot,
+            invite_input("cy@example.com", Some("auditor"))
+        )),
         "role_not_assignable"
     );
     // A role found under another key is no match either.
     assert_eq!(
-        codes(invite(found(snapshot, &editor), invite_input("cy@example.com", Some("Editor")))),
+        codes(invite(
+            found(snapshot, &editor),
+            invite_input("cy@example.com", Some("Editor"))
+        )),
         "role_not_assignable"
     );
     for role in [&admin, &editor, &viewer] {
@@ -344,13 +353,19 @@ fn invite_checks_role_membership_and_replaces_the_open_invitation() {
     for role in [&admin, &editor, &viewer] {
         let asked = Some(role.key().as_str());
         assert_eq!(
-            codes(invite(found(by_gatekeeper, role), invite_input("cy@example.com", asked))),
+            codes(invite(
+                found(by_gatekeeper, role),
+                invite_input("cy@example.com", asked)
+            )),
             "role_not_assignable",
             "{role:?}"
         );
     }
     assert_eq!(
-        codes(invite(found(by_gatekeeper, &narrow), invite_input("cy@example.com", Some("gatekeeper")))),
+        codes(invite(
+            found(by_gatekeeper, &narrow),
+            invite_input("cy@example.com", Some("gatekeeper"))
+        )),
         "ok"
     );
     // The default role is no exception.
@@ -545,7 +560,10 @@ fn a_member_leaves_as_if_removed_and_the_owner_cannot() {
         codes(leave(w.ann.id, Some(&w.acme), Some(&w.bob_viewer))),
         "not_found"
     );
-    assert_eq!(codes(leave(w.bob.id, None, Some(&w.bob_viewer))), "not_found");
+    assert_eq!(
+        codes(leave(w.bob.id, None, Some(&w.bob_viewer))),
+        "not_found"
+    );
 }
 
 #[test]

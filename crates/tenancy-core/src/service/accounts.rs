@@ -11,9 +11,7 @@ use crate::error::{Error, Missing};
 use crate::id::{OrganizationId, SessionId, UserId};
 use crate::operation::Operation;
 use crate::policy::Grant;
-use crate::ports::{
-    Clock, IdGenerator, PasswordVerifier, Repository, TokenGenerator, Transaction,
-};
+use crate::ports::{Clock, IdGenerator, PasswordVerifier, Repository, TokenGenerator, Transaction};
 use crate::token::SecretToken;
 use crate::value::{EmailAddress, PasswordHash};
 
@@ -225,12 +223,8 @@ where
                 .user(session.user_id)
                 .await?
                 .ok_or(Error::NotFound(Missing::User))?;
-            let decision = decide::change_password(
-                &account,
-                session.id,
-                current,
-                password_hash.clone(),
-            )?;
+            let decision =
+                decide::change_password(&account, session.id, current, password_hash.clone())?;
             self.commit(tx, decision).await
         })
     }

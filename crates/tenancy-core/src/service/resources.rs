@@ -17,8 +17,8 @@ use crate::error::{Error, Missing, StoreError};
 use crate::id::{
     ChatId, InvestigationId, MessageId, OrganizationId, PinId, ReportRunId, ResourceId, UserId,
 };
-use crate::plan::{Limits, Metered, Month, Usage};
 use crate::operation::Operation;
+use crate::plan::{Limits, Metered, Month, Usage};
 use crate::policy::{Grant, Membership};
 use crate::ports::{
     BlobKey, BlobReader, Clock, Content, IdGenerator, Repository, TokenGenerator, Transaction,
@@ -344,7 +344,9 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            scope.access().grant(Operation::UpdateResource(patch.kind()))?;
+            scope
+                .access()
+                .grant(Operation::UpdateResource(patch.kind()))?;
             let found = tx.resource(organization, id).await?;
             let connections =
                 Self::connections_for(&mut tx, organization, patch.connection_ids()).await?;

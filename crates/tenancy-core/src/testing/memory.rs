@@ -20,8 +20,8 @@ use zeroize::Zeroizing;
 use crate::decide::{Change, Write};
 use crate::entity::{
     AccountToken, AccountTokenState, Chat, ChatMessage, ChatSubject, CustomRole, Invitation,
-    InvitationState,
-    MailContent, Organization, OutgoingMail, Resource, ResourceKind, Session, User,
+    InvitationState, MailContent, Organization, OutgoingMail, Resource, ResourceKind, Session,
+    User,
 };
 use crate::error::StoreError;
 use crate::id::{
@@ -481,9 +481,7 @@ impl Transaction for MemoryTransaction {
             .filter(|r| r.organization_id == organization)
             .cloned()
             .collect();
-        roles.sort_by(|a, b| {
-            (a.created_at, a.role.key()).cmp(&(b.created_at, b.role.key()))
-        });
+        roles.sort_by(|a, b| (a.created_at, a.role.key()).cmp(&(b.created_at, b.role.key())));
         Ok(roles)
     }
 
@@ -777,7 +775,9 @@ impl Transaction for MemoryTransaction {
                         .ok_or_else(|| violation("reassigned role exists"))?,
                 };
                 for membership in state.memberships.values_mut() {
-                    if membership.organization_id == organization_id && *membership.role.key() == from {
+                    if membership.organization_id == organization_id
+                        && *membership.role.key() == from
+                    {
                         membership.role = to.clone();
                     }
                 }

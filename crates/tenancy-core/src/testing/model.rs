@@ -124,7 +124,9 @@ impl AskedRole {
             Self::Unknown => None,
             Self::Custom(n) => {
                 let key = roles::pool_key(n);
-                org.roles.contains_key(&key).then_some(ModelRole::Custom(key))
+                org.roles
+                    .contains_key(&key)
+                    .then_some(ModelRole::Custom(key))
             }
         }
     }
@@ -366,7 +368,10 @@ const EDITOR_EXTRA: [Capability; 6] = [
     Capability::ManageSchedules,
     Capability::UploadKnowledgeFiles,
 ];
-const OWNER_ONLY: [Capability; 2] = [Capability::DeleteOrganization, Capability::TransferOwnership];
+const OWNER_ONLY: [Capability; 2] = [
+    Capability::DeleteOrganization,
+    Capability::TransferOwnership,
+];
 
 #[derive(Debug, Clone)]
 struct ModelCustomRole {
@@ -405,7 +410,10 @@ impl ModelOrg {
                 .into_iter()
                 .filter(|c| !OWNER_ONLY.contains(c))
                 .collect(),
-            ModelRole::Editor => VIEWER_CAPABILITIES.into_iter().chain(EDITOR_EXTRA).collect(),
+            ModelRole::Editor => VIEWER_CAPABILITIES
+                .into_iter()
+                .chain(EDITOR_EXTRA)
+                .collect(),
             ModelRole::Viewer => VIEWER_CAPABILITIES.into_iter().collect(),
             ModelRole::Custom(key) => self
                 .roles
@@ -427,10 +435,19 @@ impl ModelOrg {
         let mut custom: Vec<(&DateTime<Utc>, &String)> =
             self.roles.iter().map(|(k, r)| (&r.created_at, k)).collect();
         custom.sort();
-        [ModelRole::Owner, ModelRole::Admin, ModelRole::Editor, ModelRole::Viewer]
-            .into_iter()
-            .chain(custom.into_iter().map(|(_, k)| ModelRole::Custom(k.clone())))
-            .collect()
+        [
+            ModelRole::Owner,
+            ModelRole::Admin,
+            ModelRole::Editor,
+            ModelRole::Viewer,
+        ]
+        .into_iter()
+        .chain(
+            custom
+                .into_iter()
+                .map(|(_, k)| ModelRole::Custom(k.clone())),
+        )
+        .collect()
     }
 }
 
@@ -1063,7 +1080,8 @@ where
                     ensure!(
                         invitation.expires_at == now + self.model.ttl
                             && invitation.status_at(now) == InvitationStatus::Pending
-                            && asked.as_ref().map(ModelRole::key) == Some(invitation.role.key().as_str())
+                            && asked.as_ref().map(ModelRole::key)
+                                == Some(invitation.role.key().as_str())
                             && invitation.email.as_str() == raw,
                         "the new invitation is not a pending {asked:?} invitation of `{raw}` expiring in the lifetime: {invitation:?}"
                     );
@@ -2201,22 +2219,20 @@ where
                 })
                 .collect();
             listed.sort();
-            let mut expected: Vec<(OrganizationId, String, String, bool)> = (0..self
-                .model
-                .orgs
-                .len())
-                .filter_map(|o| {
-                    let org = &self.model.orgs[o];
-                    org.members.get(&u).map(|(role, _)| {
-                        (
-                            org.id,
-                            role.key().to_owned(),
-                            org.capabilities(role).to_names(),
-                            expected_active == Some(o),
-                        )
+            let mut expected: Vec<(OrganizationId, String, String, bool)> =
+                (0..self.model.orgs.len())
+                    .filter_map(|o| {
+                        let org = &self.model.orgs[o];
+                        org.members.get(&u).map(|(role, _)| {
+                            (
+                                org.id,
+                                role.key().to_owned(),
+                                org.capabilities(role).to_names(),
+                                expected_active == Some(o),
+                            )
+                        })
                     })
-                })
-                .collect();
+                    .collect();
             expected.sort();
             ensure!(
                 listed == expected,

@@ -41,7 +41,9 @@ async fn a_member_leaves_as_if_removed(app: TestApp) {
         .expect(200)
         .json();
     assert_eq!(active["organization"]["id"], org.as_str());
-    app.post(&leave, Some(&bob.token), json!({})).await.expect(204);
+    app.post(&leave, Some(&bob.token), json!({}))
+        .await
+        .expect(204);
     // His very next request is refused, and he falls back to his own.
     app.get(&format!("/v1/organizations/{org}"), Some(&bob.token))
         .await
@@ -54,7 +56,10 @@ async fn a_member_leaves_as_if_removed(app: TestApp) {
     assert_eq!(active["organization"]["id"], bob.org.as_str());
     assert_eq!(active["organization"]["is_owner"], true);
     let members = app
-        .get(&format!("/v1/organizations/{org}/members"), Some(&ann.token))
+        .get(
+            &format!("/v1/organizations/{org}/members"),
+            Some(&ann.token),
+        )
         .await
         .expect(200)
         .json();

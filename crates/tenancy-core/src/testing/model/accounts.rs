@@ -462,7 +462,11 @@ where
                 let current = plain_password(self.model.users[u].password);
                 let wrong = self
                     .service
-                    .check_credentials(Some(&account.email), &format!("{current}!"), &PlainPasswords)
+                    .check_credentials(
+                        Some(&account.email),
+                        &format!("{current}!"),
+                        &PlainPasswords,
+                    )
                     .await
                     .map_err(|e| format!("check a wrong password: {e}"))?;
                 ensure!(wrong.is_none(), "a wrong password of user {u} matched");
