@@ -1,7 +1,7 @@
-//! The engines under test. Each one encodes tenancy-core's matrix (derived
-//! from `Role::capabilities`, so that no encoding can drift from it) and the
-//! workload's memberships in its own terms, and answers one request at a
-//! time.
+//! The engines under test. Each one encodes the workload's roles (the four
+//! built-in ones, from tenancy-core's `Role::BUILTIN`, so that no encoding
+//! can drift from the matrix, and each organization's custom ones) and its
+//! memberships in its own terms, and answers one request at a time.
 
 mod casbin;
 mod cedar;
@@ -57,17 +57,17 @@ impl Kind {
             .ok_or_else(|| format!("unknown engine `{name}`").into())
     }
 
-    /// How the engine encodes the matrix and the memberships.
+    /// How the engine encodes the roles and the memberships.
     pub(crate) const fn encoding(self) -> &'static str {
         match self {
             Self::Tenancy => {
-                "`HashMap<(OrganizationId, UserId), Membership>` built from the memberships; the matrix is tenancy-core's own `Role::capabilities`"
+                "`HashMap<(OrganizationId, UserId), Membership>` built from the memberships, each `Membership` carrying its `Role` (a built-in constant, or the organization's custom role as the store would read it); one `authorize` decides both by the role's `CapabilitySet`"
             }
             Self::Cedar => {
-                "one `permit` per role: `action in Action::\"<role>_capabilities\"` (an action group whose members are the role's capabilities) `when { principal in resource.<role>_members }`; each organization is an entity whose `<role>_members` attributes name a group per role, each user an entity whose parents are the groups of its memberships; no schema"
+                "a single `permit`, the same for every organization: `permit (principal, action, resource is Organization) when { (action == Action::\"view_resources\" && principal in resource.view_resources) || ... }`, one case per capability; the roles are data: each organization has an entity per role (`Role::\"<organization>/<key>\"`, its four built-in ones and its custom ones) and an attribute per capability naming the set of its roles that hold it, and each user is an entity whose parents are the roles of its memberships; no schema"
             }
             Self::Casbin | Self::CasbinCached => {
-                "RBAC with domains: `r = sub, dom, act`, `p = sub, act`, `g = _, _, _`, `m = r.act == p.act && g(r.sub, p.sub, r.dom)`; one `p, <role>, <capability>` per cell of the matrix a role holds, one `g, <user>, <role>, <organization>` per membership, added through `add_policies` and `add_grouping_policies`"
+                "RBAC with domains, the organization as the domain: `r = sub, dom, act`, `p = sub, act`, `g = _, _, _`, `m = r.act == p.act && g(r.sub, p.sub, r.dom)`; one `p, <built-in role>, <capability>` per cell of the matrix, one `p, capability:<capability>, <capability>` per grantable capability, and in each organization's domain one `g, <custom role>, capability:<capability>, <organization>` per capability of its custom roles and one `g, <user>, <role>, <organization>` per membership, added through `add_policies` and `add_grouping_policies`"
             }
         }
     }
@@ -76,7 +76,7 @@ impl Kind {
     pub(crate) const fn timed_section(self) -> &'static str {
         match self {
             Self::Tenancy => {
-                "wrap the request's two UUIDs as `UserId` and `OrganizationId`, look the membership up in the `HashMap` (SipHash, the std default), call `tenancy_core::authorize`, drop the `Result<Grant, Denial>`"
+                "wrap the request's two UUIDs as `UserId` and `OrganizationId`, look the membership up in the `HashMap` (SipHash, the std default), call `tenancy_core::authorize` (which, for a custom role, clones the role's key, a heap string, into the `Grant` or the `Denial`), drop the `Result<Grant, Denial>`"
             }
             Self::Cedar => {
                 "build the principal and resource `EntityUid`s from the ids' strings (`EntityId::new` + `EntityUid::from_type_name_and_id`, type names cloned), clone the capability's prebuilt action `EntityUid`, `Request::new` with an empty context and no schema, `Authorizer::is_authorized`, read the decision, drop the `Response`"

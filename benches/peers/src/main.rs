@@ -167,6 +167,10 @@ pub(crate) struct Outcome {
     pub(crate) users: usize,
     pub(crate) organizations: usize,
     pub(crate) memberships: usize,
+    /// The custom roles the organizations define, and the memberships that
+    /// hold one.
+    pub(crate) custom_roles: usize,
+    pub(crate) custom_memberships: usize,
     pub(crate) requests: usize,
     pub(crate) allowed_share: f64,
     pub(crate) setup_ms: f64,
@@ -234,6 +238,8 @@ fn work(kind: Kind, size: usize, settings: &Settings) -> Result<()> {
         users: workload.users.len(),
         organizations: workload.organizations.len(),
         memberships: workload.memberships.len(),
+        custom_roles: workload.roles.len() - workload.builtin_roles().len(),
+        custom_memberships: workload.custom_memberships(),
         requests: workload.requests.len(),
         allowed_share,
         setup_ms: setup.as_secs_f64() * 1e3,

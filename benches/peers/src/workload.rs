@@ -1,11 +1,16 @@
-//! The fixed-seed workload every engine is measured on: users, organizations,
-//! memberships and a list of requests whose decisions are known by
-//! construction.
+//! The fixed-seed workload every engine is measured on: users,
+//! organizations, their roles (the four built-in ones and each
+//! organization's custom ones), memberships and a list of requests whose
+//! decisions are known by construction.
 //!
-//! The workload is plain data (indices, UUIDs and their strings); each engine
-//! turns it into its own encoding during its setup.
+//! The workload is plain data (indices, UUIDs and their strings, and the
+//! roles as tenancy-core defines them); each engine turns it into its own
+//! encoding during its setup.
 
-use tenancy_core::{Capability, Role};
+use std::ops::Range;
+
+use tenancy_core::value::{RoleDescription, RoleName};
+use tenancy_core::{Capability, CapabilitySet, Role, RoleKey};
 use uuid::Uuid;
 
 use crate::Result;
@@ -14,6 +19,38 @@ use crate::Result;
 pub(crate) const MEMBERSHIPS_PER_USER: usize = 5;
 /// How many users there are per organization.
 pub(crate) const USERS_PER_ORGANIZATION: usize = 10;
+
+/// How the memberships other than the owners' are shared among the roles,
+/// in percent: the built-in ones, then the organization's custom roles,
+/// which take the rest.
+pub(crate) const ADMIN_PERCENT: usize = 10;
+pub(crate) const EDITOR_PERCENT: usize = 25;
+pub(crate) const VIEWER_PERCENT: usize = 35;
+pub(crate) const CUSTOM_PERCENT: usize = 100 - ADMIN_PERCENT - EDITOR_PERCENT - VIEWER_PERCENT;
+
+/// How many custom roles each organization defines: the lower or the upper
+/// bound, drawn per organization.
+pub(crate) const CUSTOM_ROLES_PER_ORGANIZATION: (usize, usize) = (2, 3);
+
+/// The keys and names the organizations' custom roles draw from. Many
+/// organizations define a role of the same key, each with capabilities of
+/// its own, so that no engine can get away with a role that is not scoped to
+/// its organization.
+const CUSTOM_ROLES: [(&str, &str); 6] = [
+    ("analyst", "Analyst"),
+    ("auditor", "Auditor"),
+    ("billing", "Billing"),
+    ("builder", "Builder"),
+    ("reviewer", "Reviewer"),
+    ("support", "Support"),
+];
+
+/// Where the built-in roles sit in [`Workload::roles`]: first, in the order
+/// of `Role::BUILTIN`.
+pub(crate) const OWNER: u32 = 0;
+const ADMIN: u32 = 1;
+const EDITOR: u32 = 2;
+const VIEWER: u32 = 3;
 
 /// SplitMix64: tiny, fast and good enough to draw a benchmark's workload.
 /// Written here rather than taken from a crate so that the workload does not
@@ -48,12 +85,23 @@ impl SplitMix64 {
     }
 }
 
+/// A role as the workload holds it: its definition, and the organization
+/// that defined it.
+#[derive(Debug, Clone)]
+pub(crate) struct RoleRow {
+    /// `None` for a built-in role, which every organization has.
+    pub(crate) organization: Option<u32>,
+    pub(crate) role: Role,
+}
+
 /// A member of an organization, by index into the workload's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MembershipRow {
     pub(crate) user: u32,
     pub(crate) organization: u32,
-    pub(crate) role: Role,
+    /// Into [`Workload::roles`]: a built-in role, or a custom role of this
+    /// organization.
+    pub(crate) role: u32,
 }
 
 /// What the decision on a request must be, and why.
@@ -84,6 +132,12 @@ pub(crate) struct Workload {
     pub(crate) user_names: Vec<String>,
     pub(crate) organizations: Vec<Uuid>,
     pub(crate) organization_names: Vec<String>,
+    /// The four built-in roles (at [`OWNER`] and the next three indices, in
+    /// the order of `Role::BUILTIN`), then every organization's custom roles,
+    /// organization by organization.
+    pub(crate) roles: Vec<RoleRow>,
+    /// Per organization, the indices of its custom roles in `roles`.
+    pub(crate) custom_roles: Vec<Range<u32>>,
     /// Grouped by user: user `u` holds rows `u * 5 .. u * 5 + 5`.
     pub(crate) memberships: Vec<MembershipRow>,
     /// Shuffled: allowed and denied requests interleave.
@@ -109,14 +163,37 @@ impl Workload {
         if u32::try_from(user_count).is_err() {
             return Err(format!("{memberships} memberships is too many").into());
         }
+        if !Role::BUILTIN[OWNER as usize].is_owner() {
+            return Err("`Role::BUILTIN` does not start with the owner".into());
+        }
         let mut rng = SplitMix64::new(seed);
 
         let users: Vec<Uuid> = (0..user_count).map(|_| rng.uuid()).collect();
         let organizations: Vec<Uuid> = (0..organization_count).map(|_| rng.uuid()).collect();
 
+        let mut roles: Vec<RoleRow> = Role::BUILTIN
+            .into_iter()
+            .map(|role| RoleRow {
+                organization: None,
+                role,
+            })
+            .collect();
+        let mut custom_roles = Vec::with_capacity(organization_count);
+        for organization in 0..organization_count {
+            let start = index(roles.len());
+            for role in draw_custom_roles(&mut rng)? {
+                roles.push(RoleRow {
+                    organization: Some(index(organization)),
+                    role,
+                });
+            }
+            custom_roles.push(start..index(roles.len()));
+        }
+
         // Each organization's one owner first, among the users who still have
-        // room; then every user is filled up to five organizations as viewer.
-        let mut per_user: Vec<Vec<(u32, Role)>> =
+        // room; then every user is filled up to five organizations, each
+        // membership with a role drawn from the shares above.
+        let mut per_user: Vec<Vec<(u32, u32)>> =
             vec![Vec::with_capacity(MEMBERSHIPS_PER_USER); user_count];
         for organization in 0..organization_count {
             let owner = loop {
@@ -125,13 +202,15 @@ impl Workload {
                     break user;
                 }
             };
-            per_user[owner].push((index(organization), Role::Owner));
+            per_user[owner].push((index(organization), OWNER));
         }
         for held in &mut per_user {
             while held.len() < MEMBERSHIPS_PER_USER {
-                let organization = index(rng.below(organization_count));
-                if held.iter().all(|(o, _)| *o != organization) {
-                    held.push((organization, Role::Viewer));
+                let organization = rng.below(organization_count);
+                let organization_index = index(organization);
+                if held.iter().all(|(o, _)| *o != organization_index) {
+                    let role = draw_role(&mut rng, custom_roles[organization].clone());
+                    held.push((organization_index, role));
                 }
             }
         }
@@ -147,16 +226,52 @@ impl Workload {
             })
             .collect();
 
-        let requests = draw_requests(&mut rng, &memberships, organization_count, requests)?;
+        let requests = draw_requests(&mut rng, &roles, &memberships, organization_count, requests)?;
 
         Ok(Self {
             user_names: users.iter().map(Uuid::to_string).collect(),
             users,
             organization_names: organizations.iter().map(Uuid::to_string).collect(),
             organizations,
+            roles,
+            custom_roles,
             memberships,
             requests,
         })
+    }
+
+    /// The role a membership holds.
+    pub(crate) fn role_of(&self, membership: &MembershipRow) -> &Role {
+        &self.roles[membership.role as usize].role
+    }
+
+    /// The four built-in roles, which every organization has.
+    pub(crate) fn builtin_roles(&self) -> &[RoleRow] {
+        &self.roles[..Role::BUILTIN.len()]
+    }
+
+    /// Every custom role of every organization, with its organization's index.
+    pub(crate) fn all_custom_roles(&self) -> impl Iterator<Item = (u32, &Role)> {
+        self.roles
+            .iter()
+            .filter_map(|row| row.organization.map(|o| (o, &row.role)))
+    }
+
+    /// The roles an organization has: the built-in ones, then its own.
+    pub(crate) fn roles_of(&self, organization: usize) -> impl Iterator<Item = &Role> {
+        let custom = self.custom_roles[organization].clone();
+        self.builtin_roles()
+            .iter()
+            .chain(&self.roles[custom.start as usize..custom.end as usize])
+            .map(|row| &row.role)
+    }
+
+    /// How many memberships hold a custom role.
+    pub(crate) fn custom_memberships(&self) -> usize {
+        self.memberships
+            .iter()
+            .filter(|m| m.role as usize >= Role::BUILTIN.len())
+            .count()
     }
 
     /// The memberships of user `user`.
@@ -172,7 +287,7 @@ impl Workload {
                 .memberships_of(request.user as usize)
                 .iter()
                 .find(|m| m.organization == request.organization)
-                .map(|m| m.role);
+                .map(|m| self.role_of(m));
             let expected = match role {
                 None => Expected::NotAMember,
                 Some(role) if role.capabilities().contains(request.capability) => Expected::Allow,
@@ -190,32 +305,79 @@ fn membership_slice(memberships: &[MembershipRow], user: usize) -> &[MembershipR
     &memberships[user * MEMBERSHIPS_PER_USER..(user + 1) * MEMBERSHIPS_PER_USER]
 }
 
+/// An organization's custom roles: two or three distinct keys, each role
+/// holding `view_resources` and each other grantable capability with even
+/// odds, and no two of the organization's roles (built-in ones included)
+/// with the same capabilities. `Role::custom` checks them as the product
+/// does.
+fn draw_custom_roles(rng: &mut SplitMix64) -> Result<Vec<Role>> {
+    let (least, most) = CUSTOM_ROLES_PER_ORGANIZATION;
+    let count = least + rng.below(most - least + 1);
+    let mut keys: Vec<usize> = Vec::with_capacity(count);
+    while keys.len() < count {
+        let key = rng.below(CUSTOM_ROLES.len());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let mut taken: Vec<CapabilitySet> = Role::BUILTIN.iter().map(Role::capabilities).collect();
+    let mut roles = Vec::with_capacity(count);
+    for key in keys {
+        let capabilities = loop {
+            let capabilities: CapabilitySet = CapabilitySet::GRANTABLE
+                .iter()
+                .filter(|&c| c == Capability::ViewResources || rng.below(2) == 1)
+                .collect();
+            if !taken.contains(&capabilities) {
+                break capabilities;
+            }
+        };
+        taken.push(capabilities);
+        let (key, name) = CUSTOM_ROLES[key];
+        roles.push(Role::custom(
+            RoleKey::custom(key)?,
+            RoleName::parse(name)?,
+            RoleDescription::default(),
+            capabilities,
+        )?);
+    }
+    Ok(roles)
+}
+
+/// A role for a membership other than the owner's, by the shares above.
+fn draw_role(rng: &mut SplitMix64, custom: Range<u32>) -> u32 {
+    let draw = rng.below(100);
+    if draw < ADMIN_PERCENT {
+        ADMIN
+    } else if draw < ADMIN_PERCENT + EDITOR_PERCENT {
+        EDITOR
+    } else if draw < ADMIN_PERCENT + EDITOR_PERCENT + VIEWER_PERCENT || custom.is_empty() {
+        VIEWER
+    } else {
+        custom.start + index(rng.below(custom.len()))
+    }
+}
+
 /// Half the requests are allowed, a quarter come from non-members and a
-/// quarter ask for a capability the member's role lacks. Every role and
-/// capability comes from tenancy-core's matrix, so the workload follows it.
+/// quarter ask for a capability the member's role lacks. Every capability
+/// comes from the roles' own sets, so the workload follows tenancy-core's
+/// matrix and the organizations' custom roles.
 fn draw_requests(
     rng: &mut SplitMix64,
+    roles: &[RoleRow],
     memberships: &[MembershipRow],
     organization_count: usize,
     count: usize,
 ) -> Result<Vec<Request>> {
-    let held: Vec<Vec<Capability>> = Role::ALL
-        .iter()
-        .map(|role| role.capabilities().iter().collect())
-        .collect();
-    let lacked: Vec<Vec<Capability>> = Role::ALL
-        .iter()
-        .map(|role| {
-            Capability::ALL
-                .into_iter()
-                .filter(|c| !role.capabilities().contains(*c))
-                .collect()
-        })
-        .collect();
-    if lacked.iter().all(Vec::is_empty) {
-        return Err("no role lacks a capability: the matrix has no denial to draw".into());
+    let held = |m: &MembershipRow| roles[m.role as usize].role.capabilities();
+    if memberships.iter().all(|m| held(m) == CapabilitySet::all()) {
+        return Err("no role lacks a capability: the workload has no denial to draw".into());
     }
-    let role_index = |role: Role| Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
+    let pick = |rng: &mut SplitMix64, set: CapabilitySet| {
+        set.iter()
+            .nth(rng.below(set.len()))
+            .unwrap_or(Capability::ViewResources)
+    };
     let user_count = memberships.len() / MEMBERSHIPS_PER_USER;
 
     let allowed = count / 2;
@@ -224,11 +386,10 @@ fn draw_requests(
     let mut requests = Vec::with_capacity(allowed + not_a_member + lacking);
     for _ in 0..allowed {
         let m = memberships[rng.below(memberships.len())];
-        let capabilities = &held[role_index(m.role)];
         requests.push(Request {
             user: m.user,
             organization: m.organization,
-            capability: capabilities[rng.below(capabilities.len())],
+            capability: pick(rng, held(&m)),
             expected: Expected::Allow,
         });
     }
@@ -251,17 +412,17 @@ fn draw_requests(
         });
     }
     for _ in 0..lacking {
-        let (m, capabilities) = loop {
+        let (m, lacked) = loop {
             let m = memberships[rng.below(memberships.len())];
-            let capabilities = &lacked[role_index(m.role)];
-            if !capabilities.is_empty() {
-                break (m, capabilities);
+            let lacked = CapabilitySet::all().minus(held(&m));
+            if !lacked.is_empty() {
+                break (m, lacked);
             }
         };
         requests.push(Request {
             user: m.user,
             organization: m.organization,
-            capability: capabilities[rng.below(capabilities.len())],
+            capability: pick(rng, lacked),
             expected: Expected::LacksCapability,
         });
     }
@@ -280,7 +441,7 @@ fn index(i: usize) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use std::collections::{HashMap, HashSet};
 
     use super::*;
 
@@ -291,6 +452,10 @@ mod tests {
         let c = Workload::generate(5_000, 400, 8).unwrap();
         assert_eq!(a.users, b.users);
         assert_eq!(a.memberships, b.memberships);
+        assert_eq!(
+            a.roles.iter().map(|r| &r.role).collect::<Vec<_>>(),
+            b.roles.iter().map(|r| &r.role).collect::<Vec<_>>()
+        );
         assert_eq!(
             a.requests
                 .iter()
@@ -312,7 +477,7 @@ mod tests {
         assert_eq!(w.memberships.len(), 50_000);
         let mut owners = vec![0; w.organizations.len()];
         for m in &w.memberships {
-            if m.role == Role::Owner {
+            if w.role_of(m).is_owner() {
                 owners[m.organization as usize] += 1;
             }
         }
@@ -336,7 +501,74 @@ mod tests {
     }
 
     #[test]
-    fn half_allowed_every_capability_and_correct_labels() {
+    fn custom_roles_per_organization() {
+        let w = Workload::generate(50_000, 1_000, 2).unwrap();
+        assert_eq!(
+            w.builtin_roles()
+                .iter()
+                .map(|r| r.role.clone())
+                .collect::<Vec<_>>(),
+            Role::BUILTIN.to_vec()
+        );
+        let (least, most) = CUSTOM_ROLES_PER_ORGANIZATION;
+        let mut counts = HashSet::new();
+        for organization in 0..w.organizations.len() {
+            let roles: Vec<&Role> = w.roles_of(organization).collect();
+            let custom = &roles[Role::BUILTIN.len()..];
+            assert!((least..=most).contains(&custom.len()));
+            counts.insert(custom.len());
+            let keys: HashSet<&RoleKey> = roles.iter().map(|r| r.key()).collect();
+            let sets: HashSet<CapabilitySet> = roles.iter().map(|r| r.capabilities()).collect();
+            assert_eq!(
+                keys.len(),
+                roles.len(),
+                "keys are unique in an organization"
+            );
+            assert_eq!(sets.len(), roles.len(), "no two roles hold the same set");
+            for role in custom {
+                assert!(!role.is_builtin());
+                assert!(role.capabilities().contains(Capability::ViewResources));
+                assert!(role.capabilities().is_subset(CapabilitySet::GRANTABLE));
+            }
+        }
+        assert_eq!(counts.len(), 2, "both counts of custom roles occur");
+        // The same key stands for different capabilities in different
+        // organizations: an engine must scope roles to their organization.
+        let mut sets_by_key: HashMap<&RoleKey, HashSet<CapabilitySet>> = HashMap::new();
+        for (_, role) in w.all_custom_roles() {
+            sets_by_key
+                .entry(role.key())
+                .or_default()
+                .insert(role.capabilities());
+        }
+        assert!(sets_by_key.values().all(|sets| sets.len() > 1));
+        // Every membership's role is a built-in one or one of its
+        // organization's own.
+        for m in &w.memberships {
+            let row = &w.roles[m.role as usize];
+            assert!(row.organization.is_none() || row.organization == Some(m.organization));
+        }
+    }
+
+    #[test]
+    fn the_roles_shares_of_the_memberships() {
+        let w = Workload::generate(100_000, 1_000, 4).unwrap();
+        let mut per_role = [0usize; 5];
+        for m in &w.memberships {
+            per_role[(m.role as usize).min(4)] += 1;
+        }
+        let others = (w.memberships.len() - per_role[0]) as f64;
+        let share = |n: usize| n as f64 / others * 100.0;
+        assert_eq!(per_role[0], w.organizations.len());
+        assert!((share(per_role[1]) - ADMIN_PERCENT as f64).abs() < 1.0);
+        assert!((share(per_role[2]) - EDITOR_PERCENT as f64).abs() < 1.0);
+        assert!((share(per_role[3]) - VIEWER_PERCENT as f64).abs() < 1.0);
+        assert!((share(per_role[4]) - CUSTOM_PERCENT as f64).abs() < 1.0);
+        assert_eq!(per_role[4], w.custom_memberships());
+    }
+
+    #[test]
+    fn half_allowed_every_capability_every_kind_of_role_and_correct_labels() {
         let w = Workload::generate(50_000, 10_000, 3).unwrap();
         let allowed = w
             .requests
@@ -347,6 +579,20 @@ mod tests {
         let capabilities: HashSet<Capability> = w.requests.iter().map(|r| r.capability).collect();
         assert_eq!(capabilities.len(), Capability::ALL.len());
         w.check_expectations().unwrap();
+        // Members of custom roles are both allowed and denied.
+        let on_custom = |expected: Expected| {
+            w.requests
+                .iter()
+                .filter(|r| r.expected == expected)
+                .filter(|r| {
+                    w.memberships_of(r.user as usize)
+                        .iter()
+                        .any(|m| m.organization == r.organization && !w.role_of(m).is_builtin())
+                })
+                .count()
+        };
+        assert!(on_custom(Expected::Allow) > 1_000);
+        assert!(on_custom(Expected::LacksCapability) > 500);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! tenancy-core as a host embeds it: the host keeps its memberships in an
-//! index and hands the one it finds to `authorize`.
+//! index, each with the definition of its role (built-in or custom) as the
+//! store reads it, and hands the one it finds to `authorize`.
 
 use std::collections::HashMap;
 
@@ -32,7 +33,7 @@ impl<'w> Tenancy<'w> {
                 let membership = Membership {
                     organization_id,
                     user_id,
-                    role: m.role,
+                    role: workload.role_of(m).clone(),
                     joined_at,
                 };
                 ((organization_id, user_id), membership)
