@@ -29,14 +29,14 @@ use crate::resource::{
 };
 
 /// The organization and the actor's membership, read in one unit of work.
-struct Scope {
+pub(super) struct Scope {
     actor: UserId,
-    organization: Option<Organization>,
-    membership: Option<Membership>,
+    pub(super) organization: Option<Organization>,
+    pub(super) membership: Option<Membership>,
 }
 
 impl Scope {
-    async fn read(
+    pub(super) async fn read(
         tx: &mut Box<dyn Transaction>,
         organization: OrganizationId,
         actor: UserId,
@@ -48,7 +48,7 @@ impl Scope {
         })
     }
 
-    fn access(&self) -> Access<'_> {
+    pub(super) fn access(&self) -> Access<'_> {
         Access {
             actor: self.actor,
             organization: self.organization.as_ref(),

@@ -3,6 +3,7 @@
 //! organization's lock, so that a role's deletion and an assignment of it
 //! are ordered.
 
+use super::resources::Scope;
 use super::{Member, Service};
 use crate::decide::{self, NewRole, RoleChange, RoleDeletion, RolePatch, RolesSnapshot};
 use crate::entity::CustomRole;
@@ -35,14 +36,10 @@ where
         organization: OrganizationId,
     ) -> Result<Vec<RoleView>, Error> {
         let mut tx = self.repository.read().await?;
-        let org = tx.organization(organization).await?;
-        let membership = tx.membership(organization, actor).await?;
-        decide::authorize_in(
-            actor,
-            org.as_ref(),
-            membership.as_ref(),
-            Operation::ListRoles,
-        )?;
+        Scope::read(&mut tx, organization, actor)
+            .await?
+            .access()
+            .grant(Operation::ListRoles)?;
         let custom = tx.custom_roles(organization).await?;
         Ok(Role::BUILTIN
             .into_iter()
@@ -66,16 +63,15 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
-            let org = tx.organization(organization).await?;
-            let actor_membership = tx.membership(organization, actor).await?;
+            let scope = Scope::read(&mut tx, organization, actor).await?;
             let target = tx.membership(organization, member).await?;
             let asked = Self::role_in(&mut tx, organization, role).await?;
             let user = tx.user(member).await?;
             let decision = decide::change_role(
                 actor,
                 RoleChange {
-                    organization: org.as_ref(),
-                    actor_membership: actor_membership.as_ref(),
+                    organization: scope.organization.as_ref(),
+                    actor_membership: scope.membership.as_ref(),
                     target: target.as_ref(),
                     role: asked.as_ref(),
                 },
@@ -101,14 +97,13 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
-            let org = tx.organization(organization).await?;
-            let membership = tx.membership(organization, actor).await?;
+            let scope = Scope::read(&mut tx, organization, actor).await?;
             let custom = tx.custom_roles(organization).await?;
             let decision = decide::create_role(
                 actor,
                 RolesSnapshot {
-                    organization: org.as_ref(),
-                    membership: membership.as_ref(),
+                    organization: scope.organization.as_ref(),
+                    membership: scope.membership.as_ref(),
                     custom: &custom,
                 },
                 input.clone(),
@@ -130,13 +125,12 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
-            let org = tx.organization(organization).await?;
-            let membership = tx.membership(organization, actor).await?;
+            let scope = Scope::read(&mut tx, organization, actor).await?;
             let found = Self::custom_in(&mut tx, organization, key).await?;
             let decision = decide::update_role(
                 actor,
-                org.as_ref(),
-                membership.as_ref(),
+                scope.organization.as_ref(),
+                scope.membership.as_ref(),
                 key,
                 found.as_ref(),
                 patch.clone(),
@@ -158,8 +152,7 @@ where
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
-            let org = tx.organization(organization).await?;
-            let membership = tx.membership(organization, actor).await?;
+            let scope = Scope::read(&mut tx, organization, actor).await?;
             let found = Self::custom_in(&mut tx, organization, key).await?;
             let in_use = match &found {
                 Some(custom) => tx.role_in_use(organization, custom.role.key()).await?,
@@ -172,8 +165,8 @@ where
             let decision = decide::delete_role(
                 actor,
                 RoleDeletion {
-                    organization: org.as_ref(),
-                    membership: membership.as_ref(),
+                    organization: scope.organization.as_ref(),
+                    membership: scope.membership.as_ref(),
                     found: found.as_ref(),
                     in_use,
                     reassign_to: target.as_ref(),
