@@ -1050,6 +1050,72 @@ returned, to anyone (D9).*/
                 })
         }
     }
+    ///An organization's scheduled deletion.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DeletionBody {
+        pub organization_id: ::uuid::Uuid,
+        ///From this instant on the organization can no longer be restored, and it is purged.
+        pub purge_after: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub requested_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub status: DeletionStatus,
+    }
+    ///The confirmation of a deletion.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DeletionRequest {
+        ///The organization's name exactly as it is: not trimmed, case-sensitive.
+        pub confirm_name: ::std::string::String,
+    }
+    ///Where a scheduled deletion is: only a pending one is ever shown.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum DeletionStatus {
+        #[serde(rename = "pending_deletion")]
+        PendingDeletion,
+    }
+    impl ::std::fmt::Display for DeletionStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::PendingDeletion => f.write_str("pending_deletion"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DeletionStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "pending_deletion" => Ok(Self::PendingDeletion),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeletionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DeletionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///Nothing to tell: the request was taken.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(transparent)]
@@ -1194,7 +1260,7 @@ returned, to anyone (D9).*/
         pub role: ::std::string::String,
         pub status: InvitationStatusName,
     }
-    ///A page of pending invitations.
+    ///A page of invitations.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct InvitationList {
         pub items: ::std::vec::Vec<InvitationBody>,
@@ -1901,6 +1967,78 @@ inviter could assign, built in or custom; `viewer` when absent or `null`.*/
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+    ///`ListInvitationsStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ListInvitationsStatus {
+        #[serde(rename = "pending")]
+        Pending,
+        #[serde(rename = "expired")]
+        Expired,
+        #[serde(rename = "revoked")]
+        Revoked,
+        #[serde(rename = "accepted")]
+        Accepted,
+        #[serde(rename = "all")]
+        All,
+    }
+    impl ::std::fmt::Display for ListInvitationsStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Pending => f.write_str("pending"),
+                Self::Expired => f.write_str("expired"),
+                Self::Revoked => f.write_str("revoked"),
+                Self::Accepted => f.write_str("accepted"),
+                Self::All => f.write_str("all"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ListInvitationsStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "pending" => Ok(Self::Pending),
+                "expired" => Ok(Self::Expired),
+                "revoked" => Ok(Self::Revoked),
+                "accepted" => Ok(Self::Accepted),
+                "all" => Ok(Self::All),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListInvitationsStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListInvitationsStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::default::Default for ListInvitationsStatus {
+        fn default() -> Self {
+            ListInvitationsStatus::Pending
         }
     }
     ///`ListKnowledgeFilesCursor`
@@ -4542,6 +4680,77 @@ or not (with the error code that says why).*/
         pub role_name: ::std::string::String,
         pub status: OrganizationStatus,
     }
+    ///A pending offer of the organization's ownership to one of its members.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct TransferBody {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///72 hours after `created_at`; then it can no longer be accepted.
+        pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The owner who offered it.
+        pub from_user_id: ::uuid::Uuid,
+        pub id: ::uuid::Uuid,
+        pub organization_id: ::uuid::Uuid,
+        pub status: TransferStatus,
+        ///The member it is offered to.
+        pub to_user_id: ::uuid::Uuid,
+    }
+    ///Whom to offer the ownership to.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct TransferRequest {
+        ///The id of a member of the organization other than the owner.
+        pub user_id: ::uuid::Uuid,
+    }
+    ///Where a transfer is: only a pending one is ever shown.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum TransferStatus {
+        #[serde(rename = "pending")]
+        Pending,
+    }
+    impl ::std::fmt::Display for TransferStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Pending => f.write_str("pending"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for TransferStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "pending" => Ok(Self::Pending),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for TransferStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for TransferStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///`UpdateRoleKey`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -5238,7 +5447,8 @@ Sends a `POST` request to `/v1/authorize`
 Accepts the invitation of a token for the signed-in account, whose email must be the invited
 one, and makes its organization the caller's active one (R12, D7).
 Accepting again while still a member answers the same organization and changes nothing else;
-a used invitation never admits anyone again, even after a removal (D6).
+a used invitation never admits anyone again, even after a removal (D6), and the link of an
+email that a resend replaced answers `invitation_superseded`.
 Any signed-in user.
 
 Sends a `POST` request to `/v1/invitations/accept`
@@ -5313,7 +5523,8 @@ Sends a `POST` request to `/v1/invitations/accept`
 Returns what the landing page of an invitation link shows: the organization's name, the
 inviter's email, the invited email, the role and the expiry.
 For an invitation that is no longer pending only `status` is filled, so that an old link no
-longer tells who invited whom to what.
+longer tells who invited whom to what; the link of an email that a resend replaced answers
+`invitation_superseded`.
 No authentication: the token in the path is the credential.
 
 Sends a `GET` request to `/v1/invitations/{token}`
@@ -5352,6 +5563,9 @@ Sends a `GET` request to `/v1/invitations/{token}`
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -5416,8 +5630,10 @@ Sends a `GET` request to `/v1/me`
     /**Get the caller's active organization
 
 Returns the caller's active organization as an entry of the switcher.
-When the stored choice is no longer accessible (the caller was removed from it), it falls
-back to the oldest organization the caller owns and stores that choice (R19).
+When the stored choice is no longer accessible (the caller was removed from it, left it, or
+it is pending deletion), it falls back to the caller's default organization if the caller
+can still reach it, else to the oldest active organization the caller owns, and stores that
+choice (R19); a restore moves nobody back.
 Any signed-in user.
 
 Sends a `GET` request to `/v1/me/active-organization`
@@ -5469,7 +5685,8 @@ Sends a `GET` request to `/v1/me/active-organization`
 Makes an organization the caller belongs to their active one and returns it as an entry of
 the switcher (R8).
 The choice is stored per user, so it holds across sessions and devices.
-Any member of that organization.
+Any member of that organization; an organization pending deletion cannot be the active one
+(`organization_pending_deletion` for its owner, 404 for everyone else).
 
 Sends a `PUT` request to `/v1/me/active-organization`
 
@@ -5512,6 +5729,9 @@ Sends a `PUT` request to `/v1/me/active-organization`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
@@ -5767,6 +5987,8 @@ Sends a `POST` request to `/v1/me/verification-email`
 
 Lists every organization the caller owns or is a member of, for the switcher, with the
 caller's role, whether they own it and whether it is the active one (R7).
+An organization pending deletion is listed to its owner alone, with `status`
+`pending_deletion`; its other members no longer see it.
 Oldest membership first; at a tie the caller's own organization comes first.
 Any signed-in user.
 
@@ -5888,6 +6110,8 @@ Sends a `POST` request to `/v1/organizations`
 
 Returns an organization with the caller's own role, ownership and capabilities (R15), so
 that a client can disable what the caller may not do.
+An organization pending deletion is shown to its owner alone, with `status`
+`pending_deletion` and its `purge_after`.
 Any member (`view_resources`); to anyone else the organization is as missing as an unknown
 one (D1).
 
@@ -5996,6 +6220,9 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -6063,6 +6290,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/agents`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -6136,6 +6366,9 @@ Sends a `POST` request to `/v1/organizations/{org_id}/agents`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -6202,6 +6435,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/agents/{agent_id}`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -6261,6 +6497,9 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/agents/{agent_id}`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -6326,6 +6565,9 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/agents/{agent_id}`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
@@ -6394,6 +6636,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/billing`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -6459,6 +6704,9 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/billing/plan`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
@@ -6531,6 +6779,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             422u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -6597,6 +6848,9 @@ Sends a `POST` request to `/v1/organizations/{org_id}/chats`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
@@ -6669,6 +6923,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/chats/{chat_id}/messages`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -6744,6 +7001,9 @@ Sends a `POST` request to `/v1/organizations/{org_id}/chats/{chat_id}/messages`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -6812,6 +7072,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/connections`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -6887,6 +7150,9 @@ Sends a `POST` request to `/v1/organizations/{org_id}/connections`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -6953,6 +7219,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/connections/{connection_id}
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -7012,6 +7281,9 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/connections/{connection_
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -7077,6 +7349,9 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/connections/{connection_i
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
@@ -7153,10 +7428,218 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/connections/{connection_id}
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Get an organization's scheduled deletion
+
+Returns the scheduled deletion of an organization pending deletion; 404 when none is
+scheduled.
+Owner only (`delete_organization`).
+
+Sends a `GET` request to `/v1/organizations/{org_id}/deletion`
+
+*/
+    pub async fn get_organization_deletion<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::DeletionBody>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/deletion", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_organization_deletion",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Schedule an organization's deletion
+
+Schedules the organization's purge after the grace period (`--deletion-grace`, 30 days by
+default).
+From the commit on, on every instance, the organization is gone for every member but the
+owner (404; out of their switchers, their active organization falls back), its pending
+invitations are revoked and a pending ownership transfer ends; the owner can still read it,
+read and cancel its deletion, and everything else on it answers
+`organization_pending_deletion`.
+`confirm_name` must equal the organization's name exactly, untrimmed and case-sensitive
+(`validation_failed` otherwise).
+A deletion already pending is `deletion_pending`; the caller's last organization that is not
+pending deletion is `last_owned_organization` (D13).
+Owner only (`delete_organization`), checked before the body is read.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/deletion`
+
+*/
+    pub async fn delete_organization<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        body: &'a types::DeletionRequest,
+    ) -> Result<ResponseValue<types::DeletionBody>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/deletion", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "delete_organization",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            202u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Restore an organization
+
+Cancels the scheduled deletion before `purge_after`: members, resources, settings and roles
+come back as they were, while revoked invitations stay revoked and nobody's active
+organization moves back.
+Returns the organization as the owner sees it; 404 when it is not pending deletion.
+Owner only (`delete_organization`).
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/deletion`
+
+*/
+    pub async fn restore_organization<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::Org>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/deletion", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "restore_organization",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -7220,6 +7703,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/investigations`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -7291,6 +7777,9 @@ Sends a `POST` request to `/v1/organizations/{org_id}/investigations`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -7306,10 +7795,13 @@ Sends a `POST` request to `/v1/organizations/{org_id}/investigations`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
-    /**List an organization's pending invitations
+    /**List an organization's invitations
 
-Lists the organization's pending invitations with their email, role, inviter and expiry
-(R16); accepted, revoked and expired ones are left out.
+Lists the organization's invitations with their email, role, inviter, status and expiry,
+newest first.
+`status` picks which: `pending` (the default, R16), `expired`, `revoked`, `accepted`, or
+`all`; any other value is refused with `validation_failed`, once the caller's access is
+checked.
 Needs `manage_members`.
 
 Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
@@ -7320,6 +7812,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
         org_id: &'a ::uuid::Uuid,
         cursor: Option<&'a types::ListInvitationsCursor>,
         limit: Option<::std::num::NonZeroU32>,
+        status: Option<types::ListInvitationsStatus>,
     ) -> Result<ResponseValue<types::InvitationList>, Error<types::Problem>> {
         let url = format!(
             "{}/v1/organizations/{}/invitations", self.baseurl, encode_path(& org_id
@@ -7341,6 +7834,7 @@ Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
             )
             .query(&progenitor_client::QueryParam::new("cursor", &cursor))
             .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .query(&progenitor_client::QueryParam::new("status", &status))
             .headers(header_map)
             .build()?;
         let info = OperationInfo {
@@ -7359,6 +7853,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/invitations`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -7522,6 +8019,84 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/invitations/{invitation_
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**Resend an invitation
+
+Sends a pending or expired invitation again: the same invitation (its id, role and
+`invited_by` stay) is pending again with a fresh `expires_at`, and a new email with a new
+token goes out; the previous link answers `invitation_superseded` (R30).
+Resending an expired invitation revokes any other pending invitation to that email (D5).
+An accepted invitation is `invitation_already_accepted`, a revoked one
+`invitation_revoked`, an invitee who is a member by now `already_member`, and a role the
+caller could not assign `role_not_assignable` (D14).
+Needs `manage_members` and a verified email address (`email_unverified` otherwise, unless
+the server runs with `--allow-unverified-inviters`).
+At most one resend per invitation per minute, and each resend counts toward the
+organization's invitations (`--invitations-per-organization`): `rate_limited` beyond.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/invitations/{invitation_id}/resend`
+
+*/
+    pub async fn resend_invitation<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        invitation_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::InvitationBody>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/invitations/{}/resend", self.baseurl, encode_path(&
+            org_id.to_string()), encode_path(& invitation_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "resend_invitation",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**List knowledge files
 
 Lists the organization's knowledge files, oldest first, with their media type, size and
@@ -7575,6 +8150,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -7641,6 +8219,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{file_id}`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -7702,6 +8283,9 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/knowledge-files/{file_id
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -7754,6 +8338,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/knowledge-files/{file_id}/c
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -7878,6 +8465,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/members`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -8039,6 +8629,340 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/members/{user_id}/role`
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**Get the pending ownership transfer
+
+Returns the pending offer of the organization's ownership, to the owner and to the member
+it is offered to; to every other member there is none (404), as once it expired.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/ownership-transfer`
+
+*/
+    pub async fn get_ownership_transfer<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::TransferBody>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/ownership-transfer", self.baseurl, encode_path(&
+            org_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_ownership_transfer",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Offer the ownership to a member
+
+Offers the organization to one of its members other than the owner
+(`transfer_target_invalid` otherwise); the offer expires after 72 hours, and the member is
+sent an email naming the organization and the owner.
+A new offer replaces a pending one.
+Refused with `last_owned_organization` when this is the owner's last organization that is
+not pending deletion: every user keeps one of their own (D13).
+Owner only (`transfer_ownership`), with a verified email address (`email_unverified`
+otherwise, unless the server runs with `--allow-unverified-inviters`), checked before the
+body is read.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/ownership-transfer`
+
+*/
+    pub async fn request_ownership_transfer<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        body: &'a types::TransferRequest,
+    ) -> Result<ResponseValue<types::TransferBody>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/ownership-transfer", self.baseurl, encode_path(&
+            org_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "request_ownership_transfer",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            201u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Withdraw the pending ownership transfer
+
+The owner withdraws the pending offer; 404 when there is none.
+Owner only (`transfer_ownership`).
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/ownership-transfer`
+
+*/
+    pub async fn cancel_ownership_transfer<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<()>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/ownership-transfer", self.baseurl, encode_path(&
+            org_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "cancel_ownership_transfer",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            204u16 => Ok(ResponseValue::empty(response)),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Accept the ownership
+
+The member the pending offer names becomes the owner and the previous owner becomes an
+`admin`, in one transaction (D8); returns the organization as the new owner sees it.
+Any other member is refused with `forbidden`.
+An offer past its expiry is `transfer_expired`; `last_owned_organization` when the previous
+owner would be left without an organization of their own that is not pending deletion (D13).
+
+Sends a `POST` request to `/v1/organizations/{org_id}/ownership-transfer/accept`
+
+*/
+    pub async fn accept_ownership_transfer<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::Org>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/ownership-transfer/accept", self.baseurl,
+            encode_path(& org_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "accept_ownership_transfer",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Decline the ownership
+
+The member the pending offer names turns it down; nothing else changes.
+Any other member is refused with `forbidden`; 404 when there is no pending offer.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/ownership-transfer/decline`
+
+*/
+    pub async fn decline_ownership_transfer<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<()>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/ownership-transfer/decline", self.baseurl,
+            encode_path(& org_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "decline_ownership_transfer",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            204u16 => Ok(ResponseValue::empty(response)),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**List the caller's pins
 
 Lists the caller's own pins in this organization, oldest first; other members' pins are
@@ -8092,6 +9016,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/pins`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -8162,6 +9089,9 @@ Sends a `POST` request to `/v1/organizations/{org_id}/pins`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -8228,6 +9158,9 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/pins/{pin_id}`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -8289,6 +9222,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
@@ -8362,6 +9298,9 @@ Sends a `POST` request to `/v1/organizations/{org_id}/reports`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -8428,6 +9367,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports/{report_id}`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -8487,6 +9429,9 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{report_id}`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -8553,6 +9498,9 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/reports/{report_id}`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             413u16 => {
@@ -8625,6 +9573,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/reports/{report_id}/runs`
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             422u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -8686,6 +9637,9 @@ Sends a `POST` request to `/v1/organizations/{org_id}/reports/{report_id}/runs`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -8756,6 +9710,9 @@ Sends a `PUT` request to `/v1/organizations/{org_id}/reports/{report_id}/schedul
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             413u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -8823,6 +9780,9 @@ Sends a `DELETE` request to `/v1/organizations/{org_id}/reports/{report_id}/sche
             404u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             500u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
@@ -8885,6 +9845,9 @@ Sends a `GET` request to `/v1/organizations/{org_id}/roles`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {

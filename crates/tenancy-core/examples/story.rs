@@ -75,9 +75,11 @@ async fn story() -> Result<(), Box<dyn std::error::Error>> {
         .mails()
         .pop()
         .ok_or("the verification email is missing")?;
-    let verified = tenancy
-        .verify_email(verification.content.token().expose())
-        .await?;
+    let link = verification
+        .content
+        .token()
+        .ok_or("the verification email has no link")?;
+    let verified = tenancy.verify_email(link.expose()).await?;
     println!(
         "   {} verified: {}",
         verified.email, verified.email_verified

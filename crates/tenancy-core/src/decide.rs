@@ -9,11 +9,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::entity::{
     AccountToken, AccountTokenPurpose, Chat, ChatMessage, CustomRole, Invitation, InvitationState,
-    InvitationStatus, MailContent, Organization, OutgoingMail, Resource, Session, User,
+    InvitationStatus, MailContent, Organization, OutgoingMail, OwnershipTransfer, Resource,
+    ScheduledDeletion, Session, User,
 };
 use crate::error::{Error, Missing};
 use crate::id::{
-    AccountTokenId, InvitationId, MailId, OrganizationId, PinId, ResourceId, SessionId, UserId,
+    AccountTokenId, InvitationId, MailId, OrganizationId, PinId, ResourceId, SessionId, TransferId,
+    UserId,
 };
 use crate::operation::Operation;
 use crate::plan::{PlanCatalog, PlanId};
@@ -72,6 +74,45 @@ pub enum Change {
     },
     SetActiveOrganization {
         user_id: UserId,
+        organization_id: OrganizationId,
+    },
+    /// Gives a revived invitation a new token and expiry, and makes it
+    /// pending again; the previous token's hash is kept, so that its link
+    /// answers `invitation_superseded` (R30).
+    ResendInvitation {
+        organization_id: OrganizationId,
+        invitation_id: InvitationId,
+        token_hash: crate::token::TokenHash,
+        expires_at: DateTime<Utc>,
+    },
+    /// Stores the organization's one pending ownership transfer.
+    InsertTransfer(OwnershipTransfer),
+    /// Ends a pending transfer (accepted, declined, cancelled, replaced, or
+    /// its target gone).
+    DeleteTransfer {
+        organization_id: OrganizationId,
+        id: TransferId,
+    },
+    /// Swaps the owner (R28, D8): `from` becomes an admin, `to` the owner.
+    TransferOwnership {
+        organization_id: OrganizationId,
+        from: UserId,
+        to: UserId,
+    },
+    /// Marks the organization pending deletion (R29).
+    ScheduleDeletion {
+        organization_id: OrganizationId,
+        deletion: ScheduledDeletion,
+    },
+    /// Clears a scheduled deletion: everything is as it was.
+    RestoreOrganization {
+        organization_id: OrganizationId,
+    },
+    /// Removes every row of the organization for good (D17): resources,
+    /// credentials, chats, pins, memberships, invitations, roles, transfers,
+    /// emails about it, and the organization itself. Users whose active
+    /// organization it was fall back on their next request.
+    PurgeOrganization {
         organization_id: OrganizationId,
     },
     InsertResource(Resource),
@@ -225,7 +266,9 @@ impl<T> Decision<T> {
 
 /// Checks that the organization exists and that the actor may do
 /// `operation` in it. A missing organization and a non-member get the same
-/// error (D1).
+/// error (D1). An organization pending deletion is gone for every member but
+/// its owner, who may only see it, its deletion, and restore it (R29):
+/// the rest answers `organization_pending_deletion`.
 pub fn authorize_in<'a>(
     actor: UserId,
     organization: Option<&'a Organization>,
@@ -233,8 +276,58 @@ pub fn authorize_in<'a>(
     operation: Operation,
 ) -> Result<(Grant, &'a Organization), Error> {
     let organization = organization.ok_or(Error::NotFound(Missing::Organization))?;
-    let grant = authorize(actor, organization.id, membership, operation.capability())?;
+    let membership = membership
+        .filter(|m| m.user_id == actor && m.organization_id == organization.id)
+        .ok_or(Error::NotFound(Missing::Organization))?;
+    if organization.is_pending_deletion() {
+        if !accessible(membership, organization) {
+            return Err(Error::NotFound(Missing::Organization));
+        }
+        if !operation.allowed_while_pending_deletion() {
+            return Err(Error::OrganizationPendingDeletion);
+        }
+    }
+    let grant = authorize(
+        actor,
+        organization.id,
+        Some(membership),
+        operation.capability(),
+    )?;
     Ok((grant, organization))
+}
+
+/// Whether a member still reaches the organization at all: always, unless it
+/// is pending deletion, which leaves it to its owner alone (R29).
+pub fn accessible(membership: &Membership, organization: &Organization) -> bool {
+    membership.organization_id == organization.id
+        && (!organization.is_pending_deletion()
+            || (membership.role.is_owner() && organization.owner_id == membership.user_id))
+}
+
+/// Whether the organization may be a member's active one: accessible, and
+/// not pending deletion, even for its owner (R19, R29).
+pub fn may_be_active(membership: &Membership, organization: &Organization) -> bool {
+    accessible(membership, organization) && !organization.is_pending_deletion()
+}
+
+/// The capability check for a host (`POST /v1/authorize`, the library's
+/// [`crate::Service::authorize`]): the matrix, and nothing at all in an
+/// organization that is missing or pending deletion, for anyone (R29).
+pub fn authorize_for_host(
+    user: UserId,
+    organization_id: OrganizationId,
+    organization: Option<&Organization>,
+    membership: Option<&Membership>,
+    capability: crate::policy::Capability,
+) -> Result<Grant, crate::policy::Denial> {
+    match organization {
+        Some(organization)
+            if organization.id == organization_id && !organization.is_pending_deletion() =>
+        {
+            authorize(user, organization_id, membership, capability)
+        }
+        _ => Err(crate::policy::Denial::NotAMember),
+    }
 }
 
 /// What sign-up needs that the core cannot make itself.
@@ -265,6 +358,8 @@ pub enum PresentedInvitation<'a> {
     None,
     /// A token came, but no invitation has it (or it was not a token).
     Unknown,
+    /// A token that a resend replaced (R30).
+    Superseded,
     /// The invitation of the token.
     Found(&'a Invitation),
 }
@@ -329,6 +424,9 @@ pub fn sign_up(
         PresentedInvitation::None => None,
         PresentedInvitation::Unknown => Some(InvitationOutcome::NotAccepted {
             code: Error::NotFound(Missing::Invitation).code(),
+        }),
+        PresentedInvitation::Superseded => Some(InvitationOutcome::NotAccepted {
+            code: Error::InvitationSuperseded.code(),
         }),
         PresentedInvitation::Found(invitation) => {
             // A brand-new user is a member of nothing but their own organization.
@@ -443,6 +541,7 @@ fn new_organization(
         plan,
         owner_id: owner,
         created_at: now,
+        deletion: None,
     };
     let changes = vec![
         Change::InsertOrganization(organization.clone()),
@@ -722,6 +821,7 @@ pub fn remove_member(
     organization: Option<&Organization>,
     actor_membership: Option<&Membership>,
     target: Option<&Membership>,
+    transfer: Option<&OwnershipTransfer>,
 ) -> Result<Decision<()>, Error> {
     let (grant, organization) = authorize_in(
         actor,
@@ -736,13 +836,25 @@ pub fn remove_member(
         return Err(Error::OwnerCannotBeRemoved);
     }
     outranks(&grant, &target.role)?;
-    Ok(Decision::new(
-        vec![Change::DeleteMembership {
-            organization_id: target.organization_id,
-            user_id: target.user_id,
-        }],
-        (),
-    ))
+    // The transfer goes first: it names the membership.
+    let mut changes: Vec<Change> = end_transfer_to(transfer, target.user_id)
+        .into_iter()
+        .collect();
+    changes.push(Change::DeleteMembership {
+        organization_id: target.organization_id,
+        user_id: target.user_id,
+    });
+    Ok(Decision::new(changes, ()))
+}
+
+/// A pending transfer to a member who goes ends with their membership (R28).
+fn end_transfer_to(transfer: Option<&OwnershipTransfer>, user: UserId) -> Option<Change> {
+    transfer
+        .filter(|transfer| transfer.to_user_id == user)
+        .map(|transfer| Change::DeleteTransfer {
+            organization_id: transfer.organization_id,
+            id: transfer.id,
+        })
 }
 
 /// Leaving an organization (R27): every effect of a removal (R19), by the
@@ -751,6 +863,7 @@ pub fn leave(
     actor: UserId,
     organization: Option<&Organization>,
     membership: Option<&Membership>,
+    transfer: Option<&OwnershipTransfer>,
 ) -> Result<Decision<()>, Error> {
     let (grant, organization) = authorize_in(
         actor,
@@ -761,27 +874,30 @@ pub fn leave(
     if grant.is_owner() || organization.owner_id == actor {
         return Err(Error::OwnerCannotLeave);
     }
-    Ok(Decision::new(
-        vec![Change::DeleteMembership {
-            organization_id: organization.id,
-            user_id: actor,
-        }],
-        (),
-    ))
+    // The transfer goes first: it names the membership.
+    let mut changes: Vec<Change> = end_transfer_to(transfer, actor).into_iter().collect();
+    changes.push(Change::DeleteMembership {
+        organization_id: organization.id,
+        user_id: actor,
+    });
+    Ok(Decision::new(changes, ()))
 }
 
 /// Switching the active organization (R7, R8): only to one the user belongs to.
+/// An organization pending deletion is no one's to switch to: its owner is
+/// told so, the others that it is gone (R29).
 pub fn switch_active(
     actor: UserId,
     organization_id: OrganizationId,
+    organization: Option<&Organization>,
     membership: Option<&Membership>,
 ) -> Result<Decision<OrganizationId>, Error> {
-    authorize(
-        actor,
-        organization_id,
-        membership,
-        Operation::ViewOrganization.capability(),
-    )?;
+    let organization = organization.filter(|o| o.id == organization_id);
+    let (_, organization) =
+        authorize_in(actor, organization, membership, Operation::ViewOrganization)?;
+    if organization.is_pending_deletion() {
+        return Err(Error::OrganizationPendingDeletion);
+    }
     Ok(Decision::new(
         vec![Change::SetActiveOrganization {
             user_id: actor,
@@ -866,9 +982,11 @@ pub fn change_plan(
 }
 
 mod accounts;
+mod lifecycle;
 mod resources;
 mod roles;
 pub use accounts::*;
+pub use lifecycle::*;
 pub use resources::*;
 pub use roles::*;
 

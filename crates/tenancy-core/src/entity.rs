@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{
     AccountTokenId, ChatId, InvitationId, MailId, MessageId, OrganizationId, ReportRunId,
-    ResourceId, SessionId, UserId,
+    ResourceId, SessionId, TransferId, UserId,
 };
 use crate::operation::Operation;
 use crate::plan::PlanId;
@@ -147,6 +147,52 @@ pub struct Organization {
     pub plan: PlanId,
     pub owner_id: UserId,
     pub created_at: DateTime<Utc>,
+    /// Set while the organization is pending deletion (R29).
+    pub deletion: Option<ScheduledDeletion>,
+}
+
+impl Organization {
+    /// Whether its owner asked to delete it and has not restored it.
+    pub const fn is_pending_deletion(&self) -> bool {
+        self.deletion.is_some()
+    }
+}
+
+/// An organization's deletion, requested and not yet purged (R29, D17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduledDeletion {
+    pub requested_at: DateTime<Utc>,
+    /// From this instant on it can no longer be restored, and the purge job
+    /// removes it.
+    pub purge_after: DateTime<Utc>,
+}
+
+/// How long an organization stays restorable when nothing else is
+/// configured (`--deletion-grace`).
+pub const DEFAULT_DELETION_GRACE: Duration = Duration::days(30);
+
+/// How long an ownership transfer waits for its target's answer (R28).
+pub const TRANSFER_TTL: Duration = Duration::hours(72);
+
+/// A pending offer of an organization's ownership to one of its members
+/// (R28). Only a pending one is stored: accepting, declining, cancelling or
+/// replacing it removes it; one whose expiry passed is dead but kept until
+/// then, so that accepting it answers `transfer_expired`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnershipTransfer {
+    pub id: TransferId,
+    pub organization_id: OrganizationId,
+    pub from_user_id: UserId,
+    pub to_user_id: UserId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl OwnershipTransfer {
+    /// Whether its target may still accept it at `now`.
+    pub fn is_live_at(&self, now: DateTime<Utc>) -> bool {
+        now < self.expires_at
+    }
 }
 
 /// How long an invitation stays valid when nothing else is configured (R10).
@@ -326,15 +372,25 @@ pub enum MailContent {
         token: SecretToken,
         expires_at: DateTime<Utc>,
     },
+    /// An offer of an organization's ownership to its target (R28). No
+    /// link carries a secret: the target answers signed in.
+    OwnershipTransfer {
+        transfer_id: TransferId,
+        organization_id: OrganizationId,
+        organization_name: OrganizationName,
+        owner_email: EmailAddress,
+        expires_at: DateTime<Utc>,
+    },
 }
 
 impl MailContent {
-    /// The token of the email's link.
-    pub const fn token(&self) -> &SecretToken {
+    /// The token of the email's link, for the emails that carry one.
+    pub const fn token(&self) -> Option<&SecretToken> {
         match self {
             Self::Invitation { token, .. }
             | Self::VerifyEmail { token, .. }
-            | Self::ResetPassword { token, .. } => token,
+            | Self::ResetPassword { token, .. } => Some(token),
+            Self::OwnershipTransfer { .. } => None,
         }
     }
 }
@@ -403,6 +459,22 @@ impl OutgoingMail {
                      If this wasn't you, ignore this email: your password stays as it is.\n",
                     to = self.to,
                     token = token.expose(),
+                    expiry = expires_at.format("%Y-%m-%d %H:%M"),
+                ),
+            },
+            MailContent::OwnershipTransfer {
+                organization_name,
+                owner_email,
+                expires_at,
+                ..
+            } => RenderedMail {
+                to: self.to.clone(),
+                subject: format!("{owner_email} offers you the ownership of {organization_name}"),
+                text: format!(
+                    "{owner_email} asked to make you the owner of {organization_name}.\n\n\
+                     Sign in to accept or decline: {base}/settings\n\n\
+                     If you accept, you become its owner and {owner_email} an admin.\n\
+                     The offer expires on {expiry} (UTC).\n",
                     expiry = expires_at.format("%Y-%m-%d %H:%M"),
                 ),
             },

@@ -23,6 +23,10 @@ pub enum Missing {
     Token,
     /// A custom role of the organization.
     Role,
+    /// A pending ownership transfer.
+    Transfer,
+    /// A scheduled deletion of the organization.
+    Deletion,
 }
 
 impl Missing {
@@ -40,6 +44,8 @@ impl Missing {
             Self::Session => "session",
             Self::Token => "token",
             Self::Role => "role",
+            Self::Transfer => "pending ownership transfer",
+            Self::Deletion => "scheduled deletion",
         }
     }
 }
@@ -110,6 +116,22 @@ pub enum Error {
         "members or pending invitations hold the role: name another role in `reassign_to` to move them"
     )]
     RoleInUse,
+    #[error("the invitation link was replaced by a newer one: open the link of the latest email")]
+    InvitationSuperseded,
+    #[error("only the member the ownership is offered to can answer the transfer")]
+    NotTransferTarget,
+    #[error("the ownership transfer has expired: the owner can request a new one")]
+    TransferExpired,
+    #[error("the ownership can go only to a member of the organization other than its owner")]
+    TransferTargetInvalid,
+    #[error(
+        "this is the last organization the user owns that is not pending deletion: everyone must keep one"
+    )]
+    LastOwnedOrganization,
+    #[error("the organization is already scheduled for deletion")]
+    DeletionPending,
+    #[error("the organization is scheduled for deletion: restore it first (DELETE its /deletion)")]
+    OrganizationPendingDeletion,
     #[error(transparent)]
     QuotaExceeded(#[from] QuotaExceeded),
     #[error("unknown plan `{0}`")]
@@ -161,6 +183,13 @@ impl Error {
             Self::RoleLimitReached { .. } => "role_limit_reached",
             Self::RoleBuiltin => "role_builtin",
             Self::RoleInUse => "role_in_use",
+            Self::InvitationSuperseded => "invitation_superseded",
+            Self::NotTransferTarget => "forbidden",
+            Self::TransferExpired => "transfer_expired",
+            Self::TransferTargetInvalid => "transfer_target_invalid",
+            Self::LastOwnedOrganization => "last_owned_organization",
+            Self::DeletionPending => "deletion_pending",
+            Self::OrganizationPendingDeletion => "organization_pending_deletion",
             Self::QuotaExceeded(_) => "quota_exceeded",
             Self::PlanNotSelectable(_) => "plan_not_selectable",
             Self::PayloadTooLarge { .. } => "payload_too_large",

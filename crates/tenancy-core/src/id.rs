@@ -50,6 +50,10 @@ id_type!(
     UserId
 );
 id_type!(
+    /// A request to hand an organization's ownership to a member (R28).
+    TransferId
+);
+id_type!(
     /// An organization: the unit of isolation, billing and membership.
     OrganizationId
 );

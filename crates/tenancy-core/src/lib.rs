@@ -30,7 +30,7 @@ pub mod testing;
 pub use error::{Error, Missing, StoreError};
 pub use id::{
     AccountTokenId, ChatId, InvestigationId, InvitationId, MailId, MessageId, OrganizationId,
-    PinId, ReportRunId, ResourceId, SessionId, UserId,
+    PinId, ReportRunId, ResourceId, SessionId, TransferId, UserId,
 };
 pub use operation::Operation;
 pub use policy::{Capability, CapabilitySet, Denial, Grant, Membership, Role, RoleKey, authorize};

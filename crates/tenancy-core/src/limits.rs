@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::id::OrganizationId;
+use crate::id::{InvitationId, OrganizationId};
 use crate::value::EmailAddress;
 
 /// What a limit counts. The windows are fixed by the API; the counts are
@@ -37,22 +37,27 @@ pub enum LimitKind {
     AccountEmails,
     /// Invitations sent (new and resent) per organization, in an hour.
     Invitations,
+    /// Resends of one invitation, in a minute. The API fixes its count at
+    /// one (API "Members and invitations"): it is no option of the server.
+    InvitationResends,
 }
 
 impl LimitKind {
-    /// Every kind, in the order of the API's table.
-    pub const ALL: [Self; 4] = [
+    /// Every kind, in the order of the API's table, then the resends of an
+    /// invitation, which the table does not list.
+    pub const ALL: [Self; 5] = [
         Self::SignInFailures,
         Self::AuthAttempts,
         Self::AccountEmails,
         Self::Invitations,
+        Self::InvitationResends,
     ];
 
     /// The window the count is taken over.
     pub const fn window(self) -> Duration {
         match self {
             Self::SignInFailures => Duration::minutes(15),
-            Self::AuthAttempts => Duration::minutes(1),
+            Self::AuthAttempts | Self::InvitationResends => Duration::minutes(1),
             Self::AccountEmails | Self::Invitations => Duration::hours(1),
         }
     }
@@ -64,6 +69,7 @@ impl LimitKind {
             Self::AuthAttempts => 60,
             Self::AccountEmails => 5,
             Self::Invitations => 100,
+            Self::InvitationResends => 1,
         }
     }
 
@@ -75,6 +81,7 @@ impl LimitKind {
             Self::AuthAttempts => "auth_attempts_per_ip",
             Self::AccountEmails => "account_emails_per_address",
             Self::Invitations => "invitations_per_organization",
+            Self::InvitationResends => "resends_per_invitation",
         }
     }
 }
@@ -117,6 +124,8 @@ pub struct RateLimits {
     pub auth_attempts: Option<RateLimit>,
     pub account_emails: Option<RateLimit>,
     pub invitations: Option<RateLimit>,
+    /// On unless turned off for tests: it has no option.
+    pub invitation_resends: Option<RateLimit>,
 }
 
 impl RateLimits {
@@ -127,11 +136,13 @@ impl RateLimits {
             auth_attempts: None,
             account_emails: None,
             invitations: None,
+            invitation_resends: None,
         }
     }
 
     /// The limits of these counts in the API's windows, in the order of
-    /// [`LimitKind::ALL`]; a count of 0 turns its limit off.
+    /// [`LimitKind::ALL`]; a count of 0 turns its limit off. The resends of
+    /// an invitation, which have no option, keep the API's count.
     pub fn from_counts(
         sign_in_failures: u32,
         auth_attempts: u32,
@@ -143,6 +154,10 @@ impl RateLimits {
             auth_attempts: RateLimit::of(LimitKind::AuthAttempts, auth_attempts),
             account_emails: RateLimit::of(LimitKind::AccountEmails, account_emails),
             invitations: RateLimit::of(LimitKind::Invitations, invitations),
+            invitation_resends: RateLimit::of(
+                LimitKind::InvitationResends,
+                LimitKind::InvitationResends.default_max(),
+            ),
         }
     }
 
@@ -153,6 +168,7 @@ impl RateLimits {
             LimitKind::AuthAttempts => self.auth_attempts,
             LimitKind::AccountEmails => self.account_emails,
             LimitKind::Invitations => self.invitations,
+            LimitKind::InvitationResends => self.invitation_resends,
         }
     }
 }
@@ -212,6 +228,14 @@ impl LimitKey {
         Self::new(
             LimitKind::Invitations,
             organization.as_uuid().as_bytes().to_vec(),
+        )
+    }
+
+    /// The resends of one invitation.
+    pub fn invitation_resends(invitation: InvitationId) -> Self {
+        Self::new(
+            LimitKind::InvitationResends,
+            invitation.as_uuid().as_bytes().to_vec(),
         )
     }
 
@@ -360,6 +384,7 @@ mod tests {
             (LimitKind::AuthAttempts, 60, Duration::minutes(1)),
             (LimitKind::AccountEmails, 5, Duration::hours(1)),
             (LimitKind::Invitations, 100, Duration::hours(1)),
+            (LimitKind::InvitationResends, 1, Duration::minutes(1)),
         ];
         for (kind, max, window) in expected {
             let limit = limits.get(kind).unwrap();

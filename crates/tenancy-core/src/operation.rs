@@ -55,13 +55,25 @@ pub enum Operation {
     RunInvestigation,
     ViewAuditLog,
     ManageWebhooks,
+    /// Schedule the organization's deletion (owner only).
     DeleteOrganization,
+    /// See the scheduled deletion (owner only).
+    ViewDeletion,
+    /// Cancel the scheduled deletion (owner only).
+    RestoreOrganization,
+    /// Offer the ownership to a member (owner only).
     TransferOwnership,
+    /// See the pending transfer: its owner and its target.
+    ViewTransfer,
+    /// Withdraw the pending transfer (owner only).
+    CancelTransfer,
+    /// Accept or decline the transfer: its target alone.
+    RespondToTransfer,
 }
 
 impl Operation {
     /// Every operation, in the order of the API's sections.
-    pub const ALL: [Self; 49] = [
+    pub const ALL: [Self; 54] = [
         Self::ViewOrganization,
         Self::LeaveOrganization,
         Self::RenameOrganization,
@@ -110,8 +122,27 @@ impl Operation {
         Self::ViewAuditLog,
         Self::ManageWebhooks,
         Self::DeleteOrganization,
+        Self::ViewDeletion,
+        Self::RestoreOrganization,
         Self::TransferOwnership,
+        Self::ViewTransfer,
+        Self::CancelTransfer,
+        Self::RespondToTransfer,
     ];
+
+    /// Whether the owner may still do it while the organization is pending
+    /// deletion (R29): see it and its deletion, and restore it. Everything
+    /// else answers `organization_pending_deletion`, and nothing at all is
+    /// left to the other members (404).
+    pub const fn allowed_while_pending_deletion(self) -> bool {
+        matches!(
+            self,
+            Self::ViewOrganization
+                | Self::DeleteOrganization
+                | Self::ViewDeletion
+                | Self::RestoreOrganization
+        )
+    }
 
     /// The capability the operation needs: the table.
     pub const fn capability(self) -> Capability {
@@ -152,8 +183,11 @@ impl Operation {
             Self::RunInvestigation => C::RunInvestigations,
             Self::ViewAuditLog => C::ViewAuditLog,
             Self::ManageWebhooks => C::ManageWebhooks,
-            Self::DeleteOrganization => C::DeleteOrganization,
-            Self::TransferOwnership => C::TransferOwnership,
+            Self::DeleteOrganization | Self::ViewDeletion | Self::RestoreOrganization => {
+                C::DeleteOrganization
+            }
+            Self::TransferOwnership | Self::CancelTransfer => C::TransferOwnership,
+            Self::ViewTransfer | Self::RespondToTransfer => C::ViewResources,
         }
     }
 
@@ -203,7 +237,12 @@ impl Operation {
             Self::ViewAuditLog => "view_audit_log",
             Self::ManageWebhooks => "manage_webhooks",
             Self::DeleteOrganization => "delete_organization",
+            Self::ViewDeletion => "view_deletion",
+            Self::RestoreOrganization => "restore_organization",
             Self::TransferOwnership => "transfer_ownership",
+            Self::ViewTransfer => "view_ownership_transfer",
+            Self::CancelTransfer => "cancel_ownership_transfer",
+            Self::RespondToTransfer => "respond_to_ownership_transfer",
             Self::ViewResources(_)
             | Self::CreateResource(_)
             | Self::UpdateResource(_)
@@ -250,8 +289,13 @@ impl Operation {
             Self::RunInvestigation => "Run an investigation".into(),
             Self::ViewAuditLog => "Read and export the audit log".into(),
             Self::ManageWebhooks => "Manage webhooks".into(),
-            Self::DeleteOrganization => "Delete or restore the organization".into(),
-            Self::TransferOwnership => "Transfer ownership".into(),
+            Self::DeleteOrganization => "Schedule the organization's deletion".into(),
+            Self::ViewDeletion => "See the scheduled deletion".into(),
+            Self::RestoreOrganization => "Restore the organization before its purge".into(),
+            Self::TransferOwnership => "Offer the ownership to a member".into(),
+            Self::ViewTransfer => "See the pending ownership transfer".into(),
+            Self::CancelTransfer => "Withdraw the pending ownership transfer".into(),
+            Self::RespondToTransfer => "Accept or decline an ownership transfer".into(),
         }
     }
 }

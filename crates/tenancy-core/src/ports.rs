@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::decide::Write;
 use crate::entity::{
-    AccountToken, Chat, ChatMessage, CustomRole, Invitation, Organization, OutgoingMail, Resource,
-    Session, User,
+    AccountToken, Chat, ChatMessage, CustomRole, Invitation, Organization, OutgoingMail,
+    OwnershipTransfer, Resource, Session, User,
 };
 use crate::error::StoreError;
 use crate::id::{
@@ -133,6 +133,26 @@ pub trait Transaction: Send {
         organization: OrganizationId,
         email: &EmailAddress,
     ) -> Result<Option<Invitation>, StoreError>;
+    /// Whether a token's hash is one an invitation had before a resend
+    /// replaced it (R30).
+    async fn invitation_token_superseded(&mut self, hash: &TokenHash) -> Result<bool, StoreError>;
+    /// Every invitation of an organization, whatever its state, newest first.
+    async fn invitations(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<Invitation>, StoreError>;
+    /// The organization's stored ownership transfer (live or expired), if any.
+    async fn ownership_transfer(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Option<OwnershipTransfer>, StoreError>;
+    /// Organizations pending deletion whose `purge_after` is at or before
+    /// `now`, soonest first, at most `limit`.
+    async fn due_purges(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OrganizationId>, StoreError>;
     /// The open invitations of an organization, oldest first.
     async fn open_invitations(
         &mut self,
@@ -330,6 +350,9 @@ pub trait BlobStore: Send + Sync {
     async fn open(&self, key: BlobKey) -> Result<Option<BlobReader>, StoreError>;
     /// Erases the content under the key; erasing what is not there is no error.
     async fn delete(&self, key: BlobKey) -> Result<(), StoreError>;
+    /// Erases every blob of the organization, published or not (the purge,
+    /// D17); erasing what is not there is no error.
+    async fn delete_organization(&self, organization: OrganizationId) -> Result<(), StoreError>;
 }
 
 /// An email in the outbox, with its delivery attempts so far.

@@ -16,7 +16,7 @@ use crate::error::{Error, Missing};
 use crate::id::{AccountTokenId, InvitationId, MailId, OrganizationId, SessionId, UserId};
 use crate::operation::Operation;
 use crate::plan::{Limits, Month, PlanCatalog, PlanId, Usage};
-use crate::policy::{Capability, Denial, Grant, Membership, Role, RoleKey, authorize};
+use crate::policy::{Capability, Denial, Grant, Membership, Role, RoleKey};
 use crate::ports::{
     BlobStore, Clock, IdGenerator, PasswordVerifier, Repository, TokenGenerator, Transaction,
 };
@@ -57,6 +57,8 @@ pub struct Settings {
     /// Lets people with an unverified address invite
     /// (`--allow-unverified-inviters`).
     pub allow_unverified_inviters: bool,
+    /// How long a deleted organization stays restorable (`--deletion-grace`).
+    pub deletion_grace: Duration,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             verification_ttl: DEFAULT_VERIFICATION_TTL,
             sessions: SessionLifetimes::default(),
             allow_unverified_inviters: false,
+            deletion_grace: crate::entity::DEFAULT_DELETION_GRACE,
         }
     }
 }
@@ -240,12 +243,16 @@ where
         verification_mail: AccountMail,
     ) -> Result<SignedUp, Error> {
         let mut tx = self.repository.begin().await?;
+        let mut superseded = false;
         let presented = match invitation_token {
             None => None,
             Some(token) => match SecretToken::parse(token) {
                 Err(_) => Some(None),
                 Ok(token) => match tx.invitation_by_token(&token.hash()).await? {
-                    None => Some(None),
+                    None => {
+                        superseded = tx.invitation_token_superseded(&token.hash()).await?;
+                        Some(None)
+                    }
                     Some(found) => {
                         tx.lock_organization(found.organization_id).await?;
                         Some(tx.invitation_by_token(&token.hash()).await?)
@@ -256,6 +263,7 @@ where
         let existing = tx.user_by_email(email).await?;
         let presented = match &presented {
             None => PresentedInvitation::None,
+            Some(None) if superseded => PresentedInvitation::Superseded,
             Some(None) => PresentedInvitation::Unknown,
             Some(Some(invitation)) => PresentedInvitation::Found(invitation),
         };
@@ -366,27 +374,32 @@ where
         capability: Capability,
     ) -> Result<Result<Grant, Denial>, Error> {
         let mut tx = self.repository.read().await?;
+        let org = tx.organization(organization).await?;
         let membership = tx.membership(organization, user).await?;
-        Ok(authorize(
+        Ok(decide::authorize_for_host(
             user,
             organization,
+            org.as_ref(),
             membership.as_ref(),
             capability,
         ))
     }
 
-    /// Decides whether `user` may do `operation` in `organization`: the
-    /// check of [`Self::authorize`] for the capability the operation needs
-    /// ([`Operation::capability`]), which the HTTP layer makes before it
-    /// reads a body.
+    /// Decides whether `user` may do `operation` in `organization`, as the
+    /// use case will ([`decide::authorize_in`]: the capability the operation
+    /// needs, and what an organization pending deletion still allows): the
+    /// check the HTTP layer makes before it reads a body.
     pub async fn permit(
         &self,
         user: UserId,
         organization: OrganizationId,
         operation: Operation,
-    ) -> Result<Result<Grant, Denial>, Error> {
-        self.authorize(user, organization, operation.capability())
-            .await
+    ) -> Result<Grant, Error> {
+        let mut tx = self.repository.read().await?;
+        let org = tx.organization(organization).await?;
+        let membership = tx.membership(organization, user).await?;
+        decide::authorize_in(user, org.as_ref(), membership.as_ref(), operation)
+            .map(|(grant, _)| grant)
     }
 
     /// The role of `key` in the organization: a built-in one, or one of its
@@ -440,6 +453,7 @@ where
     pub async fn organizations(&self, actor: UserId) -> Result<Vec<OrganizationView>, Error> {
         retrying!(async {
             let (active, mut memberships) = self.resolve_active(actor).await?;
+            memberships.retain(|(m, organization)| decide::accessible(m, organization));
             // Oldest first; at a tie (sign-up from a link joins two at once) the
             // user's own organization comes first.
             memberships.sort_by_key(|(m, _)| (m.joined_at, !m.role.is_owner(), m.organization_id));
@@ -485,7 +499,11 @@ where
     > {
         let stored = tx.active_organization(actor).await?;
         let memberships = tx.memberships_of_user(actor).await?;
-        let plain: Vec<Membership> = memberships.iter().map(|(m, _)| m.clone()).collect();
+        let plain: Vec<Membership> = memberships
+            .iter()
+            .filter(|(m, organization)| decide::may_be_active(m, organization))
+            .map(|(m, _)| m.clone())
+            .collect();
         Ok((decide::resolve_active(actor, stored, &plain), memberships))
     }
 
@@ -543,7 +561,8 @@ where
             let mut tx = self.repository.begin().await?;
             let membership = tx.membership(organization, actor).await?;
             let org = tx.organization(organization).await?;
-            let decision = decide::switch_active(actor, organization, membership.as_ref())?;
+            let decision =
+                decide::switch_active(actor, organization, org.as_ref(), membership.as_ref())?;
             let role = membership.map(|m| m.role);
             self.commit(tx, decision).await?;
             match (org, role) {
@@ -686,10 +705,9 @@ where
     pub async fn preview_invitation(&self, token: &str) -> Result<InvitationPreview, Error> {
         let token = SecretToken::parse(token).map_err(|_| Error::NotFound(Missing::Invitation))?;
         let mut tx = self.repository.read().await?;
-        let invitation = tx
-            .invitation_by_token(&token.hash())
-            .await?
-            .ok_or(Error::NotFound(Missing::Invitation))?;
+        let Some(invitation) = tx.invitation_by_token(&token.hash()).await? else {
+            return Err(Self::unknown_invitation(&mut tx, &token).await?);
+        };
         let status = invitation.status_at(self.clock.now());
         if status != InvitationStatus::Pending {
             return Ok(InvitationPreview {
@@ -717,6 +735,19 @@ where
         })
     }
 
+    /// The error for a token no invitation has now: superseded by a resend
+    /// (R30), or unknown.
+    async fn unknown_invitation(
+        tx: &mut Box<dyn Transaction>,
+        token: &SecretToken,
+    ) -> Result<Error, Error> {
+        Ok(if tx.invitation_token_superseded(&token.hash()).await? {
+            Error::InvitationSuperseded
+        } else {
+            Error::NotFound(Missing::Invitation)
+        })
+    }
+
     /// Accepts an invitation by its token (R12, D3, D6, D7).
     pub async fn accept(&self, actor: UserId, token: &str) -> Result<OrganizationView, Error> {
         let token = SecretToken::parse(token).map_err(|_| Error::NotFound(Missing::Invitation))?;
@@ -727,7 +758,7 @@ where
                 .await?
                 .ok_or(Error::NotFound(Missing::User))?;
             let Some(found) = tx.invitation_by_token(&token.hash()).await? else {
-                return Err(Error::NotFound(Missing::Invitation));
+                return Err(Self::unknown_invitation(&mut tx, &token).await?);
             };
             tx.lock_organization(found.organization_id).await?;
             // Read again under the lock: a concurrent accept or revoke may have won.
@@ -740,6 +771,15 @@ where
                 invitation.as_ref(),
                 self.clock.now(),
             )?;
+            // An organization pending deletion is gone for its members (R29):
+            // its invitations were revoked, and an old link accepted again
+            // by a member leads nowhere.
+            if organization
+                .as_ref()
+                .is_some_and(Organization::is_pending_deletion)
+            {
+                return Err(Error::NotFound(Missing::Organization));
+            }
             let accepted: Accepted = self.commit(tx, decision).await?;
             let organization = organization.ok_or(Error::NotFound(Missing::Invitation))?;
             Ok(OrganizationView {
@@ -784,7 +824,9 @@ where
             tx.lock_organization(organization).await?;
             let org = tx.organization(organization).await?;
             let membership = tx.membership(organization, actor).await?;
-            let decision = decide::leave(actor, org.as_ref(), membership.as_ref())?;
+            let transfer = tx.ownership_transfer(organization).await?;
+            let decision =
+                decide::leave(actor, org.as_ref(), membership.as_ref(), transfer.as_ref())?;
             self.commit(tx, decision).await
         })
     }
@@ -802,8 +844,14 @@ where
             let org = tx.organization(organization).await?;
             let membership = tx.membership(organization, actor).await?;
             let target = tx.membership(organization, member).await?;
-            let decision =
-                decide::remove_member(actor, org.as_ref(), membership.as_ref(), target.as_ref())?;
+            let transfer = tx.ownership_transfer(organization).await?;
+            let decision = decide::remove_member(
+                actor,
+                org.as_ref(),
+                membership.as_ref(),
+                target.as_ref(),
+                transfer.as_ref(),
+            )?;
             self.commit(tx, decision).await
         })
     }
@@ -878,9 +926,11 @@ where
 }
 
 mod accounts;
+mod lifecycle;
 mod resources;
 mod roles;
 pub use accounts::SessionView;
+pub use lifecycle::DeletionView;
 pub use resources::ChatRequest;
 pub use roles::RoleView;
 

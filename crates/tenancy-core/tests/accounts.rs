@@ -94,7 +94,7 @@ impl World {
             .into_iter()
             .rev()
             .find(|m| m.to == email(to) && pick(&m.content))
-            .map(|m| m.content.token().expose().to_owned())
+            .and_then(|m| m.content.token().map(|t| t.expose().to_owned()))
     }
 
     fn verification(&self, to: &str) -> String {

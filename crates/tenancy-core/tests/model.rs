@@ -4,10 +4,12 @@
 
 use futures::executor::block_on;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestRunner};
 use tenancy_core::entity::ResourceKind;
 use tenancy_core::testing::MemoryRepository;
-use tenancy_core::testing::model::{AccountOp, AskedRole, Harness, Op, Reached, ops, roles_story};
+use tenancy_core::testing::model::{
+    AccountOp, AskedRole, Harness, Op, Reached, lifecycle_story, ops, roles_story,
+};
 
 /// At least 1,000 sequences per run, as the acceptance asks; more with
 /// `PROPTEST_CASES`.
@@ -32,11 +34,14 @@ fn random_sequences_agree_with_the_model_and_keep_the_invariants() {
         } else {
             RngSeed::Fixed(20_261_203)
         },
+        // Unoptimized, ChaCha takes a third of the run; XorShift is random
+        // enough to pick operations.
+        rng_algorithm: RngAlgorithm::XorShift,
         ..Config::default()
     });
     let reached = std::cell::Cell::new(Reached::default());
     let ran = std::cell::Cell::new(0_u32);
-    let result = runner.run(&ops(70), |ops| {
+    let result = runner.run(&ops(80), |ops| {
         let mut harness = Harness::new(MemoryRepository::new());
         let outcome = block_on(harness.run(&ops));
         ran.set(ran.get() + 1);
@@ -85,6 +90,39 @@ fn random_sequences_agree_with_the_model_and_keep_the_invariants() {
     // gifts beyond the giver's capabilities refused (D14).
     assert!(
         r.custom_roles >= 2 && r.role_changes >= 1 && r.escalations_refused >= 1 && r.left >= 1,
+        "reached {r:?}"
+    );
+    // And the organization's life: invitations resent (expired ones
+    // revived) and their old links refused, lists of dead ones; transfers
+    // requested, accepted, declined, cancelled, refused as expired and ended
+    // by their target's going or a deletion, and refusals of D13; deletions
+    // refused a wrong name, restored (and too late), purged, and the 409 of
+    // an organization pending deletion.
+    assert!(
+        r.joined >= 2
+            && r.resends >= 1
+            && r.resends_of_expired >= 1
+            && r.superseded_refused >= 1
+            && r.dead_invitations_listed >= 1,
+        "reached {r:?}"
+    );
+    assert!(
+        r.transfers_requested >= 1
+            && r.transfers_accepted >= 1
+            && r.transfers_declined >= 1
+            && r.transfers_cancelled >= 1
+            && r.transfers_expired >= 1
+            && r.transfers_ended >= 1
+            && r.last_owned_refusals >= 1,
+        "reached {r:?}"
+    );
+    assert!(
+        r.deletions >= 1
+            && r.wrong_names_refused >= 1
+            && r.restores >= 1
+            && r.restores_too_late >= 1
+            && r.purges >= 1
+            && r.pending_refusals >= 1,
         "reached {r:?}"
     );
     eprintln!("reached {r:?}");
@@ -189,6 +227,51 @@ fn roles_as_a_fixed_sequence() {
             r.escalations_refused
         ),
         (2, 1, 2, 3),
+        "{r:?}"
+    );
+}
+
+/// An organization's life as one fixed sequence (R27–R30, D13, D17): see
+/// `lifecycle_story` for the story; every path of it is taken.
+#[test]
+fn the_lifecycle_as_a_fixed_sequence() {
+    let story = lifecycle_story();
+    let mut harness = Harness::new(MemoryRepository::new());
+    block_on(harness.run(&story)).unwrap();
+    let r = harness.counts();
+    assert_eq!(
+        (
+            r.resends,
+            r.resends_of_expired,
+            r.superseded_refused,
+            r.dead_invitations_listed
+        ),
+        (2, 1, 3, 2),
+        "{r:?}"
+    );
+    assert_eq!(
+        (
+            r.transfers_requested,
+            r.transfers_accepted,
+            r.transfers_declined,
+            r.transfers_cancelled,
+            r.transfers_expired,
+            r.transfers_ended,
+            r.last_owned_refusals
+        ),
+        (5, 1, 1, 1, 1, 1, 1),
+        "{r:?}"
+    );
+    assert_eq!(
+        (
+            r.deletions,
+            r.wrong_names_refused,
+            r.restores,
+            r.restores_too_late,
+            r.purges,
+            r.pending_refusals
+        ),
+        (2, 1, 1, 1, 1, 1),
         "{r:?}"
     );
 }

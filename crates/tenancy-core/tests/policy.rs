@@ -150,7 +150,16 @@ fn every_operation_needs_one_capability_and_the_owner_holds_all() {
         .filter(|op| !Role::ADMIN.capabilities().contains(op.capability()))
         .map(|op| op.name())
         .collect();
-    assert_eq!(owner_only, ["delete_organization", "transfer_ownership"]);
+    assert_eq!(
+        owner_only,
+        [
+            "delete_organization",
+            "view_deletion",
+            "restore_organization",
+            "transfer_ownership",
+            "cancel_ownership_transfer",
+        ]
+    );
 }
 
 proptest! {

@@ -129,7 +129,14 @@ fn acme_with_a_viewer(
     ))
     .unwrap();
     // Inviting needs a verified address: Ann opens her verification link.
-    let verification = repository.mails().pop().unwrap().content.token().clone();
+    let verification = repository
+        .mails()
+        .pop()
+        .unwrap()
+        .content
+        .token()
+        .unwrap()
+        .clone();
     block_on(tenancy.verify_email(verification.expose())).unwrap();
     let acme = ann.default_organization.id;
     block_on(tenancy.invite(
@@ -145,6 +152,7 @@ fn acme_with_a_viewer(
         .unwrap()
         .content
         .token()
+        .unwrap()
         .expose()
         .to_owned();
     let bob = block_on(tenancy.sign_up(
@@ -393,6 +401,7 @@ fn a_failed_commit_leaves_no_blob() {
         plan: tenancy_core::plan::PlanId::free(),
         owner_id: owner,
         created_at: DateTime::from_timestamp(0, 0).unwrap(),
+        deletion: None,
     };
     let membership = tenancy_core::Membership {
         organization_id: acme.id,

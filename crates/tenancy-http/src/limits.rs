@@ -264,6 +264,7 @@ fn refusal(kind: LimitKind, retry: RetryAfter) -> ApiError {
         LimitKind::AuthAttempts => "too many sign-in and sign-up attempts from this address",
         LimitKind::AccountEmails => "too many emails to this address",
         LimitKind::Invitations => "this organization has sent too many invitations",
+        LimitKind::InvitationResends => "this invitation was resent less than a minute ago",
     };
     ApiError::retry_later(
         ProblemCode::RateLimited,

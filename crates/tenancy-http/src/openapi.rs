@@ -770,6 +770,15 @@ fn limits() -> Vec<(Target, Value)> {
             },
             json!({ "pattern": crate::paging::CURSOR_PATTERN }),
         ),
+        // The invitations' filter is a string to the handler, so that access
+        // is judged before the value; these are the values it takes.
+        (
+            Parameter {
+                location: "query",
+                name: "status",
+            },
+            json!({ "enum": crate::routes::INVITATION_STATUS_FILTERS, "default": "pending" }),
+        ),
         (
             property("ConnectionRequest", "type"),
             json!({ "minLength": 1, "pattern": connection_type_pattern() }),
@@ -779,6 +788,10 @@ fn limits() -> Vec<(Target, Value)> {
             credentials.clone(),
         ),
         (property("CredentialsRequest", "credentials"), credentials),
+        (
+            property("TransferRequest", "user_id"),
+            json!({ "format": "uuid" }),
+        ),
         (property("InviteRequest", "role"), role_key.clone()),
         (property("RoleChangeRequest", "role"), role_key.clone()),
         (

@@ -162,6 +162,13 @@ impl ProblemCode {
             Error::RoleLimitReached { .. } => Self::RoleLimitReached,
             Error::RoleBuiltin => Self::RoleBuiltin,
             Error::RoleInUse => Self::RoleInUse,
+            Error::InvitationSuperseded => Self::InvitationSuperseded,
+            Error::NotTransferTarget => Self::Forbidden,
+            Error::TransferExpired => Self::TransferExpired,
+            Error::TransferTargetInvalid => Self::TransferTargetInvalid,
+            Error::LastOwnedOrganization => Self::LastOwnedOrganization,
+            Error::DeletionPending => Self::DeletionPending,
+            Error::OrganizationPendingDeletion => Self::OrganizationPendingDeletion,
             Error::QuotaExceeded(_) => Self::QuotaExceeded,
             Error::PlanNotSelectable(_) => Self::PlanNotSelectable,
             Error::PayloadTooLarge { .. } => Self::PayloadTooLarge,
@@ -274,10 +281,10 @@ pub enum ApiError {
     /// The path does not serve this method (`method_not_allowed`).
     #[oai(status = 405)]
     MethodNotAllowed(ProblemJson),
-    /// A conflict with the current state (`already_verified`, `email_taken`, `already_member`, `invitation_already_accepted`, `owner_cannot_be_removed`, `owner_role_immutable`, `cannot_change_own_role`, `role_key_taken`, `role_limit_reached`, `role_builtin`, `role_in_use`).
+    /// A conflict with the current state (`already_verified`, `email_taken`, `already_member`, `invitation_already_accepted`, `owner_cannot_be_removed`, `owner_cannot_leave`, `owner_role_immutable`, `cannot_change_own_role`, `role_key_taken`, `role_limit_reached`, `role_builtin`, `role_in_use`, `last_owned_organization`, `deletion_pending`, `organization_pending_deletion`, `transfer_target_invalid`).
     #[oai(status = 409)]
     Conflict(ProblemJson),
-    /// A dead invitation (`invitation_expired`, `invitation_revoked`).
+    /// A dead invitation, link or transfer (`invitation_expired`, `invitation_revoked`, `invitation_superseded`, `token_expired`, `token_used`, `transfer_expired`).
     #[oai(status = 410)]
     Gone(ProblemJson),
     /// The upload is larger than allowed (`payload_too_large`).
@@ -580,6 +587,15 @@ mod tests {
             Error::RoleBuiltin,
             Error::RoleInUse,
             Error::NotFound(Missing::Role),
+            Error::NotFound(Missing::Transfer),
+            Error::NotFound(Missing::Deletion),
+            Error::InvitationSuperseded,
+            Error::NotTransferTarget,
+            Error::TransferExpired,
+            Error::TransferTargetInvalid,
+            Error::LastOwnedOrganization,
+            Error::DeletionPending,
+            Error::OrganizationPendingDeletion,
             Error::QuotaExceeded(quota),
             Error::UnknownPlan(PlanId::new("gold")),
             Error::PlanNotSelectable(PlanId::new("gold")),

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use futures::io::AsyncReadExt as _;
-use tenancy_core::StoreError;
 use tenancy_core::ports::{BlobKey, BlobReader, BlobStore, Incoming, StagedBlob};
+use tenancy_core::{OrganizationId, StoreError};
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::compat::TokioAsyncReadCompatExt as _;
 use uuid::Uuid;
@@ -227,6 +227,14 @@ impl BlobStore for FsBlobs {
 
     async fn delete(&self, key: BlobKey) -> Result<(), StoreError> {
         remove_if_there(&self.path(key)).await.map_err(io)
+    }
+
+    async fn delete_organization(&self, organization: OrganizationId) -> Result<(), StoreError> {
+        let folder = self.root.join(organization.to_string());
+        match tokio::fs::remove_dir_all(&folder).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -40,6 +40,9 @@ pub mod organization {
         pub plan: String,
         pub owner_id: Uuid,
         pub created_at: DateTimeUtc,
+        /// Both set while the organization is pending deletion.
+        pub deletion_requested_at: Option<DateTimeUtc>,
+        pub purge_after: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -329,6 +332,10 @@ pub mod mail {
         pub role_name: Option<String>,
         /// Set for a verification or reset email.
         pub account_token_id: Option<Uuid>,
+        /// Set for an ownership transfer's email, with its organization's
+        /// name and owner (in `inviter_email`).
+        pub organization_id: Option<Uuid>,
+        pub transfer_id: Option<Uuid>,
         /// The link's token, sealed; empty once the email is sent.
         pub sealed_token: Vec<u8>,
         pub key_id: String,
@@ -425,6 +432,48 @@ pub mod investigation {
         pub status: String,
         pub created_by: Uuid,
         pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An organization's one pending ownership transfer (R28).
+pub mod ownership_transfer {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ownership_transfers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub organization_id: Uuid,
+        pub from_user_id: Uuid,
+        pub to_user_id: Uuid,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The hash of an invitation token a resend replaced (R30).
+pub mod superseded_invitation_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "superseded_invitation_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: Vec<u8>,
+        pub organization_id: Uuid,
+        pub invitation_id: Uuid,
+        pub superseded_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

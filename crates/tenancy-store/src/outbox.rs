@@ -9,11 +9,13 @@ use tenancy_core::entity::{AccountTokenPurpose, MailContent, OutgoingMail};
 use tenancy_core::ports::{MailOutbox, QueuedMail, WorkerId};
 use tenancy_core::token::SecretToken;
 use tenancy_core::value::{EmailAddress, OrganizationName, RoleName};
-use tenancy_core::{AccountTokenId, InvitationId, MailId, Role, StoreError};
+use tenancy_core::{
+    AccountTokenId, InvitationId, MailId, OrganizationId, Role, StoreError, TransferId,
+};
 use uuid::Uuid;
 
 use crate::entity::mail;
-use crate::repo::mail_place;
+use crate::repo::{TRANSFER_MAIL, mail_place};
 use crate::{Backend, Store, db_error};
 
 fn corrupt(what: &str) -> StoreError {
@@ -22,6 +24,9 @@ fn corrupt(what: &str) -> StoreError {
 
 impl Store {
     fn to_queued(&self, m: mail::Model) -> Result<QueuedMail, StoreError> {
+        if m.kind == TRANSFER_MAIL {
+            return Self::to_queued_transfer(m);
+        }
         let subject = m
             .invitation_id
             .or(m.account_token_id)
@@ -65,6 +70,34 @@ impl Store {
                 token,
                 expires_at,
             },
+        };
+        Ok(QueuedMail {
+            mail: OutgoingMail {
+                id: MailId::from_uuid(m.id),
+                to: EmailAddress::parse(&m.to_email).map_err(|_| corrupt("recipient"))?,
+                created_at: m.created_at,
+                content,
+            },
+            attempts: u32::try_from(m.attempts).unwrap_or(0),
+        })
+    }
+}
+
+impl Store {
+    /// The email that offers an ownership transfer: no link, so no token.
+    fn to_queued_transfer(m: mail::Model) -> Result<QueuedMail, StoreError> {
+        let content = MailContent::OwnershipTransfer {
+            transfer_id: TransferId::from_uuid(m.transfer_id.ok_or_else(|| corrupt("transfer"))?),
+            organization_id: OrganizationId::from_uuid(
+                m.organization_id.ok_or_else(|| corrupt("organization"))?,
+            ),
+            organization_name: OrganizationName::parse(
+                m.organization_name.as_deref().unwrap_or_default(),
+            )
+            .map_err(|_| corrupt("organization name"))?,
+            owner_email: EmailAddress::parse(m.inviter_email.as_deref().unwrap_or_default())
+                .map_err(|_| corrupt("owner"))?,
+            expires_at: m.expires_at,
         };
         Ok(QueuedMail {
             mail: OutgoingMail {

@@ -14,7 +14,8 @@ use sea_orm::{
 use tenancy_core::decide::{Change, Write};
 use tenancy_core::entity::{
     AccountToken, AccountTokenPurpose, AccountTokenState, Chat, ChatMessage, ChatSubject,
-    CustomRole, Invitation, InvitationState, MailContent, Organization, Session, User,
+    CustomRole, Invitation, InvitationState, MailContent, Organization, OwnershipTransfer,
+    ScheduledDeletion, Session, User,
 };
 use tenancy_core::plan::{Month, PlanId, Usage};
 use tenancy_core::ports::{Repository, Transaction};
@@ -28,14 +29,16 @@ use tenancy_core::value::{
 };
 use tenancy_core::{
     AccountTokenId, CapabilitySet, ChatId, InvestigationId, InvitationId, Membership, MessageId,
-    OrganizationId, PinId, ReportRunId, ResourceId, Role, RoleKey, SessionId, StoreError, UserId,
+    OrganizationId, PinId, ReportRunId, ResourceId, Role, RoleKey, SessionId, StoreError,
+    TransferId, UserId,
 };
 use uuid::Uuid;
 
 use crate::crypto::Sealer;
 use crate::entity::{
     account_token, active_organization, chat, chat_message, connection_credentials, investigation,
-    invitation, mail, membership, organization, pin, report_run, resource, role, session, user,
+    invitation, mail, membership, organization, ownership_transfer, pin, report_run, resource,
+    role, session, superseded_invitation_token, user,
 };
 use crate::{Backend, Store, backend_of, db_error};
 
@@ -172,12 +175,16 @@ fn to_account_token(m: account_token::Model) -> Result<AccountToken, StoreError>
     })
 }
 
+/// The stored kind of the email that offers an ownership transfer.
+pub(crate) const TRANSFER_MAIL: &str = "ownership_transfer";
+
 /// The stored kind of a queued email.
 pub(crate) fn mail_kind(content: &MailContent) -> &'static str {
     match content {
         MailContent::Invitation { .. } => "invitation",
         MailContent::VerifyEmail { .. } => AccountTokenPurpose::VerifyEmail.name(),
         MailContent::ResetPassword { .. } => AccountTokenPurpose::ResetPassword.name(),
+        MailContent::OwnershipTransfer { .. } => TRANSFER_MAIL,
     }
 }
 
@@ -188,7 +195,26 @@ fn to_organization(m: organization::Model) -> Result<Organization, StoreError> {
         plan: PlanId::new(m.plan),
         owner_id: UserId::from_uuid(m.owner_id),
         created_at: m.created_at,
+        deletion: match (m.deletion_requested_at, m.purge_after) {
+            (Some(requested_at), Some(purge_after)) => Some(ScheduledDeletion {
+                requested_at,
+                purge_after,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("organization deletion", "one of its two instants")),
+        },
     })
+}
+
+fn to_transfer(m: ownership_transfer::Model) -> OwnershipTransfer {
+    OwnershipTransfer {
+        id: TransferId::from_uuid(m.id),
+        organization_id: OrganizationId::from_uuid(m.organization_id),
+        from_user_id: UserId::from_uuid(m.from_user_id),
+        to_user_id: UserId::from_uuid(m.to_user_id),
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+    }
 }
 
 /// The stored columns of a custom role's definition.
@@ -737,6 +763,66 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             .transpose()
     }
 
+    async fn invitation_token_superseded(&mut self, hash: &TokenHash) -> Result<bool, StoreError> {
+        Ok(
+            superseded_invitation_token::Entity::find_by_id(hash.as_bytes().to_vec())
+                .one(self.c()?)
+                .await
+                .map_err(db_error)?
+                .is_some(),
+        )
+    }
+
+    async fn invitations(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        invitation::Entity::find()
+            .filter(invitation::Column::OrganizationId.eq(organization.as_uuid()))
+            .order_by_desc(invitation::Column::CreatedAt)
+            .order_by_desc(invitation::Column::Id)
+            .find_also_related(role::Entity)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|(i, r)| to_invitation(i, r.as_ref()))
+            .collect()
+    }
+
+    async fn ownership_transfer(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Option<OwnershipTransfer>, StoreError> {
+        Ok(ownership_transfer::Entity::find()
+            .filter(ownership_transfer::Column::OrganizationId.eq(organization.as_uuid()))
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .map(to_transfer))
+    }
+
+    async fn due_purges(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OrganizationId>, StoreError> {
+        let limit = u64::try_from(limit)
+            .unwrap_or(u64::MAX)
+            .min(i64::MAX as u64);
+        Ok(organization::Entity::find()
+            .filter(organization::Column::PurgeAfter.lte(now))
+            .order_by_asc(organization::Column::PurgeAfter)
+            .order_by_asc(organization::Column::Id)
+            .limit(limit)
+            .all(self.c()?)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|o| OrganizationId::from_uuid(o.id))
+            .collect())
+    }
+
     async fn open_invitations(
         &mut self,
         organization: OrganizationId,
@@ -1112,6 +1198,8 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     plan: Set(o.plan.as_str().to_owned()),
                     owner_id: Set(o.owner_id.as_uuid()),
                     created_at: Set(o.created_at),
+                    deletion_requested_at: Set(o.deletion.map(|d| d.requested_at)),
+                    purge_after: Set(o.deletion.map(|d| d.purge_after)),
                 })
                 .exec_without_returning(c)
                 .await
@@ -1302,6 +1390,163 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                         "the invitation was closed by a concurrent transaction",
                     ));
                 }
+            }
+            Change::ResendInvitation {
+                organization_id,
+                invitation_id,
+                token_hash,
+                expires_at,
+            } => {
+                let previous = invitation::Entity::find_by_id(invitation_id.as_uuid())
+                    .filter(invitation::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(invitation::Column::State.is_in([PENDING, "expired"]))
+                    .one(c)
+                    .await
+                    .map_err(db_error)?
+                    .ok_or_else(|| {
+                        StoreError::contention(
+                            "the invitation was closed by a concurrent transaction",
+                        )
+                    })?;
+                superseded_invitation_token::Entity::insert(
+                    superseded_invitation_token::ActiveModel {
+                        token_hash: Set(previous.token_hash),
+                        organization_id: Set(organization_id.as_uuid()),
+                        invitation_id: Set(invitation_id.as_uuid()),
+                        superseded_at: Set(Utc::now()),
+                    },
+                )
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+                let updated = invitation::Entity::update_many()
+                    .col_expr(
+                        invitation::Column::TokenHash,
+                        Expr::value(token_hash.as_bytes().to_vec()),
+                    )
+                    .col_expr(invitation::Column::ExpiresAt, Expr::value(*expires_at))
+                    .col_expr(invitation::Column::State, Expr::value(PENDING))
+                    .col_expr(invitation::Column::AcceptedBy, Expr::value(None::<Uuid>))
+                    .col_expr(
+                        invitation::Column::StateChangedAt,
+                        Expr::value(None::<DateTime<Utc>>),
+                    )
+                    .filter(invitation::Column::Id.eq(invitation_id.as_uuid()))
+                    .filter(invitation::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(invitation::Column::State.is_in([PENDING, "expired"]))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(updated.rows_affected, "invitation")?;
+            }
+            Change::InsertTransfer(t) => {
+                ownership_transfer::Entity::insert(ownership_transfer::ActiveModel {
+                    id: Set(t.id.as_uuid()),
+                    organization_id: Set(t.organization_id.as_uuid()),
+                    from_user_id: Set(t.from_user_id.as_uuid()),
+                    to_user_id: Set(t.to_user_id.as_uuid()),
+                    created_at: Set(t.created_at),
+                    expires_at: Set(t.expires_at),
+                })
+                .exec_without_returning(c)
+                .await
+                .map_err(db_error)?;
+            }
+            Change::DeleteTransfer {
+                organization_id,
+                id,
+            } => {
+                let deleted = ownership_transfer::Entity::delete_many()
+                    .filter(ownership_transfer::Column::Id.eq(id.as_uuid()))
+                    .filter(
+                        ownership_transfer::Column::OrganizationId.eq(organization_id.as_uuid()),
+                    )
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(deleted.rows_affected, "ownership transfer")?;
+            }
+            Change::TransferOwnership {
+                organization_id,
+                from,
+                to,
+            } => {
+                // The previous owner is demoted first: the database allows
+                // one owner's membership per organization at every moment.
+                let previous = tenancy_core::decide::PREVIOUS_OWNER_ROLE;
+                let demoted = membership::Entity::update_many()
+                    .col_expr(
+                        membership::Column::Role,
+                        Expr::value(previous.key().as_str()),
+                    )
+                    .col_expr(membership::Column::CustomRole, Expr::value(None::<String>))
+                    .filter(membership::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(membership::Column::UserId.eq(from.as_uuid()))
+                    .filter(membership::Column::Role.eq(RoleKey::OWNER.as_str()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(demoted.rows_affected, "owner's membership")?;
+                let promoted = membership::Entity::update_many()
+                    .col_expr(
+                        membership::Column::Role,
+                        Expr::value(RoleKey::OWNER.as_str()),
+                    )
+                    .col_expr(membership::Column::CustomRole, Expr::value(None::<String>))
+                    .filter(membership::Column::OrganizationId.eq(organization_id.as_uuid()))
+                    .filter(membership::Column::UserId.eq(to.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(promoted.rows_affected, "new owner's membership")?;
+                let moved = organization::Entity::update_many()
+                    .col_expr(organization::Column::OwnerId, Expr::value(to.as_uuid()))
+                    .filter(organization::Column::Id.eq(organization_id.as_uuid()))
+                    .filter(organization::Column::OwnerId.eq(from.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(moved.rows_affected, "organization's owner")?;
+            }
+            Change::ScheduleDeletion {
+                organization_id,
+                deletion,
+            } => {
+                let updated = organization::Entity::update_many()
+                    .col_expr(
+                        organization::Column::DeletionRequestedAt,
+                        Expr::value(deletion.requested_at),
+                    )
+                    .col_expr(
+                        organization::Column::PurgeAfter,
+                        Expr::value(deletion.purge_after),
+                    )
+                    .filter(organization::Column::Id.eq(organization_id.as_uuid()))
+                    .filter(organization::Column::PurgeAfter.is_null())
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(updated.rows_affected, "organization")?;
+            }
+            Change::RestoreOrganization { organization_id } => {
+                let updated = organization::Entity::update_many()
+                    .col_expr(
+                        organization::Column::DeletionRequestedAt,
+                        Expr::value(None::<DateTime<Utc>>),
+                    )
+                    .col_expr(
+                        organization::Column::PurgeAfter,
+                        Expr::value(None::<DateTime<Utc>>),
+                    )
+                    .filter(organization::Column::Id.eq(organization_id.as_uuid()))
+                    .filter(organization::Column::PurgeAfter.is_not_null())
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(updated.rows_affected, "organization")?;
+            }
+            Change::PurgeOrganization { organization_id } => {
+                purge_organization(c, self.backend, *organization_id).await?;
             }
             Change::SetActiveOrganization {
                 user_id,
@@ -1647,6 +1892,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                 expect_one(result.rows_affected, "user")?;
             }
             Change::EnqueueMail(outgoing) => {
+                let mut transfer = None;
                 let (invitation, account_token_id, expires_at) = match &outgoing.content {
                     MailContent::Invitation {
                         invitation_id,
@@ -1670,25 +1916,51 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                         expires_at,
                         ..
                     } => (None, Some(token_id.as_uuid()), expires_at),
+                    MailContent::OwnershipTransfer {
+                        transfer_id,
+                        organization_id,
+                        organization_name,
+                        owner_email,
+                        expires_at,
+                    } => {
+                        transfer = Some((
+                            transfer_id.as_uuid(),
+                            organization_id.as_uuid(),
+                            organization_name,
+                            owner_email,
+                        ));
+                        (None, None, expires_at)
+                    }
                 };
                 let subject = invitation
                     .map(|(id, _, _, _)| id.as_uuid())
                     .or(account_token_id)
+                    .or(transfer.map(|(id, _, _, _)| id))
                     .unwrap_or_default();
                 let place = mail_place(outgoing.id.as_uuid(), subject);
-                let sealed = self
-                    .sealer
-                    .seal(&place, outgoing.content.token().expose().as_bytes())
-                    .map_err(StoreError::other)?;
+                // An email without a link keeps no sealed token.
+                let sealed = match outgoing.content.token() {
+                    Some(token) => self
+                        .sealer
+                        .seal(&place, token.expose().as_bytes())
+                        .map_err(StoreError::other)?,
+                    None => Vec::new(),
+                };
                 mail::Entity::insert(mail::ActiveModel {
                     id: Set(outgoing.id.as_uuid()),
                     to_email: Set(outgoing.to.as_str().to_owned()),
                     kind: Set(mail_kind(&outgoing.content).to_owned()),
                     invitation_id: Set(invitation.map(|(id, _, _, _)| id.as_uuid())),
-                    organization_name: Set(
-                        invitation.map(|(_, name, _, _)| name.as_str().to_owned())
-                    ),
-                    inviter_email: Set(invitation.map(|(_, _, by, _)| by.as_str().to_owned())),
+                    organization_name: Set(invitation
+                        .map(|(_, name, _, _)| name)
+                        .or(transfer.map(|(_, _, name, _)| name))
+                        .map(|name| name.as_str().to_owned())),
+                    inviter_email: Set(invitation
+                        .map(|(_, _, by, _)| by)
+                        .or(transfer.map(|(_, _, _, by)| by))
+                        .map(|by| by.as_str().to_owned())),
+                    organization_id: Set(transfer.map(|(_, org, _, _)| org)),
+                    transfer_id: Set(transfer.map(|(id, _, _, _)| id)),
                     role_name: Set(invitation.map(|(_, _, _, role)| role.as_str().to_owned())),
                     account_token_id: Set(account_token_id),
                     sealed_token: Set(sealed),
@@ -1721,4 +1993,71 @@ impl Store {
     pub fn backend_of_connection(&self) -> Backend {
         backend_of(&self.db)
     }
+}
+
+/// The tables that name an organization in `organization_id`, children
+/// before their parents, so that no foreign key stands in the way of the
+/// purge (D17). The outbox and the organization itself are handled apart.
+const PURGED_TABLES: [&str; 14] = [
+    "superseded_invitation_tokens",
+    "ownership_transfers",
+    "chat_messages",
+    "chats",
+    "pins",
+    "investigations",
+    "report_runs",
+    "connection_credentials",
+    "resources",
+    "active_organizations",
+    "invitations",
+    "memberships",
+    "roles",
+    "organizations",
+];
+
+/// Deletes every row of an organization, in the caller's transaction.
+async fn purge_organization(
+    c: &(impl ConnectionTrait + ?Sized),
+    backend: Backend,
+    organization: OrganizationId,
+) -> Result<(), StoreError> {
+    let p = |n: usize| match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    };
+    let id: sea_orm::Value = organization.as_uuid().into();
+    let run = async |sql: String, values: Vec<sea_orm::Value>| {
+        c.execute_raw(Statement::from_sql_and_values(
+            c.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await
+        .map(|_| ())
+        .map_err(db_error)
+    };
+    // The emails about it: its invitations' and its transfers'.
+    run(
+        format!(
+            "DELETE FROM mail_outbox WHERE organization_id = {} OR invitation_id IN \
+             (SELECT id FROM invitations WHERE organization_id = {})",
+            p(1),
+            p(2)
+        ),
+        vec![id.clone(), id.clone()],
+    )
+    .await?;
+    for table in PURGED_TABLES {
+        let column = if table == "organizations" {
+            "id"
+        } else {
+            "organization_id"
+        };
+        run(
+            format!("DELETE FROM {table} WHERE {column} = {}", p(1)),
+            vec![id.clone()],
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -37,8 +37,9 @@ pub struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP service and the mail delivery worker until SIGTERM or
-    /// SIGINT. Pending migrations run first.
+    /// Run the HTTP service, the mail delivery worker and the purge of
+    /// deleted organizations until SIGTERM or SIGINT. Pending migrations run
+    /// first.
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(MigrateArgs),
@@ -167,6 +168,28 @@ pub struct ServeArgs {
         default_value = "7d"
     )]
     pub session_idle_timeout: String,
+
+    /// How long a deleted organization stays restorable before a background
+    /// job purges it for good, e.g. `30d`; `0s` purges at once.
+    #[arg(
+        long,
+        env = "TENANCY_DELETION_GRACE",
+        value_name = "DURATION",
+        default_value = "30d"
+    )]
+    pub deletion_grace: String,
+
+    /// Tests only: the purge pauses this long between erasing an
+    /// organization's knowledge files and deleting its rows, so that a test
+    /// can kill the server in the middle of a purge. Never set it in
+    /// production.
+    #[arg(
+        long,
+        env = "TENANCY_TEST_PURGE_PAUSE",
+        value_name = "DURATION",
+        hide = true
+    )]
+    pub test_purge_pause: Option<String>,
 
     /// A TOML file of plans that replaces the built-in ones (see the crate's
     /// README for its format).
@@ -325,6 +348,23 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_deletion_grace_is_documented_and_the_test_knob_is_not() {
+        let mut command = Cli::command();
+        let serve = command.find_subcommand_mut("serve").unwrap();
+        let help = serve.render_long_help().to_string();
+        assert!(help.contains("--deletion-grace"), "{help}");
+        assert!(help.contains("TENANCY_DELETION_GRACE"), "{help}");
+        assert!(!help.contains("purge-pause"), "{help}");
+        assert!(!help.contains("TENANCY_TEST_PURGE_PAUSE"), "{help}");
+        let cli = Cli::try_parse_from(["tenancy", "serve", "--test-purge-pause", "3s"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            unreachable!("`serve` parses as `Serve`")
+        };
+        assert_eq!(args.test_purge_pause.as_deref(), Some("3s"));
+        assert_eq!(args.deletion_grace, "30d");
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub struct ServeConfig {
     pub verification_ttl: chrono::Duration,
     pub allow_unverified_inviters: bool,
     pub sessions: SessionLifetimes,
+    /// How long a deleted organization stays restorable; zero purges at once.
+    pub deletion_grace: chrono::Duration,
+    /// Tests only (`TENANCY_TEST_PURGE_PAUSE`): how long the purge pauses
+    /// between an organization's blobs and its rows.
+    pub test_purge_pause: Option<std::time::Duration>,
     pub catalog: PlanCatalog,
     pub service_token: Option<SecretToken>,
     /// Where knowledge files keep their content.
@@ -96,6 +101,12 @@ impl ServeConfig {
             ttl: parse_lifetime("--session-ttl", &args.session_ttl)?,
             idle_timeout: parse_lifetime("--session-idle-timeout", &args.session_idle_timeout)?,
         };
+        let deletion_grace = parse_grace("--deletion-grace", &args.deletion_grace)?;
+        let test_purge_pause = args
+            .test_purge_pause
+            .as_deref()
+            .map(|pause| parse_timeout("TENANCY_TEST_PURGE_PAUSE", pause))
+            .transpose()?;
         let catalog = match &args.plans {
             Some(path) => crate::plans::load(path)?,
             None => PlanCatalog::builtin(),
@@ -150,6 +161,8 @@ impl ServeConfig {
             verification_ttl,
             allow_unverified_inviters: args.allow_unverified_inviters,
             sessions,
+            deletion_grace,
+            test_purge_pause,
             catalog,
             service_token,
             blob_dir: args.blob_dir,
@@ -380,6 +393,23 @@ pub fn parse_lifetime(option: &str, input: &str) -> Result<chrono::Duration, Err
     Ok(ttl)
 }
 
+/// Parses a grace period (`--deletion-grace`): a humantime duration of zero
+/// (no grace: at once) up to ten years.
+pub fn parse_grace(option: &str, input: &str) -> Result<chrono::Duration, Error> {
+    let std = humantime::parse_duration(input.trim()).map_err(|e| {
+        Error::config(format!(
+            "`{option}` `{input}` is not a duration ({e}); expected e.g. `30d`, `36h` or `0s`"
+        ))
+    })?;
+    let max = chrono::Duration::days(MAX_LIFETIME_DAYS);
+    match chrono::Duration::from_std(std) {
+        Ok(grace) if grace <= max => Ok(grace),
+        _ => Err(Error::config(format!(
+            "`{option}` `{input}` is too long; the most is {MAX_LIFETIME_DAYS} days"
+        ))),
+    }
+}
+
 /// Parses a timeout of the connection options: a positive humantime
 /// duration of at most a day.
 fn parse_timeout(option: &str, input: &str) -> Result<std::time::Duration, Error> {
@@ -470,6 +500,24 @@ mod tests {
         );
         for bad in ["0s", "", "soon", "-1d", "20years", "1000000000years"] {
             assert!(parse_invitation_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deletion_graces_may_be_zero_and_are_bounded() {
+        assert_eq!(
+            parse_grace("--deletion-grace", "30d").unwrap(),
+            chrono::Duration::days(30)
+        );
+        assert_eq!(
+            parse_grace("--deletion-grace", " 0s ").unwrap(),
+            chrono::Duration::zero()
+        );
+        for bad in ["", "soon", "-1d", "20years", "1000000000years"] {
+            let error = parse_grace("--deletion-grace", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("`--deletion-grace`"), "{error}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! The `tenancy` server: configuration from the command line and the
 //! environment, the HTTP service of `tenancy-http` over the store of
-//! `tenancy-store`, and the worker that delivers the mail outbox.
+//! `tenancy-store`, the worker that delivers the mail outbox, and the job
+//! that purges deleted organizations once their grace period ends.
 //!
 //! The binary is a thin `main` over [`run`]; everything it does is here, so
 //! that tests can drive the pieces (the plans file, the key file, the mail
@@ -14,6 +15,7 @@ pub mod key;
 pub mod logging;
 pub mod mail;
 pub mod plans;
+pub mod purge;
 pub mod serve;
 pub mod server;
 

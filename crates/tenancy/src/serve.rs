@@ -17,9 +17,10 @@ use tokio::sync::watch;
 use crate::Error;
 use crate::config::{MailConfig, PublicUrl, ServeConfig, redact_url};
 use crate::mail::{Composer, MailDir, Smtp, Transport, Worker};
+use crate::purge::PurgeLogged;
 
-/// How long requests under way, and then the email being delivered, may
-/// take to finish after a shutdown signal.
+/// How long requests under way, and then the email being delivered and the
+/// purge under way, may take to finish after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(10);
 
 /// Serves until SIGTERM or SIGINT.
@@ -29,9 +30,9 @@ pub async fn serve(config: ServeConfig) -> Result<(), Error> {
 }
 
 /// Opens the store (running pending migrations), binds, starts the mail
-/// worker and serves until `shutdown` completes; then stops taking
-/// connections, lets requests under way finish, stops the worker and closes
-/// the store. `on_ready` gets the bound address once connections are taken.
+/// worker and the purge job and serves until `shutdown` completes; then
+/// stops taking connections, lets requests under way finish, stops the
+/// worker and the purge job and closes the store. `on_ready` gets the bound address once connections are taken.
 pub async fn serve_until(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send,
@@ -105,6 +106,7 @@ pub async fn serve_until(
         verification_ttl: config.verification_ttl,
         sessions: config.sessions,
         allow_unverified_inviters: config.allow_unverified_inviters,
+        deletion_grace: config.deletion_grace,
     };
     tracing::info!(
         session_ttl = %humantime::format_duration(config.sessions.ttl.to_std().unwrap_or_default()),
@@ -114,6 +116,15 @@ pub async fn serve_until(
         allow_unverified_inviters = config.allow_unverified_inviters,
         "accounts"
     );
+    let purge_every = crate::purge::interval(config.deletion_grace);
+    tracing::info!(
+        deletion_grace = %humantime::format_duration(config.deletion_grace.to_std().unwrap_or_default()),
+        purge_every = ?purge_every,
+        "deleted organizations"
+    );
+    if let Some(pause) = config.test_purge_pause {
+        tracing::warn!(pause = ?pause, "TENANCY_TEST_PURGE_PAUSE is set: every purge pauses in its middle (tests only)");
+    }
     let count = |kind| config.limits.get(kind).map_or(0, |limit| limit.max());
     tracing::info!(
         signin_failures_per_email = count(LimitKind::SignInFailures),
@@ -128,7 +139,7 @@ pub async fn serve_until(
         Arc::new(store.clone()),
         Arc::clone(&clock),
         settings,
-        Arc::new(blobs),
+        Arc::new(PurgeLogged::new(blobs).with_test_pause(config.test_purge_pause)),
         ApiConfig {
             service_token: config.service_token,
             max_upload_bytes: config.max_upload_bytes,
@@ -139,6 +150,12 @@ pub async fn serve_until(
     );
     let (stop_sweeper, sweeper_stopping) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_accounts(Arc::clone(&state.tenancy), sweeper_stopping));
+    let (stop_purge, purge_stopping) = watch::channel(false);
+    let mut purge = tokio::spawn(crate::purge::run(
+        Arc::clone(&state.tenancy),
+        purge_every,
+        purge_stopping,
+    ));
     let app = tenancy_http::app(state);
 
     let composer = Composer::new(public_url.clone(), config.mail_from);
@@ -167,11 +184,23 @@ pub async fn serve_until(
 
     let _ = stop_worker.send(true);
     let _ = stop_sweeper.send(true);
+    let _ = stop_purge.send(true);
     let _ = sweeper.await;
-    if tokio::time::timeout(GRACE, &mut worker).await.is_err() {
+    // Both within one grace: the purge stops while the worker finishes.
+    let (worker_stopped, purge_stopped) = tokio::join!(
+        tokio::time::timeout(GRACE, &mut worker),
+        tokio::time::timeout(GRACE, &mut purge),
+    );
+    if worker_stopped.is_err() {
         worker.abort();
         tracing::warn!(
             "the mail worker did not stop in time; what it had not sent stays in the outbox"
+        );
+    }
+    if purge_stopped.is_err() {
+        purge.abort();
+        tracing::warn!(
+            "the purge did not stop in time; the next run (here or on another instance) finishes it"
         );
     }
     if let Err(error) = store.close().await {

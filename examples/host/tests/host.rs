@@ -85,7 +85,7 @@ async fn a_viewer_uses_a_connection_through_the_host_until_removed() {
             .unwrap()
             .into_iter()
             .find(|q| pick(&q.mail.content))
-            .map(|q| q.mail.content.token().expose().to_owned())
+            .and_then(|q| q.mail.content.token().map(|t| t.expose().to_owned()))
             .unwrap()
     };
     let verification =

@@ -579,6 +579,7 @@ pub fn use_connection<'a>(
     }
     let organization = access
         .organization
+        .filter(|organization| !organization.is_pending_deletion())
         .ok_or(Error::NotFound(Missing::Organization))?;
     let current = authorize(
         access.actor,

@@ -8,7 +8,8 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::entity::{
-    AccountTokenState, ChatSubject, InvitationState, InvitationStatus, SessionLifetimes,
+    AccountTokenState, ChatSubject, DEFAULT_DELETION_GRACE, InvitationState, InvitationStatus,
+    SessionLifetimes, TRANSFER_TTL,
 };
 use crate::id::{ChatId, InvestigationId, MessageId, ReportRunId};
 use crate::plan::{Limits, Metered, Plan, PlanCatalog, Usage};
@@ -53,6 +54,7 @@ fn org(n: u128, owner: &User) -> Organization {
         plan: PlanId::free(),
         owner_id: owner.id,
         created_at: at(0),
+        deletion: None,
     }
 }
 
@@ -542,7 +544,7 @@ fn revoke_is_scoped_to_the_organization() {
 #[test]
 fn a_member_leaves_as_if_removed_and_the_owner_cannot() {
     let w = world();
-    let left = leave(w.bob.id, Some(&w.acme), Some(&w.bob_viewer)).unwrap();
+    let left = leave(w.bob.id, Some(&w.acme), Some(&w.bob_viewer), None).unwrap();
     assert_eq!(
         left.changes(),
         [Change::DeleteMembership {
@@ -551,17 +553,20 @@ fn a_member_leaves_as_if_removed_and_the_owner_cannot() {
         }]
     );
     assert_eq!(
-        codes(leave(w.ann.id, Some(&w.acme), Some(&w.ann_owner))),
+        codes(leave(w.ann.id, Some(&w.acme), Some(&w.ann_owner), None)),
         "owner_cannot_leave"
     );
     // Nobody leaves what they are not a member of, nor in someone's name.
-    assert_eq!(codes(leave(w.bob.id, Some(&w.acme), None)), "not_found");
     assert_eq!(
-        codes(leave(w.ann.id, Some(&w.acme), Some(&w.bob_viewer))),
+        codes(leave(w.bob.id, Some(&w.acme), None, None)),
         "not_found"
     );
     assert_eq!(
-        codes(leave(w.bob.id, None, Some(&w.bob_viewer))),
+        codes(leave(w.ann.id, Some(&w.acme), Some(&w.bob_viewer), None)),
+        "not_found"
+    );
+    assert_eq!(
+        codes(leave(w.bob.id, None, Some(&w.bob_viewer), None)),
         "not_found"
     );
 }
@@ -574,7 +579,8 @@ fn remove_member_never_removes_the_owner_and_stays_in_its_organization() {
             w.ann.id,
             Some(&w.acme),
             Some(&w.ann_owner),
-            Some(&w.bob_viewer)
+            Some(&w.bob_viewer),
+            None
         )),
         "ok"
     );
@@ -583,7 +589,8 @@ fn remove_member_never_removes_the_owner_and_stays_in_its_organization() {
             w.ann.id,
             Some(&w.acme),
             Some(&w.ann_owner),
-            Some(&w.ann_owner)
+            Some(&w.ann_owner),
+            None
         )),
         "owner_cannot_be_removed"
     );
@@ -592,7 +599,8 @@ fn remove_member_never_removes_the_owner_and_stays_in_its_organization() {
             w.bob.id,
             Some(&w.acme),
             Some(&w.bob_viewer),
-            Some(&w.bob_viewer)
+            Some(&w.bob_viewer),
+            None
         )),
         "forbidden"
     );
@@ -602,7 +610,8 @@ fn remove_member_never_removes_the_owner_and_stays_in_its_organization() {
             w.ann.id,
             Some(&w.acme),
             Some(&w.ann_owner),
-            Some(&elsewhere)
+            Some(&elsewhere),
+            None
         )),
         "not_found"
     );
@@ -636,10 +645,18 @@ fn the_active_organization_falls_back_to_the_oldest_owned_one() {
 fn switching_needs_a_membership() {
     let w = world();
     assert_eq!(
-        codes(switch_active(w.bob.id, w.acme.id, Some(&w.bob_viewer))),
+        codes(switch_active(
+            w.bob.id,
+            w.acme.id,
+            Some(&w.acme),
+            Some(&w.bob_viewer)
+        )),
         "ok"
     );
-    assert_eq!(codes(switch_active(w.bob.id, w.acme.id, None)), "not_found");
+    assert_eq!(
+        codes(switch_active(w.bob.id, w.acme.id, Some(&w.acme), None)),
+        "not_found"
+    );
 }
 
 #[test]
@@ -2426,4 +2443,1331 @@ fn only_ones_own_session_can_be_ended() {
     );
     assert_eq!(codes(sign_out(Some(&hers), lifetimes, at(1))), "ok");
     assert_eq!(codes(sign_out(None, lifetimes, at(1))), "unauthenticated");
+}
+
+// The organization's life past day one (R27–R30, D8, D13, D17).
+
+fn pending_deletion(org: &Organization, purge_after: i64) -> Organization {
+    Organization {
+        deletion: Some(ScheduledDeletion {
+            requested_at: at(0),
+            purge_after: at(purge_after),
+        }),
+        ..org.clone()
+    }
+}
+
+/// Ann's second organization, which she owns: what D13 asks her to keep.
+fn anns_other(w: &World) -> (Membership, Organization) {
+    let other = Organization {
+        name: OrganizationName::parse("Ann's organization").unwrap(),
+        ..org(11, &w.ann)
+    };
+    (member(&other, &w.ann, Role::OWNER), other)
+}
+
+/// Ann's memberships, each with its organization: Acme, and her other one
+/// when `other` is given.
+fn anns(w: &World, other: Option<(Membership, Organization)>) -> Vec<(Membership, Organization)> {
+    std::iter::once((w.ann_owner.clone(), w.acme.clone()))
+        .chain(other)
+        .collect()
+}
+
+fn transfer_of(org: &Organization, from: &User, to: &User, expires_at: i64) -> OwnershipTransfer {
+    OwnershipTransfer {
+        id: TransferId::from_uuid(Uuid::from_u128(300)),
+        organization_id: org.id,
+        from_user_id: from.id,
+        to_user_id: to.id,
+        created_at: at(0),
+        expires_at: at(expires_at),
+    }
+}
+
+fn resend_input(now: DateTime<Utc>) -> Resend {
+    Resend {
+        mail_id: MailId::from_uuid(Uuid::from_u128(97)),
+        token: SecretToken::from_bytes([5; 32]),
+        ttl: Duration::days(7),
+        sender_must_be_verified: true,
+        now,
+    }
+}
+
+fn resend_snapshot<'a>(w: &'a World, invitation: &'a Invitation) -> ResendSnapshot<'a> {
+    ResendSnapshot {
+        organization: Some(&w.acme),
+        sender: &w.ann,
+        sender_membership: Some(&w.ann_owner),
+        invitation: Some(invitation),
+        invitee_membership: None,
+        open_invitation: invitation.is_open().then_some(invitation),
+    }
+}
+
+#[test]
+fn resending_a_pending_or_expired_invitation_gives_it_a_new_token_and_a_fresh_expiry() {
+    let w = world();
+    let pending = invitation(&w.acme, "cy@example.com", InvitationState::Pending);
+    let closed = invitation(&w.acme, "cy@example.com", InvitationState::Expired);
+    // Pending; pending but past its expiry; closed as expired by a re-invite.
+    for (found, now) in [
+        (&pending, at(1)),
+        (&pending, at(24 * 8)),
+        (&closed, at(24 * 8)),
+    ] {
+        let decision = resend(resend_snapshot(&w, found), resend_input(now)).unwrap();
+        let resent = decision.outcome();
+        let token = SecretToken::from_bytes([5; 32]);
+        assert_eq!(
+            *resent,
+            Invitation {
+                token_hash: token.hash(),
+                expires_at: now + Duration::days(7),
+                state: InvitationState::Pending,
+                ..found.clone()
+            },
+            "{:?} at {now}",
+            found.state
+        );
+        assert_ne!(resent.token_hash, found.token_hash);
+        assert_eq!(resent.status_at(now), InvitationStatus::Pending);
+        // Same id, role, inviter and creation; the new email has the new token.
+        assert_eq!(
+            decision.changes(),
+            [
+                Change::ResendInvitation {
+                    organization_id: w.acme.id,
+                    invitation_id: found.id,
+                    token_hash: token.hash(),
+                    expires_at: now + Duration::days(7),
+                },
+                Change::EnqueueMail(OutgoingMail {
+                    id: MailId::from_uuid(Uuid::from_u128(97)),
+                    to: found.email.clone(),
+                    created_at: now,
+                    content: MailContent::Invitation {
+                        invitation_id: found.id,
+                        organization_name: w.acme.name.clone(),
+                        inviter_email: w.ann.email.clone(),
+                        role_name: found.role.name().clone(),
+                        token: token.clone(),
+                        expires_at: now + Duration::days(7),
+                    },
+                }),
+            ]
+        );
+    }
+}
+
+#[test]
+fn reviving_an_expired_invitation_closes_the_other_open_one_of_the_email() {
+    let w = world();
+    let closed = invitation(&w.acme, "cy@example.com", InvitationState::Expired);
+    let newer = Invitation {
+        id: InvitationId::from_uuid(Uuid::from_u128(78)),
+        token_hash: SecretToken::from_bytes([3; 32]).hash(),
+        created_at: at(24 * 8),
+        expires_at: at(24 * 15),
+        ..invitation(&w.acme, "cy@example.com", InvitationState::Pending)
+    };
+    let snapshot = ResendSnapshot {
+        open_invitation: Some(&newer),
+        ..resend_snapshot(&w, &closed)
+    };
+    // The newer one is pending: revoked, as a re-invite would (D5).
+    let decision = resend(snapshot, resend_input(at(24 * 9))).unwrap();
+    assert_eq!(
+        decision.changes()[0],
+        Change::SetInvitationState {
+            organization_id: w.acme.id,
+            invitation_id: newer.id,
+            state: InvitationState::Revoked { at: at(24 * 9) },
+        }
+    );
+    assert!(matches!(
+        decision.changes()[1],
+        Change::ResendInvitation { invitation_id, .. } if invitation_id == closed.id
+    ));
+    // The newer one has expired too: closed as expired, its link says so.
+    let decision = resend(snapshot, resend_input(at(24 * 16))).unwrap();
+    assert_eq!(
+        decision.changes()[0],
+        Change::SetInvitationState {
+            organization_id: w.acme.id,
+            invitation_id: newer.id,
+            state: InvitationState::Expired,
+        }
+    );
+    // Resending the open one itself closes nothing; an open invitation of
+    // another organization is none of this one's business.
+    let pending = invitation(&w.acme, "cy@example.com", InvitationState::Pending);
+    let decision = resend(resend_snapshot(&w, &pending), resend_input(at(1))).unwrap();
+    assert_eq!(decision.changes().len(), 2);
+    let theirs = Invitation {
+        id: InvitationId::from_uuid(Uuid::from_u128(79)),
+        ..invitation(&org(12, &w.bob), "cy@example.com", InvitationState::Pending)
+    };
+    let snapshot = ResendSnapshot {
+        open_invitation: Some(&theirs),
+        ..resend_snapshot(&w, &closed)
+    };
+    assert_eq!(
+        resend(snapshot, resend_input(at(24 * 9)))
+            .unwrap()
+            .changes()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn resending_refuses_used_revoked_members_and_roles_the_sender_could_not_give() {
+    let w = world();
+    let now = at(1);
+    let accepted = invitation(
+        &w.acme,
+        "bob@example.com",
+        InvitationState::Accepted {
+            by: w.bob.id,
+            at: at(0),
+        },
+    );
+    let revoked = invitation(
+        &w.acme,
+        "cy@example.com",
+        InvitationState::Revoked { at: at(0) },
+    );
+    let pending = invitation(&w.acme, "bob@example.com", InvitationState::Pending);
+    let refuse = |snapshot: ResendSnapshot<'_>| codes(resend(snapshot, resend_input(now)));
+    assert_eq!(
+        refuse(resend_snapshot(&w, &accepted)),
+        "invitation_already_accepted"
+    );
+    assert_eq!(refuse(resend_snapshot(&w, &revoked)), "invitation_revoked");
+    let invitee_is_member = ResendSnapshot {
+        invitee_membership: Some(&w.bob_viewer),
+        ..resend_snapshot(&w, &pending)
+    };
+    assert_eq!(refuse(invitee_is_member), "already_member");
+    // The state is told before the membership: a used invitation whose
+    // invitee is a member is accepted, not a conflict of membership.
+    let used_by_member = ResendSnapshot {
+        invitee_membership: Some(&w.bob_viewer),
+        ..resend_snapshot(&w, &accepted)
+    };
+    assert_eq!(refuse(used_by_member), "invitation_already_accepted");
+    // A membership of another organization is no membership here.
+    let elsewhere = member(&org(12, &w.bob), &w.bob, Role::VIEWER);
+    let member_elsewhere = ResendSnapshot {
+        invitee_membership: Some(&elsewhere),
+        ..resend_snapshot(&w, &pending)
+    };
+    assert_eq!(refuse(member_elsewhere), "ok");
+    // No escalation (D14): a member who manages members resends only
+    // invitations whose role they could give.
+    let narrow = Role::custom(
+        RoleKey::custom("gatekeeper").unwrap(),
+        RoleName::parse("Gatekeeper").unwrap(),
+        RoleDescription::default(),
+        CapabilitySet::of(&[Capability::ViewResources, Capability::ManageMembers]),
+    )
+    .unwrap();
+    let cy = user(3, "cy@example.com");
+    let gatekeeper = member(&w.acme, &cy, narrow.clone());
+    let as_admin = Invitation {
+        role: Role::ADMIN,
+        ..pending.clone()
+    };
+    let by_gatekeeper = ResendSnapshot {
+        sender: &cy,
+        sender_membership: Some(&gatekeeper),
+        ..resend_snapshot(&w, &as_admin)
+    };
+    assert_eq!(refuse(by_gatekeeper), "role_not_assignable");
+    let as_gatekeeper = Invitation {
+        role: narrow,
+        ..pending.clone()
+    };
+    let by_gatekeeper = ResendSnapshot {
+        sender: &cy,
+        sender_membership: Some(&gatekeeper),
+        ..resend_snapshot(&w, &as_gatekeeper)
+    };
+    assert_eq!(refuse(by_gatekeeper), "ok");
+    // A dead invitation whose custom role was deleted since names a retired
+    // role: reviving it would admit someone with a role that is gone.
+    let retired = Invitation {
+        role: Role::retired(RoleKey::custom("analyst").unwrap()),
+        ..invitation(&w.acme, "cy@example.com", InvitationState::Expired)
+    };
+    assert_eq!(refuse(resend_snapshot(&w, &retired)), "role_not_assignable");
+}
+
+#[test]
+fn resending_needs_the_capability_a_verified_address_and_the_organization_s_invitation() {
+    let w = world();
+    let pending = invitation(&w.acme, "cy@example.com", InvitationState::Pending);
+    let now = at(1);
+    let as_viewer = ResendSnapshot {
+        sender: &w.bob,
+        sender_membership: Some(&w.bob_viewer),
+        ..resend_snapshot(&w, &pending)
+    };
+    assert_eq!(codes(resend(as_viewer, resend_input(now))), "forbidden");
+    let outsider = ResendSnapshot {
+        sender: &w.bob,
+        sender_membership: None,
+        ..resend_snapshot(&w, &pending)
+    };
+    assert_eq!(codes(resend(outsider, resend_input(now))), "not_found");
+    let ann = unverified(1, "ann@example.com");
+    let unverified_sender = ResendSnapshot {
+        sender: &ann,
+        ..resend_snapshot(&w, &pending)
+    };
+    assert_eq!(
+        codes(resend(unverified_sender, resend_input(now))),
+        "email_unverified"
+    );
+    let allowed = Resend {
+        sender_must_be_verified: false,
+        ..resend_input(now)
+    };
+    assert_eq!(codes(resend(unverified_sender, allowed)), "ok");
+    // The verified address is asked for after the capability.
+    let bob = unverified(2, "bob@example.com");
+    let unverified_viewer = ResendSnapshot {
+        sender: &bob,
+        ..as_viewer
+    };
+    assert_eq!(
+        codes(resend(unverified_viewer, resend_input(now))),
+        "forbidden"
+    );
+    // Another organization's invitation, or none: not found.
+    let theirs = invitation(&org(12, &w.bob), "cy@example.com", InvitationState::Pending);
+    assert_eq!(
+        codes(resend(resend_snapshot(&w, &theirs), resend_input(now))),
+        "not_found"
+    );
+    let none = ResendSnapshot {
+        invitation: None,
+        ..resend_snapshot(&w, &pending)
+    };
+    assert!(matches!(
+        resend(none, resend_input(now)),
+        Err(Error::NotFound(Missing::Invitation))
+    ));
+    // Nothing is resent in an organization pending deletion (R29).
+    let deleting = pending_deletion(&w.acme, 24 * 30);
+    let pending_org = ResendSnapshot {
+        organization: Some(&deleting),
+        ..resend_snapshot(&w, &pending)
+    };
+    assert_eq!(
+        codes(resend(pending_org, resend_input(now))),
+        "organization_pending_deletion"
+    );
+}
+
+#[test]
+fn invitations_are_listed_by_their_status_at_the_time_asked() {
+    let w = world();
+    let with = |n: u128, state| Invitation {
+        id: InvitationId::from_uuid(Uuid::from_u128(n)),
+        ..invitation(&w.acme, "cy@example.com", state)
+    };
+    let late = Invitation {
+        expires_at: at(48),
+        ..with(1, InvitationState::Pending)
+    };
+    let all = vec![
+        with(5, InvitationState::Pending),
+        late,
+        with(3, InvitationState::Expired),
+        with(2, InvitationState::Revoked { at: at(0) }),
+        with(
+            4,
+            InvitationState::Accepted {
+                by: w.bob.id,
+                at: at(0),
+            },
+        ),
+    ];
+    let ids = |status, now| -> Vec<u128> {
+        invitations_with_status(all.clone(), status, now)
+            .into_iter()
+            .map(|i| i.id.as_uuid().as_u128())
+            .collect()
+    };
+    assert_eq!(ids(Some(InvitationStatus::Pending), at(1)), [5, 1]);
+    assert_eq!(ids(Some(InvitationStatus::Expired), at(1)), [3]);
+    // Past its expiry a pending invitation lists as expired.
+    assert_eq!(ids(Some(InvitationStatus::Pending), at(48)), [5]);
+    assert_eq!(ids(Some(InvitationStatus::Expired), at(48)), [1, 3]);
+    assert_eq!(ids(Some(InvitationStatus::Revoked), at(1)), [2]);
+    assert_eq!(ids(Some(InvitationStatus::Accepted), at(1)), [4]);
+    // All of them, in the order given.
+    assert_eq!(ids(None, at(1)), [5, 1, 3, 2, 4]);
+}
+
+fn request(snapshot: TransferSnapshot<'_>) -> &'static str {
+    codes(request_transfer(snapshot, transfer_request(at(1))))
+}
+
+fn transfer_request(now: DateTime<Utc>) -> TransferRequest {
+    TransferRequest {
+        transfer_id: TransferId::from_uuid(Uuid::from_u128(301)),
+        mail_id: MailId::from_uuid(Uuid::from_u128(302)),
+        owner_must_be_verified: true,
+        now,
+    }
+}
+
+#[test]
+fn the_owner_offers_the_ownership_to_a_member_and_a_new_offer_replaces_the_old() {
+    let w = world();
+    let memberships = anns(&w, Some(anns_other(&w)));
+    let snapshot = TransferSnapshot {
+        organization: Some(&w.acme),
+        owner: &w.ann,
+        owner_membership: Some(&w.ann_owner),
+        owner_memberships: &memberships,
+        target: Some((&w.bob_viewer, &w.bob)),
+        pending: None,
+    };
+    let decision = request_transfer(snapshot, transfer_request(at(1))).unwrap();
+    let offered = OwnershipTransfer {
+        id: TransferId::from_uuid(Uuid::from_u128(301)),
+        organization_id: w.acme.id,
+        from_user_id: w.ann.id,
+        to_user_id: w.bob.id,
+        created_at: at(1),
+        expires_at: at(1) + TRANSFER_TTL,
+    };
+    assert_eq!(TRANSFER_TTL, Duration::hours(72));
+    assert_eq!(*decision.outcome(), offered);
+    assert_eq!(
+        decision.changes(),
+        [
+            Change::InsertTransfer(offered.clone()),
+            Change::EnqueueMail(OutgoingMail {
+                id: MailId::from_uuid(Uuid::from_u128(302)),
+                to: w.bob.email.clone(),
+                created_at: at(1),
+                content: MailContent::OwnershipTransfer {
+                    transfer_id: offered.id,
+                    organization_id: w.acme.id,
+                    organization_name: w.acme.name.clone(),
+                    owner_email: w.ann.email.clone(),
+                    expires_at: offered.expires_at,
+                },
+            }),
+        ]
+    );
+    // The email names the organization and the owner, and carries no secret.
+    let mail = decision
+        .changes()
+        .iter()
+        .find_map(|c| match c {
+            Change::EnqueueMail(mail) => Some(mail.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(mail.content.token(), None);
+    let rendered = mail.render("https://app.example");
+    assert!(rendered.subject.contains("Acme") && rendered.subject.contains("ann@example.com"));
+    // A pending offer, live or expired, is replaced.
+    let old = transfer_of(&w.acme, &w.ann, &w.bob, 1);
+    let replacing = TransferSnapshot {
+        pending: Some(&old),
+        ..snapshot
+    };
+    let decision = request_transfer(replacing, transfer_request(at(5))).unwrap();
+    assert_eq!(
+        decision.changes()[0],
+        Change::DeleteTransfer {
+            organization_id: w.acme.id,
+            id: old.id,
+        }
+    );
+    assert!(matches!(decision.changes()[1], Change::InsertTransfer(_)));
+    // Another organization's offer is left alone.
+    let theirs = transfer_of(&org(12, &w.bob), &w.bob, &w.ann, 100);
+    let elsewhere = TransferSnapshot {
+        pending: Some(&theirs),
+        ..snapshot
+    };
+    let decision = request_transfer(elsewhere, transfer_request(at(1))).unwrap();
+    assert!(matches!(decision.changes()[0], Change::InsertTransfer(_)));
+}
+
+#[test]
+fn a_transfer_goes_only_to_another_member_and_never_takes_the_owner_s_last_organization() {
+    let w = world();
+    let memberships = anns(&w, Some(anns_other(&w)));
+    let snapshot = TransferSnapshot {
+        organization: Some(&w.acme),
+        owner: &w.ann,
+        owner_membership: Some(&w.ann_owner),
+        owner_memberships: &memberships,
+        target: Some((&w.bob_viewer, &w.bob)),
+        pending: None,
+    };
+    assert_eq!(request(snapshot), "ok");
+    // Not a member, the owner herself, a member of another organization, a
+    // membership that is not the user's: not a valid target.
+    let elsewhere = member(&org(12, &w.bob), &w.bob, Role::VIEWER);
+    let cy = user(3, "cy@example.com");
+    for target in [
+        None,
+        Some((&w.ann_owner, &w.ann)),
+        Some((&elsewhere, &w.bob)),
+        Some((&w.bob_viewer, &cy)),
+    ] {
+        assert_eq!(
+            request(TransferSnapshot { target, ..snapshot }),
+            "transfer_target_invalid",
+            "{target:?}"
+        );
+    }
+    // D13: the owner keeps an organization of her own that is not pending
+    // deletion. Acme is her only one; or her other one is pending deletion;
+    // or she is only an admin of the other one.
+    let (other_owner, other) = anns_other(&w);
+    let other_pending = pending_deletion(&other, 24 * 30);
+    let mut as_admin = other_owner.clone();
+    as_admin.role = Role::ADMIN;
+    let bobs = Organization {
+        owner_id: w.bob.id,
+        ..other.clone()
+    };
+    for memberships in [
+        anns(&w, None),
+        anns(&w, Some((other_owner.clone(), other_pending))),
+        anns(&w, Some((as_admin, bobs))),
+    ] {
+        assert_eq!(
+            request(TransferSnapshot {
+                owner_memberships: &memberships,
+                ..snapshot
+            }),
+            "last_owned_organization"
+        );
+    }
+    // The target is judged before D13.
+    let only_acme = anns(&w, None);
+    assert_eq!(
+        request(TransferSnapshot {
+            owner_memberships: &only_acme,
+            target: None,
+            ..snapshot
+        }),
+        "transfer_target_invalid"
+    );
+}
+
+#[test]
+fn only_a_verified_owner_of_a_live_organization_offers_its_ownership() {
+    let w = world();
+    let memberships = anns(&w, Some(anns_other(&w)));
+    let snapshot = TransferSnapshot {
+        organization: Some(&w.acme),
+        owner: &w.ann,
+        owner_membership: Some(&w.ann_owner),
+        owner_memberships: &memberships,
+        target: Some((&w.bob_viewer, &w.bob)),
+        pending: None,
+    };
+    // An admin holds everything but the owner's own: refused (D14).
+    let cy = user(3, "cy@example.com");
+    let cy_admin = member(&w.acme, &cy, Role::ADMIN);
+    assert_eq!(
+        request(TransferSnapshot {
+            owner: &cy,
+            owner_membership: Some(&cy_admin),
+            ..snapshot
+        }),
+        "forbidden"
+    );
+    assert_eq!(
+        request(TransferSnapshot {
+            owner: &w.bob,
+            owner_membership: Some(&w.bob_viewer),
+            ..snapshot
+        }),
+        "forbidden"
+    );
+    assert_eq!(
+        request(TransferSnapshot {
+            owner_membership: None,
+            ..snapshot
+        }),
+        "not_found"
+    );
+    assert_eq!(
+        request(TransferSnapshot {
+            organization: None,
+            ..snapshot
+        }),
+        "not_found"
+    );
+    let ann = unverified(1, "ann@example.com");
+    let unverified_owner = TransferSnapshot {
+        owner: &ann,
+        ..snapshot
+    };
+    assert_eq!(request(unverified_owner), "email_unverified");
+    // The address is asked for before the target.
+    assert_eq!(
+        request(TransferSnapshot {
+            target: None,
+            ..unverified_owner
+        }),
+        "email_unverified"
+    );
+    let lenient = TransferRequest {
+        owner_must_be_verified: false,
+        ..transfer_request(at(1))
+    };
+    assert_eq!(codes(request_transfer(unverified_owner, lenient)), "ok");
+    let deleting = pending_deletion(&w.acme, 24 * 30);
+    assert_eq!(
+        request(TransferSnapshot {
+            organization: Some(&deleting),
+            ..snapshot
+        }),
+        "organization_pending_deletion"
+    );
+    assert_eq!(
+        request(TransferSnapshot {
+            organization: Some(&deleting),
+            owner: &w.bob,
+            owner_membership: Some(&w.bob_viewer),
+            ..snapshot
+        }),
+        "not_found"
+    );
+}
+
+#[test]
+fn the_pending_transfer_is_seen_by_its_owner_and_its_target_only_while_it_lives() {
+    let w = world();
+    let offer = transfer_of(&w.acme, &w.ann, &w.bob, 72);
+    let cy = user(3, "cy@example.com");
+    let cy_admin = member(&w.acme, &cy, Role::ADMIN);
+    let view = |who: &User, m: Option<&Membership>, t: Option<&OwnershipTransfer>, now| {
+        codes(view_transfer(who.id, Some(&w.acme), m, t, now))
+    };
+    assert_eq!(view(&w.ann, Some(&w.ann_owner), Some(&offer), at(1)), "ok");
+    assert_eq!(
+        view_transfer(
+            w.bob.id,
+            Some(&w.acme),
+            Some(&w.bob_viewer),
+            Some(&offer),
+            at(1)
+        )
+        .unwrap(),
+        &offer
+    );
+    // Another member, even an admin, learns nothing of it.
+    assert!(matches!(
+        view_transfer(cy.id, Some(&w.acme), Some(&cy_admin), Some(&offer), at(1)),
+        Err(Error::NotFound(Missing::Transfer))
+    ));
+    assert_eq!(view(&w.bob, None, Some(&offer), at(1)), "not_found");
+    // Expired, or none: there is none.
+    assert_eq!(
+        view(&w.ann, Some(&w.ann_owner), Some(&offer), at(72)),
+        "not_found"
+    );
+    assert_eq!(view(&w.ann, Some(&w.ann_owner), None, at(1)), "not_found");
+    let theirs = transfer_of(&org(12, &w.ann), &w.ann, &w.bob, 72);
+    assert_eq!(
+        view(&w.ann, Some(&w.ann_owner), Some(&theirs), at(1)),
+        "not_found"
+    );
+}
+
+#[test]
+fn the_owner_cancels_and_the_target_declines_a_live_transfer() {
+    let w = world();
+    let offer = transfer_of(&w.acme, &w.ann, &w.bob, 72);
+    let cy = user(3, "cy@example.com");
+    let cy_admin = member(&w.acme, &cy, Role::ADMIN);
+    let ended = [Change::DeleteTransfer {
+        organization_id: w.acme.id,
+        id: offer.id,
+    }];
+    let cancel = |who: &User, m: &Membership, t, now| {
+        cancel_transfer(who.id, Some(&w.acme), Some(m), t, now)
+    };
+    assert_eq!(
+        cancel(&w.ann, &w.ann_owner, Some(&offer), at(1))
+            .unwrap()
+            .changes(),
+        ended
+    );
+    // Only the owner cancels: the target and admins are refused.
+    assert_eq!(
+        codes(cancel(&w.bob, &w.bob_viewer, Some(&offer), at(1))),
+        "forbidden"
+    );
+    assert_eq!(
+        codes(cancel(&cy, &cy_admin, Some(&offer), at(1))),
+        "forbidden"
+    );
+    assert_eq!(
+        codes(cancel(&w.ann, &w.ann_owner, None, at(1))),
+        "not_found"
+    );
+    assert_eq!(
+        codes(cancel(&w.ann, &w.ann_owner, Some(&offer), at(72))),
+        "not_found"
+    );
+    let decline = |who: &User, m: &Membership, t, now| {
+        decline_transfer(who.id, Some(&w.acme), Some(m), t, now)
+    };
+    assert_eq!(
+        decline(&w.bob, &w.bob_viewer, Some(&offer), at(1))
+            .unwrap()
+            .changes(),
+        ended
+    );
+    // Only the target declines: the owner and the other members are refused.
+    for (who, m) in [(&w.ann, &w.ann_owner), (&cy, &cy_admin)] {
+        let refused = decline(who, m, Some(&offer), at(1));
+        assert!(
+            matches!(refused, Err(Error::NotTransferTarget)),
+            "{refused:?}"
+        );
+        assert_eq!(codes(decline(who, m, Some(&offer), at(1))), "forbidden");
+    }
+    assert_eq!(
+        codes(decline(&w.bob, &w.bob_viewer, None, at(1))),
+        "not_found"
+    );
+    assert_eq!(
+        codes(decline(&w.bob, &w.bob_viewer, Some(&offer), at(72))),
+        "not_found"
+    );
+    assert_eq!(
+        codes(decline_transfer(
+            w.bob.id,
+            Some(&w.acme),
+            None,
+            Some(&offer),
+            at(1)
+        )),
+        "not_found"
+    );
+}
+
+#[test]
+fn accepting_a_transfer_swaps_the_owners_in_one_change() {
+    let w = world();
+    let offer = transfer_of(&w.acme, &w.ann, &w.bob, 72);
+    let memberships = anns(&w, Some(anns_other(&w)));
+    let snapshot = AcceptTransferSnapshot {
+        organization: Some(&w.acme),
+        membership: Some(&w.bob_viewer),
+        transfer: Some(&offer),
+        owner_memberships: &memberships,
+    };
+    let decision = accept_transfer(w.bob.id, snapshot, at(71)).unwrap();
+    assert_eq!(
+        decision.changes(),
+        [
+            Change::DeleteTransfer {
+                organization_id: w.acme.id,
+                id: offer.id,
+            },
+            Change::TransferOwnership {
+                organization_id: w.acme.id,
+                from: w.ann.id,
+                to: w.bob.id,
+            },
+        ]
+    );
+    assert_eq!(
+        *decision.outcome(),
+        Organization {
+            owner_id: w.bob.id,
+            ..w.acme.clone()
+        }
+    );
+    // The previous owner stays, as an admin.
+    assert_eq!(PREVIOUS_OWNER_ROLE, Role::ADMIN);
+}
+
+#[test]
+fn accepting_a_transfer_is_not_found_then_forbidden_then_expired_then_d13() {
+    let w = world();
+    let offer = transfer_of(&w.acme, &w.ann, &w.bob, 72);
+    let memberships = anns(&w, Some(anns_other(&w)));
+    let only_acme = anns(&w, None);
+    let snapshot = AcceptTransferSnapshot {
+        organization: Some(&w.acme),
+        membership: Some(&w.bob_viewer),
+        transfer: Some(&offer),
+        owner_memberships: &memberships,
+    };
+    let cy = user(3, "cy@example.com");
+    let cy_admin = member(&w.acme, &cy, Role::ADMIN);
+    let by_cy = AcceptTransferSnapshot {
+        membership: Some(&cy_admin),
+        ..snapshot
+    };
+    let by_ann = AcceptTransferSnapshot {
+        membership: Some(&w.ann_owner),
+        ..snapshot
+    };
+    let none = AcceptTransferSnapshot {
+        transfer: None,
+        ..snapshot
+    };
+    let last = AcceptTransferSnapshot {
+        owner_memberships: &only_acme,
+        ..snapshot
+    };
+    let accept = |actor: &User, snapshot, now| codes(accept_transfer(actor.id, snapshot, now));
+    // 404: no transfer, whoever asks; nor to a non-member.
+    assert_eq!(accept(&w.bob, none, at(1)), "not_found");
+    assert_eq!(
+        accept(
+            &cy,
+            AcceptTransferSnapshot {
+                membership: Some(&cy_admin),
+                ..none
+            },
+            at(80)
+        ),
+        "not_found"
+    );
+    assert_eq!(
+        accept(
+            &w.bob,
+            AcceptTransferSnapshot {
+                membership: None,
+                ..snapshot
+            },
+            at(1)
+        ),
+        "not_found"
+    );
+    // Another organization's transfer, or one from an earlier owner, is none.
+    let theirs = transfer_of(&org(12, &w.ann), &w.ann, &w.bob, 72);
+    assert_eq!(
+        accept(
+            &w.bob,
+            AcceptTransferSnapshot {
+                transfer: Some(&theirs),
+                ..snapshot
+            },
+            at(1)
+        ),
+        "not_found"
+    );
+    let stale = transfer_of(&w.acme, &cy, &w.bob, 72);
+    assert_eq!(
+        accept(
+            &w.bob,
+            AcceptTransferSnapshot {
+                transfer: Some(&stale),
+                ..snapshot
+            },
+            at(1)
+        ),
+        "not_found"
+    );
+    // 403: not its target, the owner included; before the expiry.
+    assert_eq!(accept(&cy, by_cy, at(1)), "forbidden");
+    assert_eq!(accept(&cy, by_cy, at(80)), "forbidden");
+    assert!(matches!(
+        accept_transfer(w.ann.id, by_ann, at(1)),
+        Err(Error::NotTransferTarget)
+    ));
+    // 410: expired, from its expiry on; before D13.
+    assert_eq!(accept(&w.bob, snapshot, at(72)), "transfer_expired");
+    assert_eq!(accept(&w.bob, last, at(72)), "transfer_expired");
+    // 409: Ann would be left without an organization of her own (D13).
+    assert_eq!(accept(&w.bob, last, at(1)), "last_owned_organization");
+    let (other_owner, other) = anns_other(&w);
+    let other_pending = anns(&w, Some((other_owner, pending_deletion(&other, 24 * 30))));
+    assert_eq!(
+        accept(
+            &w.bob,
+            AcceptTransferSnapshot {
+                owner_memberships: &other_pending,
+                ..snapshot
+            },
+            at(1)
+        ),
+        "last_owned_organization"
+    );
+    assert_eq!(accept(&w.bob, snapshot, at(1)), "ok");
+}
+
+#[test]
+fn owning_another_organization_counts_only_owned_live_ones() {
+    let w = world();
+    let (other_owner, other) = anns_other(&w);
+    assert!(owns_another(
+        w.ann.id,
+        w.acme.id,
+        &anns(&w, Some((other_owner.clone(), other.clone())))
+    ));
+    assert!(!owns_another(w.ann.id, w.acme.id, &anns(&w, None)));
+    // Acme itself does not count when it is the one excepted, but counts
+    // for another.
+    assert!(owns_another(w.ann.id, other.id, &anns(&w, None)));
+    assert!(!owns_another(
+        w.ann.id,
+        w.acme.id,
+        &anns(&w, Some((other_owner.clone(), pending_deletion(&other, 1))))
+    ));
+    // Someone else's ownership is not hers.
+    assert!(!owns_another(
+        w.bob.id,
+        other.id,
+        &anns(&w, Some((other_owner, other)))
+    ));
+}
+
+fn deletion_snapshot<'a>(
+    w: &'a World,
+    memberships: &'a [(Membership, Organization)],
+) -> DeletionSnapshot<'a> {
+    DeletionSnapshot {
+        organization: Some(&w.acme),
+        membership: Some(&w.ann_owner),
+        owner_memberships: memberships,
+        open_invitations: &[],
+        transfer: None,
+    }
+}
+
+#[test]
+fn deleting_schedules_the_purge_revokes_open_invitations_and_ends_the_transfer() {
+    let w = world();
+    let memberships = anns(&w, Some(anns_other(&w)));
+    let with = |n: u128, email: &str, expires_at: i64| Invitation {
+        id: InvitationId::from_uuid(Uuid::from_u128(n)),
+        expires_at: at(expires_at),
+        ..invitation(&w.acme, email, InvitationState::Pending)
+    };
+    let open = [
+        with(1, "cy@example.com", 48),
+        with(2, "dee@example.com", 2),
+        // Not open, though listed: left as it is.
+        Invitation {
+            state: InvitationState::Revoked { at: at(0) },
+            ..with(3, "eve@example.com", 48)
+        },
+    ];
+    let offer = transfer_of(&w.acme, &w.ann, &w.bob, 72);
+    let snapshot = DeletionSnapshot {
+        open_invitations: &open,
+        transfer: Some(&offer),
+        ..deletion_snapshot(&w, &memberships)
+    };
+    let grace = Duration::days(30);
+    let decision = request_deletion(w.ann.id, snapshot, "Acme", grace, at(10)).unwrap();
+    let deletion = ScheduledDeletion {
+        requested_at: at(10),
+        purge_after: at(10) + grace,
+    };
+    assert_eq!(*decision.outcome(), deletion);
+    assert_eq!(
+        decision.changes(),
+        [
+            Change::ScheduleDeletion {
+                organization_id: w.acme.id,
+                deletion,
+            },
+            Change::SetInvitationState {
+                organization_id: w.acme.id,
+                invitation_id: open[0].id,
+                state: InvitationState::Revoked { at: at(10) },
+            },
+            // Expired already: closed as expired, its link keeps saying so.
+            Change::SetInvitationState {
+                organization_id: w.acme.id,
+                invitation_id: open[1].id,
+                state: InvitationState::Expired,
+            },
+            Change::DeleteTransfer {
+                organization_id: w.acme.id,
+                id: offer.id,
+            },
+        ]
+    );
+    assert_eq!(DEFAULT_DELETION_GRACE, Duration::days(30));
+}
+
+#[test]
+fn deleting_needs_the_exact_name_before_anything_of_the_state() {
+    let w = world();
+    let memberships = anns(&w, Some(anns_other(&w)));
+    let only_acme = anns(&w, None);
+    let snapshot = deletion_snapshot(&w, &memberships);
+    let grace = Duration::days(30);
+    let delete =
+        |snapshot, name: &str| codes(request_deletion(w.ann.id, snapshot, name, grace, at(1)));
+    assert_eq!(delete(snapshot, "Acme"), "ok");
+    // Exactly: untrimmed and case-sensitive (422).
+    for wrong in ["acme", "ACME", " Acme", "Acme ", "", "Acme\n"] {
+        let refused = request_deletion(w.ann.id, snapshot, wrong, grace, at(1));
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Invalid {
+                    field: "confirm_name",
+                    ..
+                })
+            ),
+            "{wrong:?}: {refused:?}"
+        );
+    }
+    // 422 before 409 deletion_pending, which comes before D13.
+    let deleting = pending_deletion(&w.acme, 24 * 30);
+    let again = DeletionSnapshot {
+        organization: Some(&deleting),
+        ..snapshot
+    };
+    assert_eq!(delete(again, "acme"), "validation_failed");
+    assert_eq!(delete(again, "Acme"), "deletion_pending");
+    let again_last = DeletionSnapshot {
+        owner_memberships: &only_acme,
+        ..again
+    };
+    assert_eq!(delete(again_last, "Acme"), "deletion_pending");
+    // D13: not the owner's last organization that is not pending deletion.
+    let last = DeletionSnapshot {
+        owner_memberships: &only_acme,
+        ..snapshot
+    };
+    assert_eq!(delete(last, "Acme"), "last_owned_organization");
+    assert_eq!(delete(last, "Acme "), "validation_failed");
+    let (other_owner, other) = anns_other(&w);
+    let other_pending = anns(&w, Some((other_owner, pending_deletion(&other, 1))));
+    assert_eq!(
+        delete(
+            DeletionSnapshot {
+                owner_memberships: &other_pending,
+                ..snapshot
+            },
+            "Acme"
+        ),
+        "last_owned_organization"
+    );
+}
+
+#[test]
+fn only_the_owner_deletes_and_the_others_learn_nothing_of_a_deletion() {
+    let w = world();
+    let memberships = anns(&w, Some(anns_other(&w)));
+    let snapshot = deletion_snapshot(&w, &memberships);
+    let grace = Duration::days(30);
+    let cy = user(3, "cy@example.com");
+    let cy_admin = member(&w.acme, &cy, Role::ADMIN);
+    let delete = |actor: &User, m: Option<&Membership>, organization| {
+        let snapshot = DeletionSnapshot {
+            membership: m,
+            organization,
+            ..snapshot
+        };
+        codes(request_deletion(actor.id, snapshot, "Acme", grace, at(1)))
+    };
+    assert_eq!(delete(&cy, Some(&cy_admin), Some(&w.acme)), "forbidden");
+    assert_eq!(
+        delete(&w.bob, Some(&w.bob_viewer), Some(&w.acme)),
+        "forbidden"
+    );
+    assert_eq!(delete(&w.bob, None, Some(&w.acme)), "not_found");
+    assert_eq!(delete(&w.ann, Some(&w.ann_owner), None), "not_found");
+    let deleting = pending_deletion(&w.acme, 24 * 30);
+    // Pending deletion: gone for every member but the owner.
+    assert_eq!(delete(&cy, Some(&cy_admin), Some(&deleting)), "not_found");
+    // The deletion, for the owner only; none when not pending.
+    assert_eq!(
+        view_deletion(w.ann.id, Some(&deleting), Some(&w.ann_owner)).unwrap(),
+        ScheduledDeletion {
+            requested_at: at(0),
+            purge_after: at(24 * 30),
+        }
+    );
+    assert!(matches!(
+        view_deletion(w.ann.id, Some(&w.acme), Some(&w.ann_owner)),
+        Err(Error::NotFound(Missing::Deletion))
+    ));
+    assert_eq!(
+        codes(view_deletion(w.bob.id, Some(&w.acme), Some(&w.bob_viewer))),
+        "forbidden"
+    );
+    assert_eq!(
+        codes(view_deletion(cy.id, Some(&deleting), Some(&cy_admin))),
+        "not_found"
+    );
+    assert_eq!(
+        codes(view_deletion(
+            w.bob.id,
+            Some(&deleting),
+            Some(&w.bob_viewer)
+        )),
+        "not_found"
+    );
+}
+
+#[test]
+fn the_owner_restores_before_the_purge_is_due_and_then_it_is_due() {
+    let w = world();
+    let deleting = pending_deletion(&w.acme, 24 * 30);
+    let decision = restore(
+        w.ann.id,
+        Some(&deleting),
+        Some(&w.ann_owner),
+        at(24 * 30 - 1),
+    )
+    .unwrap();
+    assert_eq!(
+        decision.changes(),
+        [Change::RestoreOrganization {
+            organization_id: w.acme.id,
+        }]
+    );
+    assert_eq!(*decision.outcome(), w.acme);
+    // From `purge_after` on there is nothing to restore; nor when it is not
+    // pending deletion.
+    assert!(matches!(
+        restore(w.ann.id, Some(&deleting), Some(&w.ann_owner), at(24 * 30)),
+        Err(Error::NotFound(Missing::Deletion))
+    ));
+    assert!(matches!(
+        restore(w.ann.id, Some(&w.acme), Some(&w.ann_owner), at(1)),
+        Err(Error::NotFound(Missing::Deletion))
+    ));
+    // Members, admins included, learn nothing of it.
+    let cy = user(3, "cy@example.com");
+    let cy_admin = member(&w.acme, &cy, Role::ADMIN);
+    assert_eq!(
+        codes(restore(cy.id, Some(&deleting), Some(&cy_admin), at(1))),
+        "not_found"
+    );
+    assert_eq!(
+        codes(restore(w.bob.id, Some(&w.acme), Some(&w.bob_viewer), at(1))),
+        "forbidden"
+    );
+    // The purge is due from `purge_after` on, and only then.
+    assert!(!purge_is_due(&deleting, at(24 * 30 - 1)));
+    assert!(purge_is_due(&deleting, at(24 * 30)));
+    assert!(!purge_is_due(&w.acme, at(24 * 365)));
+    let early = purge(Some(&deleting), at(24 * 30 - 1));
+    assert!(!*early.outcome() && early.changes().is_empty());
+    let due = purge(Some(&deleting), at(24 * 30));
+    assert!(*due.outcome());
+    assert_eq!(
+        due.changes(),
+        [Change::PurgeOrganization {
+            organization_id: w.acme.id,
+        }]
+    );
+    // Restored meanwhile, or purged already: nothing more (idempotent).
+    let restored = purge(Some(&w.acme), at(24 * 31));
+    assert!(!*restored.outcome() && restored.changes().is_empty());
+    let gone = purge(None, at(24 * 31));
+    assert!(!*gone.outcome() && gone.changes().is_empty());
+}
+
+#[test]
+fn an_organization_pending_deletion_leaves_its_owner_only_a_few_operations() {
+    let w = world();
+    let deleting = pending_deletion(&w.acme, 24 * 30);
+    let cy = user(3, "cy@example.com");
+    let cy_admin = member(&w.acme, &cy, Role::ADMIN);
+    let allowed: Vec<Operation> = Operation::ALL
+        .into_iter()
+        .filter(|op| op.allowed_while_pending_deletion())
+        .collect();
+    assert_eq!(
+        allowed,
+        [
+            Operation::ViewOrganization,
+            Operation::DeleteOrganization,
+            Operation::ViewDeletion,
+            Operation::RestoreOrganization,
+        ]
+    );
+    for operation in Operation::ALL {
+        let owner = authorize_in(w.ann.id, Some(&deleting), Some(&w.ann_owner), operation);
+        if operation.allowed_while_pending_deletion() {
+            let (grant, organization) = owner.unwrap();
+            assert_eq!(grant.capability(), operation.capability());
+            assert_eq!(organization, &deleting);
+        } else {
+            assert!(
+                matches!(owner, Err(Error::OrganizationPendingDeletion)),
+                "{operation}: {owner:?}"
+            );
+        }
+        // Everyone else is told it does not exist, as if it never had (D1).
+        for (who, m) in [(&w.bob, &w.bob_viewer), (&cy, &cy_admin)] {
+            let refused = authorize_in(who.id, Some(&deleting), Some(m), operation);
+            assert!(
+                matches!(refused, Err(Error::NotFound(Missing::Organization))),
+                "{operation}: {refused:?}"
+            );
+        }
+        assert_eq!(
+            codes(authorize_in(w.bob.id, Some(&deleting), None, operation)),
+            "not_found"
+        );
+        // Before its deletion, the matrix alone decides.
+        assert!(authorize_in(w.ann.id, Some(&w.acme), Some(&w.ann_owner), operation).is_ok());
+    }
+    // A membership that says owner of an organization owned by someone
+    // else reaches nothing of it.
+    let bobs = Organization {
+        owner_id: w.bob.id,
+        ..deleting.clone()
+    };
+    assert_eq!(
+        codes(authorize_in(
+            w.ann.id,
+            Some(&bobs),
+            Some(&w.ann_owner),
+            Operation::ViewOrganization
+        )),
+        "not_found"
+    );
+    // Nobody switches to it: its owner is told why.
+    assert_eq!(
+        codes(switch_active(
+            w.ann.id,
+            w.acme.id,
+            Some(&deleting),
+            Some(&w.ann_owner)
+        )),
+        "organization_pending_deletion"
+    );
+    assert_eq!(
+        codes(switch_active(
+            w.bob.id,
+            w.acme.id,
+            Some(&deleting),
+            Some(&w.bob_viewer)
+        )),
+        "not_found"
+    );
+    // Nor does anyone leave it, or remove from it, but with its owner's 409.
+    assert_eq!(
+        codes(leave(w.bob.id, Some(&deleting), Some(&w.bob_viewer), None)),
+        "not_found"
+    );
+    assert_eq!(
+        codes(remove_member(
+            w.ann.id,
+            Some(&deleting),
+            Some(&w.ann_owner),
+            Some(&w.bob_viewer),
+            None
+        )),
+        "organization_pending_deletion"
+    );
+}
+
+#[test]
+fn a_host_is_granted_nothing_in_an_organization_pending_deletion() {
+    let w = world();
+    let deleting = pending_deletion(&w.acme, 24 * 30);
+    for capability in Capability::ALL {
+        for m in [&w.ann_owner, &w.bob_viewer] {
+            assert_eq!(
+                authorize_for_host(m.user_id, w.acme.id, Some(&deleting), Some(m), capability),
+                Err(crate::policy::Denial::NotAMember),
+                "{capability}"
+            );
+            assert_eq!(
+                authorize_for_host(m.user_id, w.acme.id, Some(&w.acme), Some(m), capability),
+                authorize(m.user_id, w.acme.id, Some(m), capability),
+                "{capability}"
+            );
+        }
+        // A missing organization, or another one than asked: nothing.
+        assert_eq!(
+            authorize_for_host(w.ann.id, w.acme.id, None, Some(&w.ann_owner), capability),
+            Err(crate::policy::Denial::NotAMember)
+        );
+        let other = org(11, &w.ann);
+        assert_eq!(
+            authorize_for_host(
+                w.ann.id,
+                w.acme.id,
+                Some(&other),
+                Some(&w.ann_owner),
+                capability
+            ),
+            Err(crate::policy::Denial::NotAMember)
+        );
+    }
+    // What a member still reaches, and what may be active.
+    assert!(accessible(&w.ann_owner, &deleting) && !may_be_active(&w.ann_owner, &deleting));
+    assert!(!accessible(&w.bob_viewer, &deleting) && !may_be_active(&w.bob_viewer, &deleting));
+    assert!(accessible(&w.bob_viewer, &w.acme) && may_be_active(&w.bob_viewer, &w.acme));
+    let elsewhere = member(&org(11, &w.bob), &w.bob, Role::OWNER);
+    assert!(!accessible(&elsewhere, &w.acme));
+}
+
+#[test]
+fn leaving_or_being_removed_ends_a_transfer_to_the_member_who_goes() {
+    let w = world();
+    let cy = user(3, "cy@example.com");
+    let cy_admin = member(&w.acme, &cy, Role::ADMIN);
+    let to_bob = transfer_of(&w.acme, &w.ann, &w.bob, 72);
+    let to_cy = transfer_of(&w.acme, &w.ann, &cy, 72);
+    let ends = Change::DeleteTransfer {
+        organization_id: w.acme.id,
+        id: to_bob.id,
+    };
+    let bob_goes = Change::DeleteMembership {
+        organization_id: w.acme.id,
+        user_id: w.bob.id,
+    };
+    // The transfer goes first: it names the membership.
+    let left = leave(w.bob.id, Some(&w.acme), Some(&w.bob_viewer), Some(&to_bob)).unwrap();
+    assert_eq!(left.changes(), [ends.clone(), bob_goes.clone()]);
+    let removed = remove_member(
+        w.ann.id,
+        Some(&w.acme),
+        Some(&w.ann_owner),
+        Some(&w.bob_viewer),
+        Some(&to_bob),
+    )
+    .unwrap();
+    assert_eq!(removed.changes(), [ends, bob_goes.clone()]);
+    // A transfer to someone else stays.
+    let left = leave(w.bob.id, Some(&w.acme), Some(&w.bob_viewer), Some(&to_cy)).unwrap();
+    assert_eq!(left.changes(), std::slice::from_ref(&bob_goes));
+    let removed = remove_member(
+        cy.id,
+        Some(&w.acme),
+        Some(&cy_admin),
+        Some(&w.bob_viewer),
+        Some(&to_cy),
+    )
+    .unwrap();
+    assert_eq!(removed.changes(), [bob_goes]);
+    // The owner still cannot leave, transfer or not.
+    assert_eq!(
+        codes(leave(
+            w.ann.id,
+            Some(&w.acme),
+            Some(&w.ann_owner),
+            Some(&to_bob)
+        )),
+        "owner_cannot_leave"
+    );
 }

@@ -10,6 +10,7 @@ use crate::decide::Change;
 use crate::entity::MailContent;
 use crate::error::StoreError;
 use crate::plan::Usage;
+use crate::policy::authorize;
 use crate::ports::{MockRepository, MockTransaction};
 use crate::testing::fakes::{CountingTokens, ManualClock, SequentialIds};
 
@@ -43,6 +44,7 @@ fn acme() -> Organization {
         plan: PlanId::free(),
         owner_id: ann().id,
         created_at: DateTime::from_timestamp(0, 0).unwrap(),
+        deletion: None,
     }
 }
 
@@ -241,6 +243,9 @@ fn authorization_reads_the_committed_membership_every_time() {
             .in_sequence(&mut seq)
             .return_once(move || {
                 let mut tx = MockTransaction::new();
+                tx.expect_organization()
+                    .times(1)
+                    .returning(|_| Ok(Some(acme())));
                 tx.expect_membership()
                     .times(1)
                     .returning(move |_, _| Ok(member.then(|| membership(Role::VIEWER))));
@@ -478,4 +483,137 @@ fn a_member_picking_a_closed_plan_writes_nothing() {
     ))
     .unwrap_err();
     assert_eq!(error.code(), "plan_not_selectable");
+}
+
+/// An organization whose purge is due at the service's clock.
+fn due(n: u128) -> Organization {
+    let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    Organization {
+        id: OrganizationId::from_uuid(Uuid::from_u128(n)),
+        deletion: Some(crate::entity::ScheduledDeletion {
+            requested_at: now - chrono::Duration::days(30),
+            purge_after: now,
+        }),
+        ..acme()
+    }
+}
+
+/// A transaction of the purge of `organization`, which reads it again under
+/// its lock as `found`; it writes the purge only if `purged`.
+fn purge_transaction(
+    organization: OrganizationId,
+    found: Option<Organization>,
+    purged: bool,
+) -> MockTransaction {
+    let mut tx = MockTransaction::new();
+    let seq = &mut Sequence::new();
+    tx.expect_lock_organization()
+        .withf(move |id| *id == organization)
+        .times(1)
+        .in_sequence(seq)
+        .returning(|_| Ok(()));
+    tx.expect_organization()
+        .withf(move |id| *id == organization)
+        .times(1)
+        .in_sequence(seq)
+        .return_once(move |_| Ok(found));
+    if purged {
+        tx.expect_apply()
+            .withf(move |write| {
+                *write.change()
+                    == Change::PurgeOrganization {
+                        organization_id: organization,
+                    }
+            })
+            .times(1)
+            .in_sequence(seq)
+            .returning(|_| Ok(()));
+    } else {
+        tx.expect_apply().never();
+    }
+    tx.expect_commit()
+        .times(1)
+        .in_sequence(seq)
+        .returning(|| Ok(()));
+    tx
+}
+
+#[test]
+fn the_purge_erases_blobs_first_then_rows_deciding_again_under_the_lock() {
+    let (gone, restored) = (due(30), due(31));
+    let mut seq = Sequence::new();
+    let mut repository = MockRepository::new();
+    let listed = vec![gone.id, restored.id];
+    repository
+        .expect_read()
+        .times(1)
+        .in_sequence(&mut seq)
+        .return_once(move || {
+            let mut tx = MockTransaction::new();
+            tx.expect_due_purges()
+                .withf(|now, limit| {
+                    *now == DateTime::from_timestamp(1_800_000_000, 0).unwrap() && *limit == 5
+                })
+                .times(1)
+                .return_once(move |_, _| Ok(listed));
+            Ok(Box::new(tx))
+        });
+    let mut blobs = crate::ports::MockBlobStore::new();
+    // For each: its blobs, then its rows in a transaction of its own that
+    // decides again under the lock. The second is no longer due when read
+    // again (another instance, whose clock is behind, restored it): its rows
+    // stay.
+    for (organization, found, purged) in [
+        (gone.id, Some(gone.clone()), true),
+        (
+            restored.id,
+            Some(Organization {
+                deletion: None,
+                ..restored.clone()
+            }),
+            false,
+        ),
+    ] {
+        blobs
+            .expect_delete_organization()
+            .withf(move |id| *id == organization)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        let tx = purge_transaction(organization, found, purged);
+        repository
+            .expect_begin()
+            .times(1)
+            .in_sequence(&mut seq)
+            .return_once(move || Ok(Box::new(tx)));
+    }
+    let tenancy = service(repository).with_blobs(std::sync::Arc::new(blobs));
+    assert_eq!(
+        futures::executor::block_on(tenancy.purge_due(5)).unwrap(),
+        1
+    );
+}
+
+#[test]
+fn a_purge_that_fails_on_the_blobs_leaves_the_rows_for_the_next_run() {
+    let gone = due(30);
+    let mut repository = MockRepository::new();
+    let listed = vec![gone.id];
+    repository.expect_read().times(1).return_once(move || {
+        let mut tx = MockTransaction::new();
+        tx.expect_due_purges()
+            .times(1)
+            .return_once(move |_, _| Ok(listed));
+        Ok(Box::new(tx))
+    });
+    // No transaction begins: the organization stays due, whole.
+    repository.expect_begin().never();
+    let mut blobs = crate::ports::MockBlobStore::new();
+    blobs
+        .expect_delete_organization()
+        .times(1)
+        .returning(|_| Err(StoreError::unavailable("the disk is gone")));
+    let tenancy = service(repository).with_blobs(std::sync::Arc::new(blobs));
+    let error = futures::executor::block_on(tenancy.purge_due(5)).unwrap_err();
+    assert_eq!(error.code(), "internal");
 }

@@ -20,8 +20,8 @@ use zeroize::Zeroizing;
 use crate::decide::{Change, Write};
 use crate::entity::{
     AccountToken, AccountTokenState, Chat, ChatMessage, ChatSubject, CustomRole, Invitation,
-    InvitationState, MailContent, Organization, OutgoingMail, Resource, ResourceKind, Session,
-    User,
+    InvitationState, MailContent, Organization, OutgoingMail, OwnershipTransfer, Resource,
+    ResourceKind, Session, User,
 };
 use crate::error::StoreError;
 use crate::id::{
@@ -100,10 +100,51 @@ pub struct State {
     pub messages: Vec<ChatMessage>,
     pub sessions: BTreeMap<TokenHash, Session>,
     pub account_tokens: BTreeMap<AccountTokenId, AccountToken>,
+    /// The one stored ownership transfer of an organization, if any.
+    pub transfers: BTreeMap<OrganizationId, OwnershipTransfer>,
+    /// The hashes of invitation tokens a resend replaced, with their
+    /// invitation's organization (R30).
+    pub superseded_invitation_tokens: BTreeMap<TokenHash, OrganizationId>,
     outbox: BTreeMap<MailId, OutboxEntry>,
 }
 
 impl State {
+    /// Removes everything of an organization.
+    fn purge(&mut self, organization: OrganizationId) {
+        self.organizations.remove(&organization);
+        self.memberships.retain(|(org, _), _| *org != organization);
+        let invitations: Vec<InvitationId> = self
+            .invitations
+            .values()
+            .filter(|i| i.organization_id == organization)
+            .map(|i| i.id)
+            .collect();
+        self.invitations
+            .retain(|_, i| i.organization_id != organization);
+        self.superseded_invitation_tokens
+            .retain(|_, org| *org != organization);
+        self.roles.retain(|(org, _), _| *org != organization);
+        self.active.retain(|_, org| *org != organization);
+        self.resources
+            .retain(|_, r| r.resource.organization_id != organization);
+        self.credentials.retain(|(org, _), _| *org != organization);
+        self.report_runs
+            .retain(|_, r| r.organization_id != organization);
+        self.pins.retain(|_, p| p.organization_id != organization);
+        self.investigations
+            .retain(|_, i| i.organization_id != organization);
+        self.chats.retain(|_, c| c.organization_id != organization);
+        self.messages.retain(|m| m.organization_id != organization);
+        self.transfers.remove(&organization);
+        self.outbox.retain(|_, entry| match &entry.mail.content {
+            MailContent::Invitation { invitation_id, .. } => !invitations.contains(invitation_id),
+            MailContent::OwnershipTransfer {
+                organization_id, ..
+            } => *organization_id != organization,
+            MailContent::VerifyEmail { .. } | MailContent::ResetPassword { .. } => true,
+        });
+    }
+
     /// A role as it is defined now: a built-in one, the organization's
     /// custom role of that key, or, if that role is gone, the retired role
     /// that a dead invitation keeps as history.
@@ -445,6 +486,48 @@ impl Transaction for MemoryTransaction {
             .values()
             .find(|i| i.organization_id == organization && &i.email == email && i.is_open())
             .map(|i| self.state.invitation_now(i)))
+    }
+
+    async fn invitation_token_superseded(&mut self, hash: &TokenHash) -> Result<bool, StoreError> {
+        Ok(self.state.superseded_invitation_tokens.contains_key(hash))
+    }
+
+    async fn invitations(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let mut all: Vec<Invitation> = self
+            .state
+            .invitations
+            .values()
+            .filter(|i| i.organization_id == organization)
+            .map(|i| self.state.invitation_now(i))
+            .collect();
+        all.sort_by_key(|i| std::cmp::Reverse((i.created_at, i.id)));
+        Ok(all)
+    }
+
+    async fn ownership_transfer(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Option<OwnershipTransfer>, StoreError> {
+        Ok(self.state.transfers.get(&organization).cloned())
+    }
+
+    async fn due_purges(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OrganizationId>, StoreError> {
+        let mut due: Vec<(DateTime<Utc>, OrganizationId)> = self
+            .state
+            .organizations
+            .values()
+            .filter_map(|o| o.deletion.map(|d| (d.purge_after, o.id)))
+            .filter(|(purge_after, _)| *purge_after <= now)
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 
     async fn open_invitations(
@@ -881,6 +964,118 @@ impl Transaction for MemoryTransaction {
             } => {
                 state.active.insert(user_id, organization_id);
             }
+            Change::ResendInvitation {
+                organization_id,
+                invitation_id,
+                token_hash,
+                expires_at,
+            } => {
+                if state
+                    .invitations
+                    .values()
+                    .any(|i| i.token_hash == token_hash)
+                {
+                    return Err(violation("unique invitation token hash"));
+                }
+                let invitation = state
+                    .invitations
+                    .get(&invitation_id)
+                    .filter(|i| i.organization_id == organization_id)
+                    .ok_or_else(|| violation("resent invitation exists in its organization"))?;
+                if matches!(
+                    invitation.state,
+                    InvitationState::Accepted { .. } | InvitationState::Revoked { .. }
+                ) {
+                    return Err(violation("only an open or expired invitation is resent"));
+                }
+                if !state.has_role(organization_id, invitation.role.key()) {
+                    return Err(violation("resent invitation role exists"));
+                }
+                if state.invitations.values().any(|i| {
+                    i.id != invitation_id
+                        && i.organization_id == organization_id
+                        && i.email == invitation.email
+                        && i.is_open()
+                }) {
+                    return Err(violation("one open invitation per organization and email"));
+                }
+                let previous = invitation.token_hash;
+                state
+                    .superseded_invitation_tokens
+                    .insert(previous, organization_id);
+                if let Some(invitation) = state.invitations.get_mut(&invitation_id) {
+                    invitation.token_hash = token_hash;
+                    invitation.expires_at = expires_at;
+                    invitation.state = InvitationState::Pending;
+                }
+            }
+            Change::InsertTransfer(transfer) => {
+                let target = state
+                    .memberships
+                    .get(&(transfer.organization_id, transfer.to_user_id))
+                    .ok_or_else(|| violation("a transfer's target is a member"))?;
+                if target.role.is_owner() {
+                    return Err(violation("a transfer's target is not the owner"));
+                }
+                if state.transfers.contains_key(&transfer.organization_id) {
+                    return Err(violation("one transfer per organization"));
+                }
+                state.transfers.insert(transfer.organization_id, transfer);
+            }
+            Change::DeleteTransfer {
+                organization_id,
+                id,
+            } => {
+                if state.transfers.get(&organization_id).map(|t| t.id) == Some(id) {
+                    state.transfers.remove(&organization_id);
+                }
+            }
+            Change::TransferOwnership {
+                organization_id,
+                from,
+                to,
+            } => {
+                let owner = state
+                    .organizations
+                    .get(&organization_id)
+                    .map(|o| o.owner_id)
+                    .ok_or_else(|| violation("transferred organization exists"))?;
+                if owner != from || from == to {
+                    return Err(violation("the ownership goes from its owner to another"));
+                }
+                if !state.memberships.contains_key(&(organization_id, to)) {
+                    return Err(violation("the new owner is a member"));
+                }
+                if let Some(m) = state.memberships.get_mut(&(organization_id, from)) {
+                    m.role = crate::decide::PREVIOUS_OWNER_ROLE;
+                }
+                if let Some(m) = state.memberships.get_mut(&(organization_id, to)) {
+                    m.role = Role::OWNER;
+                }
+                if let Some(o) = state.organizations.get_mut(&organization_id) {
+                    o.owner_id = to;
+                }
+            }
+            Change::ScheduleDeletion {
+                organization_id,
+                deletion,
+            } => {
+                let organization = state
+                    .organizations
+                    .get_mut(&organization_id)
+                    .ok_or_else(|| violation("deleted organization exists"))?;
+                organization.deletion = Some(deletion);
+            }
+            Change::RestoreOrganization { organization_id } => {
+                let organization = state
+                    .organizations
+                    .get_mut(&organization_id)
+                    .ok_or_else(|| violation("restored organization exists"))?;
+                organization.deletion = None;
+            }
+            Change::PurgeOrganization { organization_id } => {
+                state.purge(organization_id);
+            }
             Change::InsertResource(resource) => {
                 if state.resources.contains_key(&resource.id) {
                     return Err(violation("unique resource id"));
@@ -1141,7 +1336,7 @@ impl Transaction for MemoryTransaction {
                 state.outbox.retain(|_, entry| match &entry.mail.content {
                     MailContent::VerifyEmail { token_id, .. }
                     | MailContent::ResetPassword { token_id, .. } => !swept.contains(token_id),
-                    MailContent::Invitation { .. } => true,
+                    MailContent::Invitation { .. } | MailContent::OwnershipTransfer { .. } => true,
                 });
             }
             Change::MarkEmailVerified { user_id, .. } => {
@@ -1400,6 +1595,13 @@ impl BlobStore for MemoryBlobs {
 
     async fn delete(&self, key: BlobKey) -> Result<(), StoreError> {
         self.lock().published.remove(&key);
+        Ok(())
+    }
+
+    async fn delete_organization(&self, organization: OrganizationId) -> Result<(), StoreError> {
+        self.lock()
+            .published
+            .retain(|key, _| key.organization_id != organization);
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! Model-based testing: random sequences of operations run against the real
 //! use cases and against a small reference model written independently of
 //! them, compared after every step, with the invariants checked through the
-//! use cases' own reads.
+//! use cases' own reads (and, for what must be gone or unique, through the
+//! repository's: one owner per organization, nothing left of a purged one).
 //!
 //! The harness is generic over the repository, so the store can replay the
 //! same sequences against SQLite and PostgreSQL (a differential test).
@@ -157,6 +158,9 @@ pub enum Op {
     SignUpFromLink {
         invitation: usize,
     },
+    /// Creates an organization for a user: mostly (two in three) one who
+    /// owns an organization with other members, so that owning another
+    /// lets them give one away or delete one (D13).
     CreateOrganization {
         user: usize,
     },
@@ -167,10 +171,16 @@ pub enum Op {
     Invite {
         /// `None` is the organization's owner, so that viewers join.
         actor: Option<usize>,
+        /// With the owner as actor, mostly (two in three) picks among the
+        /// organizations whose owner is verified, when there are any.
         org: usize,
+        /// Mostly (two in three) picks among the users who are not members
+        /// of the organization, when there are any; else any address.
         email: usize,
         role: AskedRole,
     },
+    /// Accepts an invitation's link: mostly (two in three) as the invitee,
+    /// if they have an account, else as any user.
     Accept {
         user: usize,
         invitation: usize,
@@ -277,18 +287,21 @@ pub enum Op {
     Account(AccountOp),
     /// Roles (R25, R26): see [`roles`].
     Role(RoleOp),
+    /// Resends, ownership transfers, deletion, restore and purge (R27–R30,
+    /// D13, D17): see [`lifecycle`].
+    Lifecycle(LifecycleOp),
 }
 
 /// One random operation.
 pub fn op() -> impl Strategy<Value = Op> {
     let i = || any::<usize>();
-    let who = || proptest::option::weighted(0.5, any::<usize>());
+    let who = || proptest::option::weighted(0.35, any::<usize>());
     let elsewhere = || proptest::option::weighted(0.2, any::<usize>());
     prop_oneof![
-        3 => (i(), proptest::option::weighted(0.3, i()))
+        6 => (i(), proptest::option::weighted(0.3, i()))
             .prop_map(|(email, invitation)| Op::SignUp { email, invitation }),
-        2 => i().prop_map(|invitation| Op::SignUpFromLink { invitation }),
-        1 => i().prop_map(|user| Op::CreateOrganization { user }),
+        3 => i().prop_map(|invitation| Op::SignUpFromLink { invitation }),
+        3 => i().prop_map(|user| Op::CreateOrganization { user }),
         1 => (i(), i()).prop_map(|(actor, org)| Op::Rename { actor, org }),
         7 => (who(), i(), i(), asked_role())
             .prop_map(|(actor, org, email, role)| Op::Invite { actor, org, email, role }),
@@ -317,16 +330,44 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => prop_oneof![1_u32..48, 150_u32..200].prop_map(|hours| Op::AdvanceClock { hours }),
         8 => accounts::op().prop_map(Op::Account),
         4 => roles::op().prop_map(Op::Role),
+        14 => lifecycle::op().prop_map(Op::Lifecycle),
         // People open the link of their newest verification email soon, as
         // they must before they invite: often enough that sequences still
         // reach invitations, re-invitations and viewers.
-        4 => i().prop_map(|user| Op::Account(AccountOp::VerifyNewest { user })),
+        5 => i().prop_map(|user| Op::Account(AccountOp::VerifyNewest { user })),
     ]
 }
 
-/// Sequences of up to `max_len` operations.
+/// The operations that people and organizations come from: sign-ups,
+/// opened verification links, invitations by owners, joins, and new
+/// organizations.
+fn populating_op() -> impl Strategy<Value = Op> {
+    let i = || any::<usize>();
+    prop_oneof![
+        3 => i().prop_map(|email| Op::SignUp { email, invitation: None }),
+        3 => i().prop_map(|user| Op::Account(AccountOp::VerifyNewest { user })),
+        3 => (i(), i(), asked_role())
+            .prop_map(|(org, email, role)| Op::Invite { actor: None, org, email, role }),
+        2 => i().prop_map(|invitation| Op::SignUpFromLink { invitation }),
+        2 => (i(), i()).prop_map(|(user, invitation)| Op::Accept { user, invitation }),
+        2 => i().prop_map(|user| Op::CreateOrganization { user }),
+    ]
+}
+
+/// Sequences of up to `max_len` operations: up to a quarter of them first
+/// from [`populating_op`], so that the rest mostly acts in a world with
+/// people, members and several organizations, where the longer paths
+/// (transfers, deletions, custom roles) can be taken; then any.
 pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
-    proptest::collection::vec(op(), 1..=max_len)
+    let setup = max_len / 4;
+    (
+        proptest::collection::vec(populating_op(), 0..=setup),
+        proptest::collection::vec(op(), 1..=max_len.saturating_sub(setup).max(1)),
+    )
+        .prop_map(|(mut first, rest)| {
+            first.extend(rest);
+            first
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -394,11 +435,17 @@ struct ModelOrg {
     owner: usize,
     name: String,
     plan: &'static str,
-    /// Member (user index) to role and the order they joined in.
-    members: BTreeMap<usize, (ModelRole, u64)>,
+    /// Member (user index) to role and when they joined.
+    members: BTreeMap<usize, (ModelRole, DateTime<Utc>)>,
     messages: BTreeMap<Month, u64>,
     /// The organization's custom roles, by key.
     roles: BTreeMap<String, ModelCustomRole>,
+    /// Its pending ownership transfer, live or expired.
+    transfer: Option<lifecycle::ModelTransfer>,
+    /// Set while it is pending deletion.
+    deletion: Option<lifecycle::ModelDeletion>,
+    /// Purged for good: nothing of it is left, its members included.
+    purged: bool,
 }
 
 impl ModelOrg {
@@ -521,7 +568,12 @@ struct ModelInvitation {
     id: InvitationId,
     org: usize,
     email: &'static str,
+    /// Who sent it first (a resend keeps it), and when.
+    invited_by: usize,
+    created_at: DateTime<Utc>,
     token: String,
+    /// The tokens of its earlier emails, replaced by resends (R30).
+    superseded: Vec<String>,
     expires_at: DateTime<Utc>,
     state: ModelInvitationState,
     accepted_times: u32,
@@ -593,6 +645,37 @@ pub struct Reached {
     pub escalations_refused: usize,
     /// Members who left an organization.
     pub left: usize,
+    /// People who joined an organization through an invitation.
+    pub joined: usize,
+    /// Invitations resent, of them expired ones revived, and links refused
+    /// as superseded by a resend (R30).
+    pub resends: usize,
+    pub resends_of_expired: usize,
+    pub superseded_refused: usize,
+    /// Lists of invitations of a status other than pending that were not
+    /// empty.
+    pub dead_invitations_listed: usize,
+    /// Ownership transfers requested, accepted, declined, cancelled,
+    /// refused as expired, and ended by their target's leaving or removal
+    /// or the organization's deletion (R28).
+    pub transfers_requested: usize,
+    pub transfers_accepted: usize,
+    pub transfers_declined: usize,
+    pub transfers_cancelled: usize,
+    pub transfers_expired: usize,
+    pub transfers_ended: usize,
+    /// Transfers and deletions refused because they would take someone's
+    /// last organization of their own (D13).
+    pub last_owned_refusals: usize,
+    /// Deletions scheduled, refused for a wrong name, restored, refused a
+    /// restore once the purge was due, and organizations purged (R29, D17).
+    pub deletions: usize,
+    pub wrong_names_refused: usize,
+    pub restores: usize,
+    pub restores_too_late: usize,
+    pub purges: usize,
+    /// Operations an organization pending deletion refused its owner (409).
+    pub pending_refusals: usize,
 }
 
 impl Reached {
@@ -623,6 +706,26 @@ impl Reached {
             reassigned: self.reassigned.max(other.reassigned),
             escalations_refused: self.escalations_refused.max(other.escalations_refused),
             left: self.left.max(other.left),
+            joined: self.joined.max(other.joined),
+            resends: self.resends.max(other.resends),
+            resends_of_expired: self.resends_of_expired.max(other.resends_of_expired),
+            superseded_refused: self.superseded_refused.max(other.superseded_refused),
+            dead_invitations_listed: self
+                .dead_invitations_listed
+                .max(other.dead_invitations_listed),
+            transfers_requested: self.transfers_requested.max(other.transfers_requested),
+            transfers_accepted: self.transfers_accepted.max(other.transfers_accepted),
+            transfers_declined: self.transfers_declined.max(other.transfers_declined),
+            transfers_cancelled: self.transfers_cancelled.max(other.transfers_cancelled),
+            transfers_expired: self.transfers_expired.max(other.transfers_expired),
+            transfers_ended: self.transfers_ended.max(other.transfers_ended),
+            last_owned_refusals: self.last_owned_refusals.max(other.last_owned_refusals),
+            deletions: self.deletions.max(other.deletions),
+            wrong_names_refused: self.wrong_names_refused.max(other.wrong_names_refused),
+            restores: self.restores.max(other.restores),
+            restores_too_late: self.restores_too_late.max(other.restores_too_late),
+            purges: self.purges.max(other.purges),
+            pending_refusals: self.pending_refusals.max(other.pending_refusals),
         }
     }
 }
@@ -652,6 +755,9 @@ struct Model {
     join_seq: u64,
     /// Counts of the rarer paths (see [`Reached`]).
     events: Reached,
+    /// How often an expectation was the 409 of an organization pending
+    /// deletion (counted where it is decided, in [`Model::require`]).
+    gate_refusals: std::cell::Cell<usize>,
 }
 
 type Expected = Result<(), &'static str>;
@@ -695,12 +801,19 @@ impl Model {
             .collect()
     }
 
+    /// What a member may do in an organization: its role's capabilities,
+    /// and in an organization pending deletion nothing at all but for its
+    /// owner, who is told why (R29). A purged organization has no members.
     fn require(&self, user: usize, org: usize, capability: Capability) -> Expected {
-        match self.orgs[org].members.get(&user) {
+        let o = &self.orgs[org];
+        match o.members.get(&user) {
             None => Err(NOT_FOUND),
-            Some((role, _)) if !self.orgs[org].capabilities(role).contains(capability) => {
-                Err(FORBIDDEN)
+            Some(_) if o.deletion.is_some() && o.owner != user => Err(NOT_FOUND),
+            Some(_) if o.deletion.is_some() => {
+                self.gate_refusals.set(self.gate_refusals.get() + 1);
+                Err(lifecycle::PENDING)
             }
+            Some((role, _)) if !o.capabilities(role).contains(capability) => Err(FORBIDDEN),
             Some(_) => Ok(()),
         }
     }
@@ -712,27 +825,50 @@ impl Model {
             owner,
             name,
             plan: "free",
-            members: BTreeMap::from([(owner, (ModelRole::Owner, self.join_seq))]),
+            members: BTreeMap::from([(owner, (ModelRole::Owner, self.now))]),
             messages: BTreeMap::new(),
             roles: BTreeMap::new(),
+            transfer: None,
+            deletion: None,
+            purged: false,
         });
         let org = self.orgs.len() - 1;
         self.active[owner] = Some(org);
         org
     }
 
-    fn accept(&mut self, user: usize, token: &str) -> Expected {
+    /// Accepting a link: signed in (`POST /v1/invitations/accept`), or at
+    /// sign-up from it, which takes no look at the organization.
+    fn accept(&mut self, user: usize, token: &str, signed_in: bool) -> Expected {
         let Some(j) = self.invitations.iter().position(|i| i.token == token) else {
-            return Err(NOT_FOUND);
+            // A link replaced by a resend says so, until its organization
+            // is purged (R30, D17).
+            return match self
+                .invitations
+                .iter()
+                .find(|i| i.superseded.iter().any(|t| t == token))
+            {
+                Some(i) if !self.orgs[i.org].purged => Err("invitation_superseded"),
+                _ => Err(NOT_FOUND),
+            };
         };
         let now = self.now;
         let invitation = &self.invitations[j];
+        if self.orgs[invitation.org].purged {
+            return Err(NOT_FOUND);
+        }
         if invitation.email != self.users[user].email {
             return Err("invitation_email_mismatch");
         }
         let org = invitation.org;
         let member = self.orgs[org].members.contains_key(&user);
+        // Signed in, a link that would admit (or admit again) leads nowhere
+        // in an organization pending deletion (R29); the dead ones still
+        // say what they are.
+        let gone = signed_in && self.orgs[org].deletion.is_some();
         match invitation.status(now) {
+            InvitationStatus::Accepted if gone && member => return Err(NOT_FOUND),
+            InvitationStatus::Pending if gone => return Err(NOT_FOUND),
             InvitationStatus::Accepted if member => {}
             InvitationStatus::Accepted => return Err("invitation_already_accepted"),
             InvitationStatus::Revoked => return Err("invitation_revoked"),
@@ -746,7 +882,8 @@ impl Model {
                 if !member {
                     self.join_seq += 1;
                     let role = invitation.role.clone();
-                    self.orgs[org].members.insert(user, (role, self.join_seq));
+                    self.orgs[org].members.insert(user, (role, now));
+                    self.events.joined += 1;
                 }
             }
         }
@@ -754,15 +891,28 @@ impl Model {
         Ok(())
     }
 
-    /// The active organization, with the fallback to the user's own oldest
-    /// organization when the stored one is no longer accessible.
+    /// Whether the organization may be the user's active one: a member of
+    /// it, and it is neither pending deletion nor purged (R19, R29).
+    fn may_be_active(&self, user: usize, org: usize) -> bool {
+        let o = &self.orgs[org];
+        o.members.contains_key(&user) && o.deletion.is_none() && !o.purged
+    }
+
+    /// The active organization, with the fallback to the user's oldest
+    /// organization of their own that may be active when the stored one may
+    /// no longer be (R19, R29); a restore moves nobody back. The oldest is
+    /// the one joined first, the lower id at a tie: after a transfer the new
+    /// owner's organization counts from when they joined it.
     fn resolve_active(&mut self, user: usize) -> Option<usize> {
-        let accessible = |org: usize| self.orgs[org].members.contains_key(&user);
         let resolved = match self.active[user] {
-            Some(org) if accessible(org) => Some(org),
+            Some(org) if self.may_be_active(user, org) => Some(org),
             _ => (0..self.orgs.len())
-                .filter(|&org| self.orgs[org].owner == user)
-                .min_by_key(|&org| self.orgs[org].members.get(&user).map(|(_, seq)| *seq)),
+                .filter(|&org| self.may_be_active(user, org))
+                .min_by_key(|&org| {
+                    let o = &self.orgs[org];
+                    let joined = o.members.get(&user).map(|(_, at)| *at);
+                    (o.owner != user, joined, o.id)
+                }),
         };
         self.active[user] = resolved;
         resolved
@@ -864,8 +1014,10 @@ fn compare(what: &str, expected: Expected, actual: Result<(), &'static str>) -> 
 }
 
 mod accounts;
+mod lifecycle;
 mod roles;
 pub use accounts::AccountOp;
+pub use lifecycle::{Confirm, LifecycleOp, lifecycle_story};
 pub use roles::{RoleOp, Who, roles_story};
 
 impl<R> Harness<R>
@@ -877,6 +1029,7 @@ where
         let clock = ManualClock::at(start_time());
         let settings = Settings {
             catalog: catalog(),
+            deletion_grace: lifecycle::DELETION_GRACE,
             ..Settings::default()
         };
         let ttl = settings.invitation_ttl;
@@ -907,6 +1060,7 @@ where
                 ttl,
                 join_seq: 0,
                 events: Reached::default(),
+                gate_refusals: std::cell::Cell::new(0),
             },
         }
     }
@@ -940,10 +1094,13 @@ where
             runs: m.runs.len(),
             pins: m.pins.len(),
             investigations: m.investigations.len(),
+            pending_refusals: m.gate_refusals.get(),
             ..m.events
         }
     }
 
+    /// The token of the one email about an invitation that the model does
+    /// not know yet: the invitation's first, or the one a resend just sent.
     async fn token_of(&self, invitation: InvitationId) -> Result<String, String> {
         let far = self.model.now + Duration::days(10_000);
         let mails = self
@@ -951,9 +1108,15 @@ where
             .due(far, usize::MAX)
             .await
             .map_err(|e| format!("reading the outbox: {e}"))?;
-        mails
+        let known = |token: &str| {
+            self.model
+                .invitations
+                .iter()
+                .any(|i| i.token == token || i.superseded.iter().any(|t| t == token))
+        };
+        let new: Vec<String> = mails
             .into_iter()
-            .find_map(|queued| match queued.mail.content {
+            .filter_map(|queued| match queued.mail.content {
                 MailContent::Invitation {
                     invitation_id,
                     token,
@@ -961,7 +1124,15 @@ where
                 } if invitation_id == invitation => Some(token.expose().to_owned()),
                 _ => None,
             })
-            .ok_or_else(|| format!("no email in the outbox for invitation {invitation}"))
+            .filter(|token| !known(token))
+            .collect();
+        match new.as_slice() {
+            [token] => Ok(token.clone()),
+            _ => Err(format!(
+                "expected one new email for invitation {invitation}, the outbox has {}",
+                new.len()
+            )),
+        }
     }
 
     /// Applies one operation to both sides; returns the organization it
@@ -1001,7 +1172,19 @@ where
                 if users == 0 {
                     return Ok(None);
                 }
-                let u = user % users;
+                let busy_owners: Vec<usize> = (0..users)
+                    .filter(|&u| {
+                        self.model
+                            .orgs
+                            .iter()
+                            .any(|o| o.owner == u && o.members.len() > 1)
+                    })
+                    .collect();
+                let u = if busy_owners.is_empty() || user.is_multiple_of(3) {
+                    user % users
+                } else {
+                    busy_owners[user % busy_owners.len()]
+                };
                 let name = format!("Org {orgs}");
                 let parsed = OrganizationName::parse(&name).map_err(|e| e.to_string())?;
                 let view = self
@@ -1043,8 +1226,28 @@ where
                 if users == 0 || orgs == 0 {
                     return Ok(None);
                 }
-                let o = org % orgs;
+                // The owner invites mostly (two in three) in an organization
+                // whose owner may: one with a verified address.
+                let inviting: Vec<usize> = (0..orgs)
+                    .filter(|&o| self.model.users[self.model.orgs[o].owner].verified)
+                    .collect();
+                let o = if actor.is_some() || inviting.is_empty() || org.is_multiple_of(3) {
+                    org % orgs
+                } else {
+                    inviting[org % inviting.len()]
+                };
                 let a = self.model.actor(actor, o);
+                // Mostly (two in three) someone with an account who is not a
+                // member yet, who can then accept; else any address.
+                let outside: Vec<usize> = (0..users)
+                    .filter(|u| !self.model.orgs[o].members.contains_key(u))
+                    .collect();
+                let e = if outside.is_empty() || e.is_multiple_of(3) {
+                    e
+                } else {
+                    let raw = self.model.users[outside[e % outside.len()]].email;
+                    EMAILS.iter().position(|&x| x == raw).unwrap_or(e)
+                };
                 let (raw, address) = email(e);
                 let invitee = self.model.users.iter().position(|u| u.email == raw);
                 let asked = role.model_role(&self.model.orgs[o]);
@@ -1102,7 +1305,10 @@ where
                         id: invitation.id,
                         org: o,
                         email: raw,
+                        invited_by: a,
+                        created_at: now,
                         token,
+                        superseded: Vec::new(),
                         expires_at: now + self.model.ttl,
                         state: ModelInvitationState::Pending,
                         accepted_times: 0,
@@ -1115,12 +1321,16 @@ where
                 if users == 0 || invitations == 0 {
                     return Ok(None);
                 }
-                let u = user % users;
                 let j = invitation % invitations;
+                let email = self.model.invitations[j].email;
+                let u = match self.model.users.iter().position(|u| u.email == email) {
+                    Some(invitee) if !user.is_multiple_of(3) => invitee,
+                    _ => user % users,
+                };
                 let token = self.model.invitations[j].token.clone();
                 let o = self.model.invitations[j].org;
                 let before = self.model.invitations[j].status(now);
-                let expected = self.model.accept(u, &token);
+                let expected = self.model.accept(u, &token, true);
                 let result = self.service.accept(self.model.users[u].id, &token).await;
                 compare("accept", expected, code(&result))?;
                 if let Ok(view) = result {
@@ -1214,6 +1424,7 @@ where
                 compare("remove member", expected, code(&result))?;
                 if expected.is_ok() {
                     self.model.orgs[o].members.remove(&m);
+                    self.model.end_transfer_to(o, m);
                     self.refuse_kept_grants(m, o).await?;
                 }
                 let own_after = self.own_organizations(m).await?;
@@ -1235,11 +1446,14 @@ where
                 } else {
                     (org % orgs, user % users)
                 };
-                let expected = match self.model.orgs[o].members.get(&u) {
-                    None => Err(NOT_FOUND),
-                    Some((ModelRole::Owner, _)) => Err("owner_cannot_leave"),
-                    Some(_) => Ok(()),
-                };
+                // Every member may leave: the capability is one all hold.
+                let expected = self
+                    .model
+                    .require(u, o, Capability::ViewResources)
+                    .and(match self.model.orgs[o].members.get(&u) {
+                        Some((ModelRole::Owner, _)) => Err("owner_cannot_leave"),
+                        _ => Ok(()),
+                    });
                 let own_before = self.own_organizations(u).await?;
                 let result = self
                     .service
@@ -1248,6 +1462,7 @@ where
                 compare("leave", expected, code(&result))?;
                 if expected.is_ok() {
                     self.model.orgs[o].members.remove(&u);
+                    self.model.end_transfer_to(o, u);
                     self.model.events.left += 1;
                     self.refuse_kept_grants(u, o).await?;
                 }
@@ -1288,7 +1503,13 @@ where
                 // The host needs no membership; a member needs the
                 // capability, then a known plan, then a self-serve one.
                 let access = if host {
-                    Ok(())
+                    // The host's billing system is no member: it finds any
+                    // organization that exists, pending deletion or not.
+                    if self.model.orgs[o].purged {
+                        Err(NOT_FOUND)
+                    } else {
+                        Ok(())
+                    }
                 } else {
                     self.model.require(a, o, Capability::ManageBilling)
                 };
@@ -1342,14 +1563,19 @@ where
                 stale,
             } => self.use_connection(user, connection, stale).await,
             Op::AdvanceClock { hours } => {
-                let by = Duration::hours(i64::from(hours));
-                self.clock.advance(by);
-                self.model.now += by;
+                self.advance(Duration::hours(i64::from(hours)));
                 Ok(None)
             }
             Op::Account(ref op) => self.account(op).await,
             Op::Role(ref op) => self.role(op).await,
+            Op::Lifecycle(ref op) => self.lifecycle(op).await,
         }
+    }
+
+    /// Moves both clocks, the service's and the model's.
+    fn advance(&mut self, by: Duration) {
+        self.clock.advance(by);
+        self.model.now += by;
     }
 
     fn ids(&self, user: usize, org: usize) -> (UserId, OrganizationId) {
@@ -1880,6 +2106,9 @@ where
                 // by `authorize`, which the invariants check everywhere).
                 let o = self.model.resources[c].org;
                 let members: Vec<usize> = self.model.orgs[o].members.keys().copied().collect();
+                if members.is_empty() {
+                    return Ok(None);
+                }
                 let u = members[user % members.len()];
                 let (user_id, org_id) = self.ids(u, o);
                 let decided = self
@@ -1887,7 +2116,7 @@ where
                     .authorize(user_id, org_id, Capability::ChatWithAgents)
                     .await
                     .map_err(|e| format!("authorize: {e}"))?;
-                let expected = self.model.require(u, o, Capability::ChatWithAgents);
+                let expected = self.model.host_require(u, o, Capability::ChatWithAgents);
                 let actual = decided
                     .as_ref()
                     .map(|_| ())
@@ -1901,14 +2130,13 @@ where
             }
         };
         // The grant is checked again against the memberships of now (D12).
-        let expected =
-            self.model
-                .require(holder, o, grant.capability())
-                .and(if self.model.live_in(c, o) {
-                    Ok(())
-                } else {
-                    Err(NOT_FOUND)
-                });
+        let expected = self.model.host_require(holder, o, grant.capability()).and(
+            if self.model.live_in(c, o) {
+                Ok(())
+            } else {
+                Err(NOT_FOUND)
+            },
+        );
         let result = self
             .service
             .connection_credentials(&grant, self.model.resources[c].id)
@@ -1972,7 +2200,7 @@ where
         let (expected, actual) = match (&token, &signed.invitation) {
             (None, None) => (Ok(()), Ok(())),
             (Some(token), Some(outcome)) => (
-                self.model.accept(u, token),
+                self.model.accept(u, token, false),
                 match outcome {
                     InvitationOutcome::Accepted(_) => Ok(()),
                     InvitationOutcome::NotAccepted { code } => Err(*code),
@@ -2185,12 +2413,17 @@ where
     }
 
     /// Checks every invariant through the service's reads.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the invariants of users, then of organizations, read best in one place"
+    )]
     async fn check(&mut self, touched: Option<usize>) -> Result<(), String> {
         self.check_accounts().await?;
         let now = self.model.now;
         for u in 0..self.model.users.len() {
             let user = self.model.users[u].id;
-            // The active organization is always one the user can access.
+            // The active organization is always one the user can access, and
+            // not one pending deletion.
             let expected_active = self.model.resolve_active(u);
             let active = self
                 .service
@@ -2202,8 +2435,14 @@ where
                 "user {u}'s active organization is {:?}, the model has {expected_active:?}",
                 active.organization.id
             );
-            // The switcher lists exactly the user's organizations.
-            let mut listed: Vec<(OrganizationId, String, String, bool)> = self
+            ensure!(
+                !active.organization.is_pending_deletion(),
+                "user {u}'s active organization {} is pending deletion",
+                active.organization.id
+            );
+            // The switcher lists exactly the user's organizations: one
+            // pending deletion to its owner only, a purged one to nobody.
+            let mut listed: Vec<(OrganizationId, String, String, bool, bool)> = self
                 .service
                 .organizations(user)
                 .await
@@ -2215,22 +2454,28 @@ where
                         v.role.key().to_string(),
                         v.role.capabilities().to_names(),
                         v.is_active,
+                        v.organization.is_pending_deletion(),
                     )
                 })
                 .collect();
             listed.sort();
-            let mut expected: Vec<(OrganizationId, String, String, bool)> =
+            let mut expected: Vec<(OrganizationId, String, String, bool, bool)> =
                 (0..self.model.orgs.len())
                     .filter_map(|o| {
                         let org = &self.model.orgs[o];
-                        org.members.get(&u).map(|(role, _)| {
-                            (
-                                org.id,
-                                role.key().to_owned(),
-                                org.capabilities(role).to_names(),
-                                expected_active == Some(o),
-                            )
-                        })
+                        let pending = org.deletion.is_some();
+                        org.members
+                            .get(&u)
+                            .filter(|_| !pending || org.owner == u)
+                            .map(|(role, _)| {
+                                (
+                                    org.id,
+                                    role.key().to_owned(),
+                                    org.capabilities(role).to_names(),
+                                    expected_active == Some(o),
+                                    pending,
+                                )
+                            })
                     })
                     .collect();
             expected.sort();
@@ -2238,8 +2483,24 @@ where
                 listed == expected,
                 "user {u}'s switcher lists {listed:?}, the model has {expected:?}"
             );
-            // Nobody holds a capability without a membership; members hold
-            // exactly their role's capabilities.
+            // D13: everyone owns an organization that is not pending deletion,
+            // and the active one is among those listed.
+            ensure!(
+                listed
+                    .iter()
+                    .any(|(_, role, _, _, pending)| role == "owner" && !pending),
+                "user {u} owns no organization that is not pending deletion: {listed:?}"
+            );
+            ensure!(
+                listed
+                    .iter()
+                    .any(|(id, _, _, is_active, _)| *is_active && *id == active.organization.id),
+                "user {u}'s active organization {} is not the one their switcher marks: {listed:?}",
+                active.organization.id
+            );
+            // Nobody holds a capability without a membership, nor in an
+            // organization pending deletion; members hold exactly their
+            // role's capabilities.
             for o in 0..self.model.orgs.len() {
                 let org = self.model.orgs[o].id;
                 let capabilities: &[Capability] = if touched == Some(o) {
@@ -2255,6 +2516,7 @@ where
                         .map_err(|e| format!("authorize: {e}"))?;
                     let model_org = &self.model.orgs[o];
                     let expected = match model_org.members.get(&u) {
+                        _ if model_org.deletion.is_some() => Err(Denial::NotAMember),
                         None => Err(Denial::NotAMember),
                         Some((role, _)) if model_org.capabilities(role).contains(capability) => {
                             Ok(role.key().to_owned())
@@ -2280,10 +2542,20 @@ where
             }
         }
         for o in 0..self.model.orgs.len() {
+            if self.model.orgs[o].purged {
+                self.check_purged(o).await?;
+                continue;
+            }
+            // Each organization has exactly one owner, the model's, as the
+            // store holds it, pending deletion or not (D8).
+            self.check_stored(o).await?;
+            if self.model.orgs[o].deletion.is_some() {
+                self.check_pending(o).await?;
+                continue;
+            }
             let org = &self.model.orgs[o];
             let owner = self.model.users[org.owner].id;
-            // Each organization has exactly one owner, its creator, and the
-            // members of the model.
+            // And the members of the model, as its owner lists them.
             let members = self
                 .service
                 .members(owner, org.id)
@@ -2361,9 +2633,11 @@ where
                 .await
                 .map_err(|e| format!("organization {o} as its owner: {e}"))?;
             ensure!(
-                view.organization.name.as_str() == org.name,
-                "organization {o} is named {}, the model has {}",
-                view.organization.name,
+                view.organization.name.as_str() == org.name
+                    && view.organization.owner_id == owner
+                    && !view.organization.is_pending_deletion(),
+                "organization {o} is {:?}, the model has `{}` owned by {owner}, not pending deletion",
+                view.organization,
                 org.name
             );
             // Pending invitations are exactly the model's.
@@ -2387,26 +2661,47 @@ where
                 pending == expected,
                 "organization {o} has pending invitations {pending:?}, the model has {expected:?}"
             );
+            self.check_active_lifecycle(o).await?;
             self.check_resources(o).await?;
         }
-        // Every invitation's link tells its status; none was used twice.
+        // Every invitation's link tells its status, and a link a resend
+        // replaced says so; none was used twice. Nothing of a purged
+        // organization's is known any more.
         for (j, invitation) in self.model.invitations.iter().enumerate() {
             ensure!(
                 invitation.accepted_times <= 1,
                 "invitation {j} was accepted {} times",
                 invitation.accepted_times
             );
-            let preview = self
-                .service
-                .preview_invitation(&invitation.token)
-                .await
-                .map_err(|e| format!("preview of invitation {j}: {e}"))?;
-            ensure!(
-                preview.status == invitation.status(now),
-                "invitation {j}'s link says {:?}, the model has {:?}",
-                preview.status,
-                invitation.status(now)
-            );
+            let preview = self.service.preview_invitation(&invitation.token).await;
+            if self.model.orgs[invitation.org].purged {
+                compare(
+                    "the link of a purged organization's invitation",
+                    Err(NOT_FOUND),
+                    code(&preview),
+                )?;
+            } else {
+                let preview = preview.map_err(|e| format!("preview of invitation {j}: {e}"))?;
+                ensure!(
+                    preview.status == invitation.status(now),
+                    "invitation {j}'s link says {:?}, the model has {:?}",
+                    preview.status,
+                    invitation.status(now)
+                );
+            }
+            for token in &invitation.superseded {
+                let preview = self.service.preview_invitation(token).await;
+                let expected = if self.model.orgs[invitation.org].purged {
+                    Err(NOT_FOUND)
+                } else {
+                    Err("invitation_superseded")
+                };
+                compare(
+                    &format!("a superseded link of invitation {j}"),
+                    expected,
+                    code(&preview),
+                )?;
+            }
         }
         Ok(())
     }

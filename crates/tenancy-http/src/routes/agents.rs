@@ -105,8 +105,16 @@ impl AgentsApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<AgentList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
-    {
+    ) -> Result<
+        Json<AgentList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
         Ok(AgentList::of(items, limit.0, cursor.0)?)
     }
@@ -136,7 +144,8 @@ impl AgentsApi {
             PayloadTooLarge,
             ValidationFailed,
             Forbidden,
-            QuotaExceeded
+            QuotaExceeded,
+            OrganizationPendingDeletion
         ],
     > {
         Ok(Kinds(&self.0)
@@ -171,7 +180,15 @@ impl AgentsApi {
         auth: Session,
         org_id: Path<Uuid>,
         agent_id: Path<Uuid>,
-    ) -> Result<Json<AgentBody>, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        Json<AgentBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         Ok(Json(
             Kinds(&self.0).one(&auth, org(&org_id), agent_id.0).await?,
         ))
@@ -201,7 +218,8 @@ impl AgentsApi {
             Forbidden,
             BadRequest,
             PayloadTooLarge,
-            ValidationFailed
+            ValidationFailed,
+            OrganizationPendingDeletion
         ],
     > {
         Ok(Kinds(&self.0)
@@ -233,7 +251,15 @@ impl AgentsApi {
         auth: Session,
         org_id: Path<Uuid>,
         agent_id: Path<Uuid>,
-    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         Ok(Kinds(&self.0)
             .delete(&auth, org(&org_id), ResourceKind::Agent, agent_id.0)
             .await?)

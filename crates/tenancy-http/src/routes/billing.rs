@@ -175,7 +175,15 @@ impl BillingApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-    ) -> Result<Json<BillingBody>, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        Json<BillingBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         let billing = self
             .0
@@ -212,7 +220,8 @@ impl BillingApi {
             PayloadTooLarge,
             ValidationFailed,
             Forbidden,
-            PlanNotSelectable
+            PlanNotSelectable,
+            OrganizationPendingDeletion
         ],
     > {
         let org = OrganizationId::from_uuid(org_id.0);

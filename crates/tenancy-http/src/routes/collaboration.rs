@@ -211,7 +211,16 @@ impl CollaborationApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<PinList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]> {
+    ) -> Result<
+        Json<PinList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let pins = self.0.tenancy.pins(caller, org(&org_id)).await?;
         Ok(PinList::from_each(&pins, limit, cursor)?)
@@ -241,7 +250,8 @@ impl CollaborationApi {
             Forbidden,
             BadRequest,
             PayloadTooLarge,
-            ValidationFailed
+            ValidationFailed,
+            OrganizationPendingDeletion
         ],
     > {
         let org = org(&org_id);
@@ -277,7 +287,15 @@ impl CollaborationApi {
         auth: Session,
         org_id: Path<Uuid>,
         pin_id: Path<Uuid>,
-    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         self.0
             .tenancy
@@ -303,8 +321,16 @@ impl CollaborationApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ChatList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
-    {
+    ) -> Result<
+        Json<ChatList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let chats = self.0.tenancy.chats(caller, org(&org_id)).await?;
         Ok(ChatList::from_each(&chats, limit, cursor)?)
@@ -334,7 +360,8 @@ impl CollaborationApi {
             Forbidden,
             BadRequest,
             PayloadTooLarge,
-            ValidationFailed
+            ValidationFailed,
+            OrganizationPendingDeletion
         ],
     > {
         let org = org(&org_id);
@@ -379,8 +406,16 @@ impl CollaborationApi {
         chat_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<MessageList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
-    {
+    ) -> Result<
+        Json<MessageList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let messages = self
             .0
@@ -417,7 +452,8 @@ impl CollaborationApi {
             PayloadTooLarge,
             ValidationFailed,
             Forbidden,
-            QuotaExceeded
+            QuotaExceeded,
+            OrganizationPendingDeletion
         ],
     > {
         let org = org(&org_id);
@@ -455,7 +491,13 @@ impl CollaborationApi {
         cursor: Query<Option<String>>,
     ) -> Result<
         Json<InvestigationList>,
-        fails![Unauthenticated, NotFound, Forbidden, ValidationFailed],
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
     > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let found = self.0.tenancy.investigations(caller, org(&org_id)).await?;
@@ -487,7 +529,8 @@ impl CollaborationApi {
             Forbidden,
             BadRequest,
             PayloadTooLarge,
-            ValidationFailed
+            ValidationFailed,
+            OrganizationPendingDeletion
         ],
     > {
         let org = org(&org_id);

@@ -133,8 +133,16 @@ impl ConnectionsApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ConnectionList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
-    {
+    ) -> Result<
+        Json<ConnectionList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
         Ok(ConnectionList::of(items, limit.0, cursor.0)?)
     }
@@ -166,7 +174,8 @@ impl ConnectionsApi {
             PayloadTooLarge,
             ValidationFailed,
             Forbidden,
-            QuotaExceeded
+            QuotaExceeded,
+            OrganizationPendingDeletion
         ],
     > {
         Ok(Kinds(&self.0)
@@ -198,7 +207,15 @@ impl ConnectionsApi {
         auth: Session,
         org_id: Path<Uuid>,
         connection_id: Path<Uuid>,
-    ) -> Result<Json<ConnectionBody>, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        Json<ConnectionBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         Ok(Json(
             Kinds(&self.0)
                 .one(&auth, org(&org_id), connection_id.0)
@@ -230,7 +247,8 @@ impl ConnectionsApi {
             Forbidden,
             BadRequest,
             PayloadTooLarge,
-            ValidationFailed
+            ValidationFailed,
+            OrganizationPendingDeletion
         ],
     > {
         Ok(Kinds(&self.0)
@@ -268,7 +286,8 @@ impl ConnectionsApi {
             Forbidden,
             BadRequest,
             PayloadTooLarge,
-            ValidationFailed
+            ValidationFailed,
+            OrganizationPendingDeletion
         ],
     > {
         let org = org(&org_id);
@@ -302,7 +321,15 @@ impl ConnectionsApi {
         auth: Session,
         org_id: Path<Uuid>,
         connection_id: Path<Uuid>,
-    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         Ok(Kinds(&self.0)
             .delete(
                 &auth,

@@ -92,7 +92,13 @@ impl KnowledgeFilesApi {
         cursor: Query<Option<String>>,
     ) -> Result<
         Json<KnowledgeFileList>,
-        fails![Unauthenticated, NotFound, Forbidden, ValidationFailed],
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
     > {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
         Ok(KnowledgeFileList::of(items, limit.0, cursor.0)?)
@@ -127,7 +133,8 @@ impl KnowledgeFilesApi {
             BadRequest,
             PayloadTooLarge,
             ValidationFailed,
-            QuotaExceeded
+            QuotaExceeded,
+            OrganizationPendingDeletion
         ],
     > {
         let org = org(&org_id);
@@ -186,7 +193,15 @@ impl KnowledgeFilesApi {
         auth: Session,
         org_id: Path<Uuid>,
         file_id: Path<Uuid>,
-    ) -> Result<Json<KnowledgeFileBody>, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        Json<KnowledgeFileBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         Ok(Json(
             Kinds(&self.0).one(&auth, org(&org_id), file_id.0).await?,
         ))
@@ -209,7 +224,15 @@ impl KnowledgeFilesApi {
         auth: Session,
         org_id: Path<Uuid>,
         file_id: Path<Uuid>,
-    ) -> Result<Response<Content>, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        Response<Content>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let (file, content) = self
             .0
@@ -265,7 +288,15 @@ impl KnowledgeFilesApi {
         auth: Session,
         org_id: Path<Uuid>,
         file_id: Path<Uuid>,
-    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         Ok(Kinds(&self.0)
             .delete(&auth, org(&org_id), ResourceKind::KnowledgeFile, file_id.0)
             .await?)

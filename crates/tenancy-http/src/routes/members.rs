@@ -145,10 +145,29 @@ list!(
 );
 
 list!(
-    /// A page of pending invitations.
+    /// A page of invitations.
     InvitationList,
     InvitationBody
 );
+
+/// The invitations a list asks for: `pending` by default, `all` for every
+/// status (`None`).
+fn status_filter(raw: Option<&str>) -> Result<Option<InvitationStatus>> {
+    match raw.unwrap_or("pending") {
+        "pending" => Ok(Some(InvitationStatus::Pending)),
+        "expired" => Ok(Some(InvitationStatus::Expired)),
+        "revoked" => Ok(Some(InvitationStatus::Revoked)),
+        "accepted" => Ok(Some(InvitationStatus::Accepted)),
+        "all" => Ok(None),
+        other => Err(ApiError::invalid(
+            "status",
+            format!("`{other}` is none of `pending`, `expired`, `revoked`, `accepted` and `all`"),
+        )),
+    }
+}
+
+/// The values of the invitations' `status` filter, for the document.
+pub(crate) const STATUS_FILTERS: [&str; 5] = ["pending", "expired", "revoked", "accepted", "all"];
 
 /// An invitation to send.
 #[derive(Debug, Object)]
@@ -195,8 +214,16 @@ impl MembersApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<MemberList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
-    {
+    ) -> Result<
+        Json<MemberList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         let members = self
             .0
@@ -225,7 +252,16 @@ impl MembersApi {
         auth: Session,
         org_id: Path<Uuid>,
         user_id: Path<Uuid>,
-    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden, OwnerCannotBeRemoved]> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OwnerCannotBeRemoved,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         self.0
             .tenancy
@@ -253,7 +289,15 @@ impl MembersApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
-    ) -> Result<NoContent, fails![Unauthenticated, NotFound, OwnerCannotLeave]> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            OwnerCannotLeave,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         self.0
             .tenancy
@@ -296,7 +340,8 @@ impl MembersApi {
             ValidationFailed,
             RoleNotAssignable,
             OwnerRoleImmutable,
-            CannotChangeOwnRole
+            CannotChangeOwnRole,
+            OrganizationPendingDeletion
         ],
     > {
         let org = OrganizationId::from_uuid(org_id.0);
@@ -351,7 +396,8 @@ impl MembersApi {
             EmailUnverified,
             RoleNotAssignable,
             AlreadyMember,
-            RateLimited
+            RateLimited,
+            OrganizationPendingDeletion
         ],
     > {
         let org = OrganizationId::from_uuid(org_id.0);
@@ -378,10 +424,13 @@ impl MembersApi {
         ))))
     }
 
-    /// List an organization's pending invitations
+    /// List an organization's invitations
     ///
-    /// Lists the organization's pending invitations with their email, role, inviter and expiry
-    /// (R16); accepted, revoked and expired ones are left out.
+    /// Lists the organization's invitations with their email, role, inviter, status and expiry,
+    /// newest first.
+    /// `status` picks which: `pending` (the default, R16), `expired`, `revoked`, `accepted`, or
+    /// `all`; any other value is refused with `validation_failed`, once the caller's access is
+    /// checked.
     /// Needs `manage_members`.
     #[oai(
         path = "/organizations/:org_id/invitations",
@@ -393,20 +442,33 @@ impl MembersApi {
         &self,
         auth: Session,
         org_id: Path<Uuid>,
+        // A string rather than an enum, so that the caller's access is
+        // judged (404, 403) before the value (422); the document lists the
+        // values (`openapi::limits`).
+        status: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<InvitationList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
-    {
-        let caller = self.0.caller(&auth.0.token).await?;
-        let pending = self
+    ) -> Result<
+        Json<InvitationList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
+        let org = OrganizationId::from_uuid(org_id.0);
+        let caller = self
             .0
-            .tenancy
-            .pending_invitations(caller, OrganizationId::from_uuid(org_id.0))
+            .authorized(&auth.0.token, org, Operation::ListInvitations)
             .await?;
-        let bodies = pending
+        let status = status_filter(status.0.as_deref())?;
+        let listed = self.0.tenancy.invitations(caller, org, status).await?;
+        let bodies = listed
             .value
             .iter()
-            .map(|i| InvitationBody::new(i, pending.now))
+            .map(|i| InvitationBody::new(i, listed.now))
             .collect();
         Ok(InvitationList::of(bodies, limit.0, cursor.0)?)
     }
@@ -433,7 +495,8 @@ impl MembersApi {
             Unauthenticated,
             NotFound,
             Forbidden,
-            InvitationAlreadyAccepted
+            InvitationAlreadyAccepted,
+            OrganizationPendingDeletion
         ],
     > {
         let caller = self.0.caller(&auth.0.token).await?;
@@ -448,12 +511,69 @@ impl MembersApi {
         Ok(NoContent::NoContent)
     }
 
+    /// Resend an invitation
+    ///
+    /// Sends a pending or expired invitation again: the same invitation (its id, role and
+    /// `invited_by` stay) is pending again with a fresh `expires_at`, and a new email with a new
+    /// token goes out; the previous link answers `invitation_superseded` (R30).
+    /// Resending an expired invitation revokes any other pending invitation to that email (D5).
+    /// An accepted invitation is `invitation_already_accepted`, a revoked one
+    /// `invitation_revoked`, an invitee who is a member by now `already_member`, and a role the
+    /// caller could not assign `role_not_assignable` (D14).
+    /// Needs `manage_members` and a verified email address (`email_unverified` otherwise, unless
+    /// the server runs with `--allow-unverified-inviters`).
+    /// At most one resend per invitation per minute, and each resend counts toward the
+    /// organization's invitations (`--invitations-per-organization`): `rate_limited` beyond.
+    #[oai(
+        path = "/organizations/:org_id/invitations/:invitation_id/resend",
+        method = "post",
+        tag = "Tag::Members",
+        operation_id = "resend_invitation"
+    )]
+    async fn resend(
+        &self,
+        auth: Session,
+        org_id: Path<Uuid>,
+        invitation_id: Path<Uuid>,
+    ) -> Result<
+        Json<InvitationBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            EmailUnverified,
+            RoleNotAssignable,
+            AlreadyMember,
+            InvitationAlreadyAccepted,
+            InvitationRevoked,
+            OrganizationPendingDeletion,
+            RateLimited
+        ],
+    > {
+        let org = OrganizationId::from_uuid(org_id.0);
+        let invitation = InvitationId::from_uuid(invitation_id.0);
+        let caller = self.0.caller(&auth.0.token).await?;
+        self.0
+            .tenancy
+            .authorize_verified(caller, org, Operation::ResendInvitation)
+            .await?;
+        // The invitation's own limit first: a resend it refuses does not
+        // use up one of the organization's invitations.
+        limits::enforce(&self.0, &LimitKey::invitation_resends(invitation)).await?;
+        limits::enforce(&self.0, &LimitKey::invitations(org)).await?;
+        let resent = self.0.tenancy.resend(caller, org, invitation).await?;
+        // Pending as of the resend, whose expiry starts now.
+        let now = resent.expires_at - self.0.tenancy.settings().invitation_ttl;
+        Ok(Json(InvitationBody::new(&resent, now)))
+    }
+
     /// Preview an invitation link
     ///
     /// Returns what the landing page of an invitation link shows: the organization's name, the
     /// inviter's email, the invited email, the role and the expiry.
     /// For an invitation that is no longer pending only `status` is filled, so that an old link no
-    /// longer tells who invited whom to what.
+    /// longer tells who invited whom to what; the link of an email that a resend replaced answers
+    /// `invitation_superseded`.
     /// No authentication: the token in the path is the credential.
     #[oai(
         path = "/invitations/:token",
@@ -464,7 +584,7 @@ impl MembersApi {
     async fn preview(
         &self,
         token: Path<String>,
-    ) -> Result<Json<InvitationPreviewBody>, fails![NotFound]> {
+    ) -> Result<Json<InvitationPreviewBody>, fails![NotFound, InvitationSuperseded]> {
         let preview = self.0.tenancy.preview_invitation(&token.0).await?;
         Ok(Json((&preview).into()))
     }
@@ -474,7 +594,8 @@ impl MembersApi {
     /// Accepts the invitation of a token for the signed-in account, whose email must be the invited
     /// one, and makes its organization the caller's active one (R12, D7).
     /// Accepting again while still a member answers the same organization and changes nothing else;
-    /// a used invitation never admits anyone again, even after a removal (D6).
+    /// a used invitation never admits anyone again, even after a removal (D6), and the link of an
+    /// email that a resend replaced answers `invitation_superseded`.
     /// Any signed-in user.
     #[oai(
         path = "/invitations/accept",
@@ -497,6 +618,7 @@ impl MembersApi {
             InvitationEmailMismatch,
             InvitationExpired,
             InvitationRevoked,
+            InvitationSuperseded,
             InvitationAlreadyAccepted
         ],
     > {

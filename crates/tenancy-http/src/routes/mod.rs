@@ -18,16 +18,20 @@ mod agents;
 mod billing;
 mod collaboration;
 mod connections;
+mod deletion;
 mod host;
 mod kinds;
 mod knowledge_files;
 mod members;
 mod operations;
 mod organizations;
+mod ownership;
 mod reports;
 mod roles;
 mod sessions;
 mod verification;
+
+pub(crate) use members::STATUS_FILTERS as INVITATION_STATUS_FILTERS;
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -38,6 +42,8 @@ pub(crate) type Apis = (
     sessions::SessionsApi,
     organizations::OrganizationsApi,
     members::MembersApi,
+    ownership::OwnershipApi,
+    deletion::DeletionApi,
     roles::RolesApi,
     billing::BillingApi,
     agents::AgentsApi,
@@ -57,6 +63,8 @@ pub(crate) fn apis(state: &AppState) -> Apis {
         sessions::SessionsApi(state.clone()),
         organizations::OrganizationsApi(state.clone()),
         members::MembersApi(state.clone()),
+        ownership::OwnershipApi(state.clone()),
+        deletion::DeletionApi(state.clone()),
         roles::RolesApi(state.clone()),
         billing::BillingApi(state.clone()),
         agents::AgentsApi(state.clone()),
@@ -77,6 +85,10 @@ pub(crate) enum Tag {
     Organizations,
     /// Members and invitations.
     Members,
+    /// Ownership transfer: the owner hands the organization to one of its members.
+    Ownership,
+    /// Deleting an organization, with a grace period in which its owner may restore it.
+    Deletion,
     /// Roles and capabilities: the permission matrix and an organization's custom roles.
     Roles,
     /// Plans and billing.

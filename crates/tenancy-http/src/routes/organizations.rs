@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
+use tenancy_core::entity::Organization;
 use tenancy_core::service::OrganizationView;
 use tenancy_core::value::OrganizationName;
 use tenancy_core::{Operation, OrganizationId};
@@ -27,6 +28,16 @@ pub(crate) enum OrganizationStatus {
     /// Its owner asked for its deletion; it is purged after `purge_after`
     /// unless restored.
     PendingDeletion,
+}
+
+impl OrganizationStatus {
+    pub(crate) const fn of(organization: &Organization) -> Self {
+        if organization.is_pending_deletion() {
+            Self::PendingDeletion
+        } else {
+            Self::Active
+        }
+    }
 }
 
 /// An organization with the caller's own role and capabilities (R15).
@@ -67,10 +78,8 @@ impl From<&OrganizationView> for Org {
             role_name: view.role.name().as_str().to_owned(),
             is_owner: view.is_owner(),
             capabilities: capability_names(&view.role),
-            // Deletion is not served yet: every organization a member sees
-            // is active.
-            status: OrganizationStatus::Active,
-            purge_after: None,
+            status: OrganizationStatus::of(o),
+            purge_after: o.deletion.map(|d| d.purge_after),
         }
     }
 }
@@ -100,7 +109,7 @@ impl From<&OrganizationView> for SwitcherEntry {
             role_name: view.role.name().as_str().to_owned(),
             is_owner: view.is_owner(),
             is_active: view.is_active,
-            status: OrganizationStatus::Active,
+            status: OrganizationStatus::of(&view.organization),
         }
     }
 }
@@ -139,6 +148,8 @@ impl OrganizationsApi {
     ///
     /// Lists every organization the caller owns or is a member of, for the switcher, with the
     /// caller's role, whether they own it and whether it is the active one (R7).
+    /// An organization pending deletion is listed to its owner alone, with `status`
+    /// `pending_deletion`; its other members no longer see it.
     /// Oldest membership first; at a tie the caller's own organization comes first.
     /// Any signed-in user.
     #[oai(
@@ -196,6 +207,8 @@ impl OrganizationsApi {
     ///
     /// Returns an organization with the caller's own role, ownership and capabilities (R15), so
     /// that a client can disable what the caller may not do.
+    /// An organization pending deletion is shown to its owner alone, with `status`
+    /// `pending_deletion` and its `purge_after`.
     /// Any member (`view_resources`); to anyone else the organization is as missing as an unknown
     /// one (D1).
     #[oai(
@@ -242,7 +255,8 @@ impl OrganizationsApi {
             BadRequest,
             PayloadTooLarge,
             ValidationFailed,
-            Forbidden
+            Forbidden,
+            OrganizationPendingDeletion
         ],
     > {
         let org = OrganizationId::from_uuid(org_id.0);
@@ -261,8 +275,10 @@ impl OrganizationsApi {
     /// Get the caller's active organization
     ///
     /// Returns the caller's active organization as an entry of the switcher.
-    /// When the stored choice is no longer accessible (the caller was removed from it), it falls
-    /// back to the oldest organization the caller owns and stores that choice (R19).
+    /// When the stored choice is no longer accessible (the caller was removed from it, left it, or
+    /// it is pending deletion), it falls back to the caller's default organization if the caller
+    /// can still reach it, else to the oldest active organization the caller owns, and stores that
+    /// choice (R19); a restore moves nobody back.
     /// Any signed-in user.
     #[oai(
         path = "/me/active-organization",
@@ -283,7 +299,8 @@ impl OrganizationsApi {
     /// Makes an organization the caller belongs to their active one and returns it as an entry of
     /// the switcher (R8).
     /// The choice is stored per user, so it holds across sessions and devices.
-    /// Any member of that organization.
+    /// Any member of that organization; an organization pending deletion cannot be the active one
+    /// (`organization_pending_deletion` for its owner, 404 for everyone else).
     #[oai(
         path = "/me/active-organization",
         method = "put",
@@ -301,7 +318,8 @@ impl OrganizationsApi {
             BadRequest,
             PayloadTooLarge,
             ValidationFailed,
-            NotFound
+            NotFound,
+            OrganizationPendingDeletion
         ],
     > {
         let caller = self.0.caller(&auth.0.token).await?;

@@ -178,8 +178,16 @@ impl ReportsApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ReportList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
-    {
+    ) -> Result<
+        Json<ReportList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let items = Kinds(&self.0).list(&auth, org(&org_id)).await?;
         Ok(ReportList::of(items, limit.0, cursor.0)?)
     }
@@ -209,7 +217,8 @@ impl ReportsApi {
             PayloadTooLarge,
             ValidationFailed,
             Forbidden,
-            QuotaExceeded
+            QuotaExceeded,
+            OrganizationPendingDeletion
         ],
     > {
         Ok(Kinds(&self.0)
@@ -239,7 +248,15 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
-    ) -> Result<Json<ReportBody>, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        Json<ReportBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         Ok(Json(
             Kinds(&self.0).one(&auth, org(&org_id), report_id.0).await?,
         ))
@@ -270,7 +287,8 @@ impl ReportsApi {
             Forbidden,
             BadRequest,
             PayloadTooLarge,
-            ValidationFailed
+            ValidationFailed,
+            OrganizationPendingDeletion
         ],
     > {
         Ok(Kinds(&self.0)
@@ -304,7 +322,15 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
-    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         Ok(Kinds(&self.0)
             .delete(&auth, org(&org_id), ResourceKind::Report, report_id.0)
             .await?)
@@ -325,7 +351,15 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
-    ) -> Result<Accepted<RunBody>, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        Accepted<RunBody>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let run = self
             .0
@@ -352,7 +386,16 @@ impl ReportsApi {
         report_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<RunList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]> {
+    ) -> Result<
+        Json<RunList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         let runs = self
             .0
@@ -389,7 +432,8 @@ impl ReportsApi {
             Forbidden,
             BadRequest,
             PayloadTooLarge,
-            ValidationFailed
+            ValidationFailed,
+            OrganizationPendingDeletion
         ],
     > {
         let org = org(&org_id);
@@ -430,7 +474,15 @@ impl ReportsApi {
         auth: Session,
         org_id: Path<Uuid>,
         report_id: Path<Uuid>,
-    ) -> Result<NoContent, fails![Unauthenticated, NotFound, Forbidden]> {
+    ) -> Result<
+        NoContent,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = Kinds(&self.0).caller(&auth).await?;
         self.0
             .tenancy

@@ -219,8 +219,16 @@ impl RolesApi {
         org_id: Path<Uuid>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
-    ) -> Result<Json<RoleList>, fails![Unauthenticated, NotFound, Forbidden, ValidationFailed]>
-    {
+    ) -> Result<
+        Json<RoleList>,
+        fails![
+            Unauthenticated,
+            NotFound,
+            Forbidden,
+            ValidationFailed,
+            OrganizationPendingDeletion
+        ],
+    > {
         let caller = self.0.caller(&auth.0.token).await?;
         let roles = self
             .0
@@ -265,7 +273,8 @@ impl RolesApi {
             ValidationFailed,
             CapabilityNotGrantable,
             RoleKeyTaken,
-            RoleLimitReached
+            RoleLimitReached,
+            OrganizationPendingDeletion
         ],
     > {
         let org = OrganizationId::from_uuid(org_id.0);
@@ -326,7 +335,8 @@ impl RolesApi {
             PayloadTooLarge,
             ValidationFailed,
             CapabilityNotGrantable,
-            RoleBuiltin
+            RoleBuiltin,
+            OrganizationPendingDeletion
         ],
     > {
         let org = OrganizationId::from_uuid(org_id.0);
@@ -400,7 +410,8 @@ impl RolesApi {
             CapabilityNotGrantable,
             RoleNotAssignable,
             RoleBuiltin,
-            RoleInUse
+            RoleInUse,
+            OrganizationPendingDeletion
         ],
     > {
         let caller = self.0.caller(&auth.0.token).await?;

@@ -1,6 +1,7 @@
 //! One authorization table: every operation of the API × anonymous,
-//! outsider, viewer, editor, admin, a custom role's holder, owner and
-//! removed member. A guard test fails when an operation of the OpenAPI
+//! outsider, viewer, editor, admin, a custom role's holder, owner, removed
+//! member, and the owner and a member of another organization that is
+//! pending deletion. A guard test fails when an operation of the OpenAPI
 //! document is missing.
 //!
 //! The expected outcomes come from API.md's matrix, written out below
@@ -33,9 +34,17 @@ pub(crate) enum Who {
     Custom,
     Owner,
     Removed,
+    /// The outsider, acting on the organization of its own that is pending
+    /// deletion (the fixture's "doomed" organization): only the owner's
+    /// reads and the deletion's routes are left to it (API.md "Deleting an
+    /// organization").
+    PendingOwner,
+    /// The removed member, acting on the doomed organization, where it is an
+    /// admin: gone for it, as for every member but the owner.
+    PendingMember,
 }
 
-const EVERYONE: [Who; 8] = [
+const EVERYONE: [Who; 10] = [
     Who::Anonymous,
     Who::Outsider,
     Who::Viewer,
@@ -44,6 +53,8 @@ const EVERYONE: [Who; 8] = [
     Who::Custom,
     Who::Owner,
     Who::Removed,
+    Who::PendingOwner,
+    Who::PendingMember,
 ];
 
 /// API.md's matrix ("Roles and capabilities"), in its order: each
@@ -123,7 +134,11 @@ impl Who {
             Self::Admin => Some("admin"),
             Self::Custom => Some("analyst"),
             Self::Owner => Some("owner"),
-            Self::Anonymous | Self::Outsider | Self::Removed => None,
+            Self::Anonymous
+            | Self::Outsider
+            | Self::Removed
+            | Self::PendingOwner
+            | Self::PendingMember => None,
         }
     }
 
@@ -201,9 +216,19 @@ const FORBIDDEN: Outcome = refused(403, "forbidden");
 fn gate(who: Who, capability: &str) -> Result<(), Outcome> {
     match who {
         Who::Anonymous => Err(UNAUTHENTICATED),
-        Who::Outsider | Who::Removed => Err(NOT_FOUND),
+        Who::Outsider | Who::Removed | Who::PendingOwner | Who::PendingMember => Err(NOT_FOUND),
         _ if !who.holds(capability) => Err(FORBIDDEN),
         _ => Ok(()),
+    }
+}
+
+/// Accepting or declining the fixture's transfer: its target alone, the
+/// admin; every other member is refused.
+fn transfer_target(who: Who, status: u16) -> Outcome {
+    match gate(who, "view_resources") {
+        Err(refusal) => refusal,
+        Ok(()) if who == Who::Admin => ok(status),
+        Ok(()) => FORBIDDEN,
     }
 }
 
@@ -337,6 +362,10 @@ pub(crate) struct Fixture {
     spare: Person,
     invitation_id: String,
     invitation_token: String,
+    /// The outsider's organization pending deletion, in which the removed
+    /// member is an admin; named as the fixture's organization, so that a
+    /// row's `confirm_name` fits both.
+    doomed: String,
     /// The owner's session, which only the owner may end.
     owner_session: String,
     /// The open links of an unverified account's verification email and of
@@ -366,7 +395,7 @@ fn own(who: Who) -> usize {
         Who::Editor => 3,
         Who::Admin => 4,
         Who::Custom => 5,
-        Who::Anonymous | Who::Outsider | Who::Owner => 0,
+        Who::Anonymous | Who::Outsider | Who::Owner | Who::PendingOwner | Who::PendingMember => 0,
     }
 }
 
@@ -545,6 +574,59 @@ pub(crate) async fn fixture_on(backend: Backend) -> Fixture {
     .await
     .expect(204);
     let (invitation_id, invitation_token) = app.invite(&owner, &org, "pending@example.com").await;
+    // The owner keeps an organization of its own beside this one, so that
+    // it may offer or delete this one; this one stays its active one. It has
+    // offered the ownership to the admin.
+    app.create(
+        "/v1/organizations",
+        &owner.token,
+        json!({"name": "Spare"}),
+        201,
+    )
+    .await;
+    app.call(
+        Method::PUT,
+        "/v1/me/active-organization",
+        Some(&owner.token),
+        Some(json!({"organization_id": org})),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("{base}/ownership-transfer"),
+        Some(&owner.token),
+        json!({"user_id": admin.id}),
+    )
+    .await
+    .expect(201);
+    // The doomed organization: the outsider's, with the removed member as
+    // an admin, pending deletion.
+    let name = organization_name(&owner);
+    let doomed = app
+        .create(
+            "/v1/organizations",
+            &outsider.token,
+            json!({"name": name}),
+            201,
+        )
+        .await;
+    let (_, token) = app
+        .invite_as(&outsider, &doomed, &removed.email, Some("admin"))
+        .await;
+    app.post(
+        "/v1/invitations/accept",
+        Some(&removed.token),
+        json!({"token": token}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/v1/organizations/{doomed}/deletion"),
+        Some(&outsider.token),
+        json!({"confirm_name": name}),
+    )
+    .await
+    .expect(202);
     let owner_session = app
         .get("/v1/me/sessions", Some(&owner.token))
         .await
@@ -586,7 +668,13 @@ pub(crate) async fn fixture_on(backend: Backend) -> Fixture {
         spare,
         invitation_id,
         invitation_token,
+        doomed,
     }
+}
+
+/// The name of the fixture's organization: its owner's default one.
+fn organization_name(owner: &Person) -> String {
+    format!("{}'s organization", owner.email)
 }
 
 impl Fixture {
@@ -599,7 +687,8 @@ impl Fixture {
             Who::Admin => Some(&self.admin),
             Who::Custom => Some(&self.custom),
             Who::Owner => Some(&self.owner),
-            Who::Removed => Some(&self.removed),
+            Who::Removed | Who::PendingMember => Some(&self.removed),
+            Who::PendingOwner => Some(&self.outsider),
         }
     }
 
@@ -634,16 +723,21 @@ impl Fixture {
             format!("{base}/pins"),
             format!("{base}/chats"),
             format!("{base}/chats/{}/messages", self.chats[0]),
+            format!("{base}/ownership-transfer"),
         ]
         .into_iter()
         .map(|path| (Who::Owner, path))
         .collect();
+        let doomed = format!("/v1/organizations/{}", self.doomed);
+        paths.push((Who::PendingOwner, doomed.clone()));
+        paths.push((Who::PendingOwner, format!("{doomed}/deletion")));
         paths.push((
             Who::Anonymous,
             format!("/v1/invitations/{}", self.invitation_token),
         ));
+        // The pending callers are the outsider and the removed member.
         for who in EVERYONE {
-            if who != Who::Anonymous {
+            if !matches!(who, Who::Anonymous | Who::PendingOwner | Who::PendingMember) {
                 for path in [
                     "/v1/me",
                     "/v1/me/sessions",
@@ -720,8 +814,12 @@ impl Case {
     /// The path for a caller: each parameter names the fixture's thing of
     /// its kind, and for pins and chats the caller's own.
     fn path(&self, f: &Fixture, who: Who) -> String {
+        let org = match who {
+            Who::PendingOwner | Who::PendingMember => &f.doomed,
+            _ => &f.owner.org,
+        };
         self.template
-            .replace("{org_id}", &f.owner.org)
+            .replace("{org_id}", org)
             .replace("{agent_id}", &f.agent)
             .replace("{connection_id}", &f.connection)
             .replace("{report_id}", &f.report)
@@ -752,9 +850,40 @@ impl Case {
         }
     }
 
+    /// What `who` gets. On the doomed organization its member gets 404
+    /// and its owner 409 on everything but what API.md leaves to it;
+    /// anywhere else the pending callers are the people they are, outsiders
+    /// to the fixture's organization. The service token acts in the doomed
+    /// organization as in any other: nothing in API.md holds it back.
+    pub(crate) fn expect(&self, who: Who) -> Outcome {
+        let on_organization = self.template.starts_with("/v1/organizations/{org_id}");
+        match who {
+            Who::PendingMember if on_organization && !self.service => NOT_FOUND,
+            Who::PendingOwner if on_organization && !self.service => self.pending_owner(),
+            Who::PendingMember | Who::PendingOwner => self.rule.expect(Who::Outsider),
+            _ => self.rule.expect(who),
+        }
+    }
+
+    /// What the owner of an organization pending deletion gets on a route
+    /// of it: it reads the organization and its deletion, and restores it.
+    fn pending_owner(&self) -> Outcome {
+        let get = self.method == Method::GET;
+        match self.template {
+            "/v1/organizations/{org_id}" if get => ok(200),
+            "/v1/organizations/{org_id}/deletion" if get || self.method == Method::DELETE => {
+                ok(200)
+            }
+            "/v1/organizations/{org_id}/deletion" if self.method == Method::POST => {
+                refused(409, "deletion_pending")
+            }
+            _ => refused(409, "organization_pending_deletion"),
+        }
+    }
+
     /// Whether the call may change the fixture: then it runs on a fresh one.
     fn may_change(&self, who: Who) -> bool {
-        self.method != Method::GET && self.rule.expect(who).status < 400
+        self.method != Method::GET && self.expect(who).status < 400
     }
 
     fn service(self) -> Self {
@@ -773,7 +902,7 @@ impl Case {
 
     /// The differences between the reply and the contract, if any.
     fn check(&self, who: Who, reply: &Reply) -> Option<String> {
-        let expected = self.rule.expect(who);
+        let expected = self.expect(who);
         let status = reply.status.as_u16();
         let body = reply.json();
         let mut wrong = status != expected.status;
@@ -1050,6 +1179,75 @@ pub(crate) fn cases() -> Vec<Case> {
             "/v1/organizations/{org_id}/invitations/{invitation_id}",
             none,
             Member("manage_members", 204),
+        ),
+        // Resending keeps the invitation's role, which the caller must be
+        // able to give (D14): the custom role's holder lacks the viewer's.
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/invitations/{invitation_id}/resend",
+            none,
+            Rule::Other(|who| match gate(who, "manage_members") {
+                Err(refusal) => refusal,
+                Ok(()) if !who.holds_all(&role("viewer").unwrap_or_default()) => {
+                    refused(403, "role_not_assignable")
+                }
+                Ok(()) => ok(200),
+            }),
+        ),
+        // The owner has offered the ownership to the admin; a new offer
+        // replaces it.
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/ownership-transfer",
+            |f| Some(json!({"user_id": f.spare.id})),
+            Member("transfer_ownership", 201),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/ownership-transfer",
+            none,
+            Rule::Other(|who| match gate(who, "view_resources") {
+                Err(refusal) => refusal,
+                Ok(()) if matches!(who, Who::Owner | Who::Admin) => ok(200),
+                Ok(()) => NOT_FOUND,
+            }),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/ownership-transfer",
+            none,
+            Member("transfer_ownership", 204),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/ownership-transfer/accept",
+            none,
+            Rule::Other(|who| transfer_target(who, 200)),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/ownership-transfer/decline",
+            none,
+            Rule::Other(|who| transfer_target(who, 204)),
+        ),
+        // Nothing is pending deletion in the fixture's organization.
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/deletion",
+            |f| Some(json!({"confirm_name": organization_name(&f.owner)})),
+            Member("delete_organization", 202),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/deletion",
+            none,
+            Rule::Other(|who| gate(who, "delete_organization").map_or_else(|r| r, |()| NOT_FOUND)),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/deletion",
+            none,
+            Rule::Other(|who| gate(who, "delete_organization").map_or_else(|r| r, |()| NOT_FOUND)),
         ),
         case(
             Method::GET,

@@ -131,6 +131,7 @@ fn only(kind: LimitKind, max: u32) -> RateLimits {
         LimitKind::AuthAttempts => limits.auth_attempts = limit,
         LimitKind::AccountEmails => limits.account_emails = limit,
         LimitKind::Invitations => limits.invitations = limit,
+        LimitKind::InvitationResends => limits.invitation_resends = limit,
     }
     limits
 }

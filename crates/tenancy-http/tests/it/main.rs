@@ -16,6 +16,7 @@ mod canary;
 mod console;
 mod errors;
 mod flows;
+mod lifecycle;
 mod limits;
 mod openapi;
 mod plans;

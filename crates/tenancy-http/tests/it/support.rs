@@ -323,7 +323,7 @@ impl TestApp {
         self.post(
             "/v1/auth/verify-email",
             None,
-            json!({"token": mail.content.token().expose()}),
+            json!({"token": mail.content.token().expect("a token in the link").expose()}),
         )
         .await
         .expect(200);
@@ -363,6 +363,7 @@ impl TestApp {
             .unwrap_or_else(|| panic!("a {kind} email to {to}"))
             .content
             .token()
+            .expect("a token in the link")
             .expose()
             .to_owned()
     }

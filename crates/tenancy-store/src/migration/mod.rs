@@ -13,6 +13,7 @@ mod m0006_normalize_emails;
 mod m0007_outbox_lease;
 mod m0008_accounts;
 mod m0009_roles;
+mod m0010_lifecycle;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_outbox_lease::Migration),
             Box::new(m0008_accounts::Migration),
             Box::new(m0009_roles::Migration),
+            Box::new(m0010_lifecycle::Migration),
         ]
     }
 }

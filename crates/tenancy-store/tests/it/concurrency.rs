@@ -54,6 +54,19 @@ pub fn run(test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
 }
 
 pub fn run_rounds(rounds: usize, test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
+    run_rounds_with(rounds, settings(), test);
+}
+
+/// [`run`], with other settings.
+pub fn run_with(settings: Settings, test: impl AsyncFn(Arc<TestDb>, LiveService, usize)) {
+    run_rounds_with(ROUNDS, settings, test);
+}
+
+fn run_rounds_with(
+    rounds: usize,
+    settings: Settings,
+    test: impl AsyncFn(Arc<TestDb>, LiveService, usize),
+) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -62,7 +75,7 @@ pub fn run_rounds(rounds: usize, test: impl AsyncFn(Arc<TestDb>, LiveService, us
     runtime.block_on(async {
         for backend in backends() {
             let db = Arc::new(TestDb::new(backend).await);
-            let service = live(&db.store, settings());
+            let service = live(&db.store, settings.clone());
             let started = std::time::Instant::now();
             for round in 0..rounds {
                 test(Arc::clone(&db), service.clone(), round).await;

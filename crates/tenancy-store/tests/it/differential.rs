@@ -2,7 +2,7 @@
 //! the same invariants and the same observable results as the reference model.
 
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use tenancy_core::testing::model::{Harness, Reached, ops, roles_story};
+use tenancy_core::testing::model::{Harness, Reached, lifecycle_story, ops, roles_story};
 
 use crate::support::{TestDb, backends};
 
@@ -74,6 +74,64 @@ fn the_roles_story_agrees_on_every_backend() {
                     r.escalations_refused
                 ),
                 (2, 1, 2, 3),
+                "{backend:?}: {r:?}"
+            );
+        });
+    }
+}
+
+/// The fixed story of the organization's life on the real store (resend,
+/// transfer requested, accepted, declined, cancelled, expired and ended by
+/// a leave; deletion, restore, purge): the same results as the model at
+/// every step, the same invariants after each (one owner, an own
+/// organization for everyone, nothing of a purged one readable), and the
+/// same paths taken as on the in-memory repository.
+#[test]
+fn the_lifecycle_story_agrees_on_every_backend() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for backend in backends() {
+        runtime.block_on(async {
+            let db = TestDb::new(backend).await;
+            let mut harness = Harness::new(db.store.clone());
+            let outcome = harness.run(&lifecycle_story()).await;
+            let r = harness.counts();
+            db.remove().await;
+            if let Err(e) = outcome {
+                panic!("{backend:?}: {e}");
+            }
+            assert_eq!(
+                (
+                    r.resends,
+                    r.resends_of_expired,
+                    r.superseded_refused,
+                    r.dead_invitations_listed
+                ),
+                (2, 1, 3, 2),
+                "{backend:?}: {r:?}"
+            );
+            assert_eq!(
+                (
+                    r.transfers_requested,
+                    r.transfers_accepted,
+                    r.transfers_declined,
+                    r.transfers_cancelled,
+                    r.transfers_expired,
+                    r.transfers_ended,
+                    r.last_owned_refusals
+                ),
+                (5, 1, 1, 1, 1, 1, 1),
+                "{backend:?}: {r:?}"
+            );
+            assert_eq!(
+                (
+                    r.deletions,
+                    r.wrong_names_refused,
+                    r.restores,
+                    r.restores_too_late,
+                    r.purges,
+                    r.pending_refusals
+                ),
+                (2, 1, 1, 1, 1, 1),
                 "{backend:?}: {r:?}"
             );
         });

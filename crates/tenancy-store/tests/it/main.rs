@@ -16,6 +16,7 @@ mod concurrency;
 mod constraints;
 mod credentials;
 mod differential;
+mod lifecycle;
 mod limits;
 mod normalization;
 mod outbox;

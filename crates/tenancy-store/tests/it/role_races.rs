@@ -66,7 +66,7 @@ async fn join(
 /// Empties the outbox at the end of a round. The helpers find a link by
 /// reading every queued email, and invitations stay queued (nothing sends
 /// them here): kept, they would make each round slower than the last.
-async fn empty_outbox(store: &Store) {
+pub async fn empty_outbox(store: &Store) {
     store
         .connection()
         .execute_unprepared("DELETE FROM mail_outbox")

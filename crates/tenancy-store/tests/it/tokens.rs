@@ -1,5 +1,6 @@
-//! No table holds a token in the clear: not the invitations, sessions and
-//! account links (hashes only), not the outbox (sealed). Checked on the raw database: the SQLite files'
+//! No table holds a token in the clear: not the invitations, their
+//! superseded tokens, sessions and account links (hashes only), not the
+//! outbox (sealed). Checked on the raw database: the SQLite files'
 //! bytes, and every row of every PostgreSQL table as text.
 
 use sea_orm::{ConnectionTrait, Statement};
@@ -9,7 +10,7 @@ use tenancy_store::Backend;
 
 use crate::support::{TestDb, backends, invite, live, sign_in, sign_up};
 
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 17] = [
     "connection_credentials",
     "report_runs",
     "pins",
@@ -25,6 +26,8 @@ const TABLES: [&str; 15] = [
     "chat_messages",
     "mail_outbox",
     "account_tokens",
+    "superseded_invitation_tokens",
+    "ownership_transfers",
 ];
 
 /// Everything the database holds, as bytes: the SQLite files, or every
@@ -74,9 +77,19 @@ async fn no_table_holds_a_plaintext_token() {
         let db = TestDb::new(backend).await;
         let service = live(&db.store, Settings::default());
         let owner = sign_up(&service, "ann@example.com").await;
+        let mut invitations = Vec::new();
         for who in ["bob", "cy", "dee"] {
-            invite(&service, &owner, &format!("{who}@example.com")).await;
+            invitations.push(invite(&service, &owner, &format!("{who}@example.com")).await);
         }
+        // A resend: the old token's hash is kept, superseded (R30).
+        service
+            .resend(
+                owner.user.id,
+                owner.default_organization.id,
+                invitations[0].id,
+            )
+            .await
+            .unwrap();
         // A verification email waiting, and a password reset.
         service
             .sign_up(
@@ -98,14 +111,14 @@ async fn no_table_holds_a_plaintext_token() {
             .await
             .unwrap()
             .into_iter()
-            .map(|q| q.mail.content.token().expose().to_owned())
+            .filter_map(|q| q.mail.content.token().map(|t| t.expose().to_owned()))
             .collect();
-        assert_eq!(tokens.len(), 5);
+        assert_eq!(tokens.len(), 6);
         tokens.push(owner.session_token.expose().to_owned());
         let signed_in = sign_in(&service, &owner.user).await;
         tokens.push(signed_in.expose().to_owned());
         // Both sessions work, so the scan below looks for live tokens.
-        for token in &tokens[5..] {
+        for token in &tokens[6..] {
             assert_eq!(service.authenticate(token).await.unwrap(), owner.user.id);
         }
         let raw = raw_contents(&db).await;

@@ -20,6 +20,7 @@ mod maildir;
 mod normalization;
 mod options;
 mod plans;
+mod purge;
 mod serve;
 mod smtp;
 mod subject;

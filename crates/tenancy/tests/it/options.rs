@@ -67,6 +67,21 @@ fn bad_options_exit_2_with_a_message_and_create_nothing() {
             "`--session-idle-timeout` `20000d` is too long",
         ),
         (
+            &["serve", "--deletion-grace", "soon"],
+            &[],
+            "`--deletion-grace` `soon` is not a duration",
+        ),
+        (
+            &["serve"],
+            &[("TENANCY_DELETION_GRACE", "20000d")],
+            "`--deletion-grace` `20000d` is too long",
+        ),
+        (
+            &["serve"],
+            &[("TENANCY_TEST_PURGE_PAUSE", "0s")],
+            "`TENANCY_TEST_PURGE_PAUSE` must be more than 0",
+        ),
+        (
             &["serve", "--public-url", "ftp://example.com"],
             &[],
             "`--public-url`",

@@ -38,6 +38,8 @@ pub enum AccountOp {
         link: usize,
     },
     /// The newest verification link sent to a user: the one a person opens.
+    /// Mostly (two in three) a user who has not verified yet: they are the
+    /// ones who open it.
     VerifyNewest {
         user: usize,
     },
@@ -204,14 +206,17 @@ where
                 let purpose = match &queued.mail.content {
                     MailContent::VerifyEmail { .. } => Purpose::Verify,
                     MailContent::ResetPassword { .. } => Purpose::Reset,
-                    MailContent::Invitation { .. } => return None,
+                    MailContent::Invitation { .. } | MailContent::OwnershipTransfer { .. } => {
+                        return None;
+                    }
                 };
                 let expires_at = match &queued.mail.content {
                     MailContent::VerifyEmail { expires_at, .. }
                     | MailContent::ResetPassword { expires_at, .. } => *expires_at,
-                    MailContent::Invitation { expires_at, .. } => *expires_at,
+                    MailContent::Invitation { expires_at, .. }
+                    | MailContent::OwnershipTransfer { expires_at, .. } => *expires_at,
                 };
-                let token = queued.mail.content.token().expose().to_owned();
+                let token = queued.mail.content.token()?.expose().to_owned();
                 (!self.model.links.iter().any(|l| l.token == token)).then(|| {
                     (
                         purpose,
@@ -421,7 +426,15 @@ where
                 if users == 0 {
                     return Ok(None);
                 }
-                if let Some(l) = self.model.newest_link(user % users, Purpose::Verify) {
+                let unverified: Vec<usize> = (0..users)
+                    .filter(|&u| !self.model.users[u].verified)
+                    .collect();
+                let u = if unverified.is_empty() || user.is_multiple_of(3) {
+                    user % users
+                } else {
+                    unverified[user % unverified.len()]
+                };
+                if let Some(l) = self.model.newest_link(u, Purpose::Verify) {
                     self.verify(l).await?;
                 }
             }

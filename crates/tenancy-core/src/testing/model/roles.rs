@@ -138,6 +138,8 @@ impl super::Model {
     fn who(&self, who: Who, org: usize) -> usize {
         let members: Vec<usize> = self.orgs[org].members.keys().copied().collect();
         match who {
+            // A purged organization has no members left: its last owner asks.
+            Who::Owner | Who::Member(_) if members.is_empty() => self.orgs[org].owner,
             Who::Owner => self.orgs[org].owner,
             Who::Member(m) => members[m % members.len()],
             Who::Anyone(u) => u % self.users.len(),
@@ -387,7 +389,11 @@ where
                 let a = self.model.who(actor, o);
                 // Mostly a member other than the owner and the actor; now
                 // and then either of them, to be refused.
-                let all: Vec<usize> = self.model.orgs[o].members.keys().copied().collect();
+                let mut all: Vec<usize> = self.model.orgs[o].members.keys().copied().collect();
+                if all.is_empty() {
+                    // Purged: nobody is left in it, its last owner is asked about.
+                    all.push(self.model.orgs[o].owner);
+                }
                 let others: Vec<usize> = all
                     .iter()
                     .copied()
