@@ -2,11 +2,11 @@
 //! organizations whose grace period ended, and the blob store wrapper that
 //! logs each purge (and, for tests only, pauses it in its middle).
 //!
-//! What to purge and how is the core's (`Service::purge_due`): blobs first,
-//! then every row in one transaction that decides again under the
-//! organization's lock. So the job may run on every instance at once, and a
-//! crash anywhere leaves the organization due for the next pass, here or on
-//! another instance.
+//! What to purge and how is the core's (`Service::purge_due`): one
+//! transaction per organization decides again under the organization's lock,
+//! erases its blobs, then every row, and commits. So the job may run on every
+//! instance at once, and a crash anywhere leaves the organization due for the
+//! next pass, here or on another instance.
 
 use std::sync::Arc;
 use std::time::Duration;

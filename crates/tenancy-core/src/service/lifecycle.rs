@@ -330,11 +330,14 @@ where
     }
 
     /// Purges up to `limit` organizations whose purge is due (D17), and
-    /// returns how many went. For each: first every blob of the organization
-    /// (erasing what is gone already is no error), then every row, in one
-    /// transaction that decides again under the organization's lock. A crash
-    /// anywhere leaves the organization due, so the next run finishes it;
-    /// a run on another instance at the same time purges nothing twice.
+    /// returns how many went (or, after trying every one, the first failure).
+    /// For each, one transaction decides again under the organization's
+    /// lock, erases every blob of the organization (erasing what is gone
+    /// already is no error), then every row, and commits. A crash anywhere
+    /// rolls the rows back and leaves the organization due, so the next run
+    /// finishes it; a restore waits for the lock, so no restore ever keeps
+    /// rows whose blobs went; a run on another instance at the same time
+    /// purges nothing twice.
     /// Without a blob store ([`Service::with_blobs`]) only rows are purged.
     pub async fn purge_due(&self, limit: usize) -> Result<usize, Error> {
         let now = self.clock.now();
@@ -343,19 +346,39 @@ where
             tx.due_purges(now, limit).await?
         };
         let mut purged = 0;
+        let mut failure = None;
         for organization in due {
-            if let Some(blobs) = &self.blobs {
+            // One organization that cannot be purged now (its blobs will not
+            // go, say) does not hold up the others behind it.
+            match self.purge_one(organization, now).await {
+                Ok(went) => purged += usize::from(went),
+                Err(error) => failure = failure.or(Some(error)),
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(purged),
+        }
+    }
+
+    /// Decides under the organization's lock, and holds it while the blobs
+    /// go and until the rows go: a restore waits for it, then finds nothing.
+    async fn purge_one(
+        &self,
+        organization: OrganizationId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, Error> {
+        retrying!(async {
+            let mut tx = self.repository.begin().await?;
+            tx.lock_organization(organization).await?;
+            let org = tx.organization(organization).await?;
+            let decision = decide::purge(org.as_ref(), now);
+            if *decision.outcome()
+                && let Some(blobs) = &self.blobs
+            {
                 blobs.0.delete_organization(organization).await?;
             }
-            let went = retrying!(async {
-                let mut tx = self.repository.begin().await?;
-                tx.lock_organization(organization).await?;
-                let org = tx.organization(organization).await?;
-                let decision = decide::purge(org.as_ref(), now);
-                self.commit(tx, decision).await
-            })?;
-            purged += usize::from(went);
-        }
-        Ok(purged)
+            self.commit(tx, decision).await
+        })
     }
 }

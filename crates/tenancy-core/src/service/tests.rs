@@ -499,11 +499,13 @@ fn due(n: u128) -> Organization {
 }
 
 /// A transaction of the purge of `organization`, which reads it again under
-/// its lock as `found`; it writes the purge only if `purged`.
+/// its lock as `found`; only if `purged` are its blobs erased (in `blobs`,
+/// while the lock is held) and its rows purged.
 fn purge_transaction(
     organization: OrganizationId,
     found: Option<Organization>,
     purged: bool,
+    blobs: &mut crate::ports::MockBlobStore,
 ) -> MockTransaction {
     let mut tx = MockTransaction::new();
     let seq = &mut Sequence::new();
@@ -518,6 +520,12 @@ fn purge_transaction(
         .in_sequence(seq)
         .return_once(move |_| Ok(found));
     if purged {
+        blobs
+            .expect_delete_organization()
+            .withf(move |id| *id == organization)
+            .times(1)
+            .in_sequence(seq)
+            .returning(|_| Ok(()));
         tx.expect_apply()
             .withf(move |write| {
                 *write.change()
@@ -539,7 +547,7 @@ fn purge_transaction(
 }
 
 #[test]
-fn the_purge_erases_blobs_first_then_rows_deciding_again_under_the_lock() {
+fn the_purge_decides_under_the_lock_then_erases_blobs_then_rows() {
     let (gone, restored) = (due(30), due(31));
     let mut seq = Sequence::new();
     let mut repository = MockRepository::new();
@@ -559,10 +567,10 @@ fn the_purge_erases_blobs_first_then_rows_deciding_again_under_the_lock() {
             Ok(Box::new(tx))
         });
     let mut blobs = crate::ports::MockBlobStore::new();
-    // For each: its blobs, then its rows in a transaction of its own that
-    // decides again under the lock. The second is no longer due when read
-    // again (another instance, whose clock is behind, restored it): its rows
-    // stay.
+    // For each, a transaction of its own that decides again under the lock,
+    // then erases its blobs and its rows. The second is no longer due when
+    // read again (another instance, whose clock is behind, restored it): its
+    // blobs and rows stay.
     for (organization, found, purged) in [
         (gone.id, Some(gone.clone()), true),
         (
@@ -574,13 +582,7 @@ fn the_purge_erases_blobs_first_then_rows_deciding_again_under_the_lock() {
             false,
         ),
     ] {
-        blobs
-            .expect_delete_organization()
-            .withf(move |id| *id == organization)
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Ok(()));
-        let tx = purge_transaction(organization, found, purged);
+        let tx = purge_transaction(organization, found, purged, &mut blobs);
         repository
             .expect_begin()
             .times(1)
@@ -606,8 +608,22 @@ fn a_purge_that_fails_on_the_blobs_leaves_the_rows_for_the_next_run() {
             .return_once(move |_, _| Ok(listed));
         Ok(Box::new(tx))
     });
-    // No transaction begins: the organization stays due, whole.
-    repository.expect_begin().never();
+    // The transaction that decided is never committed: the organization
+    // stays due, its rows whole, for the next run.
+    let organization = gone.id;
+    repository.expect_begin().times(1).return_once(move || {
+        let mut tx = MockTransaction::new();
+        tx.expect_lock_organization()
+            .withf(move |id| *id == organization)
+            .times(1)
+            .returning(|_| Ok(()));
+        tx.expect_organization()
+            .times(1)
+            .return_once(move |_| Ok(Some(gone)));
+        tx.expect_apply().never();
+        tx.expect_commit().never();
+        Ok(Box::new(tx))
+    });
     let mut blobs = crate::ports::MockBlobStore::new();
     blobs
         .expect_delete_organization()
