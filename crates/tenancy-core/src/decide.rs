@@ -76,6 +76,12 @@ pub enum Change {
         user_id: UserId,
         organization_id: OrganizationId,
     },
+    /// Records the organization made at a user's sign-up: the first place
+    /// the user falls back to (R19).
+    SetDefaultOrganization {
+        user_id: UserId,
+        organization_id: OrganizationId,
+    },
     /// Gives a revived invitation a new token and expiry, and makes it
     /// pending again; the previous token's hash is kept, so that its link
     /// answers `invitation_superseded` (R30).
@@ -413,6 +419,10 @@ pub fn sign_up(
         input.now,
     );
     let mut changes = org_changes;
+    changes.push(Change::SetDefaultOrganization {
+        user_id: user.id,
+        organization_id: organization.id,
+    });
     changes.push(Change::InsertSession(new_session(
         input.session_id,
         &input.session_token,
@@ -908,11 +918,14 @@ pub fn switch_active(
 }
 
 /// The active organization of a user: the stored choice while it is still
-/// accessible, otherwise their own oldest organization, stored as the new
-/// choice (R8, R19). `None` only for a user who belongs to nothing.
+/// accessible, otherwise the user's default organization (the one made at
+/// sign-up) if they can still reach it, otherwise their own oldest
+/// organization, stored as the new choice (R8, R19). `memberships` are the
+/// ones that may be active. `None` only for a user who belongs to nothing.
 pub fn resolve_active(
     user: UserId,
     stored: Option<OrganizationId>,
+    default: Option<OrganizationId>,
     memberships: &[Membership],
 ) -> Decision<Option<OrganizationId>> {
     let mine = memberships.iter().filter(|m| m.user_id == user);
@@ -921,9 +934,12 @@ pub fn resolve_active(
     {
         return Decision::new(vec![], Some(stored));
     }
-    let fallback = mine
-        .min_by_key(|m| (!m.role.is_owner(), m.joined_at, m.organization_id))
-        .map(|m| m.organization_id);
+    let fallback = default
+        .filter(|default| mine.clone().any(|m| m.organization_id == *default))
+        .or_else(|| {
+            mine.min_by_key(|m| (!m.role.is_owner(), m.joined_at, m.organization_id))
+                .map(|m| m.organization_id)
+        });
     let changes = fallback
         .map(|organization_id| Change::SetActiveOrganization {
             user_id: user,

@@ -177,6 +177,11 @@ pub trait Transaction: Send {
         organization: OrganizationId,
         key: &RoleKey,
     ) -> Result<bool, StoreError>;
+    /// The organization made at the user's sign-up, while it exists.
+    async fn default_organization(
+        &mut self,
+        user: UserId,
+    ) -> Result<Option<OrganizationId>, StoreError>;
     /// The stored choice of active organization, accessible or not.
     async fn active_organization(
         &mut self,

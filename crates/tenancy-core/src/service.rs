@@ -498,13 +498,17 @@ where
         Error,
     > {
         let stored = tx.active_organization(actor).await?;
+        let default = tx.default_organization(actor).await?;
         let memberships = tx.memberships_of_user(actor).await?;
         let plain: Vec<Membership> = memberships
             .iter()
             .filter(|(m, organization)| decide::may_be_active(m, organization))
             .map(|(m, _)| m.clone())
             .collect();
-        Ok((decide::resolve_active(actor, stored, &plain), memberships))
+        Ok((
+            decide::resolve_active(actor, stored, default, &plain),
+            memberships,
+        ))
     }
 
     /// One organization as the actor sees it (`view_resources`).

@@ -20,6 +20,8 @@ pub mod user {
         pub created_at: DateTimeUtc,
         /// When the address was proved (a link sent to it was used).
         pub email_verified_at: Option<DateTimeUtc>,
+        /// The organization made at sign-up, while it exists (R19).
+        pub default_organization_id: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

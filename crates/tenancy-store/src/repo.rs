@@ -790,6 +790,21 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             .collect()
     }
 
+    async fn default_organization(
+        &mut self,
+        user: UserId,
+    ) -> Result<Option<OrganizationId>, StoreError> {
+        Ok(user::Entity::find_by_id(user.as_uuid())
+            .select_only()
+            .column(user::Column::DefaultOrganizationId)
+            .into_tuple::<Option<Uuid>>()
+            .one(self.c()?)
+            .await
+            .map_err(db_error)?
+            .flatten()
+            .map(OrganizationId::from_uuid))
+    }
+
     async fn ownership_transfer(
         &mut self,
         organization: OrganizationId,
@@ -1186,6 +1201,7 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                     password_hash: Set(password_hash.as_str().to_owned()),
                     created_at: Set(user.created_at),
                     email_verified_at: Set(user.email_verified.then_some(user.created_at)),
+                    default_organization_id: Set(None),
                 })
                 .exec_without_returning(c)
                 .await
@@ -1390,6 +1406,21 @@ impl<C: Unit> Transaction for SeaUnit<C> {
                         "the invitation was closed by a concurrent transaction",
                     ));
                 }
+            }
+            Change::SetDefaultOrganization {
+                user_id,
+                organization_id,
+            } => {
+                let updated = user::Entity::update_many()
+                    .col_expr(
+                        user::Column::DefaultOrganizationId,
+                        Expr::value(organization_id.as_uuid()),
+                    )
+                    .filter(user::Column::Id.eq(user_id.as_uuid()))
+                    .exec(c)
+                    .await
+                    .map_err(db_error)?;
+                expect_one(updated.rows_affected, "user")?;
             }
             Change::ResendInvitation {
                 organization_id,
@@ -2036,6 +2067,15 @@ async fn purge_organization(
         .map(|_| ())
         .map_err(db_error)
     };
+    // Nobody's default organization any more.
+    run(
+        format!(
+            "UPDATE users SET default_organization_id = NULL WHERE default_organization_id = {}",
+            p(1)
+        ),
+        vec![id.clone()],
+    )
+    .await?;
     // The emails about it: its invitations' and its transfers'.
     run(
         format!(

@@ -628,17 +628,57 @@ fn the_active_organization_falls_back_to_the_oldest_owned_one() {
     let decision = resolve_active(
         w.bob.id,
         Some(w.acme.id),
+        None,
         &[viewer.clone(), bob_owner.clone()],
     );
     assert_eq!(*decision.outcome(), Some(w.acme.id));
     assert!(decision.changes().is_empty());
     // Removed from Acme: back to their own, although Acme was joined earlier.
-    let decision = resolve_active(w.bob.id, Some(w.acme.id), &[bob_owner.clone()]);
+    let decision = resolve_active(w.bob.id, Some(w.acme.id), None, &[bob_owner.clone()]);
     assert_eq!(*decision.outcome(), Some(bobs.id));
     assert_eq!(decision.changes().len(), 1);
-    let decision = resolve_active(w.bob.id, None, &[viewer, bob_owner]);
+    let decision = resolve_active(w.bob.id, None, None, &[viewer, bob_owner]);
     assert_eq!(*decision.outcome(), Some(bobs.id));
-    assert_eq!(*resolve_active(w.bob.id, None, &[]).outcome(), None);
+    assert_eq!(*resolve_active(w.bob.id, None, None, &[]).outcome(), None);
+}
+
+#[test]
+fn the_active_organization_falls_back_to_the_default_one_while_it_is_reachable() {
+    let w = world();
+    // Bob gave his default organization (made at sign-up) away: he is an
+    // admin there now, and owns a newer one.
+    let default = org(11, &w.ann);
+    let mut admin = member(&default, &w.bob, Role::ADMIN);
+    admin.joined_at = at(0);
+    let newer = org(12, &w.bob);
+    let mut owner = member(&newer, &w.bob, Role::OWNER);
+    owner.joined_at = at(3);
+    let stale = Some(w.acme.id);
+    let decision = resolve_active(
+        w.bob.id,
+        stale,
+        Some(default.id),
+        &[owner.clone(), admin.clone()],
+    );
+    assert_eq!(*decision.outcome(), Some(default.id));
+    assert_eq!(
+        decision.changes(),
+        [Change::SetActiveOrganization {
+            user_id: w.bob.id,
+            organization_id: default.id
+        }]
+    );
+    // Out of it too: the oldest one he owns.
+    let decision = resolve_active(w.bob.id, stale, Some(default.id), &[owner.clone()]);
+    assert_eq!(*decision.outcome(), Some(newer.id));
+    // His own one pending deletion (no longer among those that may be
+    // active): back to the default one, where he is an admin.
+    let decision = resolve_active(w.bob.id, Some(newer.id), Some(default.id), &[admin.clone()]);
+    assert_eq!(*decision.outcome(), Some(default.id));
+    // And a reachable stored choice stands.
+    let decision = resolve_active(w.bob.id, Some(default.id), Some(newer.id), &[admin, owner]);
+    assert!(decision.changes().is_empty());
+    assert_eq!(*decision.outcome(), Some(default.id));
 }
 
 #[test]

@@ -89,6 +89,8 @@ pub struct State {
     pub invitations: BTreeMap<InvitationId, Invitation>,
     pub roles: BTreeMap<(OrganizationId, RoleKey), CustomRole>,
     pub active: BTreeMap<UserId, OrganizationId>,
+    /// The organization made at each user's sign-up.
+    pub defaults: BTreeMap<UserId, OrganizationId>,
     pub resources: BTreeMap<ResourceId, StoredResource>,
     /// Keyed by organization and connection: the pair the store binds the
     /// ciphertext to.
@@ -125,6 +127,7 @@ impl State {
             .retain(|_, org| *org != organization);
         self.roles.retain(|(org, _), _| *org != organization);
         self.active.retain(|_, org| *org != organization);
+        self.defaults.retain(|_, org| *org != organization);
         self.resources
             .retain(|_, r| r.resource.organization_id != organization);
         self.credentials.retain(|(org, _), _| *org != organization);
@@ -505,6 +508,13 @@ impl Transaction for MemoryTransaction {
             .collect();
         all.sort_by_key(|i| std::cmp::Reverse((i.created_at, i.id)));
         Ok(all)
+    }
+
+    async fn default_organization(
+        &mut self,
+        user: UserId,
+    ) -> Result<Option<OrganizationId>, StoreError> {
+        Ok(self.state.defaults.get(&user).copied())
     }
 
     async fn ownership_transfer(
@@ -963,6 +973,15 @@ impl Transaction for MemoryTransaction {
                 organization_id,
             } => {
                 state.active.insert(user_id, organization_id);
+            }
+            Change::SetDefaultOrganization {
+                user_id,
+                organization_id,
+            } => {
+                if !state.organizations.contains_key(&organization_id) {
+                    return Err(violation("the default organization exists"));
+                }
+                state.defaults.insert(user_id, organization_id);
             }
             Change::ResendInvitation {
                 organization_id,

@@ -427,6 +427,8 @@ struct ModelUser {
     verified: bool,
     /// Which password the account has: the harness's `n`-th hash.
     password: u32,
+    /// The organization made at sign-up (R19's first fallback).
+    default_org: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -898,14 +900,17 @@ impl Model {
         o.members.contains_key(&user) && o.deletion.is_none() && !o.purged
     }
 
-    /// The active organization, with the fallback to the user's oldest
-    /// organization of their own that may be active when the stored one may
-    /// no longer be (R19, R29); a restore moves nobody back. The oldest is
+    /// The active organization, with the fallback to the user's default
+    /// organization (made at sign-up) while they can reach it, else to their
+    /// oldest organization of their own that may be active, when the stored
+    /// one may no longer be (R19, R29); a restore moves nobody back. The oldest is
     /// the one joined first, the lower id at a tie: after a transfer the new
     /// owner's organization counts from when they joined it.
     fn resolve_active(&mut self, user: usize) -> Option<usize> {
+        let default = self.users[user].default_org;
         let resolved = match self.active[user] {
             Some(org) if self.may_be_active(user, org) => Some(org),
+            _ if self.may_be_active(user, default) => Some(default),
             _ => (0..self.orgs.len())
                 .filter(|&org| self.may_be_active(user, org))
                 .min_by_key(|&org| {
@@ -2186,6 +2191,7 @@ where
             email: raw,
             verified: false,
             password: 0,
+            default_org: self.model.orgs.len(),
         });
         self.model.active.push(None);
         let name = format!("{raw}'s organization");

@@ -1,5 +1,9 @@
 //! The organization's life past day one (R28–R30, D17):
 //!
+//! - `users.default_organization_id`: the organization made at sign-up,
+//!   where a user falls back first when their active organization is gone
+//!   (R19), still after they gave its ownership away; for users from before,
+//!   the oldest organization they own. The purge clears it.
 //! - `organizations.deletion_requested_at` and `purge_after`, both set while
 //!   the organization is pending deletion, both null otherwise; the purge
 //!   job finds what is due through an index on `purge_after`.
@@ -38,6 +42,7 @@ enum Memberships {
 enum Users {
     Table,
     Id,
+    DefaultOrganizationId,
 }
 
 #[derive(Iden)]
@@ -126,6 +131,25 @@ async fn add_column(
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Each user's default organization (R19): the one made at sign-up,
+        // taken to be the oldest one each owns today.
+        add_column(
+            manager,
+            Users::Table,
+            ColumnDef::new(Users::DefaultOrganizationId)
+                .uuid()
+                .null()
+                .to_owned(),
+        )
+        .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "UPDATE users SET default_organization_id = (SELECT m.organization_id \
+                 FROM memberships m WHERE m.user_id = users.id AND m.role = 'owner' \
+                 ORDER BY m.joined_at, m.organization_id LIMIT 1)",
+            )
+            .await?;
         // SQLite adds one column per statement.
         add_column(
             manager,

@@ -28,6 +28,23 @@ fn lifecycle_settings() -> Settings {
     }
 }
 
+/// Runs `test` on a fresh database of every backend, on a multi-threaded
+/// runtime, and removes the database after.
+fn on_every_backend(test: impl AsyncFn(&TestDb, Backend)) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for backend in backends() {
+            let db = TestDb::new(backend).await;
+            test(&db, backend).await;
+            db.remove().await;
+        }
+    });
+}
+
 /// A new member of `org` with the viewer role, through `joining`.
 async fn join(
     db: &TestDb,
@@ -365,70 +382,61 @@ fn two_deletion_requests_make_one_deletion() {
 /// through B brings it back through A (R29, D12).
 #[test]
 fn a_deletion_and_a_restore_are_seen_through_another_instance_at_once() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        for backend in backends() {
-            let db = TestDb::new(backend).await;
-            let other = db.another_instance().await;
-            let (a, b) = (
-                live(&db.store, lifecycle_settings()),
-                live(&other, lifecycle_settings()),
+    on_every_backend(async |db, backend| {
+        let other = db.another_instance().await;
+        let (a, b) = (
+            live(&db.store, lifecycle_settings()),
+            live(&other, lifecycle_settings()),
+        );
+        for round in 0..10 {
+            let at = format!("{backend:?}, round {round}");
+            let (owner, _) = sign_up(&a, email(round, "owner")).await;
+            let name = format!("Seen {round}");
+            let org = second_organization(&a, owner, &name).await;
+            let member = join(&db, &a, &b, (owner, org), email(round, "member")).await;
+            assert_eq!(
+                b.active_organization(member).await.unwrap().organization.id,
+                org,
+                "{at}"
             );
-            for round in 0..10 {
-                let at = format!("{backend:?}, round {round}");
-                let (owner, _) = sign_up(&a, email(round, "owner")).await;
-                let name = format!("Seen {round}");
-                let org = second_organization(&a, owner, &name).await;
-                let member = join(&db, &a, &b, (owner, org), email(round, "member")).await;
-                assert_eq!(
-                    b.active_organization(member).await.unwrap().organization.id,
-                    org,
-                    "{at}"
-                );
-                a.request_deletion(owner, org, &name).await.unwrap();
-                assert_eq!(
-                    b.organization(member, org).await.unwrap_err().code(),
-                    "not_found",
-                    "{at}"
-                );
-                assert!(
-                    !b.organizations(member)
-                        .await
-                        .unwrap()
-                        .iter()
-                        .any(|view| view.organization.id == org),
-                    "{at}"
-                );
-                let fallback = b.active_organization(member).await.unwrap();
-                assert_ne!(fallback.organization.id, org, "{at}");
-                assert!(fallback.is_owner(), "{at}: falls back to their own");
-                assert!(
-                    b.authorize(owner, org, Capability::ViewResources)
-                        .await
-                        .unwrap()
-                        .is_err(),
-                    "{at}"
-                );
-                let restored = b.restore(owner, org).await.unwrap();
-                assert!(!restored.organization.is_pending_deletion(), "{at}");
-                assert_eq!(
-                    a.organization(member, org).await.unwrap().organization.id,
-                    org
-                );
-                // A restore moves nobody back.
-                assert_ne!(
-                    a.active_organization(member).await.unwrap().organization.id,
-                    org,
-                    "{at}"
-                );
-            }
-            other.close().await.unwrap();
-            db.remove().await;
+            a.request_deletion(owner, org, &name).await.unwrap();
+            assert_eq!(
+                b.organization(member, org).await.unwrap_err().code(),
+                "not_found",
+                "{at}"
+            );
+            assert!(
+                !b.organizations(member)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|view| view.organization.id == org),
+                "{at}"
+            );
+            let fallback = b.active_organization(member).await.unwrap();
+            assert_ne!(fallback.organization.id, org, "{at}");
+            assert!(fallback.is_owner(), "{at}: falls back to their own");
+            assert!(
+                b.authorize(owner, org, Capability::ViewResources)
+                    .await
+                    .unwrap()
+                    .is_err(),
+                "{at}"
+            );
+            let restored = b.restore(owner, org).await.unwrap();
+            assert!(!restored.organization.is_pending_deletion(), "{at}");
+            assert_eq!(
+                a.organization(member, org).await.unwrap().organization.id,
+                org
+            );
+            // A restore moves nobody back.
+            assert_ne!(
+                a.active_organization(member).await.unwrap().organization.id,
+                org,
+                "{at}"
+            );
         }
+        other.close().await.unwrap();
     });
 }
 
@@ -519,76 +527,103 @@ async fn rows_naming(store: &Store, org: OrganizationId) -> Vec<(String, String,
 /// organization is untouched (D17).
 #[test]
 fn a_purge_leaves_no_row_naming_the_organization() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        for backend in backends() {
-            let db = TestDb::new(backend).await;
-            let settings = Settings {
-                deletion_grace: chrono::Duration::zero(),
-                catalog: tenancy_core::plan::PlanCatalog::builtin(),
-                ..lifecycle_settings()
-            };
-            let service = live(&db.store, settings);
-            let (owner, own) = sign_up(&service, email(0, "owner")).await;
-            let name = "Everything";
-            let org = second_organization(&service, owner, name).await;
-            let member = join(&db, &service, &service, (owner, org), email(0, "member")).await;
-            service
-                .create_role(
-                    owner,
-                    org,
-                    NewRole {
-                        key: RoleKey::custom("analyst").unwrap(),
-                        name: RoleName::parse("Analyst").unwrap(),
-                        description: RoleDescription::default(),
-                        capabilities: CapabilitySet::of(&[Capability::ViewResources]),
-                    },
-                )
-                .await
-                .unwrap();
-            let second = join(&db, &service, &service, (owner, org), email(0, "second")).await;
-            service
-                .change_role(owner, org, second, "analyst")
-                .await
-                .unwrap();
-            let invited = service
-                .invite(owner, org, email(0, "invited"), Some("analyst"))
-                .await
-                .unwrap();
-            service.resend(owner, org, invited.id).await.unwrap();
-            service.request_transfer(owner, org, member).await.unwrap();
-            fill(&service, owner, org).await;
-            assert!(!rows_naming(&db.store, org).await.is_empty());
+    on_every_backend(async |db, backend| {
+        let settings = Settings {
+            deletion_grace: chrono::Duration::zero(),
+            catalog: tenancy_core::plan::PlanCatalog::builtin(),
+            ..lifecycle_settings()
+        };
+        let service = live(&db.store, settings);
+        let (owner, own) = sign_up(&service, email(0, "owner")).await;
+        let name = "Everything";
+        let org = second_organization(&service, owner, name).await;
+        let member = join(&db, &service, &service, (owner, org), email(0, "member")).await;
+        service
+            .create_role(
+                owner,
+                org,
+                NewRole {
+                    key: RoleKey::custom("analyst").unwrap(),
+                    name: RoleName::parse("Analyst").unwrap(),
+                    description: RoleDescription::default(),
+                    capabilities: CapabilitySet::of(&[Capability::ViewResources]),
+                },
+            )
+            .await
+            .unwrap();
+        let second = join(&db, &service, &service, (owner, org), email(0, "second")).await;
+        service
+            .change_role(owner, org, second, "analyst")
+            .await
+            .unwrap();
+        let invited = service
+            .invite(owner, org, email(0, "invited"), Some("analyst"))
+            .await
+            .unwrap();
+        service.resend(owner, org, invited.id).await.unwrap();
+        service.request_transfer(owner, org, member).await.unwrap();
+        fill(&service, owner, org).await;
+        assert!(!rows_naming(&db.store, org).await.is_empty());
 
-            service.request_deletion(owner, org, name).await.unwrap();
-            assert_eq!(service.purge_due(10).await.unwrap(), 1);
-            let left = rows_naming(&db.store, org).await;
-            assert!(
-                left.is_empty(),
-                "{backend:?}: rows naming the purged organization: {left:?}"
-            );
-            assert_eq!(service.purge_due(10).await.unwrap(), 0, "a second run");
-            assert_eq!(
-                service.organization(owner, org).await.unwrap_err().code(),
-                "not_found"
-            );
-            let fallback = service.active_organization(member).await.unwrap();
-            assert!(fallback.is_owner(), "{backend:?}");
-            assert_eq!(
-                service
-                    .active_organization(owner)
-                    .await
-                    .unwrap()
-                    .organization
-                    .id,
-                own
-            );
-            assert!(service.organization(owner, own).await.is_ok());
-            db.remove().await;
-        }
+        service.request_deletion(owner, org, name).await.unwrap();
+        assert_eq!(service.purge_due(10).await.unwrap(), 1);
+        let left = rows_naming(&db.store, org).await;
+        assert!(
+            left.is_empty(),
+            "{backend:?}: rows naming the purged organization: {left:?}"
+        );
+        assert_eq!(service.purge_due(10).await.unwrap(), 0, "a second run");
+        assert_eq!(
+            service.organization(owner, org).await.unwrap_err().code(),
+            "not_found"
+        );
+        let fallback = service.active_organization(member).await.unwrap();
+        assert!(fallback.is_owner(), "{backend:?}");
+        assert_eq!(
+            service
+                .active_organization(owner)
+                .await
+                .unwrap()
+                .organization
+                .id,
+            own
+        );
+        assert!(service.organization(owner, own).await.is_ok());
+    });
+}
+
+/// After giving her default organization (the one made at sign-up) away,
+/// a user whose active organization goes falls back to it, where she is an
+/// admin now, rather than to another one she owns (R19).
+#[test]
+fn the_fallback_is_the_default_organization_while_it_is_reachable() {
+    on_every_backend(async |db, backend| {
+        let service = live(&db.store, lifecycle_settings());
+        let (ann, default) = sign_up(&service, email(0, "ann")).await;
+        let bob = join(&db, &service, &service, (ann, default), email(0, "bob")).await;
+        let kept = second_organization(&service, ann, "Kept").await;
+        service.request_transfer(ann, default, bob).await.unwrap();
+        service.accept_transfer(bob, default).await.unwrap();
+        let doomed = second_organization(&service, ann, "Doomed").await;
+        assert_eq!(
+            service
+                .active_organization(ann)
+                .await
+                .unwrap()
+                .organization
+                .id,
+            doomed
+        );
+        service
+            .request_deletion(ann, doomed, "Doomed")
+            .await
+            .unwrap();
+        let fallback = service.active_organization(ann).await.unwrap();
+        assert_eq!(fallback.organization.id, default, "{backend:?}");
+        assert_eq!(fallback.role.key(), &RoleKey::ADMIN, "{backend:?}");
+        // Out of it too: the oldest one she owns.
+        service.remove_member(bob, default, ann).await.unwrap();
+        let fallback = service.active_organization(ann).await.unwrap();
+        assert_eq!(fallback.organization.id, kept, "{backend:?}");
     });
 }
