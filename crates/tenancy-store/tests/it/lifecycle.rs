@@ -393,7 +393,7 @@ fn a_deletion_and_a_restore_are_seen_through_another_instance_at_once() {
             let (owner, _) = sign_up(&a, email(round, "owner")).await;
             let name = format!("Seen {round}");
             let org = second_organization(&a, owner, &name).await;
-            let member = join(&db, &a, &b, (owner, org), email(round, "member")).await;
+            let member = join(db, &a, &b, (owner, org), email(round, "member")).await;
             assert_eq!(
                 b.active_organization(member).await.unwrap().organization.id,
                 org,
@@ -537,7 +537,7 @@ fn a_purge_leaves_no_row_naming_the_organization() {
         let (owner, own) = sign_up(&service, email(0, "owner")).await;
         let name = "Everything";
         let org = second_organization(&service, owner, name).await;
-        let member = join(&db, &service, &service, (owner, org), email(0, "member")).await;
+        let member = join(db, &service, &service, (owner, org), email(0, "member")).await;
         service
             .create_role(
                 owner,
@@ -551,7 +551,7 @@ fn a_purge_leaves_no_row_naming_the_organization() {
             )
             .await
             .unwrap();
-        let second = join(&db, &service, &service, (owner, org), email(0, "second")).await;
+        let second = join(db, &service, &service, (owner, org), email(0, "second")).await;
         service
             .change_role(owner, org, second, "analyst")
             .await
@@ -600,7 +600,7 @@ fn the_fallback_is_the_default_organization_while_it_is_reachable() {
     on_every_backend(async |db, backend| {
         let service = live(&db.store, lifecycle_settings());
         let (ann, default) = sign_up(&service, email(0, "ann")).await;
-        let bob = join(&db, &service, &service, (ann, default), email(0, "bob")).await;
+        let bob = join(db, &service, &service, (ann, default), email(0, "bob")).await;
         let kept = second_organization(&service, ann, "Kept").await;
         service.request_transfer(ann, default, bob).await.unwrap();
         service.accept_transfer(bob, default).await.unwrap();
