@@ -224,6 +224,8 @@ async fn the_one_owner(service: &LiveService, org: OrganizationId, at: &str) -> 
 /// answered fits.
 #[test]
 fn a_transfer_racing_what_ends_it_leaves_one_owner_and_one_outcome() {
+    // How often each call succeeded, over the rounds of both backends, for the log.
+    let succeeded = std::sync::Mutex::new(std::collections::BTreeMap::<&str, usize>::new());
     run_with(lifecycle_settings(), async |db, service, round| {
         let at = format!("round {round}");
         let (owner, _) = sign_up(&service, email(round, "owner")).await;
@@ -342,8 +344,17 @@ fn a_transfer_racing_what_ends_it_leaves_one_owner_and_one_outcome() {
             assert_eq!(transfer.to_user_id, other, "{at}");
             assert!(membership_of(&service, other, org).await.is_some(), "{at}");
         }
+        for (call, answer) in ["accept", "cancel", "leave", "deletion", "new request"]
+            .into_iter()
+            .zip([accepted, cancelled, left, deleted, replaced])
+        {
+            if answer == "ok" {
+                *succeeded.lock().unwrap().entry(call).or_default() += 1;
+            }
+        }
         crate::role_races::empty_outbox(&db.store).await;
     });
+    eprintln!("calls that succeeded: {:?}", succeeded.lock().unwrap());
 }
 
 /// Two deletion requests at once: one 202, one `deletion_pending`.
