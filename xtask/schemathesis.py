@@ -196,11 +196,33 @@ expected-statuses = ["2XX", "3XX", "401", "402", "403", "404", "409", "429", "5X
 include-operation-id = ["create_pin", "create_chat", "create_investigation", "create_agent", "update_agent"]
 checks.ensure_resource_availability.enabled = false
 
+# An organization's deletion and its ownership transfer exist only once requested: right after the organization is
+# created, API.md answers 404 for them (`GET`, restore, cancel, accept, decline), which is no created thing missing.
+[[operations]]
+include-operation-id = ["get_organization_deletion", "restore_organization", "get_ownership_transfer", "cancel_ownership_transfer", "decline_ownership_transfer"]
+checks.ensure_resource_availability.enabled = false
+
 # API.md: a `reassign_to` that names the role itself, the owner's or no role of the organization is 422, although
 # the document can only say that it is a well-formed key.
 [[operations]]
 include-operation-id = ["delete_role"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", "401", "402", "403", "404", "409", "422", "429", "5XX"]
+
+# API.md: `confirm_name` must be the organization's name exactly (422 otherwise), which no schema can say.
+[[operations]]
+include-operation-id = ["delete_organization"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", "401", "402", "403", "404", "409", "422", "429", "5XX"]
+
+# API.md: resending a revoked invitation is 410 `invitation_revoked`: the invitation's state, not the request's.
+[[operations]]
+include-operation-id = ["resend_invitation"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", "401", "402", "403", "404", "409", "410", "429", "5XX"]
+
+# Accepting an expired transfer is 410 `transfer_expired`, and there is none (404) until the owner requests one.
+[[operations]]
+include-operation-id = ["accept_ownership_transfer"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", "401", "402", "403", "404", "409", "410", "429", "5XX"]
+checks.ensure_resource_availability.enabled = false
 """
 
 
