@@ -402,6 +402,19 @@ where
             .map(|(grant, _)| grant)
     }
 
+    /// The membership in the organization of the account of `email`, if it
+    /// has an account and one.
+    pub(crate) async fn membership_of_email(
+        tx: &mut Box<dyn Transaction>,
+        organization: OrganizationId,
+        email: &EmailAddress,
+    ) -> Result<Option<Membership>, Error> {
+        Ok(match tx.user_by_email(email).await? {
+            Some(user) => tx.membership(organization, user.id).await?,
+            None => None,
+        })
+    }
+
     /// The role of `key` in the organization: a built-in one, or one of its
     /// custom roles; `None` when it has none of that key.
     pub(crate) async fn role_in(
@@ -622,10 +635,8 @@ where
                 .ok_or(Error::NotFound(Missing::User))?;
             let org = tx.organization(organization).await?;
             let inviter_membership = tx.membership(organization, actor).await?;
-            let invitee_membership = match tx.user_by_email(&email).await? {
-                Some(invitee) => tx.membership(organization, invitee.id).await?,
-                None => None,
-            };
+            let invitee_membership =
+                Self::membership_of_email(&mut tx, organization, &email).await?;
             let open_invitation = tx.open_invitation(organization, &email).await?;
             let asked = match role {
                 Some(key) => Self::role_in(&mut tx, organization, key).await?,

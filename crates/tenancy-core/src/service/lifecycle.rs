@@ -7,17 +7,29 @@
 
 use super::resources::Scope;
 use super::{AsOf, OrganizationView, Service};
+use crate::decide::Decision;
 use crate::decide::{
     self, AcceptTransferSnapshot, DeletionSnapshot, Resend, ResendSnapshot, TransferRequest,
     TransferSnapshot,
 };
-use crate::entity::{Invitation, InvitationStatus, OwnershipTransfer, ScheduledDeletion};
+use crate::entity::{
+    Invitation, InvitationStatus, Organization, OwnershipTransfer, ScheduledDeletion,
+};
 use crate::error::{Error, Missing};
 use crate::id::{InvitationId, MailId, OrganizationId, TransferId, UserId};
 use crate::operation::Operation;
-use crate::policy::Role;
+use crate::policy::{Membership, Role};
 use crate::ports::{Clock, IdGenerator, Repository, TokenGenerator};
 use crate::token::SecretToken;
+
+/// A decision that ends a pending transfer: cancelling or declining it.
+type EndTransfer = fn(
+    UserId,
+    Option<&Organization>,
+    Option<&Membership>,
+    Option<&OwnershipTransfer>,
+    chrono::DateTime<chrono::Utc>,
+) -> Result<Decision<()>, Error>;
 
 /// A scheduled deletion as the API shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,16 +83,10 @@ where
             let scope = Scope::read(&mut tx, organization, actor).await?;
             let found = tx.invitation(organization, invitation).await?;
             let (invitee_membership, open_invitation) = match &found {
-                Some(found) => {
-                    let invitee = match tx.user_by_email(&found.email).await? {
-                        Some(invitee) => tx.membership(organization, invitee.id).await?,
-                        None => None,
-                    };
-                    (
-                        invitee,
-                        tx.open_invitation(organization, &found.email).await?,
-                    )
-                }
+                Some(found) => (
+                    Self::membership_of_email(&mut tx, organization, &found.email).await?,
+                    tx.open_invitation(organization, &found.email).await?,
+                ),
                 None => (None, None),
             };
             let decision = decide::resend(
@@ -170,20 +176,8 @@ where
         actor: UserId,
         organization: OrganizationId,
     ) -> Result<(), Error> {
-        retrying!(async {
-            let mut tx = self.repository.begin().await?;
-            tx.lock_organization(organization).await?;
-            let scope = Scope::read(&mut tx, organization, actor).await?;
-            let transfer = tx.ownership_transfer(organization).await?;
-            let decision = decide::cancel_transfer(
-                actor,
-                scope.organization.as_ref(),
-                scope.membership.as_ref(),
-                transfer.as_ref(),
-                self.clock.now(),
-            )?;
-            self.commit(tx, decision).await
-        })
+        self.end_transfer(actor, organization, decide::cancel_transfer)
+            .await
     }
 
     /// The target declines the pending transfer.
@@ -192,12 +186,24 @@ where
         actor: UserId,
         organization: OrganizationId,
     ) -> Result<(), Error> {
+        self.end_transfer(actor, organization, decide::decline_transfer)
+            .await
+    }
+
+    /// Ends the pending transfer as `decision` decides, under the
+    /// organization's lock.
+    async fn end_transfer(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        decision: EndTransfer,
+    ) -> Result<(), Error> {
         retrying!(async {
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let scope = Scope::read(&mut tx, organization, actor).await?;
             let transfer = tx.ownership_transfer(organization).await?;
-            let decision = decide::decline_transfer(
+            let decision = decision(
                 actor,
                 scope.organization.as_ref(),
                 scope.membership.as_ref(),

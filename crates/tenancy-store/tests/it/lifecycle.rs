@@ -18,7 +18,8 @@ use tenancy_core::{Capability, CapabilitySet, Error, OrganizationId, RoleKey, Us
 use tenancy_store::{Backend, Store};
 use tokio::sync::Barrier;
 
-use crate::concurrency::{email, no_internal_errors, run_with, sign_up, token_for};
+use crate::concurrency::{email, no_internal_errors, run_with, sign_up};
+use crate::role_races::join;
 use crate::support::{LiveService, TestDb, backends, live};
 
 fn lifecycle_settings() -> Settings {
@@ -43,24 +44,6 @@ fn on_every_backend(test: impl AsyncFn(&TestDb, Backend)) {
             db.remove().await;
         }
     });
-}
-
-/// A new member of `org` with the viewer role, through `joining`.
-async fn join(
-    db: &TestDb,
-    inviting: &LiveService,
-    joining: &LiveService,
-    (owner, org): (UserId, OrganizationId),
-    email: tenancy_core::value::EmailAddress,
-) -> UserId {
-    inviting
-        .invite(owner, org, email.clone(), None)
-        .await
-        .unwrap();
-    let (user, _) = sign_up(joining, email.clone()).await;
-    let token = token_for(db, &email).await;
-    joining.accept(user, &token).await.unwrap();
-    user
 }
 
 /// A second organization of `owner` (so that D13 lets the first go), named
@@ -237,9 +220,18 @@ fn a_transfer_racing_what_ends_it_leaves_one_owner_and_one_outcome() {
             &service,
             (owner, org),
             email(round, "target"),
+            "viewer",
         )
         .await;
-        let other = join(&db, &service, &service, (owner, org), email(round, "other")).await;
+        let other = join(
+            &db,
+            &service,
+            &service,
+            (owner, org),
+            email(round, "other"),
+            "viewer",
+        )
+        .await;
         service.request_transfer(owner, org, target).await.unwrap();
 
         let s = |service: &LiveService| service.clone();
@@ -404,7 +396,7 @@ fn a_deletion_and_a_restore_are_seen_through_another_instance_at_once() {
             let (owner, _) = sign_up(&a, email(round, "owner")).await;
             let name = format!("Seen {round}");
             let org = second_organization(&a, owner, &name).await;
-            let member = join(db, &a, &b, (owner, org), email(round, "member")).await;
+            let member = join(db, &a, &b, (owner, org), email(round, "member"), "viewer").await;
             assert_eq!(
                 b.active_organization(member).await.unwrap().organization.id,
                 org,
@@ -548,7 +540,15 @@ fn a_purge_leaves_no_row_naming_the_organization() {
         let (owner, own) = sign_up(&service, email(0, "owner")).await;
         let name = "Everything";
         let org = second_organization(&service, owner, name).await;
-        let member = join(db, &service, &service, (owner, org), email(0, "member")).await;
+        let member = join(
+            db,
+            &service,
+            &service,
+            (owner, org),
+            email(0, "member"),
+            "viewer",
+        )
+        .await;
         service
             .create_role(
                 owner,
@@ -562,7 +562,15 @@ fn a_purge_leaves_no_row_naming_the_organization() {
             )
             .await
             .unwrap();
-        let second = join(db, &service, &service, (owner, org), email(0, "second")).await;
+        let second = join(
+            db,
+            &service,
+            &service,
+            (owner, org),
+            email(0, "second"),
+            "viewer",
+        )
+        .await;
         service
             .change_role(owner, org, second, "analyst")
             .await
@@ -611,7 +619,15 @@ fn the_fallback_is_the_default_organization_while_it_is_reachable() {
     on_every_backend(async |db, backend| {
         let service = live(&db.store, lifecycle_settings());
         let (ann, default) = sign_up(&service, email(0, "ann")).await;
-        let bob = join(db, &service, &service, (ann, default), email(0, "bob")).await;
+        let bob = join(
+            db,
+            &service,
+            &service,
+            (ann, default),
+            email(0, "bob"),
+            "viewer",
+        )
+        .await;
         let kept = second_organization(&service, ann, "Kept").await;
         service.request_transfer(ann, default, bob).await.unwrap();
         service.accept_transfer(bob, default).await.unwrap();

@@ -45,7 +45,7 @@ async fn create(
 
 /// A new member of `org` with `role`: invited by the owner, signed up and
 /// accepted (the accept through `joining`, which may be another instance).
-async fn join(
+pub async fn join(
     db: &TestDb,
     inviting: &LiveService,
     joining: &LiveService,
