@@ -213,6 +213,13 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", "401", "402",
 include-operation-id = ["delete_organization"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", "401", "402", "403", "404", "409", "422", "429", "5XX"]
 
+# API.md: a webhook's `url` must be https and resolve to public addresses only (checked when it is set, 422 otherwise,
+# also for a host name that does not resolve), and `events` must name actions of the audit log: no schema can say
+# where a name resolves, and the server runs here without `--allow-private-webhooks`.
+[[operations]]
+include-operation-id = ["create_webhook", "update_webhook"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", "3XX", "401", "402", "403", "404", "409", "422", "429", "5XX"]
+
 # API.md: resending a revoked invitation is 410 `invitation_revoked`: the invitation's state, not the request's.
 [[operations]]
 include-operation-id = ["resend_invitation"]

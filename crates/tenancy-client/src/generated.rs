@@ -76,6 +76,65 @@ pub mod types {
     pub struct ActiveResponse {
         pub organization: SwitcherEntry,
     }
+    ///Who acted.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ActorType {
+        #[serde(rename = "user")]
+        User,
+        #[serde(rename = "service")]
+        Service,
+        #[serde(rename = "system")]
+        System,
+    }
+    impl ::std::fmt::Display for ActorType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::User => f.write_str("user"),
+                Self::Service => f.write_str("service"),
+                Self::System => f.write_str("system"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ActorType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "user" => Ok(Self::User),
+                "service" => Ok(Self::Service),
+                "system" => Ok(Self::System),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ActorType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ActorType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///An agent.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AgentBody {
@@ -385,6 +444,334 @@ pub mod types {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
         }
+    }
+    ///Who made a change.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct AuditActor {
+        ///The user's email address when the event was written; `null` for `service` and `system`.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///The user's id; `null` for `service` and `system`.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub id: ::std::option::Option<::uuid::Uuid>,
+        #[serde(rename = "type")]
+        pub type_: ActorType,
+    }
+    /**One event of the audit log. `hash` is the lowercase hex SHA-256 of `prev_hash`, a line feed,
+and this object without `hash` in RFC 8785 canonical JSON; `prev_hash` is the previous
+event's `hash` (64 zeros for `seq` 1).*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct AuditEvent {
+        ///One of the actions of the audit log.
+        pub action: AuditEventAction,
+        pub actor: AuditActor,
+        ///`{field: {"from", "to"}}` for edits, `null` otherwise.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub changes: ::std::option::Option<
+            ::std::collections::HashMap<::std::string::String, FieldChange>,
+        >,
+        pub hash: AuditEventHash,
+        pub id: ::uuid::Uuid,
+        ///RFC 3339 in UTC with microseconds, exactly as hashed.
+        pub occurred_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub prev_hash: AuditEventPrevHash,
+        ///The `x-request-id` of the request that made the change, if any.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub request_id: ::std::option::Option<::std::string::String>,
+        ///The organization's events counted from 1, without gaps, in commit order.
+        pub seq: u64,
+        pub target: AuditTarget,
+    }
+    ///One of the actions of the audit log.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuditEventAction {
+        #[serde(rename = "organization.created")]
+        OrganizationCreated,
+        #[serde(rename = "organization.renamed")]
+        OrganizationRenamed,
+        #[serde(rename = "organization.plan_changed")]
+        OrganizationPlanChanged,
+        #[serde(rename = "organization.deletion_scheduled")]
+        OrganizationDeletionScheduled,
+        #[serde(rename = "organization.restored")]
+        OrganizationRestored,
+        #[serde(rename = "member.added")]
+        MemberAdded,
+        #[serde(rename = "member.removed")]
+        MemberRemoved,
+        #[serde(rename = "member.left")]
+        MemberLeft,
+        #[serde(rename = "member.role_changed")]
+        MemberRoleChanged,
+        #[serde(rename = "invitation.created")]
+        InvitationCreated,
+        #[serde(rename = "invitation.resent")]
+        InvitationResent,
+        #[serde(rename = "invitation.revoked")]
+        InvitationRevoked,
+        #[serde(rename = "invitation.accepted")]
+        InvitationAccepted,
+        #[serde(rename = "role.created")]
+        RoleCreated,
+        #[serde(rename = "role.updated")]
+        RoleUpdated,
+        #[serde(rename = "role.deleted")]
+        RoleDeleted,
+        #[serde(rename = "ownership.transfer_requested")]
+        OwnershipTransferRequested,
+        #[serde(rename = "ownership.transfer_cancelled")]
+        OwnershipTransferCancelled,
+        #[serde(rename = "ownership.transfer_declined")]
+        OwnershipTransferDeclined,
+        #[serde(rename = "ownership.transferred")]
+        OwnershipTransferred,
+        #[serde(rename = "connection.credentials_rotated")]
+        ConnectionCredentialsRotated,
+        #[serde(rename = "webhook.created")]
+        WebhookCreated,
+        #[serde(rename = "webhook.updated")]
+        WebhookUpdated,
+        #[serde(rename = "webhook.deleted")]
+        WebhookDeleted,
+        #[serde(rename = "webhook.secret_rotated")]
+        WebhookSecretRotated,
+    }
+    impl ::std::fmt::Display for AuditEventAction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::OrganizationCreated => f.write_str("organization.created"),
+                Self::OrganizationRenamed => f.write_str("organization.renamed"),
+                Self::OrganizationPlanChanged => f.write_str("organization.plan_changed"),
+                Self::OrganizationDeletionScheduled => {
+                    f.write_str("organization.deletion_scheduled")
+                }
+                Self::OrganizationRestored => f.write_str("organization.restored"),
+                Self::MemberAdded => f.write_str("member.added"),
+                Self::MemberRemoved => f.write_str("member.removed"),
+                Self::MemberLeft => f.write_str("member.left"),
+                Self::MemberRoleChanged => f.write_str("member.role_changed"),
+                Self::InvitationCreated => f.write_str("invitation.created"),
+                Self::InvitationResent => f.write_str("invitation.resent"),
+                Self::InvitationRevoked => f.write_str("invitation.revoked"),
+                Self::InvitationAccepted => f.write_str("invitation.accepted"),
+                Self::RoleCreated => f.write_str("role.created"),
+                Self::RoleUpdated => f.write_str("role.updated"),
+                Self::RoleDeleted => f.write_str("role.deleted"),
+                Self::OwnershipTransferRequested => {
+                    f.write_str("ownership.transfer_requested")
+                }
+                Self::OwnershipTransferCancelled => {
+                    f.write_str("ownership.transfer_cancelled")
+                }
+                Self::OwnershipTransferDeclined => {
+                    f.write_str("ownership.transfer_declined")
+                }
+                Self::OwnershipTransferred => f.write_str("ownership.transferred"),
+                Self::ConnectionCredentialsRotated => {
+                    f.write_str("connection.credentials_rotated")
+                }
+                Self::WebhookCreated => f.write_str("webhook.created"),
+                Self::WebhookUpdated => f.write_str("webhook.updated"),
+                Self::WebhookDeleted => f.write_str("webhook.deleted"),
+                Self::WebhookSecretRotated => f.write_str("webhook.secret_rotated"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AuditEventAction {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "organization.created" => Ok(Self::OrganizationCreated),
+                "organization.renamed" => Ok(Self::OrganizationRenamed),
+                "organization.plan_changed" => Ok(Self::OrganizationPlanChanged),
+                "organization.deletion_scheduled" => {
+                    Ok(Self::OrganizationDeletionScheduled)
+                }
+                "organization.restored" => Ok(Self::OrganizationRestored),
+                "member.added" => Ok(Self::MemberAdded),
+                "member.removed" => Ok(Self::MemberRemoved),
+                "member.left" => Ok(Self::MemberLeft),
+                "member.role_changed" => Ok(Self::MemberRoleChanged),
+                "invitation.created" => Ok(Self::InvitationCreated),
+                "invitation.resent" => Ok(Self::InvitationResent),
+                "invitation.revoked" => Ok(Self::InvitationRevoked),
+                "invitation.accepted" => Ok(Self::InvitationAccepted),
+                "role.created" => Ok(Self::RoleCreated),
+                "role.updated" => Ok(Self::RoleUpdated),
+                "role.deleted" => Ok(Self::RoleDeleted),
+                "ownership.transfer_requested" => Ok(Self::OwnershipTransferRequested),
+                "ownership.transfer_cancelled" => Ok(Self::OwnershipTransferCancelled),
+                "ownership.transfer_declined" => Ok(Self::OwnershipTransferDeclined),
+                "ownership.transferred" => Ok(Self::OwnershipTransferred),
+                "connection.credentials_rotated" => {
+                    Ok(Self::ConnectionCredentialsRotated)
+                }
+                "webhook.created" => Ok(Self::WebhookCreated),
+                "webhook.updated" => Ok(Self::WebhookUpdated),
+                "webhook.deleted" => Ok(Self::WebhookDeleted),
+                "webhook.secret_rotated" => Ok(Self::WebhookSecretRotated),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditEventAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditEventAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`AuditEventHash`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AuditEventHash(::std::string::String);
+    impl ::std::ops::Deref for AuditEventHash {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AuditEventHash> for ::std::string::String {
+        fn from(value: AuditEventHash) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for AuditEventHash {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[0-9a-f]{64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[0-9a-f]{64}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditEventHash {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditEventHash {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AuditEventHash {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///A page of the audit log, newest first.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct AuditEventList {
+        pub items: ::std::vec::Vec<AuditEvent>,
+        ///Pass as `cursor` for the next page; `null` on the last page.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    ///`AuditEventPrevHash`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AuditEventPrevHash(::std::string::String);
+    impl ::std::ops::Deref for AuditEventPrevHash {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<AuditEventPrevHash> for ::std::string::String {
+        fn from(value: AuditEventPrevHash) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for AuditEventPrevHash {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[0-9a-f]{64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[0-9a-f]{64}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditEventPrevHash {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditEventPrevHash {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AuditEventPrevHash {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///What a change was made to.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct AuditTarget {
+        ///Its id: a UUID, or a role's key.
+        pub id: ::std::string::String,
+        ///How people know it: a name, or an email address.
+        pub label: ::std::string::String,
+        #[serde(rename = "type")]
+        pub type_: TargetType,
     }
     ///A question from a host: may this user do this here?
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1116,6 +1503,73 @@ returned, to anyone (D9).*/
             value.parse()
         }
     }
+    ///A page of a webhook's deliveries, newest first.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DeliveryList {
+        pub items: ::std::vec::Vec<WebhookDelivery>,
+        ///Pass as `cursor` for the next page; `null` on the last page.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    ///Where a delivery is.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum DeliveryState {
+        #[serde(rename = "pending")]
+        Pending,
+        #[serde(rename = "delivered")]
+        Delivered,
+        #[serde(rename = "failed")]
+        Failed,
+    }
+    impl ::std::fmt::Display for DeliveryState {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Pending => f.write_str("pending"),
+                Self::Delivered => f.write_str("delivered"),
+                Self::Failed => f.write_str("failed"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DeliveryState {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "pending" => Ok(Self::Pending),
+                "delivered" => Ok(Self::Delivered),
+                "failed" => Ok(Self::Failed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DeliveryState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DeliveryState {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///Nothing to tell: the request was taken.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(transparent)]
@@ -1142,6 +1596,12 @@ returned, to anyone (D9).*/
         ) -> Self {
             Self(value)
         }
+    }
+    ///One field of an edit.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct FieldChange {
+        pub from: ::serde_json::Value,
+        pub to: ::serde_json::Value,
     }
     ///One invalid field of a request.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
@@ -1678,6 +2138,223 @@ inviter could assign, built in or custom; `viewer` when absent or `null`.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ListAgentsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListAuditLogAction`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ListAuditLogAction {
+        #[serde(rename = "organization.created")]
+        OrganizationCreated,
+        #[serde(rename = "organization.renamed")]
+        OrganizationRenamed,
+        #[serde(rename = "organization.plan_changed")]
+        OrganizationPlanChanged,
+        #[serde(rename = "organization.deletion_scheduled")]
+        OrganizationDeletionScheduled,
+        #[serde(rename = "organization.restored")]
+        OrganizationRestored,
+        #[serde(rename = "member.added")]
+        MemberAdded,
+        #[serde(rename = "member.removed")]
+        MemberRemoved,
+        #[serde(rename = "member.left")]
+        MemberLeft,
+        #[serde(rename = "member.role_changed")]
+        MemberRoleChanged,
+        #[serde(rename = "invitation.created")]
+        InvitationCreated,
+        #[serde(rename = "invitation.resent")]
+        InvitationResent,
+        #[serde(rename = "invitation.revoked")]
+        InvitationRevoked,
+        #[serde(rename = "invitation.accepted")]
+        InvitationAccepted,
+        #[serde(rename = "role.created")]
+        RoleCreated,
+        #[serde(rename = "role.updated")]
+        RoleUpdated,
+        #[serde(rename = "role.deleted")]
+        RoleDeleted,
+        #[serde(rename = "ownership.transfer_requested")]
+        OwnershipTransferRequested,
+        #[serde(rename = "ownership.transfer_cancelled")]
+        OwnershipTransferCancelled,
+        #[serde(rename = "ownership.transfer_declined")]
+        OwnershipTransferDeclined,
+        #[serde(rename = "ownership.transferred")]
+        OwnershipTransferred,
+        #[serde(rename = "connection.credentials_rotated")]
+        ConnectionCredentialsRotated,
+        #[serde(rename = "webhook.created")]
+        WebhookCreated,
+        #[serde(rename = "webhook.updated")]
+        WebhookUpdated,
+        #[serde(rename = "webhook.deleted")]
+        WebhookDeleted,
+        #[serde(rename = "webhook.secret_rotated")]
+        WebhookSecretRotated,
+    }
+    impl ::std::fmt::Display for ListAuditLogAction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::OrganizationCreated => f.write_str("organization.created"),
+                Self::OrganizationRenamed => f.write_str("organization.renamed"),
+                Self::OrganizationPlanChanged => f.write_str("organization.plan_changed"),
+                Self::OrganizationDeletionScheduled => {
+                    f.write_str("organization.deletion_scheduled")
+                }
+                Self::OrganizationRestored => f.write_str("organization.restored"),
+                Self::MemberAdded => f.write_str("member.added"),
+                Self::MemberRemoved => f.write_str("member.removed"),
+                Self::MemberLeft => f.write_str("member.left"),
+                Self::MemberRoleChanged => f.write_str("member.role_changed"),
+                Self::InvitationCreated => f.write_str("invitation.created"),
+                Self::InvitationResent => f.write_str("invitation.resent"),
+                Self::InvitationRevoked => f.write_str("invitation.revoked"),
+                Self::InvitationAccepted => f.write_str("invitation.accepted"),
+                Self::RoleCreated => f.write_str("role.created"),
+                Self::RoleUpdated => f.write_str("role.updated"),
+                Self::RoleDeleted => f.write_str("role.deleted"),
+                Self::OwnershipTransferRequested => {
+                    f.write_str("ownership.transfer_requested")
+                }
+                Self::OwnershipTransferCancelled => {
+                    f.write_str("ownership.transfer_cancelled")
+                }
+                Self::OwnershipTransferDeclined => {
+                    f.write_str("ownership.transfer_declined")
+                }
+                Self::OwnershipTransferred => f.write_str("ownership.transferred"),
+                Self::ConnectionCredentialsRotated => {
+                    f.write_str("connection.credentials_rotated")
+                }
+                Self::WebhookCreated => f.write_str("webhook.created"),
+                Self::WebhookUpdated => f.write_str("webhook.updated"),
+                Self::WebhookDeleted => f.write_str("webhook.deleted"),
+                Self::WebhookSecretRotated => f.write_str("webhook.secret_rotated"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ListAuditLogAction {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "organization.created" => Ok(Self::OrganizationCreated),
+                "organization.renamed" => Ok(Self::OrganizationRenamed),
+                "organization.plan_changed" => Ok(Self::OrganizationPlanChanged),
+                "organization.deletion_scheduled" => {
+                    Ok(Self::OrganizationDeletionScheduled)
+                }
+                "organization.restored" => Ok(Self::OrganizationRestored),
+                "member.added" => Ok(Self::MemberAdded),
+                "member.removed" => Ok(Self::MemberRemoved),
+                "member.left" => Ok(Self::MemberLeft),
+                "member.role_changed" => Ok(Self::MemberRoleChanged),
+                "invitation.created" => Ok(Self::InvitationCreated),
+                "invitation.resent" => Ok(Self::InvitationResent),
+                "invitation.revoked" => Ok(Self::InvitationRevoked),
+                "invitation.accepted" => Ok(Self::InvitationAccepted),
+                "role.created" => Ok(Self::RoleCreated),
+                "role.updated" => Ok(Self::RoleUpdated),
+                "role.deleted" => Ok(Self::RoleDeleted),
+                "ownership.transfer_requested" => Ok(Self::OwnershipTransferRequested),
+                "ownership.transfer_cancelled" => Ok(Self::OwnershipTransferCancelled),
+                "ownership.transfer_declined" => Ok(Self::OwnershipTransferDeclined),
+                "ownership.transferred" => Ok(Self::OwnershipTransferred),
+                "connection.credentials_rotated" => {
+                    Ok(Self::ConnectionCredentialsRotated)
+                }
+                "webhook.created" => Ok(Self::WebhookCreated),
+                "webhook.updated" => Ok(Self::WebhookUpdated),
+                "webhook.deleted" => Ok(Self::WebhookDeleted),
+                "webhook.secret_rotated" => Ok(Self::WebhookSecretRotated),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListAuditLogAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListAuditLogAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///`ListAuditLogCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListAuditLogCursor(::std::string::String);
+    impl ::std::ops::Deref for ListAuditLogCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListAuditLogCursor> for ::std::string::String {
+        fn from(value: ListAuditLogCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListAuditLogCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListAuditLogCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListAuditLogCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListAuditLogCursor {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2534,6 +3211,118 @@ inviter could assign, built in or custom; `viewer` when absent or `null`.*/
         }
     }
     impl<'de> ::serde::Deserialize<'de> for ListSessionsCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListWebhookDeliveriesCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListWebhookDeliveriesCursor(::std::string::String);
+    impl ::std::ops::Deref for ListWebhookDeliveriesCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListWebhookDeliveriesCursor> for ::std::string::String {
+        fn from(value: ListWebhookDeliveriesCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListWebhookDeliveriesCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListWebhookDeliveriesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListWebhookDeliveriesCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListWebhookDeliveriesCursor {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    ///`ListWebhooksCursor`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListWebhooksCursor(::std::string::String);
+    impl ::std::ops::Deref for ListWebhooksCursor {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<ListWebhooksCursor> for ::std::string::String {
+        fn from(value: ListWebhooksCursor) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for ListWebhooksCursor {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^o(0|[1-9][0-9]{0,8})$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^o(0|[1-9][0-9]{0,8})$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ListWebhooksCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ListWebhooksCursor {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ListWebhooksCursor {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -4680,6 +5469,81 @@ or not (with the error code that says why).*/
         pub role_name: ::std::string::String,
         pub status: OrganizationStatus,
     }
+    ///What kind of thing a change was made to.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum TargetType {
+        #[serde(rename = "organization")]
+        Organization,
+        #[serde(rename = "user")]
+        User,
+        #[serde(rename = "invitation")]
+        Invitation,
+        #[serde(rename = "role")]
+        Role,
+        #[serde(rename = "ownership_transfer")]
+        OwnershipTransfer,
+        #[serde(rename = "connection")]
+        Connection,
+        #[serde(rename = "webhook")]
+        Webhook,
+    }
+    impl ::std::fmt::Display for TargetType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Organization => f.write_str("organization"),
+                Self::User => f.write_str("user"),
+                Self::Invitation => f.write_str("invitation"),
+                Self::Role => f.write_str("role"),
+                Self::OwnershipTransfer => f.write_str("ownership_transfer"),
+                Self::Connection => f.write_str("connection"),
+                Self::Webhook => f.write_str("webhook"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for TargetType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "organization" => Ok(Self::Organization),
+                "user" => Ok(Self::User),
+                "invitation" => Ok(Self::Invitation),
+                "role" => Ok(Self::Role),
+                "ownership_transfer" => Ok(Self::OwnershipTransfer),
+                "connection" => Ok(Self::Connection),
+                "webhook" => Ok(Self::Webhook),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for TargetType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for TargetType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///A pending offer of the organization's ownership to one of its members.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct TransferBody {
@@ -4834,6 +5698,89 @@ verification email, a password reset, or an invitation sent to it.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct VerifiedResponse {
         pub user: UserBody,
+    }
+    ///A webhook, without its secret.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct Webhook {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub description: ::std::string::String,
+        ///A disabled webhook gets no new deliveries; those already queued still go.
+        pub enabled: bool,
+        ///Action names of the audit log, prefixes ending in `.*`, or `*`.
+        pub events: ::std::vec::Vec<::std::string::String>,
+        pub id: ::uuid::Uuid,
+        pub url: ::std::string::String,
+    }
+    ///One delivery of one event to one webhook.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct WebhookDelivery {
+        pub attempts: u32,
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub delivered_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        ///The audit event delivered (for a test, the delivery's own id).
+        pub event_id: ::uuid::Uuid,
+        pub id: ::uuid::Uuid,
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub last_error: ::std::option::Option<::std::string::String>,
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub last_status_code: ::std::option::Option<u16>,
+        ///When it is tried next; `null` once delivered or failed.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub next_attempt_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub status: DeliveryState,
+        ///The event's action, or `webhook.test`.
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+    }
+    ///A page of an organization's webhooks, oldest first.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct WebhookList {
+        pub items: ::std::vec::Vec<Webhook>,
+        ///Pass as `cursor` for the next page; `null` on the last page.
+        #[serde(deserialize_with = "::std::option::Option::deserialize")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+    ///What to change of a webhook; an absent or `null` field stays as it is.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    pub struct WebhookPatchRequest {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub enabled: ::std::option::Option<bool>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub events: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub url: ::std::option::Option<::std::string::String>,
+    }
+    ///A new webhook.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct WebhookRequest {
+        ///Trimmed, at most 500 characters.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub description: ::std::option::Option<::std::string::String>,
+        /**At least one: action names of the audit log, prefixes ending in `.*` (`member.*`), or
+`*`; duplicates are dropped.*/
+        pub events: ::std::vec::Vec<::std::string::String>,
+        /**`https`, resolving to public addresses only (unless the server runs with
+`--allow-private-webhooks`); at most 2048 characters.*/
+        pub url: ::std::string::String,
+    }
+    /**A webhook with its secret: the answer of a creation and of a rotation, the only ones that
+show it.*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct WebhookWithSecret {
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub description: ::std::string::String,
+        pub enabled: bool,
+        pub events: ::std::vec::Vec<::std::string::String>,
+        pub id: ::uuid::Uuid,
+        ///`whsec_` and the base64 of 32 random bytes: the key of the signatures. Shown only here.
+        pub secret: ::std::string::String,
+        pub url: ::std::string::String,
     }
     /// Error types.
     pub mod error {
@@ -6574,6 +7521,144 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/agents/{agent_id}`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List an organization's audit log
+
+The organization's events, newest first: every change to it, each written in the
+transaction of the change (R32).
+`action` (one action name; any other value is `validation_failed`), `actor_id`, `since` and
+`until` (RFC 3339, both inclusive) filter it; they are judged once the caller's access is
+checked.
+Needs `view_audit_log`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/audit-log`
+
+*/
+    pub async fn list_audit_log<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        action: Option<types::ListAuditLogAction>,
+        actor_id: Option<&'a ::uuid::Uuid>,
+        cursor: Option<&'a types::ListAuditLogCursor>,
+        limit: Option<::std::num::NonZeroU32>,
+        since: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
+        until: Option<&'a ::chrono::DateTime<::chrono::offset::Utc>>,
+    ) -> Result<ResponseValue<types::AuditEventList>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/audit-log", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("action", &action))
+            .query(&progenitor_client::QueryParam::new("actor_id", &actor_id))
+            .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+            .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .query(&progenitor_client::QueryParam::new("since", &since))
+            .query(&progenitor_client::QueryParam::new("until", &until))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_audit_log",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Export an organization's audit log
+
+Every event of the organization, oldest first, as NDJSON (one `AuditEvent` per line),
+streamed: the server reads the log a page at a time. Anyone holding an export can check its
+hash chain (`tenancy audit verify <file>`, or `tenancy_core::audit::verify`): `seq` from 1
+without gaps, each `prev_hash` the previous `hash`, each `hash` that of its line.
+Needs `view_audit_log`, checked again for each page.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/audit-log/export`
+
+*/
+    pub async fn export_audit_log<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<ByteStream>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/audit-log/export", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self.client.get(url).headers(header_map).build()?;
+        let info = OperationInfo {
+            operation_id: "export_audit_log",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => Ok(ResponseValue::stream(response)),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {
@@ -10091,6 +11176,612 @@ Sends a `PATCH` request to `/v1/organizations/{org_id}/roles/{key}`
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List an organization's webhooks
+
+The organization's webhooks, oldest first, without their secrets.
+Needs `manage_webhooks`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/webhooks`
+
+*/
+    pub async fn list_webhooks<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        cursor: Option<&'a types::ListWebhooksCursor>,
+        limit: Option<::std::num::NonZeroU32>,
+    ) -> Result<ResponseValue<types::WebhookList>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+            .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_webhooks",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Create a webhook
+
+Registers an endpoint for the audit log's events: each event whose action `events`
+subscribes to is delivered to it as a signed `POST` (Standard Webhooks), at least once,
+queued in the transaction of its change.
+The answer carries the signing secret, which no other answer shows.
+Needs `manage_webhooks`, checked before the body is read.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/webhooks`
+
+*/
+    pub async fn create_webhook<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        body: &'a types::WebhookRequest,
+    ) -> Result<ResponseValue<types::WebhookWithSecret>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks", self.baseurl, encode_path(& org_id
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "create_webhook",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            201u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Get a webhook
+
+One webhook, without its secret. Needs `manage_webhooks`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/webhooks/{webhook_id}`
+
+*/
+    pub async fn get_webhook<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        webhook_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::Webhook>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks/{}", self.baseurl, encode_path(& org_id
+            .to_string()), encode_path(& webhook_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "get_webhook",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Delete a webhook
+
+Deletes the webhook with its queued deliveries and their log. Needs `manage_webhooks`.
+
+Sends a `DELETE` request to `/v1/organizations/{org_id}/webhooks/{webhook_id}`
+
+*/
+    pub async fn delete_webhook<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        webhook_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<()>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks/{}", self.baseurl, encode_path(& org_id
+            .to_string()), encode_path(& webhook_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .delete(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "delete_webhook",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            204u16 => Ok(ResponseValue::empty(response)),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Edit a webhook
+
+Changes its URL (checked again as at creation), its events, its description, or whether it
+is enabled. A disabled webhook gets no new deliveries; those already queued still go.
+Needs `manage_webhooks`, checked before the body is read.
+
+Sends a `PATCH` request to `/v1/organizations/{org_id}/webhooks/{webhook_id}`
+
+*/
+    pub async fn update_webhook<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        webhook_id: &'a ::uuid::Uuid,
+        body: &'a types::WebhookPatchRequest,
+    ) -> Result<ResponseValue<types::Webhook>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks/{}", self.baseurl, encode_path(& org_id
+            .to_string()), encode_path(& webhook_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .patch(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .json(&body)
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "update_webhook",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            413u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**List a webhook's deliveries
+
+Its deliveries, newest first: status, attempts, the last answer's status code or error,
+and when the next attempt is due. Needs `manage_webhooks`.
+
+Sends a `GET` request to `/v1/organizations/{org_id}/webhooks/{webhook_id}/deliveries`
+
+*/
+    pub async fn list_webhook_deliveries<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        webhook_id: &'a ::uuid::Uuid,
+        cursor: Option<&'a types::ListWebhookDeliveriesCursor>,
+        limit: Option<::std::num::NonZeroU32>,
+    ) -> Result<ResponseValue<types::DeliveryList>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks/{}/deliveries", self.baseurl, encode_path(&
+            org_id.to_string()), encode_path(& webhook_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+            .query(&progenitor_client::QueryParam::new("limit", &limit))
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "list_webhook_deliveries",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            422u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Retry a delivery
+
+Queues the delivery again now, its schedule of retries restarted and `attempts` counting on.
+Needs `manage_webhooks`.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry`
+
+*/
+    pub async fn retry_webhook_delivery<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        webhook_id: &'a ::uuid::Uuid,
+        delivery_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::WebhookDelivery>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks/{}/deliveries/{}/retry", self.baseurl,
+            encode_path(& org_id.to_string()), encode_path(& webhook_id.to_string()),
+            encode_path(& delivery_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "retry_webhook_delivery",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            202u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Rotate a webhook's secret
+
+Gives the webhook a new secret, in this answer only. For 24 hours deliveries carry two
+signatures, with the new secret and with the previous one, so that receivers can switch.
+Needs `manage_webhooks`.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/webhooks/{webhook_id}/rotate-secret`
+
+*/
+    pub async fn rotate_webhook_secret<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        webhook_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::WebhookWithSecret>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks/{}/rotate-secret", self.baseurl,
+            encode_path(& org_id.to_string()), encode_path(& webhook_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "rotate_webhook_secret",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            500u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            503u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
+    /**Send a test event
+
+Queues a `webhook.test` event (`data`: `{"webhook_id"}`, in no audit log) to this webhook
+alone, enabled or not, and answers its delivery. Needs `manage_webhooks`.
+
+Sends a `POST` request to `/v1/organizations/{org_id}/webhooks/{webhook_id}/test`
+
+*/
+    pub async fn test_webhook<'a>(
+        &'a self,
+        org_id: &'a ::uuid::Uuid,
+        webhook_id: &'a ::uuid::Uuid,
+    ) -> Result<ResponseValue<types::WebhookDelivery>, Error<types::Problem>> {
+        let url = format!(
+            "{}/v1/organizations/{}/webhooks/{}/test", self.baseurl, encode_path(& org_id
+            .to_string()), encode_path(& webhook_id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .post(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "test_webhook",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            202u16 => ResponseValue::from_response(response).await,
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             500u16 => {

@@ -7,6 +7,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::audit::{Action, Actor, AuditEntry, Target, TargetKind};
+
 use crate::entity::{
     AccountToken, AccountTokenPurpose, Chat, ChatMessage, CustomRole, Invitation, InvitationState,
     InvitationStatus, MailContent, Organization, OutgoingMail, OwnershipTransfer, Resource,
@@ -205,6 +207,67 @@ pub enum Change {
         user_id: UserId,
         password_hash: PasswordHash,
     },
+    /// Stores a webhook with its secret, which the store seals (R33).
+    InsertWebhook {
+        webhook: crate::webhook::Webhook,
+        secret: crate::webhook::WebhookSecret,
+    },
+    /// Replaces a webhook's URL, events, description and whether it is enabled.
+    UpdateWebhook(crate::webhook::Webhook),
+    /// Deletes a webhook and its deliveries.
+    DeleteWebhook {
+        organization_id: OrganizationId,
+        id: crate::id::WebhookId,
+    },
+    /// Replaces a webhook's secret; the previous one signs too until
+    /// `previous_until`.
+    RotateWebhookSecret {
+        organization_id: OrganizationId,
+        id: crate::id::WebhookId,
+        secret: crate::webhook::WebhookSecret,
+        previous_until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// Queues a `webhook.test` delivery.
+    EnqueueTestDelivery(crate::webhook::Delivery),
+    /// Queues a delivery again at `at`, its schedule restarted.
+    RetryDelivery {
+        organization_id: OrganizationId,
+        id: crate::id::DeliveryId,
+        at: DateTime<Utc>,
+    },
+    /// Records the audit event of a change to an organization (R32, D16).
+    /// The service stamps it when it commits ([`Write::stamp`]); the store
+    /// gives it the organization's next `seq` and seals it into the chain.
+    Audit(crate::audit::AuditEntry),
+}
+
+/// The audit entry of a change to an organization (R32).
+pub(crate) fn audit(
+    organization: OrganizationId,
+    action: Action,
+    actor: Actor,
+    target: Target,
+) -> AuditEntry {
+    AuditEntry::new(organization, action, actor, target)
+}
+
+/// An organization as an audit event's target.
+pub(crate) fn organization_target(organization: &Organization) -> Target {
+    Target::new(
+        TargetKind::Organization,
+        organization.id,
+        organization.name.as_str(),
+    )
+}
+
+/// An invitation as an audit event's target, labelled by its address.
+pub(crate) fn invitation_target(invitation: &Invitation) -> Target {
+    Target::new(
+        TargetKind::Invitation,
+        invitation.id,
+        invitation.email.as_str(),
+    )
 }
 
 /// One decided change, as the store receives it in [`crate::ports::Transaction::apply`].
@@ -226,17 +289,28 @@ pub enum Change {
 /// let write = Write(change);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Write(Change);
+pub struct Write(Change, Option<crate::audit::Stamp>);
 
 impl Write {
     /// A change that a decision made.
     pub(crate) const fn of(change: Change) -> Self {
-        Self(change)
+        Self(change, None)
+    }
+
+    /// An audit entry that a decision made, stamped by the service.
+    pub(crate) const fn stamped(change: Change, stamp: crate::audit::Stamp) -> Self {
+        Self(change, Some(stamp))
     }
 
     /// What to write.
     pub const fn change(&self) -> &Change {
         &self.0
+    }
+
+    /// The id, instant and request of a [`Change::Audit`]; `None` for
+    /// every other change.
+    pub const fn stamp(&self) -> Option<&crate::audit::Stamp> {
+        self.1.as_ref()
     }
 }
 
@@ -565,6 +639,12 @@ fn new_organization(
             user_id: owner,
             organization_id: id,
         },
+        Change::Audit(audit(
+            id,
+            Action::OrganizationCreated,
+            Actor::User(owner),
+            organization_target(&organization),
+        )),
     ];
     (changes, organization)
 }
@@ -600,10 +680,25 @@ pub fn rename(
         ..organization.clone()
     };
     Ok(Decision::new(
-        vec![Change::RenameOrganization {
-            organization_id: grant.organization_id(),
-            name,
-        }],
+        vec![
+            Change::RenameOrganization {
+                organization_id: grant.organization_id(),
+                name,
+            },
+            Change::Audit(
+                audit(
+                    organization.id,
+                    Action::OrganizationRenamed,
+                    Actor::User(actor),
+                    organization_target(&renamed),
+                )
+                .changing(
+                    "name",
+                    organization.name.as_str(),
+                    renamed.name.as_str(),
+                ),
+            ),
+        ],
         renamed,
     ))
 }
@@ -696,6 +791,12 @@ pub fn invite(snapshot: InviteSnapshot<'_>, input: Invite) -> Result<Decision<In
         state: InvitationState::Pending,
     };
     changes.push(Change::InsertInvitation(invitation.clone()));
+    changes.push(Change::Audit(audit(
+        organization.id,
+        Action::InvitationCreated,
+        Actor::User(grant.user_id()),
+        invitation_target(&invitation),
+    )));
     changes.push(Change::EnqueueMail(OutgoingMail {
         id: input.mail_id,
         to: input.email,
@@ -729,11 +830,19 @@ pub fn revoke(
         InvitationStatus::Accepted => Err(Error::InvitationAlreadyAccepted),
         InvitationStatus::Revoked | InvitationStatus::Expired => Ok(Decision::new(vec![], ())),
         InvitationStatus::Pending => Ok(Decision::new(
-            vec![Change::SetInvitationState {
-                organization_id: invitation.organization_id,
-                invitation_id: invitation.id,
-                state: InvitationState::Revoked { at: now },
-            }],
+            vec![
+                Change::SetInvitationState {
+                    organization_id: invitation.organization_id,
+                    invitation_id: invitation.id,
+                    state: InvitationState::Revoked { at: now },
+                },
+                Change::Audit(audit(
+                    invitation.organization_id,
+                    Action::InvitationRevoked,
+                    Actor::User(actor),
+                    invitation_target(invitation),
+                )),
+            ],
             (),
         )),
     }
@@ -788,6 +897,12 @@ pub fn accept(
                     at: now,
                 },
             }];
+            changes.push(Change::Audit(audit(
+                invitation.organization_id,
+                Action::InvitationAccepted,
+                Actor::User(actor.id),
+                invitation_target(invitation),
+            )));
             // A member who still holds an open invitation (they joined through
             // another path) keeps their role; the invitation is used up.
             let role = match membership {
@@ -799,6 +914,12 @@ pub fn accept(
                         role: invitation.role.clone(),
                         joined_at: now,
                     }));
+                    changes.push(Change::Audit(audit(
+                        invitation.organization_id,
+                        Action::MemberAdded,
+                        Actor::User(actor.id),
+                        Target::user(actor.id),
+                    )));
                     invitation.role.clone()
                 }
             };
@@ -854,6 +975,12 @@ pub fn remove_member(
         organization_id: target.organization_id,
         user_id: target.user_id,
     });
+    changes.push(Change::Audit(audit(
+        target.organization_id,
+        Action::MemberRemoved,
+        Actor::User(actor),
+        Target::user(target.user_id),
+    )));
     Ok(Decision::new(changes, ()))
 }
 
@@ -890,6 +1017,12 @@ pub fn leave(
         organization_id: organization.id,
         user_id: actor,
     });
+    changes.push(Change::Audit(audit(
+        organization.id,
+        Action::MemberLeft,
+        Actor::User(actor),
+        Target::user(actor),
+    )));
     Ok(Decision::new(changes, ()))
 }
 
@@ -985,11 +1118,26 @@ pub fn change_plan(
     if matches!(by, PlanChanger::Member(_)) && !chosen.self_serve {
         return Err(Error::PlanNotSelectable(plan.clone()));
     }
+    let actor = match by {
+        PlanChanger::Member(actor) => Actor::User(actor),
+        PlanChanger::Host => Actor::Service,
+    };
     Ok(Decision::new(
-        vec![Change::ChangePlan {
-            organization_id: organization.id,
-            plan: plan.clone(),
-        }],
+        vec![
+            Change::ChangePlan {
+                organization_id: organization.id,
+                plan: plan.clone(),
+            },
+            Change::Audit(
+                audit(
+                    organization.id,
+                    Action::OrganizationPlanChanged,
+                    actor,
+                    organization_target(organization),
+                )
+                .changing("plan", organization.plan.as_str(), plan.as_str()),
+            ),
+        ],
         Organization {
             plan: plan.clone(),
             ..organization.clone()
@@ -1001,10 +1149,12 @@ mod accounts;
 mod lifecycle;
 mod resources;
 mod roles;
+mod webhooks;
 pub use accounts::*;
 pub use lifecycle::*;
 pub use resources::*;
 pub use roles::*;
+pub use webhooks::*;
 
 #[cfg(test)]
 mod tests;

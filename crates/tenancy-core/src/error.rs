@@ -27,6 +27,10 @@ pub enum Missing {
     Transfer,
     /// A scheduled deletion of the organization.
     Deletion,
+    /// A webhook of the organization.
+    Webhook,
+    /// A delivery of a webhook.
+    Delivery,
 }
 
 impl Missing {
@@ -46,6 +50,8 @@ impl Missing {
             Self::Role => "role",
             Self::Transfer => "pending ownership transfer",
             Self::Deletion => "scheduled deletion",
+            Self::Webhook => "webhook",
+            Self::Delivery => "delivery",
         }
     }
 }

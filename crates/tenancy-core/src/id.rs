@@ -98,3 +98,15 @@ id_type!(
     /// A link sent to an account's address: email verification or password reset.
     AccountTokenId
 );
+id_type!(
+    /// One event of an organization's audit log (R32).
+    AuditEventId
+);
+id_type!(
+    /// A webhook endpoint of an organization (R33).
+    WebhookId
+);
+id_type!(
+    /// One delivery of an event to one webhook.
+    DeliveryId
+);

@@ -10,6 +10,7 @@
 //! the domain types, an in-memory repository and the reference model that the
 //! core's model-based test and the store's differential test share.
 
+pub mod audit;
 pub mod decide;
 pub mod entity;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod resource;
 pub mod service;
 pub mod token;
 pub mod value;
+pub mod webhook;
 
 #[cfg(feature = "test-util")]
 pub mod testing;

@@ -153,6 +153,49 @@ pub trait Transaction: Send {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<OrganizationId>, StoreError>;
+    /// Events of the organization's audit log, newest first, as `query`
+    /// selects them, at most `query.limit`.
+    async fn audit_events(
+        &mut self,
+        organization: OrganizationId,
+        query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
+    /// Events of the organization's audit log with `seq` above `after`,
+    /// oldest first, at most `limit` (the export reads the log by these
+    /// pages).
+    async fn audit_events_after(
+        &mut self,
+        organization: OrganizationId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
+    /// The organization's webhooks, oldest first.
+    async fn webhooks(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<crate::webhook::Webhook>, StoreError>;
+    /// One webhook of the organization.
+    async fn webhook(
+        &mut self,
+        organization: OrganizationId,
+        id: crate::id::WebhookId,
+    ) -> Result<Option<crate::webhook::Webhook>, StoreError>;
+    /// A webhook's deliveries, newest first, at most `limit`, older than the
+    /// delivery `before` when given (a keyset cursor).
+    async fn deliveries(
+        &mut self,
+        organization: OrganizationId,
+        webhook: crate::id::WebhookId,
+        before: Option<crate::id::DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<crate::webhook::Delivery>, StoreError>;
+    /// One delivery of a webhook of the organization.
+    async fn delivery(
+        &mut self,
+        organization: OrganizationId,
+        webhook: crate::id::WebhookId,
+        id: crate::id::DeliveryId,
+    ) -> Result<Option<crate::webhook::Delivery>, StoreError>;
     /// The open invitations of an organization, oldest first.
     async fn open_invitations(
         &mut self,
@@ -267,6 +310,13 @@ pub trait PasswordVerifier: Send + Sync {
     /// which addresses have accounts.
     async fn verify(&self, password: &str, hash: Option<&PasswordHash>)
     -> Result<bool, StoreError>;
+}
+
+/// What the service knows of the request it serves, for the audit log: the
+/// HTTP layer answers with the request's `x-request-id`.
+pub trait RequestContext: Send + Sync {
+    /// The id of the request being served, if any.
+    fn request_id(&self) -> Option<String>;
 }
 
 /// The time, in UTC.

@@ -137,6 +137,17 @@ pub struct Service<R, C, I, T> {
     tokens: T,
     settings: Settings,
     blobs: Option<Blobs>,
+    context: Option<Context>,
+}
+
+/// Where the request's id comes from, shared.
+#[derive(Clone)]
+struct Context(std::sync::Arc<dyn crate::ports::RequestContext>);
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Context(..)")
+    }
 }
 
 /// The blob store of knowledge files, shared.
@@ -165,7 +176,19 @@ where
             tokens,
             settings,
             blobs: None,
+            context: None,
         }
+    }
+
+    /// Where audit events get the id of the request that made them
+    /// (`x-request-id`). Without one, events have none.
+    #[must_use]
+    pub fn with_request_context(
+        mut self,
+        context: std::sync::Arc<dyn crate::ports::RequestContext>,
+    ) -> Self {
+        self.context = Some(Context(context));
+        self
     }
 
     /// Where knowledge files keep their content. Without one, uploads and
@@ -191,17 +214,65 @@ where
         self.repository.ping().await
     }
 
-    async fn commit<V>(
+    async fn commit<V>(&self, tx: Box<dyn Transaction>, decision: Decision<V>) -> Result<V, Error> {
+        let now = self.clock.now();
+        self.commit_at(tx, decision, now).await
+    }
+
+    /// Applies a decision made at `now` and commits; its audit events are
+    /// stamped with that instant, so that one use case reads the clock once.
+    async fn commit_at<V>(
         &self,
         mut tx: Box<dyn Transaction>,
         decision: Decision<V>,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<V, Error> {
         let (changes, outcome) = decision.into_parts();
-        for change in changes {
-            tx.apply(&crate::decide::Write::of(change)).await?;
-        }
+        self.apply_all(tx.as_mut(), changes, now).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// Applies a decision's changes in order, stamping its audit entries.
+    pub(crate) async fn apply_all(
+        &self,
+        tx: &mut dyn Transaction,
+        changes: Vec<crate::decide::Change>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Error> {
+        for change in changes {
+            let write = match change {
+                change @ crate::decide::Change::Audit(_) => {
+                    crate::decide::Write::stamped(change, self.stamp(now))
+                }
+                change => crate::decide::Write::of(change),
+            };
+            tx.apply(&write).await?;
+        }
+        Ok(())
+    }
+
+    /// A stamp for an audit event made at `now`.
+    fn stamp(&self, now: chrono::DateTime<chrono::Utc>) -> crate::audit::Stamp {
+        let request_id = self
+            .context
+            .as_ref()
+            .and_then(|context| context.0.request_id())
+            .map(|mut id| {
+                if id.len() > crate::audit::MAX_REQUEST_ID_LEN {
+                    let mut end = crate::audit::MAX_REQUEST_ID_LEN;
+                    while !id.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    id.truncate(end);
+                }
+                id
+            });
+        crate::audit::Stamp::new(
+            crate::id::AuditEventId::from_uuid(self.ids.new_id()),
+            now,
+            request_id,
+        )
     }
 
     /// A fresh link for an account email.
@@ -242,6 +313,7 @@ where
         invitation_token: Option<&str>,
         verification_mail: AccountMail,
     ) -> Result<SignedUp, Error> {
+        let now = self.clock.now();
         let mut tx = self.repository.begin().await?;
         let mut superseded = false;
         let presented = match invitation_token {
@@ -280,12 +352,12 @@ where
                 verification: self.new_link(),
                 verification_mail,
                 verification_ttl: self.settings.verification_ttl,
-                now: self.clock.now(),
+                now,
             },
             existing.as_ref(),
             presented,
         )?;
-        self.commit(tx, decision).await
+        self.commit_at(tx, decision, now).await
     }
 
     /// Whether an address has an account (sign-up asks before it counts a
@@ -328,15 +400,16 @@ where
     ) -> Result<SecretToken, Error> {
         let token = SecretToken::from_bytes(self.tokens.generate());
         retrying!(async {
+            let now = self.clock.now();
             let tx = self.repository.begin().await?;
             let decision = decide::sign_in(
                 Some(account),
                 Some(proof),
                 SessionId::from_uuid(self.ids.new_id()),
                 &token,
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await?;
+            self.commit_at(tx, decision, now).await?;
             Ok(token.clone())
         })
     }
@@ -351,11 +424,11 @@ where
     pub async fn sign_out(&self, token: &str) -> Result<(), Error> {
         let token = SecretToken::parse(token).map_err(|_| Error::Unauthenticated)?;
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let session = tx.session(&token.hash()).await?;
-            let decision =
-                decide::sign_out(session.as_ref(), self.settings.sessions, self.clock.now())?;
-            self.commit(tx, decision).await
+            let decision = decide::sign_out(session.as_ref(), self.settings.sessions, now)?;
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -441,6 +514,7 @@ where
         name: OrganizationName,
     ) -> Result<OrganizationView, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.user(actor)
                 .await?
@@ -450,9 +524,9 @@ where
                 OrganizationId::from_uuid(self.ids.new_id()),
                 name.clone(),
                 PlanId::free(),
-                self.clock.now(),
+                now,
             );
-            let organization = self.commit(tx, decision).await?;
+            let organization = self.commit_at(tx, decision, now).await?;
             Ok(OrganizationView {
                 organization,
                 role: Role::OWNER,
@@ -627,6 +701,7 @@ where
         role: Option<&str>,
     ) -> Result<Invitation, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let inviter = tx
@@ -659,10 +734,10 @@ where
                     token: SecretToken::from_bytes(self.tokens.generate()),
                     ttl: self.settings.invitation_ttl,
                     inviter_must_be_verified: !self.settings.allow_unverified_inviters,
-                    now: self.clock.now(),
+                    now,
                 },
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -699,6 +774,7 @@ where
         invitation: InvitationId,
     ) -> Result<(), Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let org = tx.organization(organization).await?;
@@ -709,9 +785,9 @@ where
                 org.as_ref(),
                 membership.as_ref(),
                 found.as_ref(),
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -767,6 +843,7 @@ where
     pub async fn accept(&self, actor: UserId, token: &str) -> Result<OrganizationView, Error> {
         let token = SecretToken::parse(token).map_err(|_| Error::NotFound(Missing::Invitation))?;
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let user = tx
                 .user(actor)
@@ -780,12 +857,7 @@ where
             let invitation = tx.invitation_by_token(&token.hash()).await?;
             let membership = tx.membership(found.organization_id, actor).await?;
             let organization = tx.organization(found.organization_id).await?;
-            let decision = decide::accept(
-                &user,
-                membership.as_ref(),
-                invitation.as_ref(),
-                self.clock.now(),
-            )?;
+            let decision = decide::accept(&user, membership.as_ref(), invitation.as_ref(), now)?;
             // An organization pending deletion is gone for its members (R29):
             // its invitations were revoked, and an old link accepted again
             // by a member leads nowhere.
@@ -795,7 +867,7 @@ where
             {
                 return Err(Error::NotFound(Missing::Organization));
             }
-            let accepted: Accepted = self.commit(tx, decision).await?;
+            let accepted: Accepted = self.commit_at(tx, decision, now).await?;
             let organization = organization.ok_or(Error::NotFound(Missing::Invitation))?;
             Ok(OrganizationView {
                 organization,
@@ -915,6 +987,7 @@ where
         plan: PlanId,
     ) -> Result<Billing, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let org = tx.organization(organization).await?;
@@ -929,8 +1002,8 @@ where
                 &plan,
                 &self.settings.catalog,
             )?;
-            let usage = tx.usage(organization, Month::of(self.clock.now())).await?;
-            let organization = self.commit(tx, decision).await?;
+            let usage = tx.usage(organization, Month::of(now)).await?;
+            let organization = self.commit_at(tx, decision, now).await?;
             Ok(Billing {
                 limits: self.settings.catalog.limits_of(&organization.plan),
                 plan: organization.plan,
@@ -941,9 +1014,11 @@ where
 }
 
 mod accounts;
+mod audit;
 mod lifecycle;
 mod resources;
 mod roles;
+mod webhooks;
 pub use accounts::SessionView;
 pub use lifecycle::DeletionView;
 pub use resources::ChatRequest;

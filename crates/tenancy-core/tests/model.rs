@@ -125,6 +125,17 @@ fn random_sequences_agree_with_the_model_and_keep_the_invariants() {
             && r.pending_refusals >= 1,
         "reached {r:?}"
     );
+    // And the audit log (R32): after every step each organization's log
+    // holds exactly the events the model expects, in their chain; the
+    // sequences must write enough of them, of many actions, some by the
+    // host, and long logs.
+    assert!(
+        r.audit_events >= 20
+            && r.audit_actions >= 8
+            && r.audit_by_service >= 1
+            && r.audit_longest >= 10,
+        "reached {r:?}"
+    );
     eprintln!("reached {r:?}");
 }
 
@@ -229,6 +240,15 @@ fn roles_as_a_fixed_sequence() {
         (2, 1, 2, 3),
         "{r:?}"
     );
+    // Its audit log: 16 events in Ann's organization (created; three
+    // invitations, each accepted and its member added; two roles created,
+    // one updated, both deleted; one member's role changed), and the
+    // creation of each of the three others.
+    assert_eq!(
+        (r.audit_events, r.audit_actions, r.audit_longest),
+        (19, 8, 16),
+        "{r:?}"
+    );
 }
 
 /// An organization's life as one fixed sequence (R27–R30, D13, D17): see
@@ -272,6 +292,16 @@ fn the_lifecycle_as_a_fixed_sequence() {
             r.pending_refusals
         ),
         (2, 1, 1, 1, 1, 1),
+        "{r:?}"
+    );
+    // Its audit log: 18 events in Acme before the purge took them along
+    // (created, two invitations and two resends, an acceptance and its
+    // member, five transfers requested, one each declined, cancelled and
+    // accepted, two deletions and a restore), and the creation of each of
+    // the three others.
+    assert_eq!(
+        (r.audit_events, r.audit_actions, r.audit_longest),
+        (21, 11, 18),
         "{r:?}"
     );
 }

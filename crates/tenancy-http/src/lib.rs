@@ -9,6 +9,7 @@ mod allow;
 mod auth;
 mod body;
 pub mod console;
+pub mod destination;
 mod errors;
 mod headers;
 mod limits;

@@ -23,6 +23,22 @@ pub(crate) fn loggable_path(path: &str) -> String {
     path.to_owned()
 }
 
+tokio::task_local! {
+    /// The id of the request being served, for the audit events it writes.
+    static CURRENT: String;
+}
+
+/// The core's [`tenancy_core::ports::RequestContext`]: the `x-request-id`
+/// of the request that the current task serves.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestIds;
+
+impl tenancy_core::ports::RequestContext for RequestIds {
+    fn request_id(&self) -> Option<String> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+}
+
 fn new_request_id() -> String {
     let mut bytes = [0_u8; 8];
     let _ = getrandom::fill(&mut bytes);
@@ -39,7 +55,7 @@ pub(crate) async fn requests<E: Endpoint>(next: E, request: Request) -> poem::Re
         .map_or_else(new_request_id, str::to_owned);
     let method = request.method().clone();
     let path = loggable_path(request.uri().path());
-    let mut response = match next.call(request).await {
+    let mut response = match CURRENT.scope(id.clone(), next.call(request)).await {
         Ok(response) => response.into_response(),
         Err(error) => crate::problem::from_poem(error),
     };

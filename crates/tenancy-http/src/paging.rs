@@ -77,6 +77,33 @@ pub(crate) use list;
 /// change between versions.
 pub(crate) const CURSOR_PATTERN: &str = "^o(0|[1-9][0-9]{0,8})$";
 
+/// The limit and the key a keyset page starts after (a list read from the
+/// store `limit + 1` rows at a time: the extra row says whether there is a
+/// next page). The key travels in the same opaque form as an offset.
+pub(crate) fn keyset(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<(usize, Option<usize>), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let key = cursor
+        .map(|cursor| {
+            decode(cursor).ok_or_else(|| ApiError::invalid("cursor", "not a cursor of this list"))
+        })
+        .transpose()?;
+    Ok((limit as usize, key))
+}
+
+/// The cursor of a keyset page whose last item has `key`.
+pub(crate) fn keyset_cursor(key: usize) -> String {
+    encode(key)
+}
+
 fn encode(offset: usize) -> String {
     format!("o{offset}")
 }

@@ -34,6 +34,9 @@ pub struct ApiConfig {
     pub limits: RateLimits,
     /// The peers whose `X-Forwarded-For` names the client; none by default.
     pub trusted_proxies: TrustedProxies,
+    /// Lets webhooks use `http` and private addresses
+    /// (`--allow-private-webhooks`), for tests and private networks.
+    pub allow_private_webhooks: bool,
 }
 
 /// The default of `--max-upload-bytes`: 10 MiB.
@@ -42,7 +45,7 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 impl Default for ApiConfig {
     /// No service token (`POST /v1/authorize` answers 404), uploads up to
     /// 10 MiB, two password hashes per CPU at once, the API's rate limits
-    /// on, no trusted proxy.
+    /// on, no trusted proxy, webhooks to public `https` URLs only.
     fn default() -> Self {
         Self {
             service_token: None,
@@ -50,6 +53,7 @@ impl Default for ApiConfig {
             passwords: Passwords::default(),
             limits: RateLimits::default(),
             trusted_proxies: TrustedProxies::none(),
+            allow_private_webhooks: false,
         }
     }
 }
@@ -106,7 +110,9 @@ impl AppState {
         blobs: Arc<dyn BlobStore>,
         config: ApiConfig,
     ) -> Self {
-        let tenancy = Service::new(repository, clock, UuidV7, OsTokens, settings).with_blobs(blobs);
+        let tenancy = Service::new(repository, clock, UuidV7, OsTokens, settings)
+            .with_blobs(blobs)
+            .with_request_context(Arc::new(crate::log::RequestIds));
         Self {
             tenancy: Arc::new(tenancy),
             limiter,

@@ -483,3 +483,96 @@ pub mod superseded_invitation_token {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// One event of an organization's audit log (R32); never updated.
+pub mod audit_event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub organization_id: Uuid,
+        pub seq: i64,
+        pub occurred_at: DateTimeUtc,
+        pub action: String,
+        pub actor_type: String,
+        pub actor_id: Option<Uuid>,
+        pub actor_email: Option<String>,
+        pub target_type: String,
+        pub target_id: String,
+        pub target_label: String,
+        /// `{field: {"from", "to"}}` as JSON text, or null.
+        pub changes: Option<String>,
+        pub request_id: Option<String>,
+        pub prev_hash: String,
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A webhook of an organization, its secret sealed (R33).
+pub mod webhook {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhooks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub organization_id: Uuid,
+        pub url: String,
+        /// The event filters, as a JSON array.
+        pub events: String,
+        pub description: String,
+        pub enabled: bool,
+        pub key_id: String,
+        pub sealed_secret: Vec<u8>,
+        pub previous_key_id: Option<String>,
+        pub previous_sealed_secret: Option<Vec<u8>>,
+        pub previous_until: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One delivery of an event to a webhook, with its body.
+pub mod webhook_delivery {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub organization_id: Uuid,
+        pub webhook_id: Uuid,
+        pub event_id: Uuid,
+        pub event_type: String,
+        pub body: String,
+        pub status: String,
+        pub attempts: i32,
+        pub retry_base: i32,
+        pub last_status_code: Option<i32>,
+        pub last_error: Option<String>,
+        pub next_attempt_at: Option<DateTimeUtc>,
+        pub delivered_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub claimed_by: Option<Uuid>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

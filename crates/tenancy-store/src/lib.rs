@@ -11,6 +11,7 @@
 //! a concurrent transaction) is reported as contention, and the core runs the
 //! use case again.
 
+mod audit;
 pub mod blobs;
 pub mod crypto;
 mod entity;
@@ -19,6 +20,7 @@ pub mod migration;
 mod outbox;
 mod repo;
 pub mod system;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +69,14 @@ pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
     sealer: Arc<Sealer>,
+    /// The audit events this instance committed, for in-process
+    /// subscribers ([`Store::subscribe`]).
+    events: tokio::sync::broadcast::Sender<tenancy_core::audit::AuditEvent>,
 }
+
+/// How many committed events a subscriber may fall behind by before it is
+/// told it lagged.
+pub const SUBSCRIPTION_BUFFER: usize = 1024;
 
 /// How long a SQLite writer waits for the write lock before it reports
 /// contention (and the use case is tried again).
@@ -143,7 +152,21 @@ impl Store {
             db,
             backend,
             sealer: Arc::new(Sealer::new(options.key)),
+            events: tokio::sync::broadcast::channel(SUBSCRIPTION_BUFFER).0,
         })
+    }
+
+    /// The audit events that this instance commits from now on, each once,
+    /// in commit order per organization, as soon as its transaction commits
+    /// (never one of a change that rolled back): the same stream the
+    /// webhooks deliver, for hosts that embed tenancy (R33).
+    ///
+    /// A subscriber that falls more than [`SUBSCRIPTION_BUFFER`] events
+    /// behind gets `RecvError::Lagged` and catches up from the log
+    /// (`Transaction::audit_events_after` with the last `seq` it saw); events
+    /// other instances commit are in the log and in webhooks, not here.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<tenancy_core::audit::AuditEvent> {
+        self.events.subscribe()
     }
 
     /// Applies pending migrations, all in one transaction: a failure leaves

@@ -70,6 +70,9 @@ struct SeaUnit<C> {
     conn: Option<C>,
     backend: Backend,
     sealer: Arc<Sealer>,
+    /// The audit events written, published to subscribers once committed.
+    recorded: Vec<tenancy_core::audit::AuditEvent>,
+    events: tokio::sync::broadcast::Sender<tenancy_core::audit::AuditEvent>,
 }
 
 #[async_trait]
@@ -84,6 +87,8 @@ impl Repository for Store {
             conn: Some(tx),
             backend: self.backend,
             sealer: Arc::clone(&self.sealer),
+            recorded: Vec::new(),
+            events: self.events.clone(),
         }))
     }
 
@@ -92,6 +97,8 @@ impl Repository for Store {
             conn: Some(self.db.clone()),
             backend: self.backend,
             sealer: Arc::clone(&self.sealer),
+            recorded: Vec::new(),
+            events: self.events.clone(),
         }))
     }
 }
@@ -803,6 +810,57 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             .map_err(db_error)?
             .flatten()
             .map(OrganizationId::from_uuid))
+    }
+
+    async fn audit_events(
+        &mut self,
+        organization: OrganizationId,
+        query: &tenancy_core::audit::AuditQuery,
+    ) -> Result<Vec<tenancy_core::audit::AuditEvent>, StoreError> {
+        crate::audit::list(self.c()?, organization, query).await
+    }
+
+    async fn audit_events_after(
+        &mut self,
+        organization: OrganizationId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<tenancy_core::audit::AuditEvent>, StoreError> {
+        crate::audit::after(self.c()?, organization, after, limit).await
+    }
+
+    async fn webhooks(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<tenancy_core::webhook::Webhook>, StoreError> {
+        crate::webhooks::list(self.c()?, organization).await
+    }
+
+    async fn webhook(
+        &mut self,
+        organization: OrganizationId,
+        id: tenancy_core::id::WebhookId,
+    ) -> Result<Option<tenancy_core::webhook::Webhook>, StoreError> {
+        crate::webhooks::one(self.c()?, organization, id).await
+    }
+
+    async fn deliveries(
+        &mut self,
+        organization: OrganizationId,
+        webhook: tenancy_core::id::WebhookId,
+        before: Option<tenancy_core::id::DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<tenancy_core::webhook::Delivery>, StoreError> {
+        crate::webhooks::deliveries(self.c()?, organization, webhook, before, limit).await
+    }
+
+    async fn delivery(
+        &mut self,
+        organization: OrganizationId,
+        webhook: tenancy_core::id::WebhookId,
+        id: tenancy_core::id::DeliveryId,
+    ) -> Result<Option<tenancy_core::webhook::Delivery>, StoreError> {
+        crate::webhooks::delivery(self.c()?, organization, webhook, id).await
     }
 
     async fn ownership_transfer(
@@ -1579,6 +1637,48 @@ impl<C: Unit> Transaction for SeaUnit<C> {
             Change::PurgeOrganization { organization_id } => {
                 purge_organization(c, self.backend, *organization_id).await?;
             }
+            Change::Audit(entry) => {
+                let stamp = write
+                    .stamp()
+                    .ok_or_else(|| StoreError::other("an audit entry is written stamped"))?;
+                let event = crate::audit::record(c, self.backend, entry, stamp).await?;
+                crate::webhooks::fan_out(c, &event).await?;
+                self.recorded.push(event);
+            }
+            Change::InsertWebhook { webhook, secret } => {
+                crate::webhooks::insert(c, &self.sealer, webhook, secret).await?;
+            }
+            Change::UpdateWebhook(webhook) => crate::webhooks::update(c, webhook).await?,
+            Change::DeleteWebhook {
+                organization_id,
+                id,
+            } => crate::webhooks::delete(c, *organization_id, *id).await?,
+            Change::RotateWebhookSecret {
+                organization_id,
+                id,
+                secret,
+                previous_until,
+                at,
+            } => {
+                crate::webhooks::rotate(
+                    c,
+                    &self.sealer,
+                    *organization_id,
+                    *id,
+                    secret,
+                    *previous_until,
+                    *at,
+                )
+                .await?;
+            }
+            Change::EnqueueTestDelivery(delivery) => {
+                crate::webhooks::enqueue_test(c, delivery).await?;
+            }
+            Change::RetryDelivery {
+                organization_id,
+                id,
+                at,
+            } => crate::webhooks::retry(c, *organization_id, *id, *at).await?,
             Change::SetActiveOrganization {
                 user_id,
                 organization_id,
@@ -2014,7 +2114,12 @@ impl<C: Unit> Transaction for SeaUnit<C> {
 
     async fn commit(&mut self) -> Result<(), StoreError> {
         let conn = self.conn.take().ok_or_else(finished)?;
-        conn.finish().await.map_err(db_error)
+        conn.finish().await.map_err(db_error)?;
+        for event in self.recorded.drain(..) {
+            // No subscriber is no error.
+            let _ = self.events.send(event);
+        }
+        Ok(())
     }
 }
 
@@ -2029,7 +2134,10 @@ impl Store {
 /// The tables that name an organization in `organization_id`, children
 /// before their parents, so that no foreign key stands in the way of the
 /// purge (D17). The outbox and the organization itself are handled apart.
-const PURGED_TABLES: [&str; 14] = [
+const PURGED_TABLES: [&str; 17] = [
+    "webhook_deliveries",
+    "webhooks",
+    "audit_events",
     "superseded_invitation_tokens",
     "ownership_transfers",
     "chat_messages",

@@ -43,6 +43,23 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(MigrateArgs),
+    /// Work with an organization's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// What to do with an audit log.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of an export (`GET
+    /// /v1/organizations/{org_id}/audit-log/export`, NDJSON): `seq` from 1
+    /// without gaps, each `prev_hash` the previous event's `hash`, each
+    /// `hash` that of its line. Prints the count and the last hash; exits 1
+    /// naming the first event that breaks the chain.
+    Verify {
+        /// The export; `-` reads standard input.
+        file: PathBuf,
+    },
 }
 
 /// The format of log lines.
@@ -190,6 +207,23 @@ pub struct ServeArgs {
         hide = true
     )]
     pub test_purge_pause: Option<String>,
+
+    /// Lets webhooks use `http` URLs and private, loopback or link-local
+    /// addresses, both refused by default (at creation and at each
+    /// delivery): for tests and private networks only.
+    #[arg(long, env = "TENANCY_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+
+    /// Tests only: divides the waits of webhook deliveries (the retry
+    /// schedule and the lease of a claim) by this factor, so that a test
+    /// sees the schedule in seconds. Never set it in production.
+    #[arg(
+        long,
+        env = "TENANCY_TEST_WEBHOOK_TIME_SCALE",
+        value_name = "FACTOR",
+        hide = true
+    )]
+    pub test_webhook_time_scale: Option<u32>,
 
     /// A TOML file of plans that replaces the built-in ones (see the crate's
     /// README for its format).

@@ -45,6 +45,11 @@ pub struct ServeConfig {
     /// Tests only (`TENANCY_TEST_PURGE_PAUSE`): how long the purge pauses
     /// between an organization's blobs and its rows.
     pub test_purge_pause: Option<std::time::Duration>,
+    /// `--allow-private-webhooks`.
+    pub allow_private_webhooks: bool,
+    /// Tests only (`TENANCY_TEST_WEBHOOK_TIME_SCALE`): the webhook
+    /// deliveries' waits are divided by this (1 in production).
+    pub webhook_time_scale: u32,
     pub catalog: PlanCatalog,
     pub service_token: Option<SecretToken>,
     /// Where knowledge files keep their content.
@@ -163,6 +168,8 @@ impl ServeConfig {
             sessions,
             deletion_grace,
             test_purge_pause,
+            allow_private_webhooks: args.allow_private_webhooks,
+            webhook_time_scale: args.test_webhook_time_scale.unwrap_or(1).max(1),
             catalog,
             service_token,
             blob_dir: args.blob_dir,

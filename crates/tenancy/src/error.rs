@@ -16,6 +16,9 @@ pub enum Error {
         #[source]
         source: StoreError,
     },
+    /// An audit log export does not verify.
+    #[error("the audit log does not verify: {0}")]
+    Unverified(String),
     /// The operating system refused something: binding the address,
     /// registering a signal handler, starting the runtime.
     #[error("{context}: {source}")]
@@ -45,7 +48,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) => 2,
-            Self::Store { .. } | Self::Io { .. } => 1,
+            Self::Store { .. } | Self::Io { .. } | Self::Unverified(_) => 1,
         }
     }
 }

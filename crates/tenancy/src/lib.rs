@@ -18,6 +18,7 @@ pub mod plans;
 pub mod purge;
 pub mod serve;
 pub mod server;
+pub mod webhooks;
 
 pub use crate::error::Error;
 
@@ -31,7 +32,41 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             serve::serve(config).await
         }
         Command::Migrate(args) => serve::migrate(&config::database_url(&args.database)?).await,
+        Command::Audit(cli::AuditCommand::Verify { file }) => {
+            let verified = verify_export(&file)?;
+            println!(
+                "verified {} events; the last hash is {}",
+                verified.events, verified.head
+            );
+            Ok(())
+        }
     }
+}
+
+/// Checks the hash chain of an audit log export (NDJSON) in `file` (`-`:
+/// standard input), line by line, holding one line at a time.
+pub fn verify_export(file: &std::path::Path) -> Result<tenancy_core::audit::Verified, Error> {
+    use std::io::BufRead as _;
+    let reader: Box<dyn std::io::BufRead> = if file == std::path::Path::new("-") {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let opened = std::fs::File::open(file)
+            .map_err(|e| Error::io(format!("cannot open {}", file.display()), e))?;
+        Box::new(std::io::BufReader::new(opened))
+    };
+    let mut chain = tenancy_core::audit::Chain::default();
+    for (index, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Error::io("cannot read the export", e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| Error::Unverified(format!("line {} is not JSON: {e}", index + 1)))?;
+        chain
+            .push(event)
+            .map_err(|e| Error::Unverified(format!("line {}: {e}", index + 1)))?;
+    }
+    Ok(chain.finish())
 }
 
 /// Creates a folder and its missing parents; the ones it creates only their

@@ -146,6 +146,7 @@ pub async fn serve_until(
             passwords: tenancy_http::Passwords::new(config.max_concurrent_hashes),
             limits: config.limits,
             trusted_proxies: config.trusted_proxies,
+            allow_private_webhooks: config.allow_private_webhooks,
         },
     );
     let (stop_sweeper, sweeper_stopping) = watch::channel(false);
@@ -165,6 +166,28 @@ pub async fn serve_until(
         "mail delivery worker starting"
     );
     let (stop_worker, stopping) = watch::channel(false);
+    let deliveries = crate::webhooks::DeliveryWorker::new(
+        store.clone(),
+        Arc::clone(&clock),
+        config.allow_private_webhooks,
+        config.webhook_time_scale,
+    )
+    .map_err(|e| {
+        Error::io(
+            "cannot build the webhooks' HTTP client",
+            std::io::Error::other(e),
+        )
+    })?;
+    if config.allow_private_webhooks {
+        tracing::warn!("--allow-private-webhooks: webhooks may use http and private addresses");
+    }
+    if config.webhook_time_scale > 1 {
+        tracing::warn!(
+            scale = config.webhook_time_scale,
+            "TENANCY_TEST_WEBHOOK_TIME_SCALE is set: webhook retries come sooner (tests only)"
+        );
+    }
+    let mut webhooks = tokio::spawn(deliveries.run(stopping.clone()));
     let mut worker =
         tokio::spawn(Worker::new(store.clone(), transport, composer, clock).run(stopping));
 
@@ -186,11 +209,18 @@ pub async fn serve_until(
     let _ = stop_sweeper.send(true);
     let _ = stop_purge.send(true);
     let _ = sweeper.await;
-    // Both within one grace: the purge stops while the worker finishes.
-    let (worker_stopped, purge_stopped) = tokio::join!(
+    // All within one grace: the purge stops while the workers finish.
+    let (worker_stopped, purge_stopped, webhooks_stopped) = tokio::join!(
         tokio::time::timeout(GRACE, &mut worker),
         tokio::time::timeout(GRACE, &mut purge),
+        tokio::time::timeout(GRACE, &mut webhooks),
     );
+    if webhooks_stopped.is_err() {
+        webhooks.abort();
+        tracing::warn!(
+            "the webhook worker did not stop in time; what it had not delivered is due again after its lease"
+        );
+    }
     if worker_stopped.is_err() {
         worker.abort();
         tracing::warn!(

@@ -15,6 +15,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // per run makes the credentials of earlier runs unreadable.
     let key = SecretKey::generate("example")?;
     let store = Store::open(StoreOptions::new("sqlite://host-data/tenancy.db", key)).await?;
+    // The audit events this process commits, as the webhooks deliver them:
+    // a host reacts to a change in process (here, it logs it). A subscriber
+    // that lags behind reads what it missed from the log, by `seq`.
+    let mut events = store.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => println!(
+                    "audit: {} #{} {} on {} {}",
+                    event.organization_id,
+                    event.seq,
+                    event.action,
+                    event.target.kind.name(),
+                    event.target.label
+                ),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    println!("audit: {missed} events missed; read them from the log");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
     let state = AppState::new(
         store,
         Settings::default(),

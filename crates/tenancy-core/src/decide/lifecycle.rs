@@ -7,7 +7,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Change, Decision, assignable, authorize_in, require_verified};
+use super::{
+    Change, Decision, assignable, audit, authorize_in, invitation_target, organization_target,
+    require_verified,
+};
+use crate::audit::{Action, Actor, Label, Target, TargetKind};
 use crate::entity::{
     Invitation, InvitationState, InvitationStatus, MailContent, Organization, OutgoingMail,
     OwnershipTransfer, ScheduledDeletion, TRANSFER_TTL, User,
@@ -135,6 +139,12 @@ pub fn resend(snapshot: ResendSnapshot<'_>, input: Resend) -> Result<Decision<In
         token_hash: resent.token_hash,
         expires_at: resent.expires_at,
     });
+    changes.push(Change::Audit(audit(
+        organization.id,
+        Action::InvitationResent,
+        Actor::User(grant.user_id()),
+        invitation_target(&resent),
+    )));
     changes.push(Change::EnqueueMail(OutgoingMail {
         id: input.mail_id,
         to: resent.email.clone(),
@@ -233,6 +243,12 @@ pub fn request_transfer(
         expires_at: input.now + TRANSFER_TTL,
     };
     changes.push(Change::InsertTransfer(transfer.clone()));
+    changes.push(Change::Audit(audit(
+        organization.id,
+        Action::OwnershipTransferRequested,
+        Actor::User(owner.id),
+        transfer_target(&transfer),
+    )));
     changes.push(Change::EnqueueMail(OutgoingMail {
         id: input.mail_id,
         to: target_user.email.clone(),
@@ -284,12 +300,29 @@ pub fn cancel_transfer(
         authorize_in(actor, organization, membership, Operation::CancelTransfer)?;
     let transfer = live(organization, transfer, now).ok_or(Error::NotFound(Missing::Transfer))?;
     Ok(Decision::new(
-        vec![Change::DeleteTransfer {
-            organization_id: organization.id,
-            id: transfer.id,
-        }],
+        vec![
+            Change::DeleteTransfer {
+                organization_id: organization.id,
+                id: transfer.id,
+            },
+            Change::Audit(audit(
+                organization.id,
+                Action::OwnershipTransferCancelled,
+                Actor::User(actor),
+                transfer_target(transfer),
+            )),
+        ],
         (),
     ))
+}
+
+/// A transfer as an audit event's target, labelled by its target's address.
+fn transfer_target(transfer: &OwnershipTransfer) -> Target {
+    Target {
+        kind: TargetKind::OwnershipTransfer,
+        id: transfer.id.to_string(),
+        label: Label::EmailOf(transfer.to_user_id),
+    }
 }
 
 /// The target turns the transfer down.
@@ -311,10 +344,18 @@ pub fn decline_transfer(
         return Err(Error::NotTransferTarget);
     }
     Ok(Decision::new(
-        vec![Change::DeleteTransfer {
-            organization_id: organization.id,
-            id: transfer.id,
-        }],
+        vec![
+            Change::DeleteTransfer {
+                organization_id: organization.id,
+                id: transfer.id,
+            },
+            Change::Audit(audit(
+                organization.id,
+                Action::OwnershipTransferDeclined,
+                Actor::User(actor),
+                transfer_target(transfer),
+            )),
+        ],
         (),
     ))
 }
@@ -370,6 +411,12 @@ pub fn accept_transfer(
                 from: transfer.from_user_id,
                 to: actor,
             },
+            Change::Audit(audit(
+                organization.id,
+                Action::OwnershipTransferred,
+                Actor::User(actor),
+                transfer_target(transfer),
+            )),
         ],
         Organization {
             owner_id: actor,
@@ -425,10 +472,18 @@ pub fn request_deletion(
         requested_at: now,
         purge_after: now + grace,
     };
-    let mut changes = vec![Change::ScheduleDeletion {
-        organization_id: organization.id,
-        deletion,
-    }];
+    let mut changes = vec![
+        Change::ScheduleDeletion {
+            organization_id: organization.id,
+            deletion,
+        },
+        Change::Audit(audit(
+            organization.id,
+            Action::OrganizationDeletionScheduled,
+            Actor::User(actor),
+            organization_target(organization),
+        )),
+    ];
     for invitation in snapshot
         .open_invitations
         .iter()
@@ -485,9 +540,17 @@ pub fn restore(
     )?;
     match organization.deletion {
         Some(deletion) if now < deletion.purge_after => Ok(Decision::new(
-            vec![Change::RestoreOrganization {
-                organization_id: organization.id,
-            }],
+            vec![
+                Change::RestoreOrganization {
+                    organization_id: organization.id,
+                },
+                Change::Audit(audit(
+                    organization.id,
+                    Action::OrganizationRestored,
+                    Actor::User(actor),
+                    organization_target(organization),
+                )),
+            ],
             Organization {
                 deletion: None,
                 ..organization.clone()

@@ -315,6 +315,16 @@ pub fn set_credentials(
                 credentials,
                 at: now,
             },
+            Change::Audit(super::audit(
+                grant.organization_id(),
+                crate::audit::Action::ConnectionCredentialsRotated,
+                crate::audit::Actor::User(grant.user_id()),
+                crate::audit::Target::new(
+                    crate::audit::TargetKind::Connection,
+                    connection.id,
+                    connection.name.as_str(),
+                ),
+            )),
         ],
         connection,
     ))

@@ -8,7 +8,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Change, Decision, authorize_in};
+use super::{Change, Decision, audit, authorize_in};
+use crate::audit::{Action, Actor, Target, TargetKind};
 use crate::entity::{CustomRole, Organization};
 use crate::error::{Error, Missing};
 use crate::id::UserId;
@@ -108,11 +109,22 @@ pub fn change_role(
         return Ok(Decision::new(vec![], changed));
     }
     Ok(Decision::new(
-        vec![Change::SetMemberRole {
-            organization_id: organization.id,
-            user_id: target.user_id,
-            role: role.key().clone(),
-        }],
+        vec![
+            Change::SetMemberRole {
+                organization_id: organization.id,
+                user_id: target.user_id,
+                role: role.key().clone(),
+            },
+            Change::Audit(
+                audit(
+                    organization.id,
+                    Action::MemberRoleChanged,
+                    Actor::User(actor),
+                    Target::user(target.user_id),
+                )
+                .changing("role", target.role.key().as_str(), role.key().as_str()),
+            ),
+        ],
         changed,
     ))
 }
@@ -191,7 +203,15 @@ pub fn create_role(
         updated_at: now,
     };
     Ok(Decision::new(
-        vec![Change::InsertRole(created.clone())],
+        vec![
+            Change::InsertRole(created.clone()),
+            Change::Audit(audit(
+                organization.id,
+                Action::RoleCreated,
+                Actor::User(actor),
+                role_target(&created.role),
+            )),
+        ],
         created,
     ))
 }
@@ -263,8 +283,32 @@ pub fn update_role(
         updated_at: now,
         ..current.clone()
     };
+    let mut entry = audit(
+        organization.id,
+        Action::RoleUpdated,
+        Actor::User(actor),
+        role_target(&updated.role),
+    );
+    let (before, after) = (&current.role, &updated.role);
+    if before.name() != after.name() {
+        entry = entry.changing("name", before.name().as_str(), after.name().as_str());
+    }
+    if before.description() != after.description() {
+        entry = entry.changing(
+            "description",
+            before.description().as_str(),
+            after.description().as_str(),
+        );
+    }
+    if before.capabilities() != after.capabilities() {
+        entry = entry.changing(
+            "capabilities",
+            capability_names(before.capabilities()),
+            capability_names(after.capabilities()),
+        );
+    }
     Ok(Decision::new(
-        vec![Change::UpdateRole(updated.clone())],
+        vec![Change::UpdateRole(updated.clone()), Change::Audit(entry)],
         updated,
     ))
 }
@@ -338,5 +382,24 @@ pub fn delete_role(
         organization_id: organization.id,
         key: current.role.key().clone(),
     });
+    changes.push(Change::Audit(audit(
+        organization.id,
+        Action::RoleDeleted,
+        Actor::User(actor),
+        role_target(&current.role),
+    )));
     Ok(Decision::new(changes, ()))
+}
+
+/// A role as an audit event's target: its key, labelled by its name.
+fn role_target(role: &Role) -> Target {
+    Target::new(TargetKind::Role, role.key(), role.name().as_str())
+}
+
+/// A set of capabilities as an audit event writes it: names, in the matrix's
+/// order.
+fn capability_names(set: CapabilitySet) -> serde_json::Value {
+    set.iter()
+        .map(|capability| serde_json::Value::from(capability.name()))
+        .collect()
 }

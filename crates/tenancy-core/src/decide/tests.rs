@@ -7,6 +7,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::*;
+use crate::audit::{Action, Actor, AuditEntry, Changes, FieldChange, Label, Target, TargetKind};
 use crate::entity::{
     AccountTokenState, ChatSubject, DEFAULT_DELETION_GRACE, InvitationState, InvitationStatus,
     SessionLifetimes, TRANSFER_TTL,
@@ -478,7 +479,42 @@ fn accept_distinguishes_every_dead_invitation() {
     let decision = accept(&cy, None, Some(&found), at(1)).unwrap();
     assert_eq!(decision.outcome().role, Role::VIEWER);
     assert!(decision.outcome().newly_joined);
-    assert_eq!(decision.changes().len(), 3);
+    assert_eq!(decision.changes().len(), 5);
+    assert_eq!(
+        decision.changes(),
+        [
+            Change::SetInvitationState {
+                organization_id: w.acme.id,
+                invitation_id: found.id,
+                state: InvitationState::Accepted {
+                    by: cy.id,
+                    at: at(1),
+                },
+            },
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::InvitationAccepted,
+                Actor::User(cy.id),
+                Target::new(TargetKind::Invitation, found.id, "cy@example.com"),
+            )),
+            Change::InsertMembership(Membership {
+                organization_id: w.acme.id,
+                user_id: cy.id,
+                role: Role::VIEWER,
+                joined_at: at(1),
+            }),
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::MemberAdded,
+                Actor::User(cy.id),
+                Target::user(cy.id),
+            )),
+            Change::SetActiveOrganization {
+                user_id: cy.id,
+                organization_id: w.acme.id,
+            },
+        ]
+    );
 }
 
 #[test]
@@ -505,7 +541,23 @@ fn revoke_is_scoped_to_the_organization() {
         at(1),
     )
     .unwrap();
-    assert_eq!(decision.changes().len(), 1);
+    assert_eq!(decision.changes().len(), 2);
+    assert_eq!(
+        decision.changes(),
+        [
+            Change::SetInvitationState {
+                organization_id: w.acme.id,
+                invitation_id: ours.id,
+                state: InvitationState::Revoked { at: at(1) },
+            },
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::InvitationRevoked,
+                Actor::User(w.ann.id),
+                Target::new(TargetKind::Invitation, ours.id, "cy@example.com"),
+            )),
+        ]
+    );
     let used = invitation(
         &w.acme,
         "cy@example.com",
@@ -547,10 +599,18 @@ fn a_member_leaves_as_if_removed_and_the_owner_cannot() {
     let left = leave(w.bob.id, Some(&w.acme), Some(&w.bob_viewer), None).unwrap();
     assert_eq!(
         left.changes(),
-        [Change::DeleteMembership {
-            organization_id: w.acme.id,
-            user_id: w.bob.id,
-        }]
+        [
+            Change::DeleteMembership {
+                organization_id: w.acme.id,
+                user_id: w.bob.id,
+            },
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::MemberLeft,
+                Actor::User(w.bob.id),
+                Target::user(w.bob.id),
+            )),
+        ]
     );
     assert_eq!(
         codes(leave(w.ann.id, Some(&w.acme), Some(&w.ann_owner), None)),
@@ -709,10 +769,21 @@ fn plan_changes_need_billing_and_a_known_plan() {
     assert_eq!(decision.outcome().plan, pro);
     assert_eq!(
         decision.changes(),
-        [Change::ChangePlan {
-            organization_id: w.acme.id,
-            plan: pro.clone()
-        }]
+        [
+            Change::ChangePlan {
+                organization_id: w.acme.id,
+                plan: pro.clone()
+            },
+            Change::Audit(
+                AuditEntry::new(
+                    w.acme.id,
+                    Action::OrganizationPlanChanged,
+                    Actor::User(w.ann.id),
+                    Target::new(TargetKind::Organization, w.acme.id, "Acme"),
+                )
+                .changing("plan", "free", "pro")
+            ),
+        ]
     );
     assert_eq!(
         codes(change_plan(
@@ -788,10 +859,25 @@ fn members_pick_only_self_serve_plans_and_the_host_sets_any() {
     .unwrap();
     assert_eq!(
         decision.changes(),
-        [Change::ChangePlan {
-            organization_id: w.acme.id,
-            plan: enterprise.clone()
-        }]
+        [
+            Change::ChangePlan {
+                organization_id: w.acme.id,
+                plan: enterprise.clone()
+            },
+            Change::Audit(AuditEntry {
+                organization_id: w.acme.id,
+                action: Action::OrganizationPlanChanged,
+                actor: Actor::Service,
+                target: Target::new(TargetKind::Organization, w.acme.id, "Acme"),
+                changes: Some(Changes::from([(
+                    "plan".to_owned(),
+                    FieldChange {
+                        from: "free".into(),
+                        to: "enterprise".into(),
+                    },
+                )])),
+            }),
+        ]
     );
     assert_eq!(decision.outcome().plan, enterprise);
     // ... and back down to a self-serve one.
@@ -1784,6 +1870,12 @@ fn credentials_rotate_and_schedules_change_only_when_different() {
                 credentials: credentials("new"),
                 at: at(4),
             },
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::ConnectionCredentialsRotated,
+                Actor::User(w.ann.id),
+                Target::new(TargetKind::Connection, connection.id, "Resource 5"),
+            )),
         ]
     );
 
@@ -2583,6 +2675,12 @@ fn resending_a_pending_or_expired_invitation_gives_it_a_new_token_and_a_fresh_ex
                     token_hash: token.hash(),
                     expires_at: now + Duration::days(7),
                 },
+                Change::Audit(AuditEntry::new(
+                    w.acme.id,
+                    Action::InvitationResent,
+                    Actor::User(w.ann.id),
+                    Target::new(TargetKind::Invitation, found.id, "cy@example.com"),
+                )),
                 Change::EnqueueMail(OutgoingMail {
                     id: MailId::from_uuid(Uuid::from_u128(97)),
                     to: found.email.clone(),
@@ -2630,6 +2728,15 @@ fn reviving_an_expired_invitation_closes_the_other_open_one_of_the_email() {
         decision.changes()[1],
         Change::ResendInvitation { invitation_id, .. } if invitation_id == closed.id
     ));
+    assert_eq!(
+        decision.changes()[2],
+        Change::Audit(AuditEntry::new(
+            w.acme.id,
+            Action::InvitationResent,
+            Actor::User(w.ann.id),
+            Target::new(TargetKind::Invitation, closed.id, "cy@example.com"),
+        ))
+    );
     // The newer one has expired too: closed as expired, its link says so.
     let decision = resend(snapshot, resend_input(at(24 * 16))).unwrap();
     assert_eq!(
@@ -2644,7 +2751,13 @@ fn reviving_an_expired_invitation_closes_the_other_open_one_of_the_email() {
     // another organization is none of this one's business.
     let pending = invitation(&w.acme, "cy@example.com", InvitationState::Pending);
     let decision = resend(resend_snapshot(&w, &pending), resend_input(at(1))).unwrap();
-    assert_eq!(decision.changes().len(), 2);
+    assert_eq!(decision.changes().len(), 3);
+    assert!(
+        !decision
+            .changes()
+            .iter()
+            .any(|change| matches!(change, Change::SetInvitationState { .. }))
+    );
     let theirs = Invitation {
         id: InvitationId::from_uuid(Uuid::from_u128(79)),
         ..invitation(&org(12, &w.bob), "cy@example.com", InvitationState::Pending)
@@ -2653,12 +2766,13 @@ fn reviving_an_expired_invitation_closes_the_other_open_one_of_the_email() {
         open_invitation: Some(&theirs),
         ..resend_snapshot(&w, &closed)
     };
-    assert_eq!(
-        resend(snapshot, resend_input(at(24 * 9)))
-            .unwrap()
+    let decision = resend(snapshot, resend_input(at(24 * 9))).unwrap();
+    assert_eq!(decision.changes().len(), 3);
+    assert!(
+        !decision
             .changes()
-            .len(),
-        2
+            .iter()
+            .any(|change| matches!(change, Change::SetInvitationState { .. }))
     );
 }
 
@@ -2893,6 +3007,16 @@ fn the_owner_offers_the_ownership_to_a_member_and_a_new_offer_replaces_the_old()
         decision.changes(),
         [
             Change::InsertTransfer(offered.clone()),
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::OwnershipTransferRequested,
+                Actor::User(w.ann.id),
+                Target {
+                    kind: TargetKind::OwnershipTransfer,
+                    id: offered.id.to_string(),
+                    label: Label::EmailOf(w.bob.id),
+                },
+            )),
             Change::EnqueueMail(OutgoingMail {
                 id: MailId::from_uuid(Uuid::from_u128(302)),
                 to: w.bob.email.clone(),
@@ -3138,10 +3262,26 @@ fn the_owner_cancels_and_the_target_declines_a_live_transfer() {
     let offer = transfer_of(&w.acme, &w.ann, &w.bob, 72);
     let cy = user(3, "cy@example.com");
     let cy_admin = member(&w.acme, &cy, Role::ADMIN);
-    let ended = [Change::DeleteTransfer {
-        organization_id: w.acme.id,
-        id: offer.id,
-    }];
+    // Ended, and recorded as ended by whom and how; either way the target
+    // is the transfer, labelled by its target's address.
+    let ended = |action: Action, by: &User| {
+        [
+            Change::DeleteTransfer {
+                organization_id: w.acme.id,
+                id: offer.id,
+            },
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                action,
+                Actor::User(by.id),
+                Target {
+                    kind: TargetKind::OwnershipTransfer,
+                    id: offer.id.to_string(),
+                    label: Label::EmailOf(w.bob.id),
+                },
+            )),
+        ]
+    };
     let cancel = |who: &User, m: &Membership, t, now| {
         cancel_transfer(who.id, Some(&w.acme), Some(m), t, now)
     };
@@ -3149,7 +3289,7 @@ fn the_owner_cancels_and_the_target_declines_a_live_transfer() {
         cancel(&w.ann, &w.ann_owner, Some(&offer), at(1))
             .unwrap()
             .changes(),
-        ended
+        ended(Action::OwnershipTransferCancelled, &w.ann)
     );
     // Only the owner cancels: the target and admins are refused.
     assert_eq!(
@@ -3175,7 +3315,7 @@ fn the_owner_cancels_and_the_target_declines_a_live_transfer() {
         decline(&w.bob, &w.bob_viewer, Some(&offer), at(1))
             .unwrap()
             .changes(),
-        ended
+        ended(Action::OwnershipTransferDeclined, &w.bob)
     );
     // Only the target declines: the owner and the other members are refused.
     for (who, m) in [(&w.ann, &w.ann_owner), (&cy, &cy_admin)] {
@@ -3230,6 +3370,16 @@ fn accepting_a_transfer_swaps_the_owners_in_one_change() {
                 from: w.ann.id,
                 to: w.bob.id,
             },
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::OwnershipTransferred,
+                Actor::User(w.bob.id),
+                Target {
+                    kind: TargetKind::OwnershipTransfer,
+                    id: offer.id.to_string(),
+                    label: Label::EmailOf(w.bob.id),
+                },
+            )),
         ]
     );
     assert_eq!(
@@ -3428,6 +3578,12 @@ fn deleting_schedules_the_purge_revokes_open_invitations_and_ends_the_transfer()
                 organization_id: w.acme.id,
                 deletion,
             },
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::OrganizationDeletionScheduled,
+                Actor::User(w.ann.id),
+                Target::new(TargetKind::Organization, w.acme.id, "Acme"),
+            )),
             Change::SetInvitationState {
                 organization_id: w.acme.id,
                 invitation_id: open[0].id,
@@ -3575,9 +3731,17 @@ fn the_owner_restores_before_the_purge_is_due_and_then_it_is_due() {
     .unwrap();
     assert_eq!(
         decision.changes(),
-        [Change::RestoreOrganization {
-            organization_id: w.acme.id,
-        }]
+        [
+            Change::RestoreOrganization {
+                organization_id: w.acme.id,
+            },
+            Change::Audit(AuditEntry::new(
+                w.acme.id,
+                Action::OrganizationRestored,
+                Actor::User(w.ann.id),
+                Target::new(TargetKind::Organization, w.acme.id, "Acme"),
+            )),
+        ]
     );
     assert_eq!(*decision.outcome(), w.acme);
     // From `purge_after` on there is nothing to restore; nor when it is not
@@ -3776,9 +3940,27 @@ fn leaving_or_being_removed_ends_a_transfer_to_the_member_who_goes() {
         organization_id: w.acme.id,
         user_id: w.bob.id,
     };
+    // Recorded as Bob leaving, or as Bob removed by whoever removed him.
+    let bob_left = Change::Audit(AuditEntry::new(
+        w.acme.id,
+        Action::MemberLeft,
+        Actor::User(w.bob.id),
+        Target::user(w.bob.id),
+    ));
+    let bob_removed_by = |by: &User| {
+        Change::Audit(AuditEntry::new(
+            w.acme.id,
+            Action::MemberRemoved,
+            Actor::User(by.id),
+            Target::user(w.bob.id),
+        ))
+    };
     // The transfer goes first: it names the membership.
     let left = leave(w.bob.id, Some(&w.acme), Some(&w.bob_viewer), Some(&to_bob)).unwrap();
-    assert_eq!(left.changes(), [ends.clone(), bob_goes.clone()]);
+    assert_eq!(
+        left.changes(),
+        [ends.clone(), bob_goes.clone(), bob_left.clone()]
+    );
     let removed = remove_member(
         w.ann.id,
         Some(&w.acme),
@@ -3787,10 +3969,13 @@ fn leaving_or_being_removed_ends_a_transfer_to_the_member_who_goes() {
         Some(&to_bob),
     )
     .unwrap();
-    assert_eq!(removed.changes(), [ends, bob_goes.clone()]);
+    assert_eq!(
+        removed.changes(),
+        [ends, bob_goes.clone(), bob_removed_by(&w.ann)]
+    );
     // A transfer to someone else stays.
     let left = leave(w.bob.id, Some(&w.acme), Some(&w.bob_viewer), Some(&to_cy)).unwrap();
-    assert_eq!(left.changes(), std::slice::from_ref(&bob_goes));
+    assert_eq!(left.changes(), [bob_goes.clone(), bob_left]);
     let removed = remove_member(
         cy.id,
         Some(&w.acme),
@@ -3799,7 +3984,7 @@ fn leaving_or_being_removed_ends_a_transfer_to_the_member_who_goes() {
         Some(&to_cy),
     )
     .unwrap();
-    assert_eq!(removed.changes(), [bob_goes]);
+    assert_eq!(removed.changes(), [bob_goes, bob_removed_by(&cy)]);
     // The owner still cannot leave, transfer or not.
     assert_eq!(
         codes(leave(

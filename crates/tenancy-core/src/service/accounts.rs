@@ -65,10 +65,11 @@ where
         }
         drop(reader);
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let found = tx.session(&token.hash()).await?;
-            let decision = decide::authenticate(found.as_ref(), lifetimes, self.clock.now())?;
-            self.commit(tx, decision).await
+            let decision = decide::authenticate(found.as_ref(), lifetimes, now)?;
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -105,6 +106,7 @@ where
     /// Sends a fresh verification email; the older links stop working.
     pub async fn request_verification(&self, user: UserId) -> Result<(), Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_user(user).await?;
             let account = tx.user(user).await?.ok_or(Error::NotFound(Missing::User))?;
@@ -112,9 +114,9 @@ where
                 &account,
                 self.new_link(),
                 self.settings.verification_ttl,
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -122,10 +124,11 @@ where
     pub async fn verify_email(&self, token: &str) -> Result<User, Error> {
         let token = parse_link(token)?;
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let (link, user) = locked_link(&mut tx, &token).await?;
-            let decision = decide::verify_email(link.as_ref(), user.as_ref(), self.clock.now())?;
-            self.commit(tx, decision).await
+            let decision = decide::verify_email(link.as_ref(), user.as_ref(), now)?;
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -137,6 +140,7 @@ where
         mail: AccountMail,
     ) -> Result<(), Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let account = match tx.user_by_email(email).await? {
                 Some(found) => {
@@ -145,13 +149,9 @@ where
                 }
                 None => None,
             };
-            let decision = decide::request_password_reset(
-                account.as_ref(),
-                mail,
-                self.new_link(),
-                self.clock.now(),
-            );
-            self.commit(tx, decision).await
+            let decision =
+                decide::request_password_reset(account.as_ref(), mail, self.new_link(), now);
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -178,15 +178,16 @@ where
     ) -> Result<UserId, Error> {
         let token = parse_link(token)?;
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let (link, user) = locked_link(&mut tx, &token).await?;
             let decision = decide::confirm_password_reset(
                 link.as_ref(),
                 user.as_ref(),
                 password_hash.clone(),
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -250,25 +251,22 @@ where
     /// Ends one of the user's own sessions.
     pub async fn end_session(&self, user: UserId, session: SessionId) -> Result<(), Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_user(user).await?;
             let found = tx.session_by_id(session).await?;
-            let decision = decide::end_session(
-                user,
-                found.as_ref(),
-                self.settings.sessions,
-                self.clock.now(),
-            )?;
-            self.commit(tx, decision).await
+            let decision = decide::end_session(user, found.as_ref(), self.settings.sessions, now)?;
+            self.commit_at(tx, decision, now).await
         })
     }
 
     /// Removes ended sessions and long-expired links; run periodically.
     pub async fn sweep_accounts(&self) -> Result<(), Error> {
         retrying!(async {
+            let now = self.clock.now();
             let tx = self.repository.begin().await?;
-            let decision = decide::sweep_accounts(self.settings.sessions, self.clock.now());
-            self.commit(tx, decision).await
+            let decision = decide::sweep_accounts(self.settings.sessions, now);
+            self.commit_at(tx, decision, now).await
         })
     }
 }

@@ -74,6 +74,7 @@ where
         invitation: InvitationId,
     ) -> Result<Invitation, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let sender = tx
@@ -103,10 +104,10 @@ where
                     token: SecretToken::from_bytes(self.tokens.generate()),
                     ttl: self.settings.invitation_ttl,
                     sender_must_be_verified: !self.settings.allow_unverified_inviters,
-                    now: self.clock.now(),
+                    now,
                 },
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -118,6 +119,7 @@ where
         to: UserId,
     ) -> Result<OwnershipTransfer, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let owner = tx
@@ -144,10 +146,10 @@ where
                     transfer_id: TransferId::from_uuid(self.ids.new_id()),
                     mail_id: MailId::from_uuid(self.ids.new_id()),
                     owner_must_be_verified: !self.settings.allow_unverified_inviters,
-                    now: self.clock.now(),
+                    now,
                 },
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -199,6 +201,7 @@ where
         decision: EndTransfer,
     ) -> Result<(), Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let scope = Scope::read(&mut tx, organization, actor).await?;
@@ -208,9 +211,9 @@ where
                 scope.organization.as_ref(),
                 scope.membership.as_ref(),
                 transfer.as_ref(),
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -221,6 +224,7 @@ where
         organization: OrganizationId,
     ) -> Result<OrganizationView, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let scope = Scope::read(&mut tx, organization, actor).await?;
@@ -241,9 +245,9 @@ where
                     transfer: transfer.as_ref(),
                     owner_memberships: &owner_memberships,
                 },
-                self.clock.now(),
+                now,
             )?;
-            let organization = self.commit(tx, decision).await?;
+            let organization = self.commit_at(tx, decision, now).await?;
             Ok(OrganizationView {
                 organization,
                 role: Role::OWNER,
@@ -261,6 +265,7 @@ where
         confirm_name: &str,
     ) -> Result<DeletionView, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let scope = Scope::read(&mut tx, organization, actor).await?;
@@ -279,9 +284,9 @@ where
                 },
                 confirm_name,
                 self.settings.deletion_grace,
-                self.clock.now(),
+                now,
             )?;
-            let deletion = self.commit(tx, decision).await?;
+            let deletion = self.commit_at(tx, decision, now).await?;
             Ok(DeletionView {
                 organization_id: organization,
                 deletion,
@@ -316,6 +321,7 @@ where
         organization: OrganizationId,
     ) -> Result<OrganizationView, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let scope = Scope::read(&mut tx, organization, actor).await?;
@@ -324,9 +330,9 @@ where
                 actor,
                 scope.organization.as_ref(),
                 scope.membership.as_ref(),
-                self.clock.now(),
+                now,
             )?;
-            let organization = self.commit(tx, decision).await?;
+            let organization = self.commit_at(tx, decision, now).await?;
             Ok(OrganizationView {
                 organization,
                 role: Role::OWNER,
@@ -384,7 +390,7 @@ where
             {
                 blobs.0.delete_organization(organization).await?;
             }
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 }

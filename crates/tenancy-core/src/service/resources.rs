@@ -89,7 +89,7 @@ where
     }
 
     /// A write's snapshot: the organization locked, then read.
-    async fn locked_scope(
+    pub(super) async fn locked_scope(
         &self,
         tx: &mut Box<dyn Transaction>,
         organization: OrganizationId,
@@ -160,7 +160,7 @@ where
                 id,
                 now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -256,9 +256,7 @@ where
                 now,
             )?;
             let (changes, file) = decision.into_parts();
-            for change in changes {
-                tx.apply(&decide::Write::of(change)).await?;
-            }
+            self.apply_all(tx.as_mut(), changes, now).await?;
             // Published last, so that a row never commits without its
             // content; erased again when the commit fails.
             blobs.0.publish(&staged, key).await?;
@@ -342,6 +340,7 @@ where
         patch: ResourcePatch,
     ) -> Result<Resource, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             scope
@@ -355,9 +354,9 @@ where
                 found.as_ref(),
                 &connections,
                 patch.clone(),
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -371,6 +370,7 @@ where
         id: ResourceId,
     ) -> Result<(), Error> {
         let deleted = retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             scope.access().grant(Operation::DeleteResource(kind))?;
@@ -380,14 +380,9 @@ where
             } else {
                 Vec::new()
             };
-            let decision = decide::delete_resource(
-                scope.access(),
-                kind,
-                found.as_ref(),
-                &agents,
-                self.clock.now(),
-            )?;
-            self.commit(tx, decision).await
+            let decision =
+                decide::delete_resource(scope.access(), kind, found.as_ref(), &agents, now)?;
+            self.commit_at(tx, decision, now).await
         })?;
         // The deletion is committed: the client is told so even if erasing
         // the content fails, which leaves at worst an unreferenced blob.
@@ -408,16 +403,13 @@ where
         credentials: Credentials,
     ) -> Result<Resource, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             let found = tx.resource(organization, connection).await?;
-            let decision = decide::set_credentials(
-                scope.access(),
-                found.as_ref(),
-                credentials.clone(),
-                self.clock.now(),
-            )?;
-            self.commit(tx, decision).await
+            let decision =
+                decide::set_credentials(scope.access(), found.as_ref(), credentials.clone(), now)?;
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -449,16 +441,13 @@ where
         schedule: Option<Schedule>,
     ) -> Result<Resource, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             let found = tx.resource(organization, report).await?;
-            let decision = decide::set_schedule(
-                scope.access(),
-                found.as_ref(),
-                schedule.clone(),
-                self.clock.now(),
-            )?;
-            self.commit(tx, decision).await
+            let decision =
+                decide::set_schedule(scope.access(), found.as_ref(), schedule.clone(), now)?;
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -471,12 +460,12 @@ where
     ) -> Result<ReportRun, Error> {
         let id = ReportRunId::from_uuid(self.ids.new_id());
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             let found = tx.resource(organization, report).await?;
-            let decision =
-                decide::trigger_run(scope.access(), found.as_ref(), id, self.clock.now())?;
-            self.commit(tx, decision).await
+            let decision = decide::trigger_run(scope.access(), found.as_ref(), id, now)?;
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -504,20 +493,14 @@ where
     ) -> Result<Pin, Error> {
         let id = PinId::from_uuid(self.ids.new_id());
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             scope.access().grant(Operation::Pin)?;
             let found = tx.resource(organization, item).await?;
             let pins = tx.pins(organization, actor).await?;
-            let decision = decide::pin(
-                scope.access(),
-                kind,
-                found.as_ref(),
-                &pins,
-                id,
-                self.clock.now(),
-            )?;
-            self.commit(tx, decision).await
+            let decision = decide::pin(scope.access(), kind, found.as_ref(), &pins, id, now)?;
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -573,7 +556,7 @@ where
                     decide::open_chat(scope.access(), target, id, now)?
                 }
             };
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -620,7 +603,7 @@ where
                     now,
                 },
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -648,6 +631,7 @@ where
     ) -> Result<Investigation, Error> {
         let id = InvestigationId::from_uuid(self.ids.new_id());
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             let scope = self.locked_scope(&mut tx, organization, actor).await?;
             let found = tx.resource(organization, agent).await?;
@@ -656,9 +640,9 @@ where
                 found.as_ref(),
                 question.clone(),
                 id,
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 

@@ -95,6 +95,7 @@ where
         input: NewRole,
     ) -> Result<CustomRole, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let scope = Scope::read(&mut tx, organization, actor).await?;
@@ -107,9 +108,9 @@ where
                     custom: &custom,
                 },
                 input.clone(),
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 
@@ -123,6 +124,7 @@ where
         patch: RolePatch,
     ) -> Result<CustomRole, Error> {
         retrying!(async {
+            let now = self.clock.now();
             let mut tx = self.repository.begin().await?;
             tx.lock_organization(organization).await?;
             let scope = Scope::read(&mut tx, organization, actor).await?;
@@ -134,9 +136,9 @@ where
                 key,
                 found.as_ref(),
                 patch.clone(),
-                self.clock.now(),
+                now,
             )?;
-            self.commit(tx, decision).await
+            self.commit_at(tx, decision, now).await
         })
     }
 

@@ -6,7 +6,8 @@ use mockall::Sequence;
 use uuid::Uuid;
 
 use super::*;
-use crate::decide::Change;
+use crate::audit::{Action, Actor, AuditEntry, Target, TargetKind};
+use crate::decide::{Change, Write};
 use crate::entity::MailContent;
 use crate::error::StoreError;
 use crate::plan::Usage;
@@ -95,15 +96,47 @@ fn new_name() -> OrganizationName {
     OrganizationName::parse("Acme Two").unwrap()
 }
 
+/// Whether `write` is the audit entry `expected`, stamped by the service at
+/// its clock's instant, with no request id (the service has no context).
+fn is_stamped_audit(write: &Write, expected: &AuditEntry) -> bool {
+    matches!(write.change(), Change::Audit(entry) if entry == expected)
+        && write.stamp().is_some_and(|stamp| {
+            stamp.occurred_at == DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+                && stamp.request_id.is_none()
+        })
+}
+
+/// The audit entry of Ann renaming Acme to "Acme Two".
+fn renamed_entry() -> AuditEntry {
+    AuditEntry::new(
+        acme().id,
+        Action::OrganizationRenamed,
+        Actor::User(ann().id),
+        Target::new(TargetKind::Organization, acme().id, "Acme Two"),
+    )
+    .changing("name", "Acme", "Acme Two")
+}
+
 #[test]
 fn rename_locks_first_then_writes_and_commits_once() {
     let mut tx = MockTransaction::new();
     let mut seq = Sequence::new();
     rename_snapshot(&mut tx, &mut seq, Role::OWNER);
     tx.expect_apply()
-        .withf(|change| {
-            let change = change.change();
+        .withf(|write| {
+            let change = write.change();
             matches!(change, Change::RenameOrganization { name, .. } if name.as_str() == "Acme Two")
+                && write.stamp().is_none()
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    // Its audit event, in the same transaction, stamped.
+    tx.expect_apply()
+        .withf(|write| {
+            matches!(write.change(), Change::Audit(e) if e.action == Action::OrganizationRenamed)
+                && write.stamp().is_some()
+                && is_stamped_audit(write, &renamed_entry())
         })
         .times(1)
         .in_sequence(&mut seq)
@@ -153,7 +186,22 @@ fn contention_runs_the_whole_use_case_again() {
     let mut second = MockTransaction::new();
     let mut seq = Sequence::new();
     rename_snapshot(&mut second, &mut seq, Role::OWNER);
-    second.expect_apply().times(1).returning(|_| Ok(()));
+    second
+        .expect_apply()
+        .withf(|write| matches!(write.change(), Change::RenameOrganization { .. }))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    second
+        .expect_apply()
+        .withf(|write| {
+            matches!(write.change(), Change::Audit(e) if e.action == Action::OrganizationRenamed)
+                && write.stamp().is_some()
+                && is_stamped_audit(write, &renamed_entry())
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
     second.expect_commit().times(1).returning(|| Ok(()));
     let repository = repository_of(vec![contended_rename(), second]);
     let view =
@@ -202,6 +250,21 @@ fn invite_writes_the_invitation_and_its_email_in_one_transaction() {
     tx.expect_open_invitation().returning(|_, _| Ok(None));
     tx.expect_apply()
         .withf(|c| matches!(c.change(), Change::InsertInvitation(_)))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    // Its audit event: Ann invited, the invitation labelled by its address.
+    tx.expect_apply()
+        .withf(|write| {
+            matches!(write.change(), Change::Audit(e)
+                if e.action == Action::InvitationCreated
+                && e.organization_id == acme().id
+                && e.actor == Actor::User(ann().id)
+                && e.target.kind == TargetKind::Invitation
+                && e.target.label == crate::audit::Label::Text("bob@example.com".to_owned())
+                && e.changes.is_none())
+                && write.stamp().is_some()
+        })
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
@@ -451,6 +514,23 @@ fn the_host_sets_any_plan_without_reading_a_membership() {
         .withf(|change| {
             let change = change.change();
             matches!(change, Change::ChangePlan { plan, .. } if plan.as_str() == "enterprise")
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    // Its audit event: made by the host, as the service, not by a user.
+    tx.expect_apply()
+        .withf(|write| {
+            let expected = AuditEntry::new(
+                acme().id,
+                Action::OrganizationPlanChanged,
+                Actor::Service,
+                Target::new(TargetKind::Organization, acme().id, "Acme"),
+            )
+            .changing("plan", "free", "enterprise");
+            matches!(write.change(), Change::Audit(e) if e.action == Action::OrganizationPlanChanged)
+                && write.stamp().is_some()
+                && is_stamped_audit(write, &expected)
         })
         .times(1)
         .in_sequence(&mut seq)

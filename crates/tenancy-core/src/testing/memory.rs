@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use futures::io::AsyncReadExt as _;
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::decide::{Change, Write};
 use crate::entity::{
     AccountToken, AccountTokenState, Chat, ChatMessage, ChatSubject, CustomRole, Invitation,
@@ -78,6 +79,15 @@ impl std::fmt::Debug for StoredCredentials {
     }
 }
 
+/// A webhook's row: the webhook, its secret, and the previous secret with
+/// the instant it stops signing.
+#[derive(Debug, Clone)]
+pub struct StoredWebhook {
+    pub webhook: crate::webhook::Webhook,
+    pub secret: crate::webhook::WebhookSecret,
+    pub previous: Option<(crate::webhook::WebhookSecret, DateTime<Utc>)>,
+}
+
 /// Everything the repository holds.
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -107,6 +117,13 @@ pub struct State {
     /// The hashes of invitation tokens a resend replaced, with their
     /// invitation's organization (R30).
     pub superseded_invitation_tokens: BTreeMap<TokenHash, OrganizationId>,
+    /// Each organization's audit log, oldest first.
+    pub audit: BTreeMap<OrganizationId, Vec<AuditEvent>>,
+    /// Webhooks, with their secret and the previous one while it still
+    /// signs.
+    pub webhooks: BTreeMap<crate::id::WebhookId, StoredWebhook>,
+    /// Deliveries of events to webhooks, with their bodies.
+    pub deliveries: BTreeMap<crate::id::DeliveryId, (crate::webhook::Delivery, String)>,
     outbox: BTreeMap<MailId, OutboxEntry>,
 }
 
@@ -126,6 +143,11 @@ impl State {
         self.superseded_invitation_tokens
             .retain(|_, org| *org != organization);
         self.roles.retain(|(org, _), _| *org != organization);
+        self.audit.remove(&organization);
+        self.webhooks
+            .retain(|_, w| w.webhook.organization_id != organization);
+        self.deliveries
+            .retain(|_, (d, _)| d.organization_id != organization);
         self.active.retain(|_, org| *org != organization);
         self.defaults.retain(|_, org| *org != organization);
         self.resources
@@ -508,6 +530,121 @@ impl Transaction for MemoryTransaction {
             .collect();
         all.sort_by_key(|i| std::cmp::Reverse((i.created_at, i.id)));
         Ok(all)
+    }
+
+    async fn audit_events(
+        &mut self,
+        organization: OrganizationId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self
+            .state
+            .audit
+            .get(&organization)
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter(|event| query.admits(event))
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn webhooks(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<Vec<crate::webhook::Webhook>, StoreError> {
+        let mut found: Vec<crate::webhook::Webhook> = self
+            .state
+            .webhooks
+            .values()
+            .filter(|w| w.webhook.organization_id == organization)
+            .map(|w| w.webhook.clone())
+            .collect();
+        found.sort_by_key(|w| (w.created_at, w.id));
+        Ok(found)
+    }
+
+    async fn webhook(
+        &mut self,
+        organization: OrganizationId,
+        id: crate::id::WebhookId,
+    ) -> Result<Option<crate::webhook::Webhook>, StoreError> {
+        Ok(self
+            .state
+            .webhooks
+            .get(&id)
+            .filter(|w| w.webhook.organization_id == organization)
+            .map(|w| w.webhook.clone()))
+    }
+
+    async fn deliveries(
+        &mut self,
+        organization: OrganizationId,
+        webhook: crate::id::WebhookId,
+        before: Option<crate::id::DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<crate::webhook::Delivery>, StoreError> {
+        let mut found: Vec<crate::webhook::Delivery> = self
+            .state
+            .deliveries
+            .values()
+            .map(|(d, _)| d)
+            .filter(|d| d.organization_id == organization && d.webhook_id == webhook)
+            .cloned()
+            .collect();
+        found.sort_by_key(|d| std::cmp::Reverse((d.created_at, d.id)));
+        let start = match before {
+            Some(cursor) => match found.iter().position(|d| d.id == cursor) {
+                Some(at) => at + 1,
+                None => {
+                    let key = self
+                        .state
+                        .deliveries
+                        .get(&cursor)
+                        .map(|(d, _)| (d.created_at, d.id));
+                    found
+                        .iter()
+                        .position(|d| key.is_some_and(|key| (d.created_at, d.id) < key))
+                        .unwrap_or(found.len())
+                }
+            },
+            None => 0,
+        };
+        Ok(found.into_iter().skip(start).take(limit).collect())
+    }
+
+    async fn delivery(
+        &mut self,
+        organization: OrganizationId,
+        webhook: crate::id::WebhookId,
+        id: crate::id::DeliveryId,
+    ) -> Result<Option<crate::webhook::Delivery>, StoreError> {
+        Ok(self
+            .state
+            .deliveries
+            .get(&id)
+            .map(|(d, _)| d)
+            .filter(|d| d.organization_id == organization && d.webhook_id == webhook)
+            .cloned())
+    }
+
+    async fn audit_events_after(
+        &mut self,
+        organization: OrganizationId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(self
+            .state
+            .audit
+            .get(&organization)
+            .into_iter()
+            .flatten()
+            .filter(|event| event.seq > after)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn default_organization(
@@ -1095,6 +1232,115 @@ impl Transaction for MemoryTransaction {
             Change::PurgeOrganization { organization_id } => {
                 state.purge(organization_id);
             }
+            Change::Audit(entry) => {
+                let stamp = write
+                    .stamp()
+                    .ok_or_else(|| violation("an audit entry is stamped"))?;
+                if !state.organizations.contains_key(&entry.organization_id) {
+                    return Err(violation("audit event's organization exists"));
+                }
+                let email_of = |user: Option<UserId>| {
+                    user.and_then(|id| state.users.get(&id))
+                        .map(|(user, _)| user.email.as_str().to_owned())
+                };
+                let resolved = crate::audit::Resolved {
+                    actor_email: email_of(entry.actor.user()),
+                    target_email: match entry.target.label {
+                        crate::audit::Label::EmailOf(id) => email_of(Some(id)),
+                        crate::audit::Label::Text(_) => None,
+                    },
+                };
+                let log = state.audit.entry(entry.organization_id).or_default();
+                let (seq, prev) = log
+                    .last()
+                    .map_or((1, crate::audit::GENESIS.to_owned()), |last| {
+                        (last.seq + 1, last.hash.clone())
+                    });
+                let event = AuditEvent::seal(&entry, stamp, resolved, seq, &prev);
+                let body = crate::webhook::payload(&event).to_string();
+                let subscribed: Vec<crate::id::WebhookId> = state
+                    .webhooks
+                    .values()
+                    .filter(|w| {
+                        w.webhook.organization_id == event.organization_id
+                            && w.webhook.enabled
+                            && w.webhook.events.matches(event.action)
+                    })
+                    .map(|w| w.webhook.id)
+                    .collect();
+                for (n, webhook_id) in subscribed.into_iter().enumerate() {
+                    let id = crate::webhook::delivery_id(event.id, n);
+                    let delivery = crate::webhook::Delivery::queued(id, webhook_id, &event);
+                    state.deliveries.insert(id, (delivery, body.clone()));
+                }
+                log.push(event);
+            }
+            Change::InsertWebhook { webhook, secret } => {
+                if !state.organizations.contains_key(&webhook.organization_id) {
+                    return Err(violation("webhook's organization exists"));
+                }
+                if state.webhooks.contains_key(&webhook.id) {
+                    return Err(violation("unique webhook id"));
+                }
+                state.webhooks.insert(
+                    webhook.id,
+                    StoredWebhook {
+                        webhook,
+                        secret,
+                        previous: None,
+                    },
+                );
+            }
+            Change::UpdateWebhook(webhook) => match state.webhooks.get_mut(&webhook.id) {
+                Some(stored) if stored.webhook.organization_id == webhook.organization_id => {
+                    stored.webhook = webhook;
+                }
+                _ => return Err(StoreError::contention("updated webhook exists")),
+            },
+            Change::DeleteWebhook {
+                organization_id,
+                id,
+            } => {
+                match state.webhooks.get(&id) {
+                    Some(stored) if stored.webhook.organization_id == organization_id => {}
+                    _ => return Err(StoreError::contention("deleted webhook exists")),
+                }
+                state.webhooks.remove(&id);
+                state.deliveries.retain(|_, (d, _)| d.webhook_id != id);
+            }
+            Change::RotateWebhookSecret {
+                organization_id,
+                id,
+                secret,
+                previous_until,
+                at,
+            } => match state.webhooks.get_mut(&id) {
+                Some(stored) if stored.webhook.organization_id == organization_id => {
+                    let old = std::mem::replace(&mut stored.secret, secret);
+                    stored.previous = Some((old, previous_until));
+                    stored.webhook.updated_at = at;
+                }
+                _ => return Err(StoreError::contention("rotated webhook exists")),
+            },
+            Change::EnqueueTestDelivery(delivery) => {
+                if !state.webhooks.contains_key(&delivery.webhook_id) {
+                    return Err(violation("test delivery's webhook exists"));
+                }
+                let body = crate::webhook::test_payload(&delivery).to_string();
+                state.deliveries.insert(delivery.id, (delivery, body));
+            }
+            Change::RetryDelivery {
+                organization_id,
+                id,
+                at,
+            } => match state.deliveries.get_mut(&id) {
+                Some((delivery, _)) if delivery.organization_id == organization_id => {
+                    delivery.status = crate::webhook::DeliveryStatus::Pending;
+                    delivery.retry_base = delivery.attempts;
+                    delivery.next_attempt_at = Some(at);
+                }
+                _ => return Err(StoreError::contention("retried delivery exists")),
+            },
             Change::InsertResource(resource) => {
                 if state.resources.contains_key(&resource.id) {
                     return Err(violation("unique resource id"));

@@ -3,6 +3,9 @@
 //! them, compared after every step, with the invariants checked through the
 //! use cases' own reads (and, for what must be gone or unique, through the
 //! repository's: one owner per organization, nothing left of a purged one).
+//! The model also keeps the events each organization's audit log must hold
+//! (R32), and after every step the logs are read back from the repository,
+//! event by event and link by link of their hash chain.
 //!
 //! The harness is generic over the repository, so the store can replay the
 //! same sequences against SQLite and PostgreSQL (a differential test).
@@ -13,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use zeroize::Zeroizing;
 
+use crate::audit::{self, Action, ActorRecord, AuditEvent, Changes, FieldChange, TargetKind};
 use crate::decide::{AccountMail, InvitationOutcome, PlanChanger};
 use crate::entity::{ChatSubject, InvitationStatus, MailContent, ResourceKind};
 use crate::error::Error;
@@ -448,6 +452,100 @@ struct ModelOrg {
     deletion: Option<lifecycle::ModelDeletion>,
     /// Purged for good: nothing of it is left, its members included.
     purged: bool,
+    /// The events its audit log must hold, oldest first (R32): one for
+    /// each change, none for a refusal or for a success that changes
+    /// nothing. A purge takes the log along.
+    audit: Vec<ModelAuditEvent>,
+}
+
+/// One event of an organization's audit log as the model expects it:
+/// API.md's action, actor and target, written out again rather than read
+/// from the decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ModelAuditEvent {
+    action: Action,
+    /// The user who acted; `None` is the host, with the service token.
+    actor: Option<usize>,
+    target: TargetKind,
+    target_id: String,
+    /// The target's name, or a user's (or an invitation's) address.
+    label: String,
+    /// The fields an edit changed, from what to what.
+    changes: Option<Changes>,
+}
+
+impl ModelAuditEvent {
+    fn new(
+        action: Action,
+        actor: Option<usize>,
+        target: TargetKind,
+        target_id: impl std::fmt::Display,
+        label: impl Into<String>,
+    ) -> Self {
+        Self {
+            action,
+            actor,
+            target,
+            target_id: target_id.to_string(),
+            label: label.into(),
+            changes: None,
+        }
+    }
+
+    /// The same event, recording that `field` went from `from` to `to`.
+    fn changing(
+        mut self,
+        field: &str,
+        from: impl Into<serde_json::Value>,
+        to: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.changes.get_or_insert_with(Changes::new).insert(
+            field.to_owned(),
+            FieldChange {
+                from: from.into(),
+                to: to.into(),
+            },
+        );
+        self
+    }
+}
+
+/// An audit event as the harness compares it: its `seq`, action, actor,
+/// target and changes.
+type EventView = (
+    u64,
+    Action,
+    ActorRecord,
+    audit::TargetRecord,
+    Option<Changes>,
+);
+
+/// What the harness compares of an event read back.
+fn view(event: &AuditEvent) -> EventView {
+    (
+        event.seq,
+        event.action,
+        event.actor.clone(),
+        event.target.clone(),
+        event.changes.clone(),
+    )
+}
+
+/// How far the harness has read an organization's audit log: the events
+/// checked so far, and the hash of the last of them.
+#[derive(Debug, Clone)]
+struct AuditCursor {
+    checked: usize,
+    head: String,
+}
+
+impl Default for AuditCursor {
+    fn default() -> Self {
+        Self {
+            checked: 0,
+            head: audit::GENESIS.to_owned(),
+        }
+    }
 }
 
 impl ModelOrg {
@@ -678,6 +776,14 @@ pub struct Reached {
     pub purges: usize,
     /// Operations an organization pending deletion refused its owner (409).
     pub pending_refusals: usize,
+    /// Audit events read back from the repository and found as the model
+    /// expects them, in their chain (R32); of them, the host's (with the
+    /// service token); how many different actions they hold; and the
+    /// longest log of one organization.
+    pub audit_events: usize,
+    pub audit_by_service: usize,
+    pub audit_actions: usize,
+    pub audit_longest: usize,
 }
 
 impl Reached {
@@ -728,6 +834,10 @@ impl Reached {
             restores_too_late: self.restores_too_late.max(other.restores_too_late),
             purges: self.purges.max(other.purges),
             pending_refusals: self.pending_refusals.max(other.pending_refusals),
+            audit_events: self.audit_events.max(other.audit_events),
+            audit_by_service: self.audit_by_service.max(other.audit_by_service),
+            audit_actions: self.audit_actions.max(other.audit_actions),
+            audit_longest: self.audit_longest.max(other.audit_longest),
         }
     }
 }
@@ -822,6 +932,13 @@ impl Model {
 
     fn add_org(&mut self, id: OrganizationId, owner: usize, name: String) -> usize {
         self.join_seq += 1;
+        let created = ModelAuditEvent::new(
+            Action::OrganizationCreated,
+            Some(owner),
+            TargetKind::Organization,
+            id,
+            name.clone(),
+        );
         self.orgs.push(ModelOrg {
             id,
             owner,
@@ -833,10 +950,108 @@ impl Model {
             transfer: None,
             deletion: None,
             purged: false,
+            audit: vec![created],
         });
         let org = self.orgs.len() - 1;
         self.active[owner] = Some(org);
         org
+    }
+
+    /// The `i`-th event (from 0) that organization `org`'s audit log must
+    /// hold, as the store writes it: a user actor with their address, the
+    /// host as `service` with neither id nor address.
+    fn expected_event(&self, org: usize, i: usize) -> Option<EventView> {
+        let event = self.orgs[org].audit.get(i)?;
+        let actor = match event.actor {
+            Some(u) => ActorRecord {
+                kind: "user",
+                id: Some(self.users[u].id),
+                email: Some(self.users[u].email.to_owned()),
+            },
+            None => ActorRecord {
+                kind: "service",
+                id: None,
+                email: None,
+            },
+        };
+        let target = audit::TargetRecord {
+            kind: event.target,
+            id: event.target_id.clone(),
+            label: event.label.clone(),
+        };
+        Some((
+            i as u64 + 1,
+            event.action,
+            actor,
+            target,
+            event.changes.clone(),
+        ))
+    }
+
+    /// An event for a failure message, naming the model's users.
+    fn show(&self, (seq, action, actor, target, changes): &EventView) -> String {
+        let by = match actor.id {
+            Some(id) => match self.users.iter().position(|u| u.id == id) {
+                Some(u) => format!("{} {u} ({id})", actor.kind),
+                None => format!("{} {id}", actor.kind),
+            },
+            None => actor.kind.to_owned(),
+        };
+        let changes = changes.as_ref().map_or_else(String::new, |changes| {
+            let fields: Vec<String> = changes
+                .iter()
+                .map(|(field, c)| format!("{field} {} -> {}", c.from, c.to))
+                .collect();
+            format!(", changing {}", fields.join(", "))
+        });
+        format!(
+            "#{seq} `{action}` by {by} <{}> on {} {} `{}`{changes}",
+            actor.email.as_deref().unwrap_or("no email"),
+            target.kind.name(),
+            target.id,
+            target.label
+        )
+    }
+
+    /// Expects one more event in the organization's audit log.
+    fn record(&mut self, org: usize, event: ModelAuditEvent) {
+        self.orgs[org].audit.push(event);
+    }
+
+    /// An event about the organization itself, labelled by its name now.
+    fn org_event(&self, org: usize, action: Action, actor: Option<usize>) -> ModelAuditEvent {
+        let o = &self.orgs[org];
+        ModelAuditEvent::new(
+            action,
+            actor,
+            TargetKind::Organization,
+            o.id,
+            o.name.clone(),
+        )
+    }
+
+    /// An event about a user, labelled by their address.
+    fn user_event(&self, action: Action, actor: usize, user: usize) -> ModelAuditEvent {
+        let target = &self.users[user];
+        ModelAuditEvent::new(
+            action,
+            Some(actor),
+            TargetKind::User,
+            target.id,
+            target.email,
+        )
+    }
+
+    /// An event about invitation `j`, labelled by the address it invites.
+    fn invitation_event(&self, action: Action, actor: usize, j: usize) -> ModelAuditEvent {
+        let invitation = &self.invitations[j];
+        ModelAuditEvent::new(
+            action,
+            Some(actor),
+            TargetKind::Invitation,
+            invitation.id,
+            invitation.email,
+        )
     }
 
     /// Accepting a link: signed in (`POST /v1/invitations/accept`), or at
@@ -876,6 +1091,8 @@ impl Model {
             InvitationStatus::Revoked => return Err("invitation_revoked"),
             InvitationStatus::Expired => return Err("invitation_expired"),
             InvitationStatus::Pending => {
+                let accepted = self.invitation_event(Action::InvitationAccepted, user, j);
+                self.record(org, accepted);
                 let invitation = &mut self.invitations[j];
                 invitation.state = ModelInvitationState::Accepted;
                 invitation.accepted_times += 1;
@@ -886,6 +1103,8 @@ impl Model {
                     let role = invitation.role.clone();
                     self.orgs[org].members.insert(user, (role, now));
                     self.events.joined += 1;
+                    let added = self.user_event(Action::MemberAdded, user, user);
+                    self.record(org, added);
                 }
             }
         }
@@ -931,6 +1150,10 @@ pub struct Harness<R> {
     outbox: R,
     clock: ManualClock,
     model: Model,
+    /// How far each organization's audit log was checked (by organization).
+    audited: Vec<AuditCursor>,
+    /// The actions among the events checked.
+    audited_actions: BTreeSet<Action>,
 }
 
 fn code<T>(result: &Result<T, Error>) -> Result<(), &'static str> {
@@ -1067,6 +1290,8 @@ where
                 events: Reached::default(),
                 gate_refusals: std::cell::Cell::new(0),
             },
+            audited: Vec::new(),
+            audited_actions: BTreeSet::new(),
         }
     }
 
@@ -1082,7 +1307,11 @@ where
                 .await
                 .map_err(|e| format!("after step {step} ({op:?}): {e}"))?;
         }
-        Ok(())
+        // Each step checked what it added to the logs; at the end every log
+        // is read again in full, its chain verified as an export would be.
+        self.check_whole_audit_logs()
+            .await
+            .map_err(|e| format!("after the last step: {e}"))
     }
 
     /// How far the operations so far got: what the model holds, and how
@@ -1100,6 +1329,7 @@ where
             pins: m.pins.len(),
             investigations: m.investigations.len(),
             pending_refusals: m.gate_refusals.get(),
+            audit_actions: self.audited_actions.len(),
             ..m.events
         }
     }
@@ -1218,7 +1448,13 @@ where
                     .await;
                 compare("rename", expected, code(&result))?;
                 if expected.is_ok() {
-                    self.model.orgs[o].name = name;
+                    // Recorded even when the name stays the same.
+                    let from = std::mem::replace(&mut self.model.orgs[o].name, name.clone());
+                    let renamed = self
+                        .model
+                        .org_event(o, Action::OrganizationRenamed, Some(a))
+                        .changing("name", from, name);
+                    self.model.record(o, renamed);
                 }
                 Ok(Some(o))
             }
@@ -1319,6 +1555,10 @@ where
                         accepted_times: 0,
                         role: asked.unwrap_or(ModelRole::Viewer),
                     });
+                    // The open invitation it replaced gets no event of its own.
+                    let j = self.model.invitations.len() - 1;
+                    let created = self.model.invitation_event(Action::InvitationCreated, a, j);
+                    self.model.record(o, created);
                 }
                 Ok(Some(o))
             }
@@ -1383,8 +1623,11 @@ where
                     .revoke(self.model.users[a].id, self.model.orgs[o].id, target.id)
                     .await;
                 compare("revoke", expected, code(&result))?;
+                // Revoking a dead invitation again changes nothing.
                 if expected.is_ok() && target.status(now) == InvitationStatus::Pending {
                     self.model.invitations[j].state = ModelInvitationState::Revoked;
+                    let revoked = self.model.invitation_event(Action::InvitationRevoked, a, j);
+                    self.model.record(o, revoked);
                 }
                 Ok(Some(o))
             }
@@ -1428,6 +1671,8 @@ where
                     .await;
                 compare("remove member", expected, code(&result))?;
                 if expected.is_ok() {
+                    let removed = self.model.user_event(Action::MemberRemoved, a, m);
+                    self.model.record(o, removed);
                     self.model.orgs[o].members.remove(&m);
                     self.model.end_transfer_to(o, m);
                     self.refuse_kept_grants(m, o).await?;
@@ -1466,6 +1711,8 @@ where
                     .await;
                 compare("leave", expected, code(&result))?;
                 if expected.is_ok() {
+                    let left = self.model.user_event(Action::MemberLeft, u, u);
+                    self.model.record(o, left);
                     self.model.orgs[o].members.remove(&u);
                     self.model.end_transfer_to(o, u);
                     self.model.events.left += 1;
@@ -1536,7 +1783,14 @@ where
                     .await;
                 compare("change plan", expected, code(&result))?;
                 if expected.is_ok() {
-                    self.model.orgs[o].plan = plan;
+                    // Recorded even when the plan stays the same; the host
+                    // acts as the service, no user.
+                    let from = std::mem::replace(&mut self.model.orgs[o].plan, plan);
+                    let changed = self
+                        .model
+                        .org_event(o, Action::OrganizationPlanChanged, (!host).then_some(a))
+                        .changing("plan", from, plan);
+                    self.model.record(o, changed);
                 }
                 Ok(Some(o))
             }
@@ -2418,12 +2672,162 @@ where
         Ok(())
     }
 
+    /// Every organization's audit log, as the repository holds it, is the
+    /// model's (R32), after every step: each log is read from where the
+    /// previous steps left it, so that any event added to any organization
+    /// is found at once, and each new event must be the next the model
+    /// expects, in the chain after the last one checked. A purged
+    /// organization's log is gone with it (D17).
+    async fn check_audit_logs(&mut self) -> Result<(), String> {
+        let failed = |e: crate::error::StoreError| format!("reading the audit log: {e}");
+        let mut tx = Repository::read(&self.outbox).await.map_err(failed)?;
+        let orgs = self.model.orgs.len();
+        self.audited.resize_with(orgs, AuditCursor::default);
+        for o in 0..orgs {
+            let org_id = self.model.orgs[o].id;
+            if self.model.orgs[o].purged {
+                let left = tx
+                    .audit_events_after(org_id, 0, usize::MAX)
+                    .await
+                    .map_err(failed)?;
+                ensure!(
+                    left.is_empty(),
+                    "purged organization {o} left {} audit events, the first {}",
+                    left.len(),
+                    left.first()
+                        .map(|e| self.model.show(&view(e)))
+                        .unwrap_or_default()
+                );
+                continue;
+            }
+            let cursor = &self.audited[o];
+            let after = cursor.checked as u64;
+            let new = tx
+                .audit_events_after(org_id, after, usize::MAX)
+                .await
+                .map_err(failed)?;
+            let head = self.check_audit_events(o, cursor.checked, &cursor.head, &new)?;
+            let cursor = &mut self.audited[o];
+            cursor.checked += new.len();
+            cursor.head = head;
+            let checked = cursor.checked;
+            let reached = &mut self.model.events;
+            reached.audit_events += new.len();
+            reached.audit_by_service += new.iter().filter(|e| e.actor.kind == "service").count();
+            reached.audit_longest = reached.audit_longest.max(checked);
+            self.audited_actions.extend(new.iter().map(|e| e.action));
+        }
+        Ok(())
+    }
+
+    /// Checks `events`, read from organization `o`'s log after its first
+    /// `from`, against the model's: each the next one expected, its `seq`
+    /// its place, following `head` in the chain, and no more or fewer of
+    /// them than expected. Answers the hash of the last one.
+    fn check_audit_events(
+        &self,
+        o: usize,
+        from: usize,
+        head: &str,
+        events: &[AuditEvent],
+    ) -> Result<String, String> {
+        let m = &self.model;
+        let org = &m.orgs[o];
+        let mut head = head.to_owned();
+        for (k, event) in events.iter().enumerate() {
+            let place = from + k + 1;
+            let actual = view(event);
+            let Some(expected) = m.expected_event(o, place - 1) else {
+                return Err(format!(
+                    "organization {o}'s audit log holds {} events, the model expects {}; the first unexpected is {}",
+                    from + events.len(),
+                    org.audit.len(),
+                    m.show(&actual)
+                ));
+            };
+            ensure!(
+                actual == expected,
+                "organization {o}'s audit event {place} is {}, the model expects {}",
+                m.show(&actual),
+                m.show(&expected)
+            );
+            ensure!(
+                event.organization_id == org.id,
+                "organization {o}'s audit event {place} names organization {}",
+                event.organization_id
+            );
+            ensure!(
+                event.prev_hash == head,
+                "organization {o}'s audit event {place} does not follow the chain: its prev_hash is {}, the previous hash {head}",
+                event.prev_hash
+            );
+            ensure!(
+                audit::chain_hash(&head, &event.body()) == event.hash,
+                "organization {o}'s audit event {place} does not match its hash"
+            );
+            head.clone_from(&event.hash);
+        }
+        let held = from + events.len();
+        if let Some(missing) = m.expected_event(o, held) {
+            return Err(format!(
+                "organization {o}'s audit log holds {held} events, the model expects {}; the first missing is {}",
+                org.audit.len(),
+                m.show(&missing)
+            ));
+        }
+        Ok(head)
+    }
+
+    /// At the end of a run, every log read again whole, as an export reads
+    /// it: the events the steps checked, one by one, with a chain that
+    /// [`audit::verify`] accepts up to the head the steps reached; and
+    /// newest first, as the API lists them, the same events.
+    async fn check_whole_audit_logs(&self) -> Result<(), String> {
+        let failed = |e: crate::error::StoreError| format!("reading the audit log: {e}");
+        let mut tx = Repository::read(&self.outbox).await.map_err(failed)?;
+        for (o, org) in self.model.orgs.iter().enumerate() {
+            if org.purged {
+                continue;
+            }
+            let events = tx
+                .audit_events_after(org.id, 0, usize::MAX)
+                .await
+                .map_err(failed)?;
+            let head = self.check_audit_events(o, 0, audit::GENESIS, &events)?;
+            let verified = audit::verify(events.iter().map(AuditEvent::to_json))
+                .map_err(|e| format!("organization {o}'s audit log does not verify: {e}"))?;
+            let checked = self.audited.get(o).map(|c| (c.checked, c.head.as_str()));
+            ensure!(
+                verified.events == events.len() as u64
+                    && verified.head == head
+                    && checked.is_none_or(|c| c == (events.len(), head.as_str())),
+                "organization {o}'s audit log verifies {} events up to {}, it holds {} up to {head}, the steps checked {checked:?}",
+                verified.events,
+                verified.head,
+                events.len()
+            );
+            let query = audit::AuditQuery {
+                limit: usize::MAX,
+                ..audit::AuditQuery::default()
+            };
+            let newest = tx.audit_events(org.id, &query).await.map_err(failed)?;
+            ensure!(
+                newest.iter().rev().eq(events.iter()),
+                "organization {o}'s audit log lists {:?} newest first, oldest first {:?}",
+                newest.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                events.iter().map(|e| e.seq).collect::<Vec<_>>()
+            );
+        }
+        Ok(())
+    }
+
     /// Checks every invariant through the service's reads.
     #[expect(
         clippy::too_many_lines,
         reason = "the invariants of users, then of organizations, read best in one place"
     )]
     async fn check(&mut self, touched: Option<usize>) -> Result<(), String> {
+        self.check_audit_logs().await?;
         self.check_accounts().await?;
         let now = self.model.now;
         for u in 0..self.model.users.len() {

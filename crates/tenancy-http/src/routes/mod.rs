@@ -15,6 +15,7 @@ use crate::state::AppState;
 
 mod accounts;
 mod agents;
+mod audit;
 mod billing;
 mod collaboration;
 mod connections;
@@ -30,6 +31,7 @@ mod reports;
 mod roles;
 mod sessions;
 mod verification;
+mod webhooks;
 
 pub(crate) use members::STATUS_FILTERS as INVITATION_STATUS_FILTERS;
 
@@ -42,9 +44,14 @@ pub(crate) type Apis = (
     sessions::SessionsApi,
     organizations::OrganizationsApi,
     members::MembersApi,
-    ownership::OwnershipApi,
-    deletion::DeletionApi,
-    roles::RolesApi,
+    // Version 1.1's areas, nested: poem-openapi takes tuples of up to 16.
+    (
+        ownership::OwnershipApi,
+        deletion::DeletionApi,
+        roles::RolesApi,
+        audit::AuditApi,
+        webhooks::WebhooksApi,
+    ),
     billing::BillingApi,
     agents::AgentsApi,
     connections::ConnectionsApi,
@@ -63,9 +70,13 @@ pub(crate) fn apis(state: &AppState) -> Apis {
         sessions::SessionsApi(state.clone()),
         organizations::OrganizationsApi(state.clone()),
         members::MembersApi(state.clone()),
-        ownership::OwnershipApi(state.clone()),
-        deletion::DeletionApi(state.clone()),
-        roles::RolesApi(state.clone()),
+        (
+            ownership::OwnershipApi(state.clone()),
+            deletion::DeletionApi(state.clone()),
+            roles::RolesApi(state.clone()),
+            audit::AuditApi(state.clone()),
+            webhooks::WebhooksApi(state.clone()),
+        ),
         billing::BillingApi(state.clone()),
         agents::AgentsApi(state.clone()),
         connections::ConnectionsApi(state.clone()),
@@ -91,6 +102,10 @@ pub(crate) enum Tag {
     Deletion,
     /// Roles and capabilities: the permission matrix and an organization's custom roles.
     Roles,
+    /// The audit log: every change to an organization, hash-chained.
+    Audit,
+    /// Webhooks: the audit log's events delivered to an organization's endpoints.
+    Webhooks,
     /// Plans and billing.
     Plans,
     /// Agents, connections, reports and knowledge files of an organization.

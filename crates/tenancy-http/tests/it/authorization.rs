@@ -373,6 +373,9 @@ pub(crate) struct Fixture {
     verification_token: String,
     reset_token: String,
     agent: String,
+    /// A webhook of the organization, and a test delivery of it.
+    webhook: String,
+    delivery: String,
     connection: String,
     report: String,
     run: String,
@@ -644,7 +647,29 @@ pub(crate) async fn fixture_on(backend: Backend) -> Fixture {
     .await
     .expect(202);
     let reset_token = app.link_token(&spare.email, "reset_password").await;
+    let webhook = app
+        .create(
+            &format!("{base}/webhooks"),
+            &owner.token,
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["member.*"]}),
+            201,
+        )
+        .await;
+    let delivery = app
+        .post(
+            &format!("{base}/webhooks/{webhook}/test"),
+            Some(&owner.token),
+            json!({}),
+        )
+        .await
+        .expect(202)
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     Fixture {
+        webhook,
+        delivery,
         owner_session,
         verification_token,
         reset_token,
@@ -821,6 +846,8 @@ impl Case {
         self.template
             .replace("{org_id}", org)
             .replace("{agent_id}", &f.agent)
+            .replace("{webhook_id}", &f.webhook)
+            .replace("{delivery_id}", &f.delivery)
             .replace("{connection_id}", &f.connection)
             .replace("{report_id}", &f.report)
             .replace("{file_id}", &f.file)
@@ -1248,6 +1275,74 @@ pub(crate) fn cases() -> Vec<Case> {
             "/v1/organizations/{org_id}/deletion",
             none,
             Rule::Other(|who| gate(who, "delete_organization").map_or_else(|r| r, |()| NOT_FOUND)),
+        ),
+        // Webhooks: `manage_webhooks` for everything.
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/webhooks",
+            |_| Some(json!({"url": "http://127.0.0.1:9/other", "events": ["*"]})),
+            Member("manage_webhooks", 201),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/webhooks",
+            none,
+            Member("manage_webhooks", 200),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/webhooks/{webhook_id}",
+            none,
+            Member("manage_webhooks", 200),
+        ),
+        case(
+            Method::PATCH,
+            "/v1/organizations/{org_id}/webhooks/{webhook_id}",
+            |_| Some(json!({"description": "Our CRM", "enabled": false})),
+            Member("manage_webhooks", 200),
+        ),
+        case(
+            Method::DELETE,
+            "/v1/organizations/{org_id}/webhooks/{webhook_id}",
+            none,
+            Member("manage_webhooks", 204),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/webhooks/{webhook_id}/rotate-secret",
+            |_| Some(json!({})),
+            Member("manage_webhooks", 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/webhooks/{webhook_id}/test",
+            |_| Some(json!({})),
+            Member("manage_webhooks", 202),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/webhooks/{webhook_id}/deliveries",
+            none,
+            Member("manage_webhooks", 200),
+        ),
+        case(
+            Method::POST,
+            "/v1/organizations/{org_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+            |_| Some(json!({})),
+            Member("manage_webhooks", 202),
+        ),
+        // The audit log: read and exported with `view_audit_log` only.
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/audit-log",
+            none,
+            Member("view_audit_log", 200),
+        ),
+        case(
+            Method::GET,
+            "/v1/organizations/{org_id}/audit-log/export",
+            none,
+            Member("view_audit_log", 200),
         ),
         case(
             Method::GET,

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod allow;
+mod audit;
 mod authorization;
 mod canary;
 mod console;
@@ -23,3 +24,4 @@ mod plans;
 mod resources;
 mod roles;
 mod support;
+mod webhooks;

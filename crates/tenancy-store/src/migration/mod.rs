@@ -14,6 +14,8 @@ mod m0007_outbox_lease;
 mod m0008_accounts;
 mod m0009_roles;
 mod m0010_lifecycle;
+mod m0011_audit;
+mod m0012_webhooks;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -33,6 +35,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_accounts::Migration),
             Box::new(m0009_roles::Migration),
             Box::new(m0010_lifecycle::Migration),
+            Box::new(m0011_audit::Migration),
+            Box::new(m0012_webhooks::Migration),
         ]
     }
 }

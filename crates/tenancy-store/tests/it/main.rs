@@ -12,6 +12,7 @@
 )]
 
 mod accounts;
+mod audit;
 mod concurrency;
 mod constraints;
 mod credentials;

@@ -160,7 +160,20 @@ impl TestDb {
     /// Deletes every row, children first, so that one database serves many
     /// independent cases.
     pub async fn clear(&self) {
+        // Audit events go only with an organization pending deletion (the
+        // table's triggers): every organization is marked so first.
+        self.store
+            .connection()
+            .execute_unprepared(
+                "UPDATE organizations SET deletion_requested_at = '2000-01-01 00:00:00+00:00', \
+                 purge_after = '2000-01-01 00:00:00+00:00'",
+            )
+            .await
+            .unwrap();
         for table in [
+            "webhook_deliveries",
+            "webhooks",
+            "audit_events",
             "mail_outbox",
             "superseded_invitation_tokens",
             "ownership_transfers",

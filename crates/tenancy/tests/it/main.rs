@@ -25,4 +25,5 @@ mod serve;
 mod smtp;
 mod subject;
 mod support;
+mod webhooks;
 mod worker;

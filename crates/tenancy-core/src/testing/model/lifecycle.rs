@@ -16,9 +16,10 @@ use proptest::prelude::*;
 
 use super::accounts::AccountOp;
 use super::{
-    AskedRole, Expected, FORBIDDEN, Harness, ModelInvitationState, ModelRole, NOT_FOUND, Op, code,
-    compare,
+    AskedRole, Expected, FORBIDDEN, Harness, ModelAuditEvent, ModelInvitationState, ModelRole,
+    NOT_FOUND, Op, code, compare,
 };
+use crate::audit::{Action, TargetKind};
 use crate::entity::{InvitationStatus, MailContent, ResourceKind, ScheduledDeletion};
 use crate::id::{InvitationId, TransferId, UserId};
 use crate::policy::Capability;
@@ -224,6 +225,22 @@ impl super::Model {
         })
     }
 
+    /// An event about a transfer, labelled by its target's address.
+    fn transfer_event(
+        &self,
+        action: Action,
+        actor: usize,
+        transfer: ModelTransfer,
+    ) -> ModelAuditEvent {
+        ModelAuditEvent::new(
+            action,
+            Some(actor),
+            TargetKind::OwnershipTransfer,
+            transfer.id,
+            self.users[transfer.to].email,
+        )
+    }
+
     /// The organization's transfer while its target may still accept it.
     fn live_transfer(&self, org: usize) -> Option<ModelTransfer> {
         self.orgs[org]
@@ -289,6 +306,7 @@ impl super::Model {
         o.purged = true;
         o.members.clear();
         o.transfer = None;
+        o.audit.clear();
         for resource in &mut self.resources {
             if resource.org == org {
                 resource.live = false;
@@ -441,6 +459,8 @@ where
         invitation.superseded.push(old);
         invitation.expires_at = expires_at;
         invitation.state = ModelInvitationState::Pending;
+        let resent = self.model.invitation_event(Action::InvitationResent, a, j);
+        self.model.record(o, resent);
         self.model.events.resends += 1;
         if status == InvitationStatus::Expired {
             self.model.events.resends_of_expired += 1;
@@ -641,12 +661,18 @@ where
                 )
         });
         ensure!(told, "no email tells user {t} of transfer {}", transfer.id);
-        self.model.orgs[o].transfer = Some(ModelTransfer {
+        let transfer = ModelTransfer {
             id: transfer.id,
             from: a,
             to: t,
             expires_at: transfer.expires_at,
-        });
+        };
+        // The pending one it replaces gets no event of its own.
+        let requested = self
+            .model
+            .transfer_event(Action::OwnershipTransferRequested, a, transfer);
+        self.model.record(o, requested);
+        self.model.orgs[o].transfer = Some(transfer);
         self.model.events.transfers_requested += 1;
         Ok(Some(o))
     }
@@ -712,6 +738,10 @@ where
         if let Some((role, _)) = org.members.get_mut(&transfer.from) {
             *role = ModelRole::Admin;
         }
+        let transferred = self
+            .model
+            .transfer_event(Action::OwnershipTransferred, a, transfer);
+        self.model.record(o, transferred);
         self.model.events.transfers_accepted += 1;
         Ok(Some(o))
     }
@@ -733,8 +763,13 @@ where
         let (actor_id, org_id) = self.ids(a, o);
         let result = self.service.decline_transfer(actor_id, org_id).await;
         compare("decline a transfer", expected, code(&result))?;
-        if expected.is_ok() {
-            self.model.orgs[o].transfer = None;
+        if expected.is_ok()
+            && let Some(transfer) = self.model.orgs[o].transfer.take()
+        {
+            let declined =
+                self.model
+                    .transfer_event(Action::OwnershipTransferDeclined, a, transfer);
+            self.model.record(o, declined);
             self.model.events.transfers_declined += 1;
         }
         Ok(Some(o))
@@ -758,8 +793,13 @@ where
         let (actor_id, org_id) = self.ids(a, o);
         let result = self.service.cancel_transfer(actor_id, org_id).await;
         compare("cancel a transfer", expected, code(&result))?;
-        if expected.is_ok() {
-            self.model.orgs[o].transfer = None;
+        if expected.is_ok()
+            && let Some(transfer) = self.model.orgs[o].transfer.take()
+        {
+            let cancelled =
+                self.model
+                    .transfer_event(Action::OwnershipTransferCancelled, a, transfer);
+            self.model.record(o, cancelled);
             self.model.events.transfers_cancelled += 1;
         }
         Ok(Some(o))
@@ -825,7 +865,12 @@ where
             "the deletion is {view:?}, the model has {deletion:?}"
         );
         // At once: gone for its members, its open invitations revoked, its
-        // transfer ended, the grants its members' agents hold worthless.
+        // transfer ended, the grants its members' agents hold worthless;
+        // one event says so, none for the invitations and the transfer.
+        let scheduled = self
+            .model
+            .org_event(o, Action::OrganizationDeletionScheduled, Some(a));
+        self.model.record(o, scheduled);
         self.model.orgs[o].deletion = Some(deletion);
         for j in 0..self.model.invitations.len() {
             if self.model.invitations[j].org == o {
@@ -873,6 +918,10 @@ where
             "restoring answered {view:?}"
         );
         self.model.orgs[o].deletion = None;
+        let restored = self
+            .model
+            .org_event(o, Action::OrganizationRestored, Some(a));
+        self.model.record(o, restored);
         self.model.events.restores += 1;
         Ok(Some(o))
     }
@@ -1250,7 +1299,8 @@ where
 /// (`transfers_requested`, `_accepted`, `_declined`, `_cancelled`,
 /// `_expired`, `_ended`, `last_owned_refusals`) = (5, 1, 1, 1, 1, 1, 1) and
 /// (`deletions`, `wrong_names_refused`, `restores`, `restores_too_late`,
-/// `purges`, `pending_refusals`) = (2, 1, 1, 1, 1, 1).
+/// `purges`, `pending_refusals`) = (2, 1, 1, 1, 1, 1); its audit logs
+/// (`audit_events`, `audit_actions`, `audit_longest`) = (21, 11, 18).
 pub fn lifecycle_story() -> Vec<Op> {
     let life = Op::Lifecycle;
     // `None`: the owner, or the transfer's target; organization 0 is always

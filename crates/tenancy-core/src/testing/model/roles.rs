@@ -13,9 +13,10 @@ use proptest::prelude::*;
 
 use super::accounts::AccountOp;
 use super::{
-    AskedRole, Expected, FORBIDDEN, Harness, ModelCustomRole, ModelInvitationState, ModelRole,
-    NOT_FOUND, OWNER_ONLY, Op, asked_role, code, compare,
+    AskedRole, Expected, FORBIDDEN, Harness, ModelAuditEvent, ModelCustomRole,
+    ModelInvitationState, ModelRole, NOT_FOUND, OWNER_ONLY, Op, asked_role, code, compare,
 };
+use crate::audit::{Action, TargetKind};
 use crate::decide::{NewRole, RolePatch};
 use crate::policy::{CUSTOM_ROLES_MAX, Capability, CapabilitySet, RoleKey};
 use crate::ports::Repository;
@@ -28,6 +29,21 @@ const POOL: usize = 4;
 /// The `n`-th key of the pool.
 pub(super) fn pool_key(n: usize) -> String {
     format!("r{}", n % POOL)
+}
+
+/// The name the harness gives the custom role of `key`.
+fn role_name(key: &str) -> String {
+    format!("Role {key}")
+}
+
+/// The capabilities of a set as an audit event's changes write them: their
+/// names, in the matrix's order.
+fn capability_names(set: CapabilitySet) -> serde_json::Value {
+    Capability::ALL
+        .into_iter()
+        .filter(|&c| set.contains(c))
+        .map(|c| serde_json::Value::from(c.name()))
+        .collect()
 }
 
 /// Who acts: the organization's owner, one of its members (an admin, an
@@ -196,6 +212,11 @@ impl super::Model {
     }
 }
 
+/// An event about the custom role of `key`: its key, labelled by its name.
+fn role_event(action: Action, actor: usize, key: &str) -> ModelAuditEvent {
+    ModelAuditEvent::new(action, Some(actor), TargetKind::Role, key, role_name(key))
+}
+
 fn must_view(capabilities: CapabilitySet) -> Expected {
     if capabilities.contains(Capability::ViewResources) {
         Ok(())
@@ -242,7 +263,7 @@ where
                     });
                 let input = NewRole {
                     key: RoleKey::custom(&key).map_err(|e| e.to_string())?,
-                    name: RoleName::parse(&format!("Role {key}")).map_err(|e| e.to_string())?,
+                    name: RoleName::parse(&role_name(&key)).map_err(|e| e.to_string())?,
                     description: RoleDescription::default(),
                     capabilities,
                 };
@@ -259,6 +280,8 @@ where
                             && created.organization_id == org_id,
                         "created {created:?}, asked for `{key}` with {capabilities:?}"
                     );
+                    let event = role_event(Action::RoleCreated, a, &key);
+                    self.model.record(o, event);
                     self.model.orgs[o].roles.insert(
                         key,
                         ModelCustomRole {
@@ -308,6 +331,16 @@ where
                         updated.role.capabilities() == capabilities,
                         "updated {updated:?}, asked for {capabilities:?}"
                     );
+                    // Only the capabilities are edited: the same ones change
+                    // nothing, and record nothing.
+                    if let Some(before) = current.filter(|&c| c != capabilities) {
+                        let event = role_event(Action::RoleUpdated, a, &key).changing(
+                            "capabilities",
+                            capability_names(before),
+                            capability_names(capabilities),
+                        );
+                        self.model.record(o, event);
+                    }
                     if let Some(role) = self.model.orgs[o].roles.get_mut(&key) {
                         role.capabilities = capabilities;
                     }
@@ -376,6 +409,8 @@ where
                         }
                     }
                     self.model.orgs[o].roles.remove(&key);
+                    let event = role_event(Action::RoleDeleted, a, &key);
+                    self.model.record(o, event);
                 }
                 Ok(Some(o))
             }
@@ -443,8 +478,14 @@ where
                         changed.user.id == member_id && changed.role.key().as_str() == asked.key(),
                         "the role change answered {changed:?}, the model has {asked:?}"
                     );
-                    if current.as_ref() != Some(&asked) {
+                    // The role the member holds already changes nothing.
+                    if let Some(from) = current.as_ref().filter(|&from| *from != asked) {
                         self.model.events.role_changes += 1;
+                        let event = self
+                            .model
+                            .user_event(Action::MemberRoleChanged, a, m)
+                            .changing("role", from.key(), asked.key());
+                        self.model.record(o, event);
                     }
                     if let Some((role, _)) = self.model.orgs[o].members.get_mut(&m) {
                         *role = asked;
@@ -501,7 +542,8 @@ where
 /// who holds more is refused, and a role in use is deleted only with its
 /// holders (a member and a pending invitation) moved. It reaches
 /// (`custom_roles`, `role_changes`, `reassigned`, `escalations_refused`) =
-/// (2, 1, 2, 3).
+/// (2, 1, 2, 3) and (`audit_events`, `audit_actions`, `audit_longest`) =
+/// (19, 8, 16).
 pub fn roles_story() -> Vec<Op> {
     use crate::policy::Capability as C;
     let role = Op::Role;
