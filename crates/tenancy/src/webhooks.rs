@@ -250,6 +250,13 @@ impl<Q: DeliveryQueue> DeliveryWorker<Q> {
             status: None,
             error,
         };
+        // The scheme again, as when the URL was set: a URL stored under
+        // `--allow-private-webhooks` goes nowhere once it is lifted.
+        if let Err(error) =
+            tenancy_core::webhook::WebhookUrl::parse(queued.url.as_str(), self.allow_private)
+        {
+            return failed(format!("destination refused: the URL {error}"));
+        }
         // Checked before each attempt, for IP literals, which the client's
         // resolver never sees, and names alike.
         let addresses: Vec<SocketAddr> =

@@ -405,3 +405,82 @@ fn tenancy_audit_verify_checks_an_export_and_finds_one_altered_byte() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_rotation_signs_with_both_secrets_and_a_private_address_is_refused_at_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(Duration::ZERO, |_| 200);
+    let scaled = || {
+        let mut c = command(dir.path());
+        c.env("TENANCY_TEST_WEBHOOK_TIME_SCALE", "1000");
+        c
+    };
+    let first = Server::start_with(scaled(), &["--allow-private-webhooks"]);
+    let (token, org, old) = subscribe(&first, &receiver);
+    let hooks = first.get(&format!("/v1/organizations/{org}/webhooks"), Some(&token));
+    let webhook = hooks.json()["items"][0]["id"].as_str().unwrap().to_owned();
+    let rotated = first.post(
+        &format!("/v1/organizations/{org}/webhooks/{webhook}/rotate-secret"),
+        Some(&token),
+        &json!({}),
+    );
+    assert_eq!(rotated.status, 200, "{rotated:?}");
+    let new = WebhookSecret::parse(rotated.json()["secret"].as_str().unwrap()).unwrap();
+    let rotation = |r: &Received| r.json()["type"] == "webhook.secret_rotated";
+    assert!(
+        wait_until(Duration::from_secs(30), || receiver
+            .seen()
+            .iter()
+            .any(rotation)),
+        "the rotation's event did not arrive; the log:\n{}",
+        first.log()
+    );
+    let delivery = receiver.seen().into_iter().find(rotation).unwrap();
+    let header = &delivery.headers["webhook-signature"];
+    assert_eq!(header.split(' ').count(), 2, "{header}");
+    let timestamp: i64 = delivery.headers["webhook-timestamp"].parse().unwrap();
+    for secret in [&old, &new] {
+        assert!(verify_signature(
+            secret,
+            delivery.id(),
+            timestamp,
+            &delivery.body,
+            header
+        ));
+    }
+    drop(first);
+
+    // The same webhook once private addresses are no longer allowed: its
+    // deliveries are refused at each attempt, and nothing reaches it.
+    let second = Server::start_with(scaled(), &[]);
+    let before = receiver.seen().len();
+    let status = patch(
+        &second,
+        &format!("/v1/organizations/{org}"),
+        &token,
+        &json!({"name": "Acme"}),
+    );
+    assert_eq!(status, 200);
+    let refused = wait_until(Duration::from_secs(30), || {
+        let list = second.get(
+            &format!("/v1/organizations/{org}/webhooks/{webhook}/deliveries"),
+            Some(&token),
+        );
+        let newest = &list.json()["items"][0];
+        newest["type"] == "organization.renamed"
+            && newest["attempts"].as_u64().unwrap_or(0) >= 2
+            && newest["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("destination refused"))
+    });
+    assert!(
+        refused,
+        "the delivery was not refused; the log:\n{}",
+        second.log()
+    );
+    assert_eq!(
+        receiver.seen().len(),
+        before,
+        "a refused delivery reached the receiver"
+    );
+}
