@@ -165,6 +165,14 @@ fn python_client(document: &Path, out: &Path) -> Result<Tool, Error> {
             "install it with `python3 -m pip install openapi-python-client`",
         );
     }
+    // The audit log's export is NDJSON, which the generator reads as bytes
+    // once told so (it knows JSON, text and octet streams only).
+    let config = out.with_extension("yaml");
+    std::fs::write(
+        &config,
+        "content_type_overrides:\n  application/x-ndjson: application/octet-stream\n",
+    )
+    .map_err(|error| Error::Other(format!("cannot write {}: {error}", config.display())))?;
     let mut command = Command::new("openapi-python-client");
     command
         .arg("generate")
@@ -172,6 +180,8 @@ fn python_client(document: &Path, out: &Path) -> Result<Tool, Error> {
         .arg(document)
         .arg("--output-path")
         .arg(out)
+        .arg("--config")
+        .arg(&config)
         .args(["--overwrite", "--meta", "none"]);
     println!("$ {}", display(&command));
     let output = command
