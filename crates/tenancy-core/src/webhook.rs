@@ -139,11 +139,37 @@ impl WebhookUrl {
         &self.0
     }
 
+    /// The authority: what is between `://` and the path or query.
+    fn authority(&self) -> &str {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        rest.split(['/', '?']).next().unwrap_or_default()
+    }
+
     /// The host, without brackets for an IPv6 literal.
     pub fn host(&self) -> &str {
-        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
-        let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        host_of(authority).unwrap_or_default()
+        host_of(self.authority()).unwrap_or_default()
+    }
+
+    /// The port: the URL's own, or its scheme's (443, or 80 for `http`).
+    pub fn port(&self) -> u16 {
+        let authority = self.authority();
+        let after_host = authority
+            .rsplit_once(']')
+            .map_or(authority, |(_, after)| after);
+        after_host
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(|| {
+                if self
+                    .0
+                    .get(..6)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https:"))
+                {
+                    443
+                } else {
+                    80
+                }
+            })
     }
 }
 
@@ -455,6 +481,14 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// When to try again after the attempt that failed at `failed_at` (this
+    /// delivery's `attempts + 1`-th), on the schedule that started at its
+    /// queueing or its last retry by hand; `None` once it is spent.
+    pub fn retry_after_failure(&self, failed_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let since_start = self.attempts.saturating_sub(self.retry_base) + 1;
+        next_attempt(since_start, failed_at)
+    }
+
     /// A delivery of `event` to a webhook, due now.
     pub fn queued(id: DeliveryId, webhook_id: WebhookId, event: &crate::audit::AuditEvent) -> Self {
         Self {
@@ -662,6 +696,63 @@ mod tests {
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn ports_are_the_urls_own_or_the_schemes() {
+        let port = |url: &str| WebhookUrl::parse(url, true).unwrap().port();
+        assert_eq!(port("https://hooks.example.com/in"), 443);
+        assert_eq!(port("https://hooks.example.com:8443/in"), 8443);
+        assert_eq!(port("http://127.0.0.1/h"), 80);
+        assert_eq!(port("https://[2001:db8::1]:9443/h"), 9443);
+        assert_eq!(port("https://[2001:db8::1]/h"), 443);
+    }
+
+    #[test]
+    fn a_retry_by_hand_restarts_the_schedule() {
+        let t = DateTime::UNIX_EPOCH;
+        let event = crate::audit::AuditEvent {
+            id: AuditEventId::from_uuid(uuid::Uuid::from_u128(1)),
+            organization_id: OrganizationId::from_uuid(uuid::Uuid::from_u128(2)),
+            seq: 1,
+            occurred_at: t,
+            action: Action::OrganizationRenamed,
+            actor: crate::audit::ActorRecord {
+                kind: "system",
+                id: None,
+                email: None,
+            },
+            target: crate::audit::TargetRecord {
+                kind: crate::audit::TargetKind::Organization,
+                id: String::new(),
+                label: String::new(),
+            },
+            changes: None,
+            request_id: None,
+            prev_hash: crate::audit::GENESIS.to_owned(),
+            hash: crate::audit::GENESIS.to_owned(),
+        };
+        let mut delivery = Delivery::queued(
+            delivery_id(event.id, 0),
+            WebhookId::from_uuid(uuid::Uuid::from_u128(3)),
+            &event,
+        );
+        assert_eq!(
+            delivery.retry_after_failure(t),
+            Some(t + Duration::seconds(5))
+        );
+        delivery.attempts = 7;
+        assert_eq!(delivery.retry_after_failure(t), None);
+        delivery.retry_base = 7;
+        assert_eq!(
+            delivery.retry_after_failure(t),
+            Some(t + Duration::seconds(5))
+        );
+        delivery.attempts = 9;
+        assert_eq!(
+            delivery.retry_after_failure(t),
+            Some(t + Duration::minutes(30))
+        );
     }
 
     #[test]

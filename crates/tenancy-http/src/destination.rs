@@ -21,36 +21,13 @@ pub enum DestinationError {
 /// How long a host name may take to resolve.
 pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The port of a URL: its own, or the scheme's.
-fn port_of(url: &WebhookUrl) -> u16 {
-    let rest = url.as_str().split_once("://").map_or("", |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let after_host = authority
-        .rsplit_once(']')
-        .map_or(authority, |(_, after)| after);
-    after_host
-        .rsplit_once(':')
-        .and_then(|(_, port)| port.parse().ok())
-        .unwrap_or_else(|| {
-            if url
-                .as_str()
-                .get(..5)
-                .is_some_and(|s| s.eq_ignore_ascii_case("https"))
-            {
-                443
-            } else {
-                80
-            }
-        })
-}
-
 /// The addresses `url` resolves to, every one of them public unless
 /// `allow_private`.
 pub async fn resolve(
     url: &WebhookUrl,
     allow_private: bool,
 ) -> Result<Vec<SocketAddr>, DestinationError> {
-    resolve_host(url.host(), port_of(url), allow_private).await
+    resolve_host(url.host(), url.port(), allow_private).await
 }
 
 /// The addresses of `host`, every one of them public unless `allow_private`.

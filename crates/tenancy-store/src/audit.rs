@@ -37,11 +37,12 @@ pub(crate) async fn record(
     };
     let sql = match backend {
         Backend::Sqlite => {
-            "SELECT \
-             (SELECT seq FROM audit_events WHERE organization_id = ?1 ORDER BY seq DESC LIMIT 1), \
-             (SELECT hash FROM audit_events WHERE organization_id = ?1 ORDER BY seq DESC LIMIT 1), \
+            "SELECT last.seq, last.hash, \
              (SELECT email FROM users WHERE id = ?2), \
-             (SELECT email FROM users WHERE id = ?3)"
+             (SELECT email FROM users WHERE id = ?3) \
+             FROM (SELECT 1) AS one LEFT JOIN \
+             (SELECT seq, hash FROM audit_events WHERE organization_id = ?1 \
+              ORDER BY seq DESC LIMIT 1) AS last ON 1"
         }
         Backend::Postgres => {
             "SELECT last.seq, last.hash, \

@@ -27,7 +27,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use tenancy_core::ports::{Clock, IdGenerator, WorkerId};
-use tenancy_core::webhook::{DeliveryQueue, QueuedDelivery, next_attempt, signature_header};
+use tenancy_core::webhook::{DeliveryQueue, QueuedDelivery, signature_header};
 use tenancy_store::system::UuidV7;
 use tokio::sync::watch;
 
@@ -228,9 +228,9 @@ impl<Q: DeliveryQueue> DeliveryWorker<Q> {
                 self.queue.delivered(self.id, delivery.id, status, at).await
             }
             Outcome::Failed { status, error } => {
-                let attempt = delivery.attempts + 1 - delivery.retry_base.min(delivery.attempts);
-                let next: Option<DateTime<Utc>> =
-                    next_attempt(attempt, at).map(|due| at + self.scaled(due - at));
+                let next: Option<DateTime<Utc>> = delivery
+                    .retry_after_failure(at)
+                    .map(|due| at + self.scaled(due - at));
                 tracing::info!(
                     delivery = %delivery.id,
                     status = ?status,
@@ -259,12 +259,11 @@ impl<Q: DeliveryQueue> DeliveryWorker<Q> {
         }
         // Checked before each attempt, for IP literals, which the client's
         // resolver never sees, and names alike.
-        let addresses: Vec<SocketAddr> =
-            match tenancy_http::destination::resolve(&queued.url, self.allow_private).await {
-                Ok(addresses) => addresses,
-                Err(error) => return failed(format!("destination refused: {error}")),
-            };
-        let _ = addresses;
+        if let Err(error) =
+            tenancy_http::destination::resolve(&queued.url, self.allow_private).await
+        {
+            return failed(format!("destination refused: {error}"));
+        }
         let message_id = queued.delivery.event_id.to_string();
         let timestamp = self.clock.now().timestamp();
         let secrets: Vec<&tenancy_core::webhook::WebhookSecret> = queued.secrets.iter().collect();

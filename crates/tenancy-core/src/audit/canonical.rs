@@ -54,14 +54,8 @@ fn write_object(out: &mut String, members: &Map<String, Value>) {
 /// ECMAScript's `Number.prototype.toString` of the number's IEEE 754 double
 /// (integers beyond 2^53 lose precision exactly as they would in a browser).
 fn write_number(out: &mut String, number: &Number) {
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "JCS numbers are IEEE 754 doubles"
-    )]
-    let double = number
-        .as_f64()
-        .or_else(|| number.as_i64().map(|n| n as f64))
-        .unwrap_or(0.0);
+    // Every number has a double (serde_json without arbitrary precision).
+    let double = number.as_f64().unwrap_or(0.0);
     if double == 0.0 {
         // Both zeros print as 0.
         out.push('0');

@@ -2,9 +2,11 @@
 //! run under the organization's lock, in one transaction with their audit
 //! event; the reads are reads of the committed state.
 
+use chrono::{DateTime, Utc};
+
 use super::Service;
 use super::resources::Scope;
-use crate::decide::{self, NewWebhook, WebhookPatch};
+use crate::decide::{self, Decision, NewWebhook, WebhookPatch};
 use crate::error::{Error, Missing};
 use crate::id::{DeliveryId, OrganizationId, UserId, WebhookId};
 use crate::operation::Operation;
@@ -38,6 +40,26 @@ where
                 WebhookSecret::from_bytes(self.tokens.generate()),
                 now,
             )?;
+            self.commit_at(tx, decision, now).await
+        })
+    }
+
+    /// A write to one webhook: under the organization's lock, the webhook
+    /// read, `decide` asked at one instant, its changes committed; run
+    /// again on contention.
+    async fn on_webhook<V>(
+        &self,
+        actor: UserId,
+        organization: OrganizationId,
+        id: WebhookId,
+        decide: impl Fn(&Scope, Option<&Webhook>, DateTime<Utc>) -> Result<Decision<V>, Error>,
+    ) -> Result<V, Error> {
+        retrying!(async {
+            let now = self.clock.now();
+            let mut tx = self.repository.begin().await?;
+            let scope = self.locked_scope(&mut tx, organization, actor).await?;
+            let found = tx.webhook(organization, id).await?;
+            let decision = decide(&scope, found.as_ref(), now)?;
             self.commit_at(tx, decision, now).await
         })
     }
@@ -81,21 +103,17 @@ where
         id: WebhookId,
         patch: WebhookPatch,
     ) -> Result<Webhook, Error> {
-        retrying!(async {
-            let now = self.clock.now();
-            let mut tx = self.repository.begin().await?;
-            let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            let found = tx.webhook(organization, id).await?;
-            let decision = decide::update_webhook(
+        self.on_webhook(actor, organization, id, |scope, found, now| {
+            decide::update_webhook(
                 actor,
                 scope.organization.as_ref(),
                 scope.membership.as_ref(),
-                found.as_ref(),
+                found,
                 patch.clone(),
                 now,
-            )?;
-            self.commit_at(tx, decision, now).await
+            )
         })
+        .await
     }
 
     /// Deletes a webhook and its deliveries.
@@ -105,19 +123,15 @@ where
         organization: OrganizationId,
         id: WebhookId,
     ) -> Result<(), Error> {
-        retrying!(async {
-            let now = self.clock.now();
-            let mut tx = self.repository.begin().await?;
-            let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            let found = tx.webhook(organization, id).await?;
-            let decision = decide::delete_webhook(
+        self.on_webhook(actor, organization, id, |scope, found, _| {
+            decide::delete_webhook(
                 actor,
                 scope.organization.as_ref(),
                 scope.membership.as_ref(),
-                found.as_ref(),
-            )?;
-            self.commit_at(tx, decision, now).await
+                found,
+            )
         })
+        .await
     }
 
     /// Gives a webhook a new secret, returned once; the previous one signs
@@ -128,21 +142,17 @@ where
         organization: OrganizationId,
         id: WebhookId,
     ) -> Result<(Webhook, WebhookSecret), Error> {
-        retrying!(async {
-            let now = self.clock.now();
-            let mut tx = self.repository.begin().await?;
-            let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            let found = tx.webhook(organization, id).await?;
-            let decision = decide::rotate_webhook_secret(
+        self.on_webhook(actor, organization, id, |scope, found, now| {
+            decide::rotate_webhook_secret(
                 actor,
                 scope.organization.as_ref(),
                 scope.membership.as_ref(),
-                found.as_ref(),
+                found,
                 WebhookSecret::from_bytes(self.tokens.generate()),
                 now,
-            )?;
-            self.commit_at(tx, decision, now).await
+            )
         })
+        .await
     }
 
     /// Queues a `webhook.test` delivery to the webhook.
@@ -152,21 +162,17 @@ where
         organization: OrganizationId,
         id: WebhookId,
     ) -> Result<Delivery, Error> {
-        retrying!(async {
-            let now = self.clock.now();
-            let mut tx = self.repository.begin().await?;
-            let scope = self.locked_scope(&mut tx, organization, actor).await?;
-            let found = tx.webhook(organization, id).await?;
-            let decision = decide::test_webhook(
+        self.on_webhook(actor, organization, id, |scope, found, now| {
+            decide::test_webhook(
                 actor,
                 scope.organization.as_ref(),
                 scope.membership.as_ref(),
-                found.as_ref(),
+                found,
                 DeliveryId::from_uuid(self.ids.new_id()),
                 now,
-            )?;
-            self.commit_at(tx, decision, now).await
+            )
         })
+        .await
     }
 
     /// A webhook's deliveries, newest first, at most `limit`, after the
